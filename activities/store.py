@@ -1,0 +1,125 @@
+"""Activities that read and write PostgreSQL.
+
+Every write is idempotent: a retried activity (the worker died after the
+commit, the reply was lost) leaves the database as one attempt would.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from temporalio import activity
+
+from workflows.models import (
+    AgentRequest,
+    ComplaintContext,
+    ComplaintProgress,
+    ContextRequest,
+    CreditNote,
+    CustomerProfile,
+    EarlierComplaint,
+    Order,
+    StaffMember,
+)
+
+_OPEN = "('resolved', 'closed', 'archived')"
+
+
+def _staff(row: asyncpg.Record) -> StaffMember:
+    return StaffMember(
+        id=row["id"], name=row["name"], email=row["email"], role=row["role"],
+        skills=list(row["skills"]), available=row["available"],
+    )
+
+
+class StoreActivities:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @activity.defn
+    async def fetch_complaint_context(self, req: ContextRequest) -> ComplaintContext:
+        """Seed 003 steps 2 and 7: the customer's profile, the related order, earlier
+        complaints within the repeat window, and the roster the workflow checks actors against."""
+        async with self.pool.acquire() as conn:
+            profile_row = await conn.fetchrow("SELECT * FROM customers WHERE id = $1", req.customer_id)
+            order = None
+            if req.order_id:
+                order_row = await conn.fetchrow("SELECT * FROM orders WHERE id = $1", req.order_id)
+                if order_row is not None:
+                    notes = await conn.fetch(
+                        "SELECT id, amount FROM credit_notes WHERE order_id = $1 ORDER BY created_at, id",
+                        req.order_id,
+                    )
+                    order = Order(
+                        id=order_row["id"], customer_id=order_row["customer_id"],
+                        net_amount=order_row["net_amount"], tax_rate=order_row["tax_rate"],
+                        currency=order_row["currency"],
+                        credit_notes=[CreditNote(id=n["id"], amount=n["amount"]) for n in notes],
+                    )
+            earlier = await conn.fetch(
+                """SELECT crn, category, received_at, status FROM complaints
+                   WHERE customer_id = $1 AND crn <> $2
+                     AND received_at >= $3::timestamptz - make_interval(days => $4)
+                     AND received_at <= $3::timestamptz
+                   ORDER BY received_at DESC""",
+                req.customer_id, req.crn, req.received_at, req.repeat_window_days,
+            )
+            roster = await conn.fetch("SELECT * FROM staff ORDER BY id")
+        profile = None
+        if profile_row is not None:
+            profile = CustomerProfile(**{k: profile_row[k] for k in CustomerProfile.model_fields})
+        return ComplaintContext(
+            profile=profile,
+            order=order,
+            earlier_complaints=[EarlierComplaint(**dict(r)) for r in earlier],
+            roster=[_staff(r) for r in roster],
+        )
+
+    @activity.defn
+    async def assign_handling_agent(self, req: AgentRequest) -> StaffMember | None:
+        """The L1 agent named in the acknowledgement: an available agent, skilled in the
+        category when one is, with the fewest open complaints (ties by id, so it is stable)."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"""SELECT s.*, (SELECT count(*) FROM complaints c
+                                 WHERE c.handling_agent = s.id AND c.crn <> $2
+                                   AND c.status NOT IN {_OPEN}) AS workload
+                    FROM staff s WHERE s.role = 'agent' AND s.available
+                    ORDER BY ($1::text IS NOT NULL AND $1 = ANY(s.skills)) DESC, workload, s.id
+                    LIMIT 1""",
+                req.category.value if req.category else None, req.crn,
+            )
+        return _staff(row) if row else None
+
+    @activity.defn
+    async def save_progress(self, progress: ComplaintProgress) -> None:
+        """Upsert the complaint row and append the new resolution-log events, in one
+        transaction. Events are keyed by (crn, seq): a retry appends nothing twice."""
+        r = progress.record
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO complaints (crn, source, external_ref, customer_id, customer_name,
+                       customer_email, subject, description, category, impact, order_id, severity,
+                       severity_score, status, phase, owner, handling_agent, escalation_level,
+                       retention_risk, sla_breached, recurrent_of, policy_name, received_at,
+                       acknowledged_at, resolved_at, closed_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                           $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
+                   ON CONFLICT (crn) DO UPDATE SET category = $9, impact = $10, severity = $12,
+                       severity_score = $13, status = $14, phase = $15, owner = $16,
+                       handling_agent = $17, escalation_level = $18, retention_risk = $19,
+                       sla_breached = $20, recurrent_of = $21, acknowledged_at = $24,
+                       resolved_at = $25, closed_at = $26, updated_at = now()""",
+                r.crn, r.source.value, r.external_ref, r.customer_id, r.customer_name,
+                r.customer_email, r.subject, r.description,
+                r.category.value if r.category else None, r.impact.value if r.impact else None,
+                r.order_id, r.severity, r.severity_score, r.status.value, r.phase.value, r.owner,
+                r.handling_agent, r.escalation_level, r.retention_risk, r.sla_breached,
+                r.recurrent_of, r.policy_name, r.received_at, r.acknowledged_at, r.resolved_at,
+                r.closed_at,
+            )
+            if progress.events:
+                await conn.executemany(
+                    """INSERT INTO complaint_events (crn, seq, at, event, actor, detail)
+                       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (crn, seq) DO NOTHING""",
+                    [(r.crn, e.seq, e.at, e.event, e.actor, e.detail) for e in progress.events],
+                )

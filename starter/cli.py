@@ -1,0 +1,310 @@
+"""The `complaints` command line (DESIGN.md, operating surface).
+
+    complaints migrate                 schema + search attributes (idempotent)
+    complaints seed FILE               roster, customers, orders
+    complaints submit FILE|-           a ComplaintIntake JSON; prints the CRN
+    complaints status CRN [--json]
+    complaints list [--status ...]
+    complaints <action> CRN --actor ID [fields...] | --json FILE|-
+
+Every action subcommand is built from its payload model: fields become kebab-case
+flags, booleans `--x/--no-x`, lists a repeated flag, nested objects flattened,
+plan steps `--step kind:description[:amount]`. A refused action exits 1 with a
+one-line reason; bad input exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from workers.config import Settings
+from workflows.models import ComplaintState, PersonalAcknowledgement
+
+# subcommand -> (workflow update name, payload model)
+ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
+    "acknowledge-personally": ("acknowledge_personally", PersonalAcknowledgement),
+}
+
+
+class UsageError(Exception):
+    """Bad input on the command line or in a file: exit 2, nothing sent."""
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}") from None
+
+
+def _describe(err: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}" for e in err.errors()
+    )
+
+
+# --- building action flags from payload models --------------------------------
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel],
+                     prefix: tuple[str, ...] = ()) -> None:
+    for name, field in model.model_fields.items():
+        if not prefix and name == "actor":
+            continue
+        annotation = _unwrap_optional(field.annotation)
+        dest = "__".join((*prefix, name))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            _add_model_flags(parser, annotation, (*prefix, name))  # nested: flattened
+        elif annotation is bool:
+            parser.add_argument(_flag(name), dest=dest, action=argparse.BooleanOptionalAction,
+                                default=None, help=field.description)
+        elif typing.get_origin(annotation) is list:
+            item = typing.get_args(annotation)[0]
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                parser.add_argument("--step", dest=dest, action="append", default=None,
+                                    metavar="KIND:DESCRIPTION[:AMOUNT]", help="repeat per step")
+            else:
+                parser.add_argument(_flag(name.rstrip("s")), dest=dest, action="append",
+                                    default=None, help=f"one of the {name}; repeat the flag")
+        else:
+            parser.add_argument(_flag(name), dest=dest, default=None, help=field.description)
+
+
+def _parse_step(text: str) -> dict[str, Any]:
+    kind, sep, rest = text.partition(":")
+    if not sep or not rest:
+        raise UsageError(f"--step {text!r}: expected kind:description[:amount]")
+    description, amount = rest, None
+    head, _, tail = rest.rpartition(":")
+    if head and tail.replace(".", "", 1).isdigit():
+        description, amount = head, tail
+    return {"kind": kind, "description": description, "amount": amount}
+
+
+def _payload_from_flags(args: argparse.Namespace, model: type[BaseModel]) -> dict[str, Any]:
+    payload: dict[str, Any] = {"actor": args.actor}
+    for dest, value in vars(args).items():
+        if value is None or dest in ("actor", "crn", "json", "command", "func"):
+            continue
+        if dest.endswith("steps") and value and isinstance(value[0], str):
+            value = [_parse_step(v) for v in value]
+        target = payload
+        *parents, leaf = dest.split("__")
+        for p in parents:
+            target = target.setdefault(p, {})
+        target[leaf] = value
+    return payload
+
+
+def _action_payload(args: argparse.Namespace, model: type[BaseModel]) -> BaseModel:
+    if args.json:
+        try:
+            data = json.loads(_read(args.json))
+        except json.JSONDecodeError as err:
+            raise UsageError(f"{args.json}: not valid JSON: {err}") from None
+        if args.actor:
+            data["actor"] = args.actor
+    else:
+        if not args.actor:
+            raise UsageError("--actor is required (the roster id of the person acting)")
+        data = _payload_from_flags(args, model)
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise UsageError(_describe(err)) from None
+
+
+# --- commands ------------------------------------------------------------------
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from activities.db import create_pool, migrate
+    from starter.client import connect
+    from starter.operations import register_search_attributes
+
+    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+    finally:
+        await pool.close()
+    print(f"database: {'applied ' + ', '.join(applied) if applied else 'up to date'}")
+    client = await connect(settings)
+    added = await register_search_attributes(client, settings.namespace)
+    print(f"search attributes: {'added ' + ', '.join(added) if added else 'all registered'}")
+
+
+async def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
+    from activities.db import SeedError, create_pool, load_seed, parse_seed
+
+    try:
+        seed = parse_seed(_read(args.file))
+    except SeedError as err:
+        raise UsageError(f"{args.file}: {err}; nothing was loaded") from None
+    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            counts = await load_seed(conn, seed)
+    except SeedError as err:
+        raise UsageError(f"{args.file}: {err}; nothing was loaded") from None
+    finally:
+        await pool.close()
+    print("loaded " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+
+
+async def cmd_submit(args: argparse.Namespace, settings: Settings) -> None:
+    from starter.client import connect
+    from starter.intake import IntakeError, parse_intake, submit
+
+    try:
+        intake = parse_intake(_read(args.file))
+    except IntakeError as err:
+        raise UsageError(f"not a valid complaint: {err}; nothing was started") from None
+    result = await submit(await connect(settings), intake, settings.task_queue)
+    print(result.crn)
+    if not result.created:
+        print(f"(already submitted: {intake.source.value} {intake.external_ref})", file=sys.stderr)
+
+
+async def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
+    from starter.client import connect
+    from starter.operations import get_status
+
+    state = await get_status(await connect(settings), args.crn)
+    print(state.model_dump_json(indent=2) if args.json else format_state(state))
+
+
+async def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
+    from starter.client import connect
+    from starter.operations import list_complaints, visibility_query
+    from workflows import search_attributes as sa
+
+    query = visibility_query(status=args.status, phase=args.phase, owner=args.owner,
+                             severity=args.severity, customer=args.customer,
+                             breached=args.breached)
+    client = await connect(settings)
+    print(f"{'CRN':<16} {'STATUS':<20} {'PHASE':<12} {'SEV':>3} {'LVL':>3} {'OWNER':<14} "
+          f"{'BREACHED':<8} CUSTOMER")
+    async for wf in list_complaints(client, query):
+        attrs = wf.typed_search_attributes
+        print(f"{wf.id:<16} {attrs.get(sa.COMPLAINT_STATUS) or '-':<20} "
+              f"{attrs.get(sa.COMPLAINT_PHASE) or '-':<12} {attrs.get(sa.COMPLAINT_SEVERITY) or '-':>3} "
+              f"{attrs.get(sa.ESCALATION_LEVEL) or 0:>3} {attrs.get(sa.COMPLAINT_OWNER) or '-':<14} "
+              f"{'yes' if attrs.get(sa.SLA_BREACHED) else 'no':<8} {attrs.get(sa.CUSTOMER_ID) or '-'}")
+
+
+def _action_command(update: str, model: type[BaseModel]) -> Callable:
+    async def run(args: argparse.Namespace, settings: Settings) -> None:
+        from starter.client import connect
+        from starter.operations import act
+
+        payload = _action_payload(args, model)
+        state = await act(await connect(settings), args.crn, update, payload)
+        print(f"{state.crn}: {state.status.value}, phase {state.phase.value}")
+    return run
+
+
+def format_state(s: ComplaintState) -> str:
+    lines = [
+        f"{s.crn}  {s.subject}",
+        f"  status {s.status.value} · phase {s.phase.value} · severity {s.severity} "
+        f"(score {s.severity_score}) · category {s.category.value if s.category else '-'}",
+        f"  customer {s.customer_id} · owner {s.owner or '-'} · handling agent "
+        f"{s.handling_agent or '-'} · escalation level {s.escalation_level}",
+    ]
+    if s.retention_risk:
+        lines.append("  Retention Risk: " + ", ".join(s.retention_risk_reasons))
+    lines.append("Deadlines:")
+    for d in s.deadlines:
+        state = ("BREACHED" if d.breached else "") + (" met " + d.met_at.isoformat() if d.met_at else "")
+        lines.append(f"  {d.name:<28} due {d.due_at.isoformat()}  {state.strip() or 'open'}")
+    if s.waiting_for:
+        lines.append("Waiting for:")
+        lines += [f"  {w}" for w in s.waiting_for]
+    lines.append("Timeline:")
+    lines += [f"  {e.at.isoformat()}  {e.event:<26} {e.actor:<10} {e.detail}" for e in s.timeline]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="complaints", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="create/upgrade the schema, register search attributes"
+                   ).set_defaults(func=cmd_migrate)
+    p = sub.add_parser("seed", help="load roster, customers and orders from a JSON file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_seed)
+    p = sub.add_parser("submit", help="submit a ComplaintIntake JSON file (- for stdin)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_submit)
+    p = sub.add_parser("status", help="a complaint's state, deadlines and timeline")
+    p.add_argument("crn")
+    p.add_argument("--json", action="store_true", help="the status query's JSON")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("list", help="complaints, filtered via Temporal visibility")
+    p.add_argument("--status")
+    p.add_argument("--phase")
+    p.add_argument("--owner")
+    p.add_argument("--severity", type=int)
+    p.add_argument("--customer")
+    p.add_argument("--breached", action=argparse.BooleanOptionalAction, default=None)
+    p.set_defaults(func=cmd_list)
+
+    for command, (update, model) in ACTIONS.items():
+        p = sub.add_parser(command, help=f"the {update} action")
+        p.add_argument("crn")
+        p.add_argument("--actor", help="your roster id")
+        p.add_argument("--json", metavar="FILE", help="the whole payload as JSON (- for stdin)")
+        _add_model_flags(p, model)
+        p.set_defaults(func=_action_command(update, model))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from starter.operations import ActionRefused, ComplaintNotFound
+    from workflows.policy import PolicyError
+
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        asyncio.run(args.func(args, settings))
+    except UsageError as err:
+        print(f"complaints {args.command}: {err}", file=sys.stderr)
+        sys.exit(2)
+    except (ActionRefused, ComplaintNotFound, PolicyError) as err:
+        print(f"complaints {args.command}: {err}", file=sys.stderr)
+        sys.exit(1)
+    except (OSError, RuntimeError) as err:
+        # Connection refused and the like: say what to check, not a stack trace.
+        print(f"complaints {args.command}: {err} (is the stack up? see TEMPORAL_ADDRESS, "
+              f"DATABASE_URL)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

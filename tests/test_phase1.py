@@ -1,0 +1,167 @@
+"""Phase 1, end to end: intake, registration, triage and the acknowledgements.
+
+Real time-skipping Temporal server, real PostgreSQL, real SMTP delivery to the sink.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from starter.operations import ActionRefused
+from tests.conftest import REPO_ROOT, ComplaintStack, load_json
+from workflows import search_attributes as sa
+from workflows.calendar import business_deadline
+from workflows.complaint import AUTOMATIC_ACK, PERSONAL_ACK
+from workflows.models import PersonalAcknowledgement, Phase, Status
+from workflows.policy import snapshot_policy
+
+
+def met(name: str):
+    """A status check: the deadline `name` exists and was met."""
+    return lambda s: s.deadline(name) is not None and s.deadline(name).met_at is not None
+
+
+def ack(actor: str = "ana", message: str | None = None) -> PersonalAcknowledgement:
+    return PersonalAcknowledgement(
+        actor=actor,
+        message=message or "Dear Jon, I am sorry the export let you down. I am looking into "
+        "it myself and a manager will call you today. Ana",
+    )
+
+
+@pytest.mark.parametrize("channel", ["email", "web", "phone", "api"])
+async def test_each_channel_is_registered_and_acknowledged(stack: ComplaintStack, channel: str):
+    payload = load_json(REPO_ROOT / "examples" / f"{channel}.json")
+    async with stack.worker():
+        result = await stack.submit(payload)
+        assert result.created and result.crn.startswith("CRN-")
+        state = await stack.until(result.crn, met(AUTOMATIC_ACK))
+        message = await stack.mail_for(result.crn, "acknowledgement")
+
+    # The acknowledgement names the ticket, the handling agent and the estimated resolution.
+    body = message.get_content()
+    assert result.crn in message["Subject"] and result.crn in body
+    agent = {r["id"]: r["name"] for r in await stack.rows("SELECT id, name FROM staff")}[
+        state.handling_agent]
+    assert f"Handled by:               {agent}" in body
+    policy = snapshot_policy(stack.policy, state.received_at)
+    due = business_deadline(policy.calendar, state.received_at, policy.resolution.target(state.severity))
+    assert state.estimated_resolution_at == due
+    assert due.astimezone(__import__("zoneinfo").ZoneInfo("Europe/London")).strftime(
+        "%a %d %b %Y, %H:%M") in body
+    # Sent well within the hour: the automatic acknowledgement deadline is met.
+    auto = state.deadline(AUTOMATIC_ACK)
+    assert auto.due_at == state.received_at + timedelta(hours=1)
+    assert auto.met_at < auto.due_at and not auto.breached
+    # Phone intakes carry no email: the customer's profile address is used.
+    expected_to = {"phone": "ops@acme.example"}.get(channel, payload["customer"].get("email"))
+    assert message["To"] == expected_to
+
+    # Registered in PostgreSQL with the resolution log.
+    row = (await stack.rows("SELECT * FROM complaints WHERE crn = $1", result.crn))[0]
+    assert (row["source"], row["external_ref"]) == (channel, payload["external_ref"])
+    assert (row["status"], row["phase"]) == ("new", "triage")
+    assert row["severity"] == state.severity
+    events = [r["event"] for r in await stack.rows(
+        "SELECT event FROM complaint_events WHERE crn = $1 ORDER BY seq", result.crn)]
+    assert events[:2] == ["received", "triaged"] and "email_sent" in events
+
+    # The Temporal UI can filter on it.
+    attrs = (await stack.client.get_workflow_handle(result.crn).describe()).typed_search_attributes
+    assert attrs.get(sa.COMPLAINT_STATUS) == "new"
+    assert attrs.get(sa.CUSTOMER_ID) == payload["customer"]["id"]
+    assert attrs.get(sa.COMPLAINT_SEVERITY) == state.severity
+    assert attrs.get(sa.SLA_BREACHED) is False
+
+
+async def test_personal_acknowledgement_within_the_hour(stack: ComplaintStack):
+    async with stack.worker():
+        crn = (await stack.submit()).crn
+        await stack.mail_for(crn, "acknowledgement")
+        await stack.sleep(timedelta(minutes=30))
+        state = await stack.act(crn, "acknowledge_personally", ack())
+        personal = await stack.mail_for(crn, "personal_acknowledgement")
+
+    d = state.deadline(PERSONAL_ACK)
+    assert d.met_at is not None and d.met_at <= d.due_at and not d.breached
+    assert (state.status, state.phase) == (Status.acknowledged, Phase.ownership)
+    assert state.escalation_level == 0 and not state.sla_breached
+    assert "I am looking into it myself" in personal.get_content()
+    assert personal["To"] == "kite@kite.example"
+    assert stack.mails(crn, "escalation") == []
+
+
+async def test_missed_personal_acknowledgement_escalates_at_exactly_one_hour(stack: ComplaintStack):
+    async with stack.worker():
+        crn = (await stack.submit()).crn
+        await stack.mail_for(crn, "acknowledgement")
+        received_at = (await stack.status(crn)).received_at
+        due = received_at + timedelta(hours=1)
+
+        # One second before the hour: nothing has happened yet.
+        await stack.sleep(due - await stack.env.get_current_time() - timedelta(seconds=1))
+        before = await stack.status(crn)
+        assert not before.deadline(PERSONAL_ACK).breached and before.escalation_level == 0
+        assert stack.mails(crn, "escalation") == []
+
+        await stack.sleep(timedelta(seconds=2))
+        escalation = await stack.mail.wait_for(
+            lambda m: m["X-Complaint-Reference"] == crn
+            and str(m["X-Complaint-Message-Kind"]).startswith("escalation"))
+        state = await stack.until(crn, lambda s: s.escalation_level == 1)
+
+        d = state.deadline(PERSONAL_ACK)
+        assert d.breached and d.breached_at == due
+        assert state.sla_breached
+        assert escalation["To"] == "tom@example.com"  # the team lead
+        assert "personal acknowledgement" in escalation["Subject"]
+        escalated = next(e for e in state.timeline if e.event == "escalated")
+        assert due <= escalated.at < due + timedelta(seconds=1)
+        assert escalated.detail.startswith("level 1 (team lead)")
+        attrs = (await stack.client.get_workflow_handle(crn).describe()).typed_search_attributes
+        assert attrs.get(sa.ESCALATION_LEVEL) == 1 and attrs.get(sa.SLA_BREACHED) is True
+
+        # Late, but still accepted, and recorded as late.
+        late = await stack.act(crn, "acknowledge_personally", ack())
+        d = late.deadline(PERSONAL_ACK)
+        assert d.met_at > d.due_at and d.breached
+        assert late.status == Status.acknowledged
+        assert next(e for e in late.timeline
+                    if e.event == "acknowledged_personally").detail.startswith("late")
+        row = await stack.until_row(crn, lambda r: r["status"] == "acknowledged")
+    assert (row["sla_breached"], row["escalation_level"]) == (True, 1)
+    assert row["acknowledged_at"] == d.met_at
+
+
+async def test_refused_acknowledgements_change_nothing(stack: ComplaintStack):
+    async with stack.worker():
+        crn = (await stack.submit()).crn
+        automatic = await stack.mail_for(crn, "acknowledgement")
+        await stack.until(crn, met(AUTOMATIC_ACK))
+        before = await stack.status(crn)
+
+        refusals = {
+            "sam": ack(actor="sam"),  # a specialist, not an L1 agent
+            "nobody": ack(actor="nobody"),  # not on the roster
+            "automatic": ack(message=automatic.get_content()),  # the template again
+        }
+        reasons = {}
+        for name, payload in refusals.items():
+            with pytest.raises(ActionRefused) as err:
+                await stack.act(crn, "acknowledge_personally", payload)
+            reasons[name] = str(err.value)
+        # An empty message never gets past the payload model (raw JSON bypasses the client model).
+        with pytest.raises(ActionRefused):
+            await stack.act(crn, "acknowledge_personally", {"actor": "ana", "message": "   "})
+
+        assert "is a specialist" in reasons["sam"]
+        assert "not on the roster" in reasons["nobody"]
+        assert "not the automatic acknowledgement" in reasons["automatic"]
+        after = await stack.status(crn)
+        assert after == before
+
+        await stack.act(crn, "acknowledge_personally", ack())
+        with pytest.raises(ActionRefused, match="already acknowledged"):
+            await stack.act(crn, "acknowledge_personally", ack(actor="ben"))

@@ -1,0 +1,49 @@
+"""Configuration from the environment (names in DESIGN.md, operating surface).
+
+The worker, the CLI and the development stack read the same variables, so a
+shell that can run `complaints` can run `python -m workers` with no extra setup.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workflows.policy import SlaPolicy, load_policy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = REPO_ROOT / "templates"
+
+
+@dataclass(frozen=True)
+class Settings:
+    temporal_address: str = "localhost:7233"
+    namespace: str = "default"
+    task_queue: str = "complaints"
+    database_url: str = "postgresql://postgres@localhost:5432/complaints"
+    smtp_host: str = "localhost"
+    smtp_port: int = 1025
+    mail_from: str = "Customer Care <care@example.com>"
+    policy_path: str | None = None
+    templates_dir: Path = field(default=TEMPLATES_DIR)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        defaults = cls()
+        return cls(
+            temporal_address=env.get("TEMPORAL_ADDRESS", defaults.temporal_address),
+            namespace=env.get("TEMPORAL_NAMESPACE", defaults.namespace),
+            task_queue=env.get("TASK_QUEUE", defaults.task_queue),
+            database_url=env.get("DATABASE_URL", defaults.database_url),
+            smtp_host=env.get("SMTP_HOST", defaults.smtp_host),
+            smtp_port=int(env.get("SMTP_PORT", defaults.smtp_port)),
+            mail_from=env.get("MAIL_FROM", defaults.mail_from),
+            policy_path=env.get("COMPLAINTS_POLICY") or None,
+            templates_dir=Path(env.get("COMPLAINTS_TEMPLATES", str(TEMPLATES_DIR))),
+        )
+
+    def policy(self) -> SlaPolicy:
+        """The configured policy, validated (raises PolicyError naming the key)."""
+        return load_policy(self.policy_path)

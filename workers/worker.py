@@ -1,0 +1,107 @@
+"""Builds the worker: config -> pool -> activities -> Worker.
+
+Tests build the same Worker with `build_worker`, so what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.db import create_pool
+from activities.email import EmailActivities, TemplateRenderer
+from activities.policy import PolicyActivities
+from activities.store import StoreActivities
+from workers.config import Settings
+from workflows.complaint import ComplaintWorkflow
+from workflows.policy import SlaPolicy
+
+log = logging.getLogger("complaints.worker")
+
+WORKFLOWS = [ComplaintWorkflow]
+# Modules the sandbox shares with the worker instead of re-importing them for every
+# workflow run: pure, deterministic libraries the contract models are built on.
+PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "email_validator", "zoneinfo")
+
+
+def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy) -> list:
+    store = StoreActivities(pool)
+    email = EmailActivities(
+        pool, TemplateRenderer(settings.templates_dir), settings.smtp_host, settings.smtp_port,
+        settings.mail_from,
+    )
+    return [
+        PolicyActivities(policy).snapshot_sla_policy,
+        store.fetch_complaint_context,
+        store.assign_handling_agent,
+        store.save_progress,
+        email.send_email,
+    ]
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox, minus its proxy around zoneinfo: the business-hours calendar converts
+    instants to the policy's time zone, and the sandbox's proxied ZoneInfo is not a tzinfo
+    that datetime accepts. Time-zone rules are data, the same on every replay of a run."""
+    members = SandboxRestrictions.invalid_module_members_default
+    members = dataclasses.replace(
+        members, children={k: v for k, v in members.children.items() if k != "zoneinfo"}
+    )
+    return SandboxedWorkflowRunner(
+        restrictions=dataclasses.replace(
+            SandboxRestrictions.default, invalid_module_members=members
+        ).with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
+def build_worker(
+    client: Client, settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy, **options
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=activities_for(settings, pool, policy),
+        workflow_runner=workflow_runner(),
+        **options,
+    )
+
+
+async def run(settings: Settings) -> None:
+    policy = settings.policy()  # a bad policy stops the start here, naming the key
+    from starter.client import connect
+
+    client = await connect(settings)
+    pool = await create_pool(settings.database_url)
+    worker = build_worker(client, settings, pool, policy)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker on task queue %r, namespace %r, policy %r (%s)", settings.task_queue,
+             settings.namespace, policy.name, settings.policy_path or "built-in default")
+    async with worker:
+        await stop.wait()
+        log.info("stopping: finishing the tasks in hand")
+    await pool.close()
+
+
+def main() -> None:
+    import sys
+
+    from workflows.policy import PolicyError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    try:
+        asyncio.run(run(settings))
+    except PolicyError as err:
+        print(f"worker not started: {err}", file=sys.stderr)
+        sys.exit(2)

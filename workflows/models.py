@@ -1,0 +1,441 @@
+"""The public contract: every model that crosses the workflow boundary.
+
+Intake systems, the CLI, the worker and the activities all import these, so a
+field name here is a promise to other systems (see ../shared/DESIGN.md).
+Pure pydantic: no I/O, safe inside the workflow sandbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+)
+
+MAX_TEXT_BYTES = 64 * 1024
+
+
+def _within_text_limit(value: str) -> str:
+    size = len(value.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise ValueError(f"is {size} bytes; the limit is {MAX_TEXT_BYTES} bytes (64 KiB)")
+    return value
+
+
+# A required, trimmed, non-empty line of text (ids, references, subjects).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# Free text written by a person: required, non-empty, at most 64 KiB.
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_within_text_limit)
+]
+OptionalText = Annotated[str, AfterValidator(_within_text_limit)]
+
+
+class Model(BaseModel):
+    """Strict by default: an unknown field is a typo in a caller, not data to drop."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- vocabularies -----------------------------------------------------------
+
+
+class Source(StrEnum):
+    email = "email"
+    web = "web"
+    phone = "phone"
+    api = "api"
+
+
+class Category(StrEnum):
+    technical_bug = "technical_bug"
+    billing_dispute = "billing_dispute"
+    data_inaccuracy = "data_inaccuracy"
+    feature_request = "feature_request"
+    service_deficiency = "service_deficiency"
+
+
+class Impact(StrEnum):
+    many_users = "many_users"
+    single_client = "single_client"
+    partial = "partial"
+    minor = "minor"
+
+
+class Phase(StrEnum):
+    triage = "triage"
+    ownership = "ownership"
+    resolution = "resolution"
+    post_mortem = "post_mortem"
+    closed = "closed"
+
+
+class Status(StrEnum):
+    new = "new"
+    acknowledged = "acknowledged"
+    under_investigation = "under_investigation"
+    awaiting_customer = "awaiting_customer"
+    awaiting_approval = "awaiting_approval"
+    fix_in_progress = "fix_in_progress"
+    resolved = "resolved"
+    closed = "closed"
+    archived = "archived"
+
+
+class Role(StrEnum):
+    agent = "agent"
+    specialist = "specialist"
+    csm = "csm"
+    team_lead = "team_lead"
+    head_of_cs = "head_of_cs"
+    finance_manager = "finance_manager"
+    qa = "qa"
+    rnd = "rnd"
+
+
+class StepKind(StrEnum):
+    technical_fix = "technical_fix"
+    process_change = "process_change"
+    credit_offer = "credit_offer"
+    refund = "refund"
+    replacement = "replacement"
+
+
+# --- intake -----------------------------------------------------------------
+
+
+class CustomerRef(Model):
+    id: Name
+    name: Name | None = None
+    email: EmailStr | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
+
+
+class IntakeFlags(Model):
+    threatens_termination: bool = False
+    requests_manager: bool = False
+    legal_or_compliance: bool = False
+
+
+class ComplaintIntake(Model):
+    """What an intake system (email gateway, web form, phone desk) submits."""
+
+    source: Source
+    external_ref: Name
+    customer: CustomerRef
+    subject: Name
+    description: Text
+    category: Category | None = None
+    impact: Impact | None = None
+    order_id: Name | None = None
+    flags: IntakeFlags = Field(default_factory=IntakeFlags)
+    received_at: AwareDatetime | None = None
+
+
+# --- actions (updates and the signal); each carries its actor --------------
+
+
+class Action(Model):
+    actor: Name
+
+
+class PersonalAcknowledgement(Action):
+    message: Text
+
+
+class PhoneContact(Action):
+    reached: bool
+    summary: Text
+    expectations: OptionalText = ""
+
+
+class InvestigationChecklist(Model):
+    history_reviewed: bool = False
+    issue_verified: bool = False
+    order_checked: bool = False
+
+
+class InternalReview(Action):
+    root_cause: Text
+    process_failure: Text
+    communication_failure: Text
+    checklist: InvestigationChecklist = Field(default_factory=InvestigationChecklist)
+
+
+class PlanStep(Model):
+    kind: StepKind
+    description: Text
+    amount: Decimal | None = Field(default=None, ge=0)
+
+
+class ActionPlan(Action):
+    steps: list[PlanStep] = Field(min_length=1)
+    estimated_resolution_at: AwareDatetime | None = None
+
+
+class FixDeployed(Action):
+    reference: Name
+
+
+class CustomerUpdate(Action):
+    message: Text
+
+
+class SolutionProposal(Action):
+    message: Text
+
+
+class CustomerResponse(Action):
+    agrees: bool | None = None
+    message: OptionalText = ""
+
+
+class ResolutionConfirmation(Action):
+    confirmation_text: Text
+
+
+class RootCauseAnalysis(Action):
+    root_cause: Text
+    process_failures: list[Name] = Field(min_length=1)
+    corrective_actions: list[Name] = Field(min_length=1)
+    kb_article_needed: bool
+
+
+class CsatResponse(Action):
+    score: int = Field(ge=1, le=5)
+    comment: OptionalText = ""
+
+
+class EscalationRequest(Action):
+    reason: Text
+
+
+class Reassignment(Action):
+    owner: Name
+
+
+class RefundDecision(Action):
+    approved: bool
+    amount: Decimal = Field(ge=0)
+    note: OptionalText = ""
+
+
+# --- reference data (the roster, customers, orders) -------------------------
+
+
+class StaffMember(Model):
+    id: Name
+    name: Name
+    email: EmailStr
+    role: Role
+    skills: list[Category] = Field(default_factory=list)
+    available: bool = True
+
+
+class CustomerProfile(Model):
+    id: Name
+    name: Name
+    email: EmailStr | None = None
+    phone: str | None = None
+    key_account: bool = False
+    lifetime_value: Decimal = Decimal("0")
+    loyalty_tier: str | None = None
+    csm: str | None = None
+    account_balance: Decimal = Decimal("0")
+
+
+class CreditNote(Model):
+    id: Name
+    amount: Decimal = Field(ge=0)
+
+
+class Order(Model):
+    id: Name
+    customer_id: Name
+    net_amount: Decimal = Field(ge=0)
+    tax_rate: Decimal = Field(ge=0, le=1)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    credit_notes: list[CreditNote] = Field(default_factory=list)
+
+
+class SeedData(Model):
+    """The seed file: roster, customers and orders (DESIGN.md, operating surface)."""
+
+    staff: list[StaffMember] = Field(default_factory=list)
+    customers: list[CustomerProfile] = Field(default_factory=list)
+    orders: list[Order] = Field(default_factory=list)
+
+
+class EarlierComplaint(Model):
+    crn: str
+    category: Category | None
+    received_at: datetime
+    status: Status
+
+
+class ComplaintContext(Model):
+    """What Phase 1 reads about the customer before triage."""
+
+    profile: CustomerProfile | None = None
+    order: Order | None = None
+    earlier_complaints: list[EarlierComplaint] = Field(default_factory=list)
+    roster: list[StaffMember] = Field(default_factory=list)
+
+
+# --- the complaint's state, as the `status` query returns it ----------------
+
+
+class Deadline(Model):
+    name: str
+    due_at: datetime
+    met_at: datetime | None = None
+    breached: bool = False
+    breached_at: datetime | None = None
+    warned_at: datetime | None = None
+    summary: str = ""
+
+
+class TimelineEvent(Model):
+    seq: int
+    at: datetime
+    event: str
+    actor: str
+    detail: str = ""
+
+
+class RefundState(Model):
+    status: str = "none"
+    amount: Decimal | None = None
+    currency: str | None = None
+    approver: str | None = None
+
+
+class ComplaintState(Model):
+    crn: str
+    source: Source
+    external_ref: str
+    customer_id: str
+    subject: str
+    received_at: datetime
+    phase: Phase = Phase.triage
+    status: Status = Status.new
+    severity: int = 4
+    severity_score: int = 0
+    category: Category | None = None
+    impact: Impact | None = None
+    owner: str | None = None
+    handling_agent: str | None = None
+    escalation_level: int = 0
+    retention_risk: bool = False
+    retention_risk_reasons: list[str] = Field(default_factory=list)
+    sla_breached: bool = False
+    recurrent_of: str | None = None
+    policy_name: str = ""
+    estimated_resolution_at: datetime | None = None
+    deadlines: list[Deadline] = Field(default_factory=list)
+    waiting_for: list[str] = Field(default_factory=list)
+    refund: RefundState = Field(default_factory=RefundState)
+    timeline: list[TimelineEvent] = Field(default_factory=list)
+
+    def deadline(self, name: str) -> Deadline | None:
+        return next((d for d in self.deadlines if d.name == name), None)
+
+
+# --- activity inputs ---------------------------------------------------------
+
+
+class ComplaintRecord(Model):
+    """The complaint's row in PostgreSQL, written by the workflow through an activity."""
+
+    crn: str
+    source: Source
+    external_ref: str
+    customer_id: str
+    customer_name: str | None = None
+    customer_email: str | None = None
+    subject: str
+    description: str
+    category: Category | None = None
+    impact: Impact | None = None
+    order_id: str | None = None
+    severity: int
+    severity_score: int
+    status: Status
+    phase: Phase
+    owner: str | None = None
+    handling_agent: str | None = None
+    escalation_level: int = 0
+    retention_risk: bool = False
+    sla_breached: bool = False
+    recurrent_of: str | None = None
+    policy_name: str
+    received_at: datetime
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class ComplaintProgress(Model):
+    """One write of the resolution log: the row as it is now and the events since the last write."""
+
+    record: ComplaintRecord
+    events: list[TimelineEvent] = Field(default_factory=list)
+
+
+class EmailRequest(Model):
+    """One email, sent at most once per (crn, kind): the outbox key."""
+
+    crn: str
+    kind: str
+    to: list[str] = Field(min_length=1)
+    template: str
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContextRequest(Model):
+    crn: str
+    customer_id: str
+    order_id: str | None = None
+    received_at: datetime
+    repeat_window_days: int
+
+
+class AgentRequest(Model):
+    crn: str
+    category: Category | None = None
+
+
+class EmailReceipt(Model):
+    status: str  # "sent" or "already sent"
+    subject: str
+    body: str
+
+
+# --- starting a complaint -----------------------------------------------------
+
+
+class ComplaintStart(Model):
+    """The workflow's input: the intake, and the state carried over by continue-as-new."""
+
+    intake: ComplaintIntake
+    carried: ComplaintState | None = None
+
+
+def complaint_reference(source: Source | str, external_ref: str) -> str:
+    """The CRN for an intake: derived from (source, external_ref), so the same complaint
+    submitted twice gets the same CRN, which is also its workflow id."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(f"{Source(source).value}\x1f{external_ref.strip()}".encode()).digest()
+    return "CRN-" + base64.b32encode(digest).decode()[:10]

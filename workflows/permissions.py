@@ -1,0 +1,51 @@
+"""Who may do what to a complaint (DESIGN.md, the public contract).
+
+The workflow checks every action's actor against the roster it read from
+PostgreSQL, in the update's validator, so a refused action never reaches history.
+"""
+
+from __future__ import annotations
+
+from workflows.models import Role, StaffMember
+
+SUPERVISORS = frozenset({Role.team_lead, Role.head_of_cs})
+# Actions only the complaint's owner takes; a team lead or the head of customer
+# success may step in for an owner (they own the escalation).
+OWNER_ACTIONS = frozenset({
+    "record_phone_contact", "submit_internal_review", "submit_action_plan",
+    "send_customer_update", "propose_solution", "confirm_resolution", "submit_rca",
+})
+ROLES_FOR: dict[str, frozenset[Role]] = {
+    "acknowledge_personally": frozenset({Role.agent}) | SUPERVISORS,
+    "record_fix_deployed": frozenset({Role.rnd, Role.specialist, Role.csm}) | SUPERVISORS,
+    "record_customer_response": frozenset({Role.agent, Role.specialist, Role.csm}) | SUPERVISORS,
+    "record_csat": frozenset({Role.agent, Role.specialist, Role.csm, Role.qa}) | SUPERVISORS,
+    "escalate": frozenset(Role),
+    "reassign": SUPERVISORS,
+    "refund_decision": frozenset({Role.finance_manager}),
+}
+
+
+class NotPermitted(ValueError):
+    """The actor may not take this action on this complaint."""
+
+
+def check_actor(
+    action: str, actor: str, roster: dict[str, StaffMember], owner: str | None = None
+) -> StaffMember:
+    member = roster.get(actor)
+    if member is None:
+        raise NotPermitted(f"{actor!r} is not on the roster")
+    if action in OWNER_ACTIONS:
+        if actor == owner or member.role in SUPERVISORS:
+            return member
+        raise NotPermitted(
+            f"only the owner ({owner or 'nobody yet'}) or a team lead may {action.replace('_', ' ')}"
+        )
+    allowed = ROLES_FOR[action]
+    if member.role not in allowed:
+        names = ", ".join(sorted(r.value for r in allowed))
+        raise NotPermitted(
+            f"{actor!r} is a {member.role.value}; {action.replace('_', ' ')} needs one of: {names}"
+        )
+    return member
