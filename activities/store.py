@@ -18,6 +18,8 @@ from workflows.models import (
     CustomerProfile,
     EarlierComplaint,
     Order,
+    OwnerAssignment,
+    OwnerRequest,
     StaffMember,
 )
 
@@ -101,21 +103,22 @@ class StoreActivities:
                        customer_email, subject, description, category, impact, order_id, severity,
                        severity_score, status, phase, owner, handling_agent, escalation_level,
                        retention_risk, sla_breached, recurrent_of, policy_name, received_at,
-                       acknowledged_at, resolved_at, closed_at)
+                       acknowledged_at, resolved_at, closed_at, archived_at, csat_score)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                           $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
+                           $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
                    ON CONFLICT (crn) DO UPDATE SET category = $9, impact = $10, severity = $12,
                        severity_score = $13, status = $14, phase = $15, owner = $16,
                        handling_agent = $17, escalation_level = $18, retention_risk = $19,
                        sla_breached = $20, recurrent_of = $21, acknowledged_at = $24,
-                       resolved_at = $25, closed_at = $26, updated_at = now()""",
+                       resolved_at = $25, closed_at = $26, archived_at = $27, csat_score = $28,
+                       updated_at = now()""",
                 r.crn, r.source.value, r.external_ref, r.customer_id, r.customer_name,
                 r.customer_email, r.subject, r.description,
                 r.category.value if r.category else None, r.impact.value if r.impact else None,
                 r.order_id, r.severity, r.severity_score, r.status.value, r.phase.value, r.owner,
                 r.handling_agent, r.escalation_level, r.retention_risk, r.sla_breached,
                 r.recurrent_of, r.policy_name, r.received_at, r.acknowledged_at, r.resolved_at,
-                r.closed_at,
+                r.closed_at, r.archived_at, r.csat_score,
             )
             if progress.events:
                 await conn.executemany(
@@ -123,3 +126,39 @@ class StoreActivities:
                        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (crn, seq) DO NOTHING""",
                     [(r.crn, e.seq, e.at, e.event, e.actor, e.detail) for e in progress.events],
                 )
+
+    @activity.defn
+    async def assign_owner(self, req: OwnerRequest) -> OwnerAssignment | None:
+        """CRR-001 2.1: the customer's CSM when available; else an available specialist
+        skilled in the category with the fewest open complaints; else a team lead."""
+        async with self.pool.acquire() as conn:
+            if req.customer_csm:
+                row = await conn.fetchrow(
+                    "SELECT * FROM staff WHERE id = $1 AND available", req.customer_csm)
+                if row is not None:
+                    return OwnerAssignment(owner=_staff(row), how="csm")
+            if req.category is not None:
+                row = await conn.fetchrow(
+                    f"""SELECT s.*, (SELECT count(*) FROM complaints c
+                                     WHERE c.owner = s.id AND c.crn <> $2
+                                       AND c.status NOT IN {_OPEN}) AS workload
+                        FROM staff s
+                        WHERE s.role = 'specialist' AND s.available AND $1 = ANY(s.skills)
+                        ORDER BY workload, s.id LIMIT 1""",
+                    req.category.value, req.crn,
+                )
+                if row is not None:
+                    return OwnerAssignment(owner=_staff(row), how="specialist")
+            row = await conn.fetchrow(
+                """SELECT * FROM staff WHERE role = 'team_lead'
+                   ORDER BY available DESC, id LIMIT 1""")
+        return OwnerAssignment(owner=_staff(row), how="team_lead") if row else None
+
+    @activity.defn
+    async def archive_complaint(self, crn: str) -> None:
+        """Seed 003 step 16: move the closed complaint out of the active queue."""
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO complaint_archive (crn, archived_at, snapshot)
+                   SELECT crn, now(), to_jsonb(c) FROM complaints c WHERE crn = $1
+                   ON CONFLICT (crn) DO NOTHING""", crn)

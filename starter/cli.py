@@ -27,11 +27,25 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from workers.config import Settings
-from workflows.models import ComplaintState, PersonalAcknowledgement
+from workflows import models as m
+from workflows.models import ComplaintState
 
 # subcommand -> (workflow update name, payload model)
 ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
-    "acknowledge-personally": ("acknowledge_personally", PersonalAcknowledgement),
+    "acknowledge-personally": ("acknowledge_personally", m.PersonalAcknowledgement),
+    "record-phone-contact": ("record_phone_contact", m.PhoneContact),
+    "submit-internal-review": ("submit_internal_review", m.InternalReview),
+    "submit-action-plan": ("submit_action_plan", m.ActionPlan),
+    "record-fix-deployed": ("record_fix_deployed", m.FixDeployed),
+    "send-customer-update": ("send_customer_update", m.CustomerUpdate),
+    "propose-solution": ("propose_solution", m.SolutionProposal),
+    "record-customer-response": ("record_customer_response", m.CustomerResponse),
+    "confirm-resolution": ("confirm_resolution", m.ResolutionConfirmation),
+    "submit-rca": ("submit_rca", m.RootCauseAnalysis),
+    "record-kb-article": ("record_kb_article", m.KbArticleDone),
+    "record-csat": ("record_csat", m.CsatResponse),
+    "escalate": ("escalate", m.EscalationRequest),
+    "reassign": ("reassign", m.Reassignment),
 }
 
 

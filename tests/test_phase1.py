@@ -127,10 +127,11 @@ async def test_missed_personal_acknowledgement_escalates_at_exactly_one_hour(sta
         late = await stack.act(crn, "acknowledge_personally", ack())
         d = late.deadline(PERSONAL_ACK)
         assert d.met_at > d.due_at and d.breached
-        assert late.status == Status.acknowledged
+        assert late.status == Status.acknowledged and late.phase == Phase.ownership
         assert next(e for e in late.timeline
                     if e.event == "acknowledged_personally").detail.startswith("late")
-        row = await stack.until_row(crn, lambda r: r["status"] == "acknowledged")
+        # Phase 1 is over: the complaint moved on to its owner.
+        row = await stack.until_row(crn, lambda r: r["acknowledged_at"] is not None)
     assert (row["sla_breached"], row["escalation_level"]) == (True, 1)
     assert row["acknowledged_at"] == d.met_at
 

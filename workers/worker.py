@@ -41,7 +41,9 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy) ->
         PolicyActivities(policy).snapshot_sla_policy,
         store.fetch_complaint_context,
         store.assign_handling_agent,
+        store.assign_owner,
         store.save_progress,
+        store.archive_complaint,
         email.send_email,
     ]
 

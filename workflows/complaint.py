@@ -1,21 +1,23 @@
 """ComplaintWorkflow: one customer complaint, from intake to archive (CRR-001).
 
 Reading guide:
-- `run` is the procedure, phase by phase.
-- Every SLA is a `_watch_deadline` task: a durable timer that warns, then breaches;
-  a breach is an escalation, decided at the due instant even if email or the
-  database is down (their activities run in the background and retry).
-- Updates (the actions people take) are validated before they touch history:
-  actor's role from the roster, phase, payload.
-- `_changed()` is called after every state change: it refreshes the search
-  attributes and the UI details, and wakes the writer that persists the row and
-  the resolution log to PostgreSQL.
+- `run` is the procedure, phase by phase: triage -> ownership -> resolution ->
+  post_mortem -> closed -> archived. Phases 2 and 3 move on people's actions (updates).
+- Every SLA is a `_start_deadline` task: a durable timer that may warn at 75%, then
+  breaches; a breach is an escalation, decided at the due instant even if email or
+  the database is down (their activities run in the background and retry).
+- Escalation: level 1 team lead, level 2 head of customer success. Each escalation
+  gives the escalated person a deadline to act; nobody acting moves it one level up.
+- Updates are validated before they touch history: actor's role (roster from
+  PostgreSQL), phase, payload. Handlers change state synchronously and return it.
+- `_changed()` runs after every state change: search attributes, the UI details, and
+  a wake-up for the single writer that persists the row and the resolution log.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import calendar, triage
     from workflows import search_attributes as sa
     from workflows.models import (
+        ActionPlan,
         AgentRequest,
         ComplaintContext,
         ComplaintProgress,
@@ -34,21 +37,36 @@ with workflow.unsafe.imports_passed_through():
         ComplaintStart,
         ComplaintState,
         ContextRequest,
+        CsatResponse,
+        CustomerResponse,
+        CustomerUpdate,
         Deadline,
         EmailReceipt,
         EmailRequest,
+        EscalationRequest,
+        FixDeployed,
+        InternalReview,
+        KbArticleDone,
+        OwnerAssignment,
+        OwnerRequest,
         PersonalAcknowledgement,
         Phase,
+        PhoneContact,
+        Reassignment,
+        ResolutionConfirmation,
         Role,
+        RootCauseAnalysis,
+        SolutionProposal,
         StaffMember,
         Status,
+        StepKind,
         TimelineEvent,
     )
     from workflows.permissions import check_actor
     from workflows.policy import SlaPolicy, format_duration
 
-# Activities retry until they succeed: a database or SMTP outage delays a write
-# or an email, it never loses one. Backoff caps at a minute.
+# Activities retry until they succeed: a database or SMTP outage delays a write or an
+# email, it never loses one. Backoff caps at a minute. A broken template never retries.
 RETRY_FOREVER = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
@@ -56,13 +74,20 @@ RETRY_FOREVER = RetryPolicy(
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
-# Deadline names (the `status` query's `deadlines[].name`).
+# Deadline names (the `status` query's `deadlines[].name`; numbered ones get _2, _3...).
 AUTOMATIC_ACK = "automatic_acknowledgement"
 PERSONAL_ACK = "personal_acknowledgement"
+RESOLUTION = "resolution"
+PHONE_CONTACT = "phone_contact"
+CUSTOMER_UPDATE = "customer_update"
+ESCALATION = "escalation_level"
 
 LEVEL_NAMES = {0: "owner", 1: "team lead", 2: "head of customer success"}
 LEVEL_ROLES = {1: Role.team_lead, 2: Role.head_of_cs}
+ROLE_LEVEL = {Role.team_lead: 1, Role.head_of_cs: 2}
+RESOLUTION_PHRASE = "resolution confirmed"
 SYSTEM = "system"  # the actor of what the workflow does by itself
+ACTIVE_PHASES = (Phase.ownership, Phase.resolution)
 
 
 @workflow.defn(name="ComplaintWorkflow")
@@ -87,6 +112,16 @@ class ComplaintWorkflow:
         self.registered = False
         self.automatic_ack_body: str | None = None
         self.personal_ack: PersonalAcknowledgement | None = None
+        self.owner_assigned = False
+        self.kb_needed = False
+        # The customer-update clock: when the next update is due, and whether it is paused
+        # (while the customer considers a proposal) with how much time was left.
+        self.update_due: datetime | None = None
+        self.update_paused_with: timedelta | None = None
+        self.updates_sent = 0
+        self.supervisor_acted: dict[int, bool] = {}
+        # What each deadline is for (its watcher reads it): description, warning, breach action.
+        self._deadline_meta: dict[str, tuple[str, datetime | None, Any]] = {}
         self._persisted_seq = 0
         self._dirty = False
         self._finished = False
@@ -98,7 +133,13 @@ class ComplaintWorkflow:
     async def run(self, start: ComplaintStart) -> ComplaintState:
         writer = asyncio.create_task(self._write_progress())
         await self._register()
-        await self._triage_phase()
+        # Phase 1 ends with the personal acknowledgement (on time or late).
+        await workflow.wait_condition(lambda: self.personal_ack is not None)
+        await self._take_ownership()
+        # Phases 2 and 3 move on the owner's and the customer's actions (the updates).
+        await workflow.wait_condition(lambda: self.state.status == Status.resolved)
+        await self._post_mortem()
+        await self._archive()
         await self._finish(writer)
         return self.state
 
@@ -106,16 +147,17 @@ class ComplaintWorkflow:
         """CRR-001 1.2 and seed 003 steps 1-3: policy snapshot, customer context, triage."""
         s = self.state
         self.policy = await self._activity(
-            "snapshot_sla_policy", s.received_at, SlaPolicy, "Snapshot the SLA policy"
-        )
-        s.policy_name = self.policy.name
-        ack = self.policy.acknowledgement
+            "snapshot_sla_policy", s.received_at, SlaPolicy, "Snapshot the SLA policy")
+        policy = self.policy
+        s.policy_name = policy.name
+        ack = policy.acknowledgement
         # The acknowledgement clocks start before anything that waits on the database.
         self._start_deadline(AUTOMATIC_ACK, s.received_at + ack.automatic_within,
-                             met=lambda: self._met(AUTOMATIC_ACK), what="automatic acknowledgement")
+                             "automatic acknowledgement")
         self._start_deadline(PERSONAL_ACK, s.received_at + ack.personal_within,
-                             met=lambda: self.personal_ack is not None,
-                             what="personal acknowledgement")
+                             "personal acknowledgement")
+        self.update_due = s.received_at + policy.communication.customer_update_every
+        self._background.append(asyncio.create_task(self._customer_update_clock()))
         self._log("received", SYSTEM, f"via {s.source.value} ({s.external_ref}): {s.subject}")
         self._changed()
 
@@ -123,31 +165,36 @@ class ComplaintWorkflow:
             "fetch_complaint_context",
             ContextRequest(crn=s.crn, customer_id=s.customer_id, order_id=self.intake.order_id,
                            received_at=s.received_at,
-                           repeat_window_days=self.policy.retention_risk.repeat_within.days),
+                           repeat_window_days=policy.retention_risk.repeat_within.days),
             ComplaintContext, "Fetch customer profile, order and earlier complaints",
         )
         self.roster = {m.id: m for m in self.context.roster}
 
-        s.severity = triage.severity_level(self.intake, self.policy.severity)
+        s.severity = triage.severity_level(self.intake, policy.severity)
         ltv = self.context.profile.lifetime_value if self.context.profile else 0
-        s.severity_score = triage.severity_score(self.intake, ltv, self.policy.severity)
-        risk = triage.retention_risk(self.intake, self.context, self.policy, s.received_at, s.crn)
+        s.severity_score = triage.severity_score(self.intake, ltv, policy.severity)
+        risk = triage.retention_risk(self.intake, self.context, policy, s.received_at, s.crn)
         s.retention_risk, s.retention_risk_reasons = risk.tagged, risk.reasons
         s.recurrent_of = risk.recurrent_of
-        s.estimated_resolution_at = calendar.business_deadline(
-            self.policy.calendar, s.received_at, self.policy.resolution.target(s.severity)
-        )
+        target = policy.resolution.target(s.severity)
+        s.estimated_resolution_at = calendar.business_deadline(policy.calendar, s.received_at, target)
         detail = f"severity {s.severity} (score {s.severity_score})"
         if risk.tagged:
             detail += "; Retention Risk: " + ", ".join(risk.reasons)
-        if risk.recurrent_of:
-            detail += f"; recurrent of {risk.recurrent_of}"
         self._log("triaged", SYSTEM, detail)
+        if risk.recurrent_of:
+            self._log("marked_recurrent", SYSTEM,
+                      f"same customer and category as {risk.recurrent_of} within "
+                      f"{policy.retention_risk.repeat_within.days} days")
+        # SOP 4: the resolution target, in business time, with a warning at 75%.
+        self._start_deadline(
+            RESOLUTION, s.estimated_resolution_at, f"resolution (severity {s.severity})",
+            warn_at=calendar.business_deadline(policy.calendar, s.received_at, target,
+                                               policy.resolution.warn_at))
 
         agent = await self._activity(
             "assign_handling_agent", AgentRequest(crn=s.crn, category=s.category),
-            StaffMember | None, "Pick the L1 agent who acknowledges",
-        )
+            StaffMember | None, "Pick the L1 agent who acknowledges")
         if agent is not None:
             s.handling_agent = agent.id
             self._log("handling_agent_assigned", SYSTEM, f"{agent.name} ({agent.id})")
@@ -156,7 +203,7 @@ class ComplaintWorkflow:
 
         reasons = self._intake_escalation_reasons()
         if reasons:
-            await self._escalate(1, "; ".join(reasons), SYSTEM)
+            self._escalate(1, "; ".join(reasons), SYSTEM)
         self._send_automatic_acknowledgement()
 
     def _intake_escalation_reasons(self) -> list[str]:
@@ -173,13 +220,84 @@ class ComplaintWorkflow:
             reasons.append("customer asked for a manager")
         return reasons
 
-    async def _triage_phase(self) -> None:
-        """Phase 1 ends when an agent has sent the personal acknowledgement (late or not)."""
-        await workflow.wait_condition(lambda: self.personal_ack is not None)
+    async def _take_ownership(self) -> None:
+        """CRR-001 2.1: a dedicated owner, told everything; the 4-hour phone clock starts."""
+        s = self.state
+        profile = self.context.profile
+        assignment = await self._activity(
+            "assign_owner", OwnerRequest(crn=s.crn, customer_csm=profile.csm if profile else None,
+                                         category=s.category),
+            OwnerAssignment | None, "Assign the owner (CSM, specialist or team lead)")
+        s.status = Status.under_investigation
+        if assignment is None:
+            self._log("owner_unassigned", SYSTEM, "nobody on the roster can own it")
+            self._changed()
+            return
+        owner = assignment.owner
+        self.roster[owner.id] = owner
+        s.owner = owner.id
+        self.owner_assigned = True
+        how = {"csm": "the customer's CSM", "specialist": "specialist with the skill and the "
+               "lightest workload", "team_lead": "nobody available: team lead"}[assignment.how]
+        self._log("owner_assigned", SYSTEM, f"{owner.name} ({owner.id}): {how}")
+        phone_due = self._start_phone_clock()
+        self._changed()
+        self._email("owner_assigned", [owner.email], "owner_assigned", {
+            **self._mail_context(), "owner_name": owner.name, "owner_id": owner.id, "how": how,
+            "phone_by": self._local(phone_due), "received": self._local(s.received_at),
+            "source": s.source.value, "description": self.intake.description,
+            "profile": profile.model_dump(mode="json") if profile else None,
+            "order": self.context.order.model_dump(mode="json") if self.context.order else None,
+            "earlier": [c.model_dump(mode="json") for c in self.context.earlier_complaints],
+        })
+        if assignment.how == "team_lead":
+            self._escalate(1, "no CSM or specialist available to own it", SYSTEM)
 
-    # --- Phase 1 actions -------------------------------------------------------
+    def _start_phone_clock(self) -> datetime:
+        assert self.policy is not None
+        due = workflow.now() + self.policy.ownership.phone_contact_within
+        self._start_deadline(self._next_name(PHONE_CONTACT), due, "phone contact")
+        return due
+
+    async def _post_mortem(self) -> None:
+        """CRR-001 phase 4: satisfaction survey, RCA (and KB article) before closing."""
+        assert self.policy is not None
+        s = self.state
+        self._background.append(asyncio.create_task(self._survey()))
+        await workflow.wait_condition(lambda: s.rca_submitted and s.kb_article != "open")
+        s.phase, s.status, s.closed_at = Phase.closed, Status.closed, workflow.now()
+        self._log("closed", SYSTEM, "RCA done" + (", KB article written" if self.kb_needed else ""))
+        self._changed()
+
+    async def _survey(self) -> None:
+        assert self.policy is not None
+        to = self._customer_email()
+        if to is None:
+            return
+        context = {**self._mail_context(), "reminder": False}
+        self._email("survey", [to], "survey", context)
+        remind_at = workflow.now() + self.policy.lifecycle.survey_reminder_after
+        if not await self._wait_until(lambda: self.state.csat_score is not None, remind_at,
+                                      "Survey reminder"):
+            self._email("survey_reminder", [to], "survey", {**context, "reminder": True})
+
+    async def _archive(self) -> None:
+        """Seed 003 step 16: archived after the policy's retention period; the run ends."""
+        assert self.policy is not None and self.state.closed_at is not None
+        s = self.state
+        await self._wait_until(lambda: False, s.closed_at + self.policy.lifecycle.archive_after,
+                               f"Archive after {format_duration(self.policy.lifecycle.archive_after)}")
+        # The last word on the row before the archive copies it.
+        s.status, s.archived_at = Status.archived, workflow.now()
+        self._log("archived", SYSTEM, "moved out of the active queue")
+        self._changed()
+        await workflow.wait_condition(lambda: not self._dirty)
+        await self._activity("archive_complaint", s.crn, None, f"Archive {s.crn}")
+
+    # --- Phase 1 ------------------------------------------------------------------
 
     def _send_automatic_acknowledgement(self) -> None:
+        assert self.policy is not None
         s = self.state
         to = self._customer_email()
         if to is None:
@@ -187,9 +305,8 @@ class ComplaintWorkflow:
             self._mark_met(AUTOMATIC_ACK, SYSTEM, "no email address: acknowledged by the channel")
             return
         agent = self.roster.get(s.handling_agent or "")
-        assert self.policy is not None
         context = {
-            "crn": s.crn, "subject": s.subject, "customer_name": self._customer_name(),
+            **self._mail_context(),
             "agent_name": agent.name if agent else "our Customer Care team",
             "estimated_resolution": self._local(s.estimated_resolution_at),
             "personal_within": format_duration(self.policy.acknowledgement.personal_within),
@@ -206,58 +323,430 @@ class ComplaintWorkflow:
     async def acknowledge_personally(self, ack: PersonalAcknowledgement) -> ComplaintState:
         s = self.state
         self.personal_ack = ack
+        member = self._acted(ack.actor)
         deadline = s.deadline(PERSONAL_ACK)
         late = deadline is not None and deadline.breached
         self._mark_met(PERSONAL_ACK, ack.actor, "late" if late else "on time")
-        s.status = Status.acknowledged
-        s.phase = Phase.ownership
-        member = self.roster[ack.actor]
+        s.status, s.phase = Status.acknowledged, Phase.ownership
         to = self._customer_email()
         if to:
             self._email("personal_acknowledgement", [to], "personal_acknowledgement",
-                        {"crn": s.crn, "subject": s.subject, "message": ack.message,
-                         "agent_name": member.name})
+                        {**self._mail_context(), "message": ack.message, "agent_name": member.name})
         self._log("acknowledged_personally", ack.actor,
                   ("late: " if late else "") + _excerpt(ack.message))
         self._changed()
-        return self.state
+        return s
 
     @acknowledge_personally.validator
     def _check_personal_ack(self, ack: PersonalAcknowledgement) -> None:
         self._check_registered()
         check_actor("acknowledge_personally", ack.actor, self.roster)
         if self.personal_ack is not None:
-            raise ValueError(
-                f"already acknowledged personally by {self.personal_ack.actor}; "
-                "send a customer update instead"
-            )
+            raise ValueError(f"already acknowledged personally by {self.personal_ack.actor}; "
+                             "send a customer update instead")
         if self.automatic_ack_body and _same_text(ack.message, self.automatic_ack_body):
-            raise ValueError(
-                "the personal acknowledgement must be written for this customer, "
-                "not the automatic acknowledgement again"
-            )
+            raise ValueError("the personal acknowledgement must be written for this customer, "
+                             "not the automatic acknowledgement again")
 
-    # --- query -----------------------------------------------------------------
+    # --- Phase 2: ownership -------------------------------------------------------
+
+    @workflow.update
+    async def record_phone_contact(self, call: PhoneContact) -> ComplaintState:
+        s = self.state
+        self._acted(call.actor)
+        if call.reached:
+            s.phone_contact_made = True
+            self._mark_met(self._latest(PHONE_CONTACT), call.actor, "customer reached")
+            self._log("phone_contact", call.actor,
+                      f"reached: {_excerpt(call.summary)}; expectations: {_excerpt(call.expectations)}")
+        else:  # logged, but an unanswered call does not meet the deadline
+            self._log("phone_attempt", call.actor, f"not reached: {_excerpt(call.summary)}")
+        self._changed()
+        return s
+
+    @record_phone_contact.validator
+    def _check_phone_contact(self, call: PhoneContact) -> None:
+        self._check_owner_action("record_phone_contact", call.actor, ACTIVE_PHASES)
+
+    @workflow.update
+    async def submit_internal_review(self, review: InternalReview) -> ComplaintState:
+        s = self.state
+        self._acted(review.actor)
+        missing = [name.replace("_", " ") for name, done in review.checklist.model_dump().items()
+                   if not done]
+        s.internal_review_complete = not missing
+        self._log("internal_review", review.actor,
+                  f"root cause: {_excerpt(review.root_cause, 120)}; process failure: "
+                  f"{_excerpt(review.process_failure, 120)}; communication failure: "
+                  f"{_excerpt(review.communication_failure, 120)}"
+                  + (f"; checklist incomplete: {', '.join(missing)}" if missing else
+                     "; checklist complete"))
+        self._changed()
+        return s
+
+    @submit_internal_review.validator
+    def _check_internal_review(self, review: InternalReview) -> None:
+        self._check_owner_action("submit_internal_review", review.actor, ACTIVE_PHASES)
+
+    # --- Phase 3: resolution ------------------------------------------------------
+
+    @workflow.update
+    async def submit_action_plan(self, plan: ActionPlan) -> ComplaintState:
+        s = self.state
+        self._acted(plan.actor)
+        s.action_plan, s.customer_agreed, s.fix = list(plan.steps), None, "none"
+        s.phase = Phase.resolution
+        if s.status == Status.awaiting_customer:
+            self._resume_update_clock()
+        s.status = Status.under_investigation
+        steps = "; ".join(f"{st.kind.value}: {_excerpt(st.description, 80)}"
+                          + (f" ({st.amount})" if st.amount is not None else "") for st in plan.steps)
+        self._log("action_plan", plan.actor, steps)
+        self._changed()
+        return s
+
+    @submit_action_plan.validator
+    def _check_action_plan(self, plan: ActionPlan) -> None:
+        s = self.state
+        self._check_owner_action("submit_action_plan", plan.actor, ACTIVE_PHASES)
+        if not s.internal_review_complete:
+            raise ValueError("the 3 Whys and the investigation checklist (history reviewed, issue "
+                             "verified, order checked) must be complete before an action plan")
+        if s.customer_agreed:
+            raise ValueError("the customer has agreed to the current plan; it is being carried out")
+
+    @workflow.update
+    async def propose_solution(self, proposal: SolutionProposal) -> ComplaintState:
+        s = self.state
+        member = self._acted(proposal.actor)
+        s.status = Status.awaiting_customer
+        self._customer_message("solution_proposal", proposal.message, member)
+        self._pause_update_clock()  # SOP: the customer's turn; our 24-hour clock waits
+        self._log("solution_proposed", proposal.actor, _excerpt(proposal.message))
+        self._changed()
+        return s
+
+    @propose_solution.validator
+    def _check_proposal(self, proposal: SolutionProposal) -> None:
+        s = self.state
+        self._check_owner_action("propose_solution", proposal.actor, (Phase.resolution,))
+        if not s.action_plan:
+            raise ValueError("submit an action plan before proposing a solution")
+        if s.customer_agreed:
+            raise ValueError("the customer has already agreed to this solution")
+        self._need_customer_email()
+
+    @workflow.update
+    async def record_customer_response(self, reply: CustomerResponse) -> ComplaintState:
+        s = self.state
+        self._acted(reply.actor)
+        if s.status == Status.awaiting_customer:
+            self._resume_update_clock()
+            s.status = Status.under_investigation
+        if reply.agrees is True:
+            s.customer_agreed = True
+            self._log("customer_agreed", reply.actor, _excerpt(reply.message))
+            fix = next((st for st in s.action_plan if st.kind == StepKind.technical_fix), None)
+            if fix is not None:
+                self._open_rnd_task(fix.description)
+        elif reply.agrees is False:
+            s.customer_agreed, s.action_plan = False, []
+            self._log("customer_disagreed", reply.actor, "back to planning: " + _excerpt(reply.message))
+        else:
+            self._log("customer_replied", reply.actor, _excerpt(reply.message))
+        self._changed()
+        return s
+
+    @record_customer_response.validator
+    def _check_customer_response(self, reply: CustomerResponse) -> None:
+        s = self.state
+        self._check_action("record_customer_response", reply.actor, ACTIVE_PHASES)
+        if reply.agrees is not None and s.status != Status.awaiting_customer:
+            raise ValueError("no solution is waiting for the customer's agreement; record a plain "
+                             "reply (agrees: null) or propose a solution first")
+
+    def _open_rnd_task(self, description: str) -> None:
+        s = self.state
+        s.fix, s.status = "open", Status.fix_in_progress
+        rnd = [m.email for m in self.roster.values() if m.role == Role.rnd]
+        self._log("rnd_task_opened", SYSTEM, f"high P2: {_excerpt(description)}")
+        if rnd:
+            self._email("rnd_task", rnd, "rnd_task", {
+                **self._mail_context(), "description": description,
+                "owner_name": self._name(s.owner)})
+
+    @workflow.update
+    async def record_fix_deployed(self, deployed: FixDeployed) -> ComplaintState:
+        s = self.state
+        self._acted(deployed.actor)
+        s.fix, s.status = "deployed", Status.under_investigation
+        self._log("fix_deployed", deployed.actor, deployed.reference)
+        self._changed()
+        return s
+
+    @record_fix_deployed.validator
+    def _check_fix_deployed(self, deployed: FixDeployed) -> None:
+        self._check_registered()
+        if deployed.actor != self.state.owner:
+            check_actor("record_fix_deployed", deployed.actor, self.roster)
+        if self.state.fix != "open":
+            raise ValueError("no technical fix is in progress for this complaint")
+
+    @workflow.update
+    async def send_customer_update(self, update: CustomerUpdate) -> ComplaintState:
+        member = self._acted(update.actor)
+        self._customer_message("customer_update", update.message, member)
+        self._log("customer_update", update.actor, _excerpt(update.message))
+        self._changed()
+        return self.state
+
+    @send_customer_update.validator
+    def _check_customer_update(self, update: CustomerUpdate) -> None:
+        self._check_owner_action("send_customer_update", update.actor, ACTIVE_PHASES)
+        self._need_customer_email()
+
+    @workflow.update
+    async def confirm_resolution(self, confirmation: ResolutionConfirmation) -> ComplaintState:
+        s = self.state
+        member = self._acted(confirmation.actor)
+        s.status, s.phase, s.resolved_at = Status.resolved, Phase.post_mortem, workflow.now()
+        self._mark_met(RESOLUTION, confirmation.actor, "customer confirmed in writing")
+        self._stop_update_clock()
+        self._log("resolved", confirmation.actor, _excerpt(confirmation.confirmation_text))
+        to = self._customer_email()
+        if to:
+            self._email("resolution_notice", [to], "resolution_notice",
+                        {**self._mail_context(), "owner_name": member.name})
+        self._changed()
+        return s
+
+    @confirm_resolution.validator
+    def _check_confirmation(self, confirmation: ResolutionConfirmation) -> None:
+        s = self.state
+        self._check_owner_action("confirm_resolution", confirmation.actor, (Phase.resolution,))
+        if not s.customer_agreed:
+            raise ValueError("the customer has not agreed to a solution yet")
+        if s.fix == "open":
+            raise ValueError("the technical fix is not deployed yet")
+        if RESOLUTION_PHRASE not in confirmation.confirmation_text.casefold():
+            raise ValueError('the customer\'s written sign-off must contain "Resolution Confirmed"')
+
+    # --- Phase 4: post-mortem -----------------------------------------------------
+
+    @workflow.update
+    async def submit_rca(self, rca: RootCauseAnalysis) -> ComplaintState:
+        s = self.state
+        self._acted(rca.actor)
+        s.rca_submitted = True
+        self._log("rca", rca.actor, f"{_excerpt(rca.root_cause, 150)}; {len(rca.corrective_actions)} "
+                  f"corrective action(s); KB article {'needed' if rca.kb_article_needed else 'not needed'}")
+        context = {**self._mail_context(), "owner_name": self._name(s.owner),
+                   **rca.model_dump(mode="json", exclude={"actor"})}
+        heads = [m.email for m in self.roster.values() if m.role == Role.head_of_cs]
+        if heads:
+            self._email("rca", heads, "rca", context)
+        if rca.kb_article_needed:
+            self.kb_needed, s.kb_article = True, "open"
+            owner = self.roster.get(s.owner or "")
+            qa = [m.email for m in self.roster.values() if m.role == Role.qa]
+            to = ([owner.email] if owner else []) + qa
+            self._log("kb_task_opened", SYSTEM, "knowledge base article or training to write")
+            if to:
+                self._email("kb_task", to, "kb_task", context)
+        self._changed()
+        return s
+
+    @submit_rca.validator
+    def _check_rca(self, rca: RootCauseAnalysis) -> None:
+        self._check_owner_action("submit_rca", rca.actor, (Phase.post_mortem,))
+        if self.state.rca_submitted:
+            raise ValueError("the RCA was already submitted")
+
+    @workflow.update
+    async def record_kb_article(self, done: KbArticleDone) -> ComplaintState:
+        self._acted(done.actor)
+        self.state.kb_article = "done"
+        self._log("kb_article_done", done.actor, done.reference)
+        self._changed()
+        return self.state
+
+    @record_kb_article.validator
+    def _check_kb_article(self, done: KbArticleDone) -> None:
+        self._check_registered()
+        if done.actor != self.state.owner:
+            check_actor("record_kb_article", done.actor, self.roster)
+        if self.state.kb_article != "open":
+            raise ValueError("no knowledge base article task is open")
+
+    @workflow.update
+    async def record_csat(self, csat: CsatResponse) -> ComplaintState:
+        s = self.state
+        self._acted(csat.actor)
+        s.csat_score = csat.score
+        self._log("csat", csat.actor, f"{csat.score}/5" + (f": {_excerpt(csat.comment)}" if csat.comment else ""))
+        self._changed()
+        return s
+
+    @record_csat.validator
+    def _check_csat(self, csat: CsatResponse) -> None:
+        self._check_action("record_csat", csat.actor, (Phase.post_mortem, Phase.closed))
+        if self.state.csat_score is not None:
+            raise ValueError(f"satisfaction was already recorded ({self.state.csat_score}/5)")
+
+    # --- any phase: escalate, reassign ---------------------------------------------
+
+    @workflow.update
+    async def escalate(self, request: EscalationRequest) -> ComplaintState:
+        self._acted(request.actor)
+        self._escalate(self.state.escalation_level + 1, request.reason, request.actor)
+        return self.state
+
+    @escalate.validator
+    def _check_escalate(self, request: EscalationRequest) -> None:
+        self._check_action("escalate", request.actor,
+                           (Phase.triage, Phase.ownership, Phase.resolution, Phase.post_mortem))
+        if self.state.escalation_level >= 2:
+            raise ValueError("already escalated to the head of customer success (level 2)")
+
+    @workflow.update
+    async def reassign(self, request: Reassignment) -> ComplaintState:
+        assert self.policy is not None
+        s = self.state
+        actor = self._acted(request.actor)
+        old, new = self.roster.get(s.owner or ""), self.roster[request.owner]
+        s.owner = new.id
+        self.owner_assigned = True
+        phone_by = None
+        if self.policy.ownership.reassignment_restarts_phone_contact and not s.phone_contact_made:
+            current = s.deadline(self._latest(PHONE_CONTACT))
+            if current is not None and current.met_at is None:
+                current.superseded = True
+            phone_by = self._local(self._start_phone_clock())
+        self._log("reassigned", request.actor,
+                  f"from {old.id if old else 'nobody'} to {new.id}"
+                  + (f"; phone contact due {phone_by}" if phone_by else ""))
+        context = {**self._mail_context(), "actor_name": actor.name,
+                   "old_owner_name": old.name if old else "nobody", "new_owner_name": new.name,
+                   "phone_by": phone_by}
+        n = len([e for e in s.timeline if e.event == "reassigned"])
+        self._email(f"reassigned:{n}:new", [new.email], "reassigned",
+                    {**context, "to_new": True, "recipient_name": new.name})
+        if old is not None:
+            self._email(f"reassigned:{n}:old", [old.email], "reassigned",
+                        {**context, "to_new": False, "recipient_name": old.name})
+        self._changed()
+        return s
+
+    @reassign.validator
+    def _check_reassign(self, request: Reassignment) -> None:
+        self._check_action("reassign", request.actor, (*ACTIVE_PHASES, Phase.post_mortem))
+        new = self.roster.get(request.owner)
+        if new is None:
+            raise ValueError(f"{request.owner!r} is not on the roster")
+        if new.role not in (Role.specialist, Role.csm, Role.team_lead, Role.head_of_cs):
+            raise ValueError(f"{request.owner!r} is a {new.role.value}; an owner is a specialist, "
+                             "CSM or team lead")
+        if request.owner == self.state.owner:
+            raise ValueError(f"{request.owner!r} already owns this complaint")
+
+    # --- query ---------------------------------------------------------------------
 
     @workflow.query
     def status(self) -> ComplaintState:
         return self.state
 
-    # --- deadlines and escalation ----------------------------------------------
+    # --- the customer-update clock (SOP 3: silence is not acceptable) ---------------
 
-    def _start_deadline(self, name: str, due_at: datetime, *, met: Callable[[], bool],
-                        what: str, warn_at: datetime | None = None) -> None:
-        summary = f"SLA: {what} due {self._clock(due_at)}"
-        self.state.deadlines.append(Deadline(name=name, due_at=due_at, summary=summary))
-        self._background.append(asyncio.create_task(
-            self._watch_deadline(name, due_at, met, summary, warn_at)))
+    async def _customer_update_clock(self) -> None:
+        """A substantive update at least every N hours: warn at 75%, escalate at the breach.
+        Pauses while the customer considers a proposal; stops once resolved."""
+        assert self.policy is not None
+        every = self.policy.communication.customer_update_every
+        s = self.state
+        while s.resolved_at is None:
+            if self.update_paused_with is not None:
+                await workflow.wait_condition(
+                    lambda: self.update_paused_with is None or s.resolved_at is not None)
+                continue
+            assert self.update_due is not None
+            name = self._next_name(CUSTOMER_UPDATE)
+            due = self.update_due
+            sent_before = self.updates_sent
+            self._start_deadline(name, due, "customer update",
+                                 warn_at=due - every * (1 - self.policy.communication.warn_at),
+                                 watch=False)
+            def moved(sent_before: int = sent_before) -> bool:
+                return (self.updates_sent != sent_before or self.update_paused_with is not None
+                        or s.resolved_at is not None)
 
-    async def _watch_deadline(self, name: str, due_at: datetime, met: Callable[[], bool],
-                              summary: str, warn_at: datetime | None) -> None:
-        if warn_at is not None and not await self._wait_until(met, warn_at, "warning: " + summary):
-            await self._on_warning(name)
-        if not await self._wait_until(met, due_at, summary):
-            await self._on_breach(name)
+            await self._watch_deadline(name, extra=moved)
+            # Met, paused, stopped, or breached: after a breach the next clock starts only
+            # when an update is finally sent (one escalation per silence, not one per minute).
+            await workflow.wait_condition(moved)
+
+    def _customer_message(self, kind: str, message: str, member: StaffMember) -> None:
+        """A substantive message to the customer: emailed, and the update clock restarts."""
+        assert self.policy is not None
+        to = self._customer_email()
+        assert to is not None  # validators refuse when there is nowhere to write
+        self.updates_sent += 1
+        self._email(f"{kind}:{self.updates_sent}", [to], kind,
+                    {**self._mail_context(), "message": message, "owner_name": member.name})
+        self._mark_met(self._latest(CUSTOMER_UPDATE), member.id, kind.replace("_", " "))
+        self.update_due = workflow.now() + self.policy.communication.customer_update_every
+
+    def _pause_update_clock(self) -> None:
+        assert self.update_due is not None
+        self.update_paused_with = self.update_due - workflow.now()
+        self._log("update_clock_paused", SYSTEM, "waiting for the customer")
+
+    def _resume_update_clock(self) -> None:
+        if self.update_paused_with is None:
+            return
+        self.update_due = workflow.now() + self.update_paused_with
+        self.update_paused_with = None
+        self._log("update_clock_resumed", SYSTEM, f"next customer update due {self._clock(self.update_due)}")
+
+    def _stop_update_clock(self) -> None:
+        current = self.state.deadline(self._latest(CUSTOMER_UPDATE))
+        if current is not None and current.met_at is None and not current.breached:
+            current.superseded = True
+        self.update_paused_with = None
+
+    # --- deadlines and escalation ----------------------------------------------------
+
+    def _start_deadline(self, name: str, due_at: datetime, what: str, *,
+                        warn_at: datetime | None = None,
+                        on_breach: Callable[[Deadline], None] | None = None,
+                        watch: bool = True) -> Deadline:
+        d = Deadline(name=name, due_at=due_at, summary=f"SLA: {what} due {self._clock(due_at)}")
+        self.state.deadlines.append(d)
+        self._deadline_meta[name] = (what, warn_at, on_breach)
+        if watch:
+            self._background.append(asyncio.create_task(self._watch_deadline(name)))
+        return d
+
+    async def _watch_deadline(self, name: str, extra: Callable[[], bool] | None = None) -> None:
+        d = self.state.deadline(name)
+        assert d is not None
+        what, warn_at, on_breach = self._deadline_meta[name]
+
+        def done() -> bool:
+            return d.met_at is not None or d.superseded or (extra is not None and extra())
+
+        if warn_at is not None and not await self._wait_until(done, warn_at, "Warning: " + d.summary):
+            self._on_warning(d, what)
+        if not await self._wait_until(done, d.due_at, d.summary):
+            # breached_at is the instant it fell due; the timeline records when it was acted
+            # on (milliseconds later: a timer starts when the server records it).
+            d.breached, d.breached_at = True, d.due_at
+            self._log("deadline_breached", SYSTEM, f"{name}: {what} was due {self._clock(d.due_at)}")
+            if on_breach is not None:
+                on_breach(d)
+            else:
+                self.state.sla_breached = True
+                self._escalate(max(1, self.state.escalation_level), f"SLA breached: {what}", SYSTEM)
+            self._changed()
 
     async def _wait_until(self, condition: Callable[[], bool], instant: datetime,
                           summary: str) -> bool:
@@ -273,39 +762,49 @@ class ComplaintWorkflow:
         except TimeoutError:
             return False
 
-    async def _on_warning(self, name: str) -> None:
-        d = self.state.deadline(name)
-        assert d is not None
+    def _on_warning(self, d: Deadline, what: str) -> None:
         d.warned_at = workflow.now()
-        self._log("deadline_warning", SYSTEM, f"{name} due {self._clock(d.due_at)}")
+        self._log("deadline_warning", SYSTEM, f"{d.name}: {what} due {self._clock(d.due_at)}")
         self._changed()
+        recipient = self.roster.get(self.state.owner or "") or self._staff_for(Role.team_lead)
+        if recipient is not None:
+            self._email(f"warning:{d.name}", [recipient.email], "deadline_warning", {
+                **self._mail_context(), "recipient_name": recipient.name, "what": what,
+                "due": self._local(d.due_at)})
 
-    async def _on_breach(self, name: str) -> None:
+    def _escalate(self, level: int, reason: str, actor: str) -> None:
+        """Raise the escalation level (never lowers it), tell the person at that level, and
+        give them a deadline to act: nobody acting moves it one level up."""
+        assert self.policy is not None
         s = self.state
-        d = s.deadline(name)
-        assert d is not None
-        # breached_at is the instant it fell due; the timeline records when it was acted on
-        # (a few milliseconds later: the timer's start is the server's, not workflow.now()).
-        d.breached, d.breached_at = True, d.due_at
-        s.sla_breached = True
-        self._log("deadline_breached", SYSTEM, f"{name} was due {self._clock(d.due_at)}")
-        self._changed()
-        await self._escalate(max(1, s.escalation_level),
-                             f"SLA breached: {name.replace('_', ' ')}", SYSTEM)
-
-    async def _escalate(self, level: int, reason: str, actor: str) -> None:
-        """Raise the escalation level (never lowers it) and tell the person at that level."""
-        s = self.state
-        level = min(max(level, s.escalation_level), 2)
+        level = min(max(level, s.escalation_level, 1), 2)
+        raised = level > s.escalation_level
         s.escalation_level = level
         self._log("escalated", actor, f"level {level} ({LEVEL_NAMES[level]}): {reason}")
-        self._changed()
         seq = s.timeline[-1].seq
-        # The roster may still be loading (database down at intake): wait for it in the
-        # background, the decision above is already made and recorded.
-        self._background.append(asyncio.create_task(self._notify_escalation(level, reason, seq)))
+        act_by = None
+        if raised:
+            self.supervisor_acted[level] = False
+            within = (self.policy.escalation.team_lead_acts_within if level == 1
+                      else self.policy.escalation.head_of_cs_acts_within)
+            act_by = workflow.now() + within
+            self._start_deadline(self._next_name(f"{ESCALATION}_{level}"), act_by,
+                                 f"{LEVEL_NAMES[level]} to act on the escalation",
+                                 on_breach=lambda d, lv=level: self._escalation_unanswered(lv))
+        self._changed()
+        # The roster may still be loading (database down at intake): the email waits for it
+        # in the background; the decision above is already made and recorded.
+        self._background.append(asyncio.create_task(
+            self._notify_escalation(level, reason, seq, act_by)))
 
-    async def _notify_escalation(self, level: int, reason: str, seq: int) -> None:
+    def _escalation_unanswered(self, level: int) -> None:
+        if level < 2:
+            self._escalate(level + 1, f"nobody acted on the level {level} escalation", SYSTEM)
+        else:
+            self._log("escalation_unanswered", SYSTEM, "nobody acted at the top level")
+
+    async def _notify_escalation(self, level: int, reason: str, seq: int,
+                                 act_by: datetime | None) -> None:
         await workflow.wait_condition(lambda: self.registered)
         recipient = self._staff_for(LEVEL_ROLES[level])
         if recipient is None:
@@ -314,30 +813,78 @@ class ComplaintWorkflow:
             return
         s = self.state
         profile = self.context.profile
-        context = {
-            "crn": s.crn, "level": level, "level_name": LEVEL_NAMES[level], "reason": reason,
-            "recipient_name": recipient.name, "customer_name": self._customer_name(),
+        self._email(f"escalation:{seq}", [recipient.email], "escalation", {
+            **self._mail_context(), "level": level, "level_name": LEVEL_NAMES[level],
+            "reason": reason, "recipient_name": recipient.name,
             "customer_id": s.customer_id, "key_account": bool(profile and profile.key_account),
-            "subject": s.subject, "severity": s.severity, "severity_score": s.severity_score,
-            "status": s.status.value, "phase": s.phase.value, "owner": s.owner or "(not yet assigned)",
-            "retention_risk": s.retention_risk, "retention_reasons": ", ".join(s.retention_risk_reasons),
-            "act_by": None,
-            "deadlines": [self._describe_deadline(d) for d in s.deadlines if d.met_at is None],
-        }
-        self._email(f"escalation:{seq}", [recipient.email], "escalation", context)
+            "severity": s.severity, "severity_score": s.severity_score, "status": s.status.value,
+            "phase": s.phase.value, "owner": self._name(s.owner) if s.owner else "(not yet assigned)",
+            "retention_risk": s.retention_risk,
+            "retention_reasons": ", ".join(s.retention_risk_reasons),
+            "act_by": self._local(act_by) if act_by else None,
+            "deadlines": [self._describe_deadline(d) for d in s.deadlines if d.met_at is None
+                          and not d.superseded],
+        })
 
-    # --- bookkeeping -----------------------------------------------------------
+    # --- checks shared by validators -------------------------------------------------
 
-    def _met(self, name: str) -> bool:
-        d = self.state.deadline(name)
-        return d is not None and d.met_at is not None
+    def _check_registered(self) -> None:
+        if not self.registered:
+            raise ValueError("the complaint is still being registered; try again in a moment")
+
+    def _check_phase(self, action: str, phases: tuple[Phase, ...]) -> None:
+        s = self.state
+        if s.status == Status.archived:
+            raise ValueError(f"the complaint is archived; it takes no {action.replace('_', ' ')}")
+        if s.phase not in phases:
+            allowed = " or ".join(p.value for p in phases)
+            raise ValueError(f"{action.replace('_', ' ')} is for the {allowed} phase; "
+                             f"this complaint is in {s.phase.value}")
+
+    def _check_action(self, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
+        self._check_registered()
+        check_actor(action, actor, self.roster)
+        self._check_phase(action, phases)
+
+    def _check_owner_action(self, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
+        self._check_registered()
+        self._check_phase(action, phases)
+        if not self.owner_assigned:
+            raise ValueError("no owner is assigned yet")
+        check_actor(action, actor, self.roster, owner=self.state.owner)
+
+    def _need_customer_email(self) -> None:
+        if self._customer_email() is None:
+            raise ValueError("the customer has no email address on the complaint or in the CRM")
+
+    def _acted(self, actor: str) -> StaffMember:
+        """Record that a person acted: a team lead's or head's action answers their escalation."""
+        member = self.roster[actor]
+        level = ROLE_LEVEL.get(member.role, 0)
+        for lv in (1, 2):
+            if lv <= level and self.supervisor_acted.get(lv) is False:
+                self.supervisor_acted[lv] = True
+                self._mark_met(self._latest(f"{ESCALATION}_{lv}"), actor, "acted on the escalation")
+        return member
+
+    # --- bookkeeping -----------------------------------------------------------------
+
+    def _next_name(self, base: str) -> str:
+        n = sum(1 for d in self.state.deadlines if d.name == base or d.name.startswith(base + "_")
+                and d.name[len(base) + 1:].isdigit())
+        return base if n == 0 else f"{base}_{n + 1}"
+
+    def _latest(self, base: str) -> str:
+        names = [d.name for d in self.state.deadlines if d.name == base
+                 or (d.name.startswith(base + "_") and d.name[len(base) + 1:].isdigit())]
+        return names[-1] if names else base
 
     def _mark_met(self, name: str, actor: str, how: str) -> None:
         d = self.state.deadline(name)
-        if d is None or d.met_at is not None:
+        if d is None or d.met_at is not None or d.superseded:
             return
         d.met_at = workflow.now()
-        self._log("deadline_met", actor, f"{name}: {how}")
+        self._log("deadline_met", actor, f"{name}: {how}" + (" (after its breach)" if d.breached else ""))
         self._changed()
 
     def _log(self, event: str, actor: str, detail: str = "") -> None:
@@ -365,18 +912,43 @@ class ComplaintWorkflow:
 
     def _waiting_for(self) -> list[str]:
         s = self.state
-        waiting = []
-        if s.phase == Phase.triage and self.personal_ack is None:
+        owner = self._name(s.owner) if s.owner else "the owner"
+        waiting: list[str] = []
+        if s.phase == Phase.triage:
             agent = self.roster.get(s.handling_agent or "")
             who = f"{agent.name} ({agent.id})" if agent else "an L1 agent"
-            d = s.deadline(PERSONAL_ACK)
-            due = f" by {self._clock(d.due_at)}" if d else ""
-            waiting.append(f"personal acknowledgement from {who}{due}")
+            waiting.append(f"personal acknowledgement from {who}")
+        elif s.phase in ACTIVE_PHASES:
+            if not s.phone_contact_made:
+                waiting.append(f"phone call to the customer from {owner}")
+            if not s.internal_review_complete:
+                waiting.append(f"the 3 Whys and the investigation checklist from {owner}")
+            elif not s.action_plan:
+                waiting.append(f"an action plan from {owner}")
+            elif s.status == Status.awaiting_customer:
+                waiting.append("the customer's agreement to the proposed solution")
+            elif s.customer_agreed is None:
+                waiting.append(f"a solution proposal to the customer from {owner}")
+            elif s.fix == "open":
+                waiting.append("R&D to deploy the technical fix")
+            else:
+                waiting.append(f'the customer\'s written "Resolution Confirmed", via {owner}')
+        elif s.phase == Phase.post_mortem:
+            if not s.rca_submitted:
+                waiting.append(f"the root cause analysis from {owner}")
+            if s.kb_article == "open":
+                waiting.append("the knowledge base article")
+        if s.phase in (Phase.post_mortem, Phase.closed) and s.csat_score is None:
+            waiting.append("the customer's satisfaction score")
+        for lv, acted in sorted(self.supervisor_acted.items()):
+            if not acted and lv == s.escalation_level:
+                waiting.append(f"the {LEVEL_NAMES[lv]} to act on the escalation")
         return waiting
 
     def _details(self) -> str:
         s = self.state
-        open_deadlines = sorted((d for d in s.deadlines if d.met_at is None), key=lambda d: d.due_at)
+        open_deadlines = sorted((d for d in s.deadlines if d.met_at is None and not d.superseded
+                                 and not d.breached), key=lambda d: d.due_at)
         lines = [
             f"**{s.crn}** · {s.status.value} · phase {s.phase.value} · severity {s.severity}",
             f"Owner: {s.owner or 'unassigned'} · escalation level {s.escalation_level}"
@@ -398,10 +970,8 @@ class ComplaintWorkflow:
             self._dirty = False
             new_events = [e for e in self.state.timeline if e.seq > self._persisted_seq]
             await self._activity(
-                "save_progress",
-                ComplaintProgress(record=self._record(), events=new_events),
-                None, f"Save {self.state.crn} ({len(new_events)} new events)",
-            )
+                "save_progress", ComplaintProgress(record=self._record(), events=new_events),
+                None, f"Save {self.state.crn} ({len(new_events)} new events)")
             if new_events:
                 self._persisted_seq = new_events[-1].seq
 
@@ -424,19 +994,19 @@ class ComplaintWorkflow:
             handling_agent=s.handling_agent, escalation_level=s.escalation_level,
             retention_risk=s.retention_risk, sla_breached=s.sla_breached,
             recurrent_of=s.recurrent_of, policy_name=s.policy_name, received_at=s.received_at,
-            acknowledged_at=ack.met_at if ack else None,
+            acknowledged_at=ack.met_at if ack else None, resolved_at=s.resolved_at,
+            closed_at=s.closed_at, archived_at=s.archived_at, csat_score=s.csat_score,
         )
 
-    # --- activities and email ----------------------------------------------------
+    # --- activities and email ----------------------------------------------------------
 
     async def _activity(self, name: str, arg: Any, result_type: Any, summary: str) -> Any:
         return await workflow.execute_activity(
             name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY_FOREVER, summary=summary,
-        )
+            retry_policy=RETRY_FOREVER, summary=summary)
 
     def _email(self, kind: str, to: list[str], template: str, context: dict[str, Any],
-               then: Callable[[EmailReceipt], Any] | None = None) -> None:
+               then: Callable[[EmailReceipt], Awaitable[None]] | None = None) -> None:
         """Queue an email in the background: SMTP being down never holds up a decision."""
         request = EmailRequest(crn=self.state.crn, kind=kind, to=to, template=template,
                                context=context)
@@ -456,16 +1026,25 @@ class ComplaintWorkflow:
 
         self._background.append(asyncio.create_task(send()))
 
-    # --- small helpers -----------------------------------------------------------
+    # --- small helpers -----------------------------------------------------------------
 
-    def _check_registered(self) -> None:
-        if not self.registered:
-            raise ValueError("the complaint is still being registered; try again in a moment")
+    def _mail_context(self) -> dict[str, Any]:
+        s = self.state
+        return {"crn": s.crn, "subject": s.subject, "customer_name": self._customer_name(),
+                "severity": s.severity, "status": s.status.value, "phase": s.phase.value,
+                "category": s.category.value if s.category else "uncategorised",
+                "severity_score": s.severity_score, "retention_risk": s.retention_risk,
+                "retention_reasons": ", ".join(s.retention_risk_reasons),
+                "customer_id": s.customer_id}
 
     def _staff_for(self, role: Role) -> StaffMember | None:
         people = sorted((m for m in self.roster.values() if m.role == role),
                         key=lambda m: (not m.available, m.id))
         return people[0] if people else None
+
+    def _name(self, staff_id: str | None) -> str:
+        member = self.roster.get(staff_id or "")
+        return member.name if member else (staff_id or "nobody")
 
     def _customer_email(self) -> str | None:
         if self.intake.customer.email:
@@ -478,7 +1057,7 @@ class ComplaintWorkflow:
         return self.intake.customer.name or (profile.name if profile else None) or "customer"
 
     def _local(self, instant: datetime | None) -> str:
-        """An instant as the customer's support team reads it, in the policy's time zone."""
+        """An instant as the support team reads it, in the policy's time zone."""
         if instant is None:
             return "(not set)"
         tz = self.policy.calendar.timezone if self.policy else "UTC"
@@ -488,7 +1067,8 @@ class ComplaintWorkflow:
         return instant.strftime("%Y-%m-%d %H:%M UTC")
 
     def _describe_deadline(self, d: Deadline) -> str:
-        state = "breached" if d.breached else "met" if d.met_at else "open"
+        state = ("superseded" if d.superseded else "breached" if d.breached
+                 else "met" if d.met_at else "open")
         return f"{d.name} due {self._clock(d.due_at)} ({state})"
 
 
@@ -499,3 +1079,4 @@ def _same_text(a: str, b: str) -> bool:
 def _excerpt(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+

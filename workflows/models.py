@@ -302,6 +302,7 @@ class Deadline(Model):
     breached: bool = False
     breached_at: datetime | None = None
     warned_at: datetime | None = None
+    superseded: bool = False  # replaced by a newer clock (reassignment, clock stopped)
     summary: str = ""
 
 
@@ -345,6 +346,17 @@ class ComplaintState(Model):
     deadlines: list[Deadline] = Field(default_factory=list)
     waiting_for: list[str] = Field(default_factory=list)
     refund: RefundState = Field(default_factory=RefundState)
+    phone_contact_made: bool = False
+    internal_review_complete: bool = False
+    action_plan: list[PlanStep] = Field(default_factory=list)
+    customer_agreed: bool | None = None
+    fix: str = "none"  # none | open | deployed
+    rca_submitted: bool = False
+    kb_article: str = "not_needed"  # not_needed | open | done
+    csat_score: int | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    archived_at: datetime | None = None
     timeline: list[TimelineEvent] = Field(default_factory=list)
 
     def deadline(self, name: str) -> Deadline | None:
@@ -383,6 +395,8 @@ class ComplaintRecord(Model):
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
+    archived_at: datetime | None = None
+    csat_score: int | None = None
 
 
 class ComplaintProgress(Model):
@@ -439,3 +453,20 @@ def complaint_reference(source: Source | str, external_ref: str) -> str:
 
     digest = hashlib.sha256(f"{Source(source).value}\x1f{external_ref.strip()}".encode()).digest()
     return "CRN-" + base64.b32encode(digest).decode()[:10]
+
+
+class OwnerRequest(Model):
+    crn: str
+    customer_csm: str | None = None
+    category: Category | None = None
+
+
+class OwnerAssignment(Model):
+    owner: StaffMember
+    how: str  # "csm", "specialist" or "team_lead" (nobody available)
+
+
+class KbArticleDone(Action):
+    """Not in the original contract: closes the KB article task an RCA opened."""
+
+    reference: Name

@@ -20,6 +20,7 @@ ROLES_FOR: dict[str, frozenset[Role]] = {
     "record_fix_deployed": frozenset({Role.rnd, Role.specialist, Role.csm}) | SUPERVISORS,
     "record_customer_response": frozenset({Role.agent, Role.specialist, Role.csm}) | SUPERVISORS,
     "record_csat": frozenset({Role.agent, Role.specialist, Role.csm, Role.qa}) | SUPERVISORS,
+    "record_kb_article": frozenset({Role.qa, Role.specialist, Role.csm}) | SUPERVISORS,
     "escalate": frozenset(Role),
     "reassign": SUPERVISORS,
     "refund_decision": frozenset({Role.finance_manager}),

@@ -146,6 +146,8 @@ class AcknowledgementPolicy(Section):
 
 class OwnershipPolicy(Section):
     phone_contact_within: Duration = timedelta(hours=4)  # CRR-001 Phase 2.3
+    # A new owner after `reassign` gets a fresh phone-contact clock if no call was made yet.
+    reassignment_restarts_phone_contact: bool = True
 
 
 class CommunicationPolicy(Section):
