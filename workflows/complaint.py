@@ -87,6 +87,7 @@ LEVEL_ROLES = {1: Role.team_lead, 2: Role.head_of_cs}
 ROLE_LEVEL = {Role.team_lead: 1, Role.head_of_cs: 2}
 RESOLUTION_PHRASE = "resolution confirmed"
 SYSTEM = "system"  # the actor of what the workflow does by itself
+REPLY_TIMELINE = 20  # timeline events in an update's reply
 ACTIVE_PHASES = (Phase.ownership, Phase.resolution)
 
 
@@ -335,7 +336,7 @@ class ComplaintWorkflow:
         self._log("acknowledged_personally", ack.actor,
                   ("late: " if late else "") + _excerpt(ack.message))
         self._changed()
-        return s
+        return self._reply()
 
     @acknowledge_personally.validator
     def _check_personal_ack(self, ack: PersonalAcknowledgement) -> None:
@@ -362,7 +363,7 @@ class ComplaintWorkflow:
         else:  # logged, but an unanswered call does not meet the deadline
             self._log("phone_attempt", call.actor, f"not reached: {_excerpt(call.summary)}")
         self._changed()
-        return s
+        return self._reply()
 
     @record_phone_contact.validator
     def _check_phone_contact(self, call: PhoneContact) -> None:
@@ -382,7 +383,7 @@ class ComplaintWorkflow:
                   + (f"; checklist incomplete: {', '.join(missing)}" if missing else
                      "; checklist complete"))
         self._changed()
-        return s
+        return self._reply()
 
     @submit_internal_review.validator
     def _check_internal_review(self, review: InternalReview) -> None:
@@ -403,7 +404,7 @@ class ComplaintWorkflow:
                           + (f" ({st.amount})" if st.amount is not None else "") for st in plan.steps)
         self._log("action_plan", plan.actor, steps)
         self._changed()
-        return s
+        return self._reply()
 
     @submit_action_plan.validator
     def _check_action_plan(self, plan: ActionPlan) -> None:
@@ -424,7 +425,7 @@ class ComplaintWorkflow:
         self._pause_update_clock()  # SOP: the customer's turn; our 24-hour clock waits
         self._log("solution_proposed", proposal.actor, _excerpt(proposal.message))
         self._changed()
-        return s
+        return self._reply()
 
     @propose_solution.validator
     def _check_proposal(self, proposal: SolutionProposal) -> None:
@@ -455,7 +456,7 @@ class ComplaintWorkflow:
         else:
             self._log("customer_replied", reply.actor, _excerpt(reply.message))
         self._changed()
-        return s
+        return self._reply()
 
     @record_customer_response.validator
     def _check_customer_response(self, reply: CustomerResponse) -> None:
@@ -482,7 +483,7 @@ class ComplaintWorkflow:
         s.fix, s.status = "deployed", Status.under_investigation
         self._log("fix_deployed", deployed.actor, deployed.reference)
         self._changed()
-        return s
+        return self._reply()
 
     @record_fix_deployed.validator
     def _check_fix_deployed(self, deployed: FixDeployed) -> None:
@@ -498,7 +499,7 @@ class ComplaintWorkflow:
         self._customer_message("customer_update", update.message, member)
         self._log("customer_update", update.actor, _excerpt(update.message))
         self._changed()
-        return self.state
+        return self._reply()
 
     @send_customer_update.validator
     def _check_customer_update(self, update: CustomerUpdate) -> None:
@@ -518,7 +519,7 @@ class ComplaintWorkflow:
             self._email("resolution_notice", [to], "resolution_notice",
                         {**self._mail_context(), "owner_name": member.name})
         self._changed()
-        return s
+        return self._reply()
 
     @confirm_resolution.validator
     def _check_confirmation(self, confirmation: ResolutionConfirmation) -> None:
@@ -554,7 +555,7 @@ class ComplaintWorkflow:
             if to:
                 self._email("kb_task", to, "kb_task", context)
         self._changed()
-        return s
+        return self._reply()
 
     @submit_rca.validator
     def _check_rca(self, rca: RootCauseAnalysis) -> None:
@@ -568,7 +569,7 @@ class ComplaintWorkflow:
         self.state.kb_article = "done"
         self._log("kb_article_done", done.actor, done.reference)
         self._changed()
-        return self.state
+        return self._reply()
 
     @record_kb_article.validator
     def _check_kb_article(self, done: KbArticleDone) -> None:
@@ -585,7 +586,7 @@ class ComplaintWorkflow:
         s.csat_score = csat.score
         self._log("csat", csat.actor, f"{csat.score}/5" + (f": {_excerpt(csat.comment)}" if csat.comment else ""))
         self._changed()
-        return s
+        return self._reply()
 
     @record_csat.validator
     def _check_csat(self, csat: CsatResponse) -> None:
@@ -599,7 +600,7 @@ class ComplaintWorkflow:
     async def escalate(self, request: EscalationRequest) -> ComplaintState:
         self._acted(request.actor)
         self._escalate(self.state.escalation_level + 1, request.reason, request.actor)
-        return self.state
+        return self._reply()
 
     @escalate.validator
     def _check_escalate(self, request: EscalationRequest) -> None:
@@ -635,7 +636,7 @@ class ComplaintWorkflow:
             self._email(f"reassigned:{n}:old", [old.email], "reassigned",
                         {**context, "to_new": False, "recipient_name": old.name})
         self._changed()
-        return s
+        return self._reply()
 
     @reassign.validator
     def _check_reassign(self, request: Reassignment) -> None:
@@ -654,6 +655,17 @@ class ComplaintWorkflow:
     @workflow.query
     def status(self) -> ComplaintState:
         return self.state
+
+    def _reply(self) -> ComplaintState:
+        """What an update returns: the state with the recent timeline and the deadlines that
+        matter now. Update results are kept in history, so a full timeline in every reply
+        would grow a long complaint's history quadratically; `status` has everything."""
+        s = self.state
+        updates = [d for d in s.deadlines if d.name.startswith(CUSTOMER_UPDATE)]
+        keep = {id(d) for d in updates[-2:]}
+        deadlines = [d for d in s.deadlines if not d.name.startswith(CUSTOMER_UPDATE)
+                     or id(d) in keep or d.breached]
+        return s.model_copy(update={"timeline": s.timeline[-REPLY_TIMELINE:], "deadlines": deadlines})
 
     # --- the customer-update clock (SOP 3: silence is not acceptable) ---------------
 
