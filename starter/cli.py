@@ -255,7 +255,8 @@ def format_state(s: ComplaintState) -> str:
     lines.append("Deadlines:")
     for d in s.deadlines:
         state = ("BREACHED" if d.breached else "") + (" met " + d.met_at.isoformat() if d.met_at else "")
-        lines.append(f"  {d.name:<28} due {d.due_at.isoformat()}  {state.strip() or 'open'}")
+        state = state.strip() or ("no longer applies" if d.superseded else "open")
+        lines.append(f"  {d.name:<28} due {d.due_at.isoformat()}  {state}")
     if s.waiting_for:
         lines.append("Waiting for:")
         lines += [f"  {w}" for w in s.waiting_for]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import timedelta
 import logging
 import signal
 
@@ -82,7 +83,10 @@ async def run(settings: Settings) -> None:
 
     client = await connect(settings)
     pool = await create_pool(settings.database_url)
-    worker = build_worker(client, settings, pool, policy)
+    # On Ctrl-C/SIGTERM, activities in hand get a few seconds to finish (an email being
+    # sent, a row being written) before they are cancelled and retried elsewhere.
+    worker = build_worker(client, settings, pool, policy,
+                          graceful_shutdown_timeout=timedelta(seconds=10))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -513,6 +513,12 @@ class ComplaintWorkflow:
         s.status, s.phase, s.resolved_at = Status.resolved, Phase.post_mortem, workflow.now()
         self._mark_met(RESOLUTION, confirmation.actor, "customer confirmed in writing")
         self._stop_update_clock()
+        # Resolved: what was still open (an unanswered escalation, a call never made) no
+        # longer applies and must not escalate a resolved complaint.
+        for d in s.deadlines:
+            if d.met_at is None and not d.breached and not d.superseded:
+                d.superseded = True
+                self._log("deadline_closed", SYSTEM, f"{d.name}: no longer applies once resolved")
         self._log("resolved", confirmation.actor, _excerpt(confirmation.confirmation_text))
         to = self._customer_email()
         if to:
@@ -952,9 +958,9 @@ class ComplaintWorkflow:
                 waiting.append("the knowledge base article")
         if s.phase in (Phase.post_mortem, Phase.closed) and s.csat_score is None:
             waiting.append("the customer's satisfaction score")
-        for lv, acted in sorted(self.supervisor_acted.items()):
-            if not acted and lv == s.escalation_level:
-                waiting.append(f"the {LEVEL_NAMES[lv]} to act on the escalation")
+        act = s.deadline(self._latest(f"{ESCALATION}_{s.escalation_level}"))
+        if act is not None and act.met_at is None and not act.superseded:
+            waiting.append(f"the {LEVEL_NAMES[s.escalation_level]} to act on the escalation")
         return waiting
 
     def _details(self) -> str:
