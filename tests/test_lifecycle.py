@@ -14,7 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.conftest import ComplaintStack, intake
+from tests.conftest import ComplaintStack
 from workers.worker import WORKFLOWS, workflow_runner
 from workflows import models as m
 from workflows.complaint import ComplaintWorkflow

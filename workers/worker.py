@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import timedelta
 import logging
 import signal
+from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
