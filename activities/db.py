@@ -86,6 +86,16 @@ def _check_references(seed: SeedData) -> None:
             if record.id in seen:
                 raise SeedError(f"{section}[{i}] (id {record.id!r}): id: appears twice")
             seen.add(record.id)
+    # Credit note ids are one namespace across orders (the table's key): a repeat would be
+    # silently dropped on load.
+    notes: set[str] = set()
+    for i, order in enumerate(seed.orders):
+        for j, note in enumerate(order.credit_notes):
+            if note.id in notes:
+                raise SeedError(
+                    f"orders[{i}] (id {order.id!r}): credit_notes.{j}.id: {note.id!r} appears twice"
+                )
+            notes.add(note.id)
 
 
 async def load_seed(conn: asyncpg.Connection, seed: SeedData) -> dict[str, int]:
@@ -125,12 +135,17 @@ async def load_seed(conn: asyncpg.Connection, seed: SeedData) -> dict[str, int]:
                        tax_rate = $4, currency = $5""",
                 o.id, o.customer_id, o.net_amount, o.tax_rate, o.currency,
             )
-            for note in o.credit_notes:
+            for j, note in enumerate(o.credit_notes):
                 await conn.execute(
                     """INSERT INTO credit_notes (id, order_id, amount) VALUES ($1, $2, $3)
                        ON CONFLICT (id) DO NOTHING""",
                     note.id, o.id, note.amount,
                 )
+                owner = await conn.fetchval("SELECT order_id FROM credit_notes WHERE id = $1",
+                                            note.id)
+                if owner != o.id:  # an existing note of another order: not this one's
+                    raise SeedError(f"orders[{i}] (id {o.id!r}): credit_notes.{j}.id: credit note "
+                                    f"{note.id!r} belongs to order {owner!r}")
     # account_balance is only set when a customer is first loaded: later it is the
     # product's to change (refunds), and a re-seed must not undo them.
     return {"staff": len(seed.staff), "customers": len(seed.customers), "orders": len(seed.orders)}

@@ -242,6 +242,45 @@ def _action_command(update: str, model: type[BaseModel]) -> Callable:
     return run
 
 
+async def cmd_refund_decision(args: argparse.Namespace, settings: Settings) -> None:
+    """Sends the `refund_decision` signal, then reads back what the complaint made of it."""
+    from starter.client import connect
+    from starter.operations import ActionRefused, get_status, signal
+
+    if args.json:
+        try:
+            data = json.loads(_read(args.json))
+        except json.JSONDecodeError as err:
+            raise UsageError(f"{args.json}: not valid JSON: {err}") from None
+        if args.actor:
+            data["actor"] = args.actor
+    else:
+        if args.approved is None:
+            raise UsageError("say --approve or --reject")
+        data = {"actor": args.actor, "approved": args.approved, "amount": args.amount,
+                "note": args.note or ""}
+    try:
+        decision = m.RefundDecision.model_validate(data)
+    except ValidationError as err:
+        raise UsageError(_describe(err)) from None
+    client = await connect(settings)
+    before = await get_status(client, args.crn)
+    await signal(client, args.crn, "refund_decision", decision)
+    seen = before.timeline[-1].seq if before.timeline else 0
+    for _ in range(50):  # the signal is handled asynchronously: wait for its mark
+        state = await get_status(client, args.crn)
+        mine = [e for e in state.timeline if e.seq > seen and e.actor == decision.actor
+                and e.event.startswith("refund_")]
+        if mine:
+            if mine[0].event == "refund_decision_rejected":
+                raise ActionRefused(f"decision not accepted: {mine[0].detail}")
+            print(f"{state.crn}: refund {state.refund.status} "
+                  f"({state.refund.amount} {state.refund.currency}); status {state.status.value}")
+            return
+        await asyncio.sleep(0.1)
+    print(f"{args.crn}: decision sent; no worker has handled it yet")
+
+
 def format_state(s: ComplaintState) -> str:
     lines = [
         f"{s.crn}  {s.subject}",
@@ -252,6 +291,12 @@ def format_state(s: ComplaintState) -> str:
     ]
     if s.retention_risk:
         lines.append("  Retention Risk: " + ", ".join(s.retention_risk_reasons))
+    if s.refund.status != "none":
+        r = s.refund
+        lines.append(f"  Refund {r.refund_id}: {r.status} · {r.amount} {r.currency} "
+                     f"(at most {r.maximum}: {r.computation})"
+                     + (f" · decided by {r.approver}" if r.approver else "")
+                     + (f" · credit note {r.credit_note}" if r.credit_note else ""))
     lines.append("Deadlines:")
     for d in s.deadlines:
         state = ("BREACHED" if d.breached else "") + (" met " + d.met_at.isoformat() if d.met_at else "")
@@ -289,6 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--customer")
     p.add_argument("--breached", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("refund-decision", help="the Finance Manager's refund decision (a signal)")
+    p.add_argument("crn")
+    p.add_argument("--actor", help="your roster id (a finance manager)")
+    p.add_argument("--approve", dest="approved", action="store_true", default=None)
+    p.add_argument("--reject", dest="approved", action="store_false")
+    p.add_argument("--amount", help="the amount approved (or the one rejected)")
+    p.add_argument("--note")
+    p.add_argument("--json", metavar="FILE", help="the whole payload as JSON (- for stdin)")
+    p.set_defaults(func=cmd_refund_decision)
 
     for command, (update, model) in ACTIONS.items():
         p = sub.add_parser(command, help=f"the {update} action")

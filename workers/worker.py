@@ -19,6 +19,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.db import create_pool
 from activities.email import EmailActivities, TemplateRenderer
 from activities.policy import PolicyActivities
+from activities.refunds import RefundActivities
 from activities.store import StoreActivities
 from workers.config import Settings
 from workflows.complaint import ComplaintWorkflow
@@ -45,6 +46,7 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy) ->
         store.assign_owner,
         store.save_progress,
         store.archive_complaint,
+        RefundActivities(pool).apply_refund,
         email.send_email,
     ]
 

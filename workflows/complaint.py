@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
@@ -53,6 +54,9 @@ with workflow.unsafe.imports_passed_through():
         Phase,
         PhoneContact,
         Reassignment,
+        RefundApplication,
+        RefundDecision,
+        RefundState,
         ResolutionConfirmation,
         Role,
         RootCauseAnalysis,
@@ -64,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.permissions import check_actor
     from workflows.policy import SlaPolicy, format_duration
+    from workflows.refunds import refund_limit, to_money
 
 # Activities retry until they succeed: a database or SMTP outage delays a write or an
 # email, it never loses one. Backoff caps at a minute. A broken template never retries.
@@ -81,6 +86,8 @@ RESOLUTION = "resolution"
 PHONE_CONTACT = "phone_contact"
 CUSTOMER_UPDATE = "customer_update"
 ESCALATION = "escalation_level"
+REFUND_APPROVAL = "refund_approval"
+MONEY_STEPS = (StepKind.refund, StepKind.credit_offer)
 
 LEVEL_NAMES = {0: "owner", 1: "team lead", 2: "head of customer success"}
 LEVEL_ROLES = {1: Role.team_lead, 2: Role.head_of_cs}
@@ -121,8 +128,9 @@ class ComplaintWorkflow:
         self.update_paused_with: timedelta | None = None
         self.updates_sent = 0
         self.supervisor_acted: dict[int, bool] = {}
+        self.refunded_total = Decimal(0)  # what this complaint already credited to the order
         # What each deadline is for (its watcher reads it): description, warning, breach action.
-        self._deadline_meta: dict[str, tuple[str, datetime | None, Any]] = {}
+        self._deadline_meta: dict[str, tuple[str, datetime | None, Any, Any]] = {}
         self._persisted_seq = 0
         self._dirty = False
         self._finished = False
@@ -415,6 +423,34 @@ class ComplaintWorkflow:
                              "verified, order checked) must be complete before an action plan")
         if s.customer_agreed:
             raise ValueError("the customer has agreed to the current plan; it is being carried out")
+        self._check_money_steps(plan)
+
+    def _check_money_steps(self, plan: ActionPlan) -> None:
+        """Issue 5: a refund or credit names an amount the order allows, in its currency."""
+        money = [(i, st) for i, st in enumerate(plan.steps, 1) if st.kind in MONEY_STEPS]
+        if not money:
+            return
+        order = self.context.order
+        if order is None:
+            raise ValueError("a refund or credit needs the complaint's order, and this complaint "
+                             "names no order in the CRM")
+        limit = refund_limit(order)
+        for i, st in money:
+            if st.amount is None:
+                raise ValueError(f"step {i} ({st.kind.value}) needs an amount")
+            if st.currency and st.currency != order.currency:
+                raise ValueError(f"step {i} ({st.kind.value}) is in {st.currency}; order "
+                                 f"{order.id} is in {order.currency}")
+            if to_money(st.amount, order.currency) != st.amount:
+                raise ValueError(f"step {i} ({st.kind.value}): {st.amount} has more decimal "
+                                 f"places than {order.currency} allows")
+        total = sum((st.amount or 0 for _, st in money), to_money(0, order.currency))
+        available = limit.maximum - self._refunded_amount(order.currency)
+        if total > available:
+            raise ValueError(f"{total} {order.currency} is more than may be refunded: "
+                             f"{limit.explain()}"
+                             + (f", less {self._refunded_amount(order.currency)} already refunded"
+                                f" by this complaint" if self.refunded_total else ""))
 
     @workflow.update
     async def propose_solution(self, proposal: SolutionProposal) -> ComplaintState:
@@ -450,6 +486,8 @@ class ComplaintWorkflow:
             fix = next((st for st in s.action_plan if st.kind == StepKind.technical_fix), None)
             if fix is not None:
                 self._open_rnd_task(fix.description)
+            if any(st.kind in MONEY_STEPS for st in s.action_plan):
+                self._request_refund()
         elif reply.agrees is False:
             s.customer_agreed, s.action_plan = False, []
             self._log("customer_disagreed", reply.actor, "back to planning: " + _excerpt(reply.message))
@@ -480,7 +518,9 @@ class ComplaintWorkflow:
     async def record_fix_deployed(self, deployed: FixDeployed) -> ComplaintState:
         s = self.state
         self._acted(deployed.actor)
-        s.fix, s.status = "deployed", Status.under_investigation
+        s.fix = "deployed"
+        if s.status == Status.fix_in_progress:
+            s.status = Status.under_investigation
         self._log("fix_deployed", deployed.actor, deployed.reference)
         self._changed()
         return self._reply()
@@ -535,6 +575,8 @@ class ComplaintWorkflow:
             raise ValueError("the customer has not agreed to a solution yet")
         if s.fix == "open":
             raise ValueError("the technical fix is not deployed yet")
+        if s.refund.status in ("pending_approval", "approved"):
+            raise ValueError(f"the refund is not applied yet ({s.refund.status.replace('_', ' ')})")
         if RESOLUTION_PHRASE not in confirmation.confirmation_text.casefold():
             raise ValueError('the customer\'s written sign-off must contain "Resolution Confirmed"')
 
@@ -673,6 +715,130 @@ class ComplaintWorkflow:
                      or id(d) in keep or d.breached]
         return s.model_copy(update={"timeline": s.timeline[-REPLY_TIMELINE:], "deadlines": deadlines})
 
+    # --- refunds and credits (issue 5; seed 003 steps 10-12) ---------------------------
+
+    def _refunded_amount(self, currency: str) -> Decimal:
+        return to_money(self.refunded_total, currency)
+
+    def _request_refund(self) -> None:
+        """The customer agreed to a plan with money in it: within the owner's authority it is
+        applied now; at or above the threshold it waits for the Finance Manager."""
+        assert self.policy is not None and self.context.order is not None
+        s, order, rules = self.state, self.context.order, self.policy.refund
+        money = [st for st in s.action_plan if st.kind in MONEY_STEPS]
+        limit = refund_limit(order)
+        total = sum((st.amount or 0 for st in money), to_money(0, order.currency))
+        s.refund = RefundState(
+            refund_id=s.refund.refund_id + 1, amount=total, currency=order.currency,
+            maximum=limit.maximum - self._refunded_amount(order.currency),
+            computation=limit.explain())
+        if not (rules.approval_for_every_refund or total >= rules.approval_threshold):
+            s.refund.status = "approved"
+            self._log("refund_approved", SYSTEM, f"{total} {order.currency}: below the approval "
+                      f"threshold ({rules.approval_threshold}), within the owner's authority")
+            self._apply_refund()
+            return
+        s.refund.status, s.status = "pending_approval", Status.awaiting_approval
+        now = workflow.now()
+        cal = self.policy.calendar
+        due = calendar.business_deadline(cal, now, rules.approval_within)
+        name = self._next_name(REFUND_APPROVAL)
+        self._log("refund_approval_requested", SYSTEM,
+                  f"{total} {order.currency} ({limit.explain()}); decision due {self._clock(due)}")
+        context = {**self._mail_context(), "amount": str(total), "currency": order.currency,
+                   "order_id": order.id, "computation": limit.explain(),
+                   "owner_name": self._name(s.owner), "due": self._local(due),
+                   "reasons": [st.description for st in money]}
+        finance = [m for m in self.roster.values() if m.role == Role.finance_manager]
+
+        def remind(d: Deadline, what: str) -> None:
+            self._log("deadline_warning", SYSTEM, f"{d.name}: {what} due {self._clock(d.due_at)}")
+            if finance:
+                self._email(f"{d.name}:reminder", [m.email for m in finance], "refund_approval",
+                            {**context, "reminder": True, "recipient_name": "Finance"})
+
+        self._start_deadline(
+            name, due, "refund decision by the Finance Manager",
+            warn_at=calendar.business_deadline(cal, now, rules.approval_within, rules.warn_at),
+            on_warning=remind,
+            # SOP 4: beyond the team lead's authority; overdue goes to the head of CS.
+            on_breach=lambda d: self._escalate(2, "refund decision overdue", SYSTEM))
+        if finance:
+            self._email(f"{name}:request", [m.email for m in finance], "refund_approval",
+                        {**context, "reminder": False, "recipient_name": "Finance"})
+        self._escalate(1, f"refund of {total} {order.currency} at or above the approval "
+                          f"threshold ({rules.approval_threshold})", SYSTEM)
+
+    @workflow.signal
+    def refund_decision(self, decision: RefundDecision) -> None:
+        """The Finance Manager's answer. A signal (approval systems fire and forget), so a
+        decision that may not count is recorded in the timeline and changes nothing else."""
+        s = self.state
+        member = self.roster.get(decision.actor)
+        refund = s.refund
+        problem = None
+        if member is None or member.role != Role.finance_manager:
+            problem = f"{decision.actor!r} is not a finance manager on the roster"
+        elif refund.status != "pending_approval":
+            problem = ("no refund is waiting for a decision" + (
+                f" (refund {refund.refund_id} is {refund.status})" if refund.refund_id else ""))
+        elif decision.approved and refund.maximum is not None and decision.amount > refund.maximum:
+            problem = (f"approved amount {decision.amount} {refund.currency} is above the "
+                       f"maximum {refund.maximum} ({refund.computation})")
+        elif decision.approved and refund.amount is not None and decision.amount > refund.amount:
+            problem = (f"approved amount {decision.amount} is above the "
+                       f"{refund.amount} {refund.currency} requested")
+        if problem is not None:
+            self._log("refund_decision_rejected", decision.actor, problem)
+            self._changed()
+            return
+        self._mark_met(self._latest(REFUND_APPROVAL), decision.actor,
+                       "approved" if decision.approved else "rejected")
+        refund.approver, refund.note = decision.actor, decision.note
+        if decision.approved:
+            refund.status, refund.amount = "approved", to_money(decision.amount, refund.currency or "")
+            s.status = Status.fix_in_progress if s.fix == "open" else Status.under_investigation
+            self._log("refund_approved", decision.actor,
+                      f"{refund.amount} {refund.currency}" + (f": {decision.note}" if decision.note else ""))
+            self._apply_refund()
+        else:
+            refund.status = "rejected"
+            s.action_plan, s.customer_agreed, s.status = [], None, Status.under_investigation
+            self._log("refund_rejected", decision.actor,
+                      "a new plan is needed" + (f": {decision.note}" if decision.note else ""))
+            owner = self.roster.get(s.owner or "")
+            if owner is not None:
+                self._email(f"refund_rejected:{refund.refund_id}", [owner.email], "refund_rejected", {
+                    **self._mail_context(), "owner_name": owner.name, "approver_name": member.name,
+                    "amount": str(refund.amount), "currency": refund.currency, "note": decision.note})
+        self._changed()
+
+    def _apply_refund(self) -> None:
+        s, order = self.state, self.context.order
+        assert order is not None and s.refund.amount is not None
+        refund = s.refund
+        application = RefundApplication(
+            crn=s.crn, refund_id=refund.refund_id, customer_id=order.customer_id,
+            order_id=order.id, amount=refund.amount, currency=order.currency,
+            approved_by=refund.approver)
+
+        async def apply() -> None:
+            note = await self._activity(
+                "apply_refund", application, str,
+                f"Credit {application.amount} {application.currency} to {application.customer_id}")
+            refund.status, refund.credit_note = "applied", note
+            self.refunded_total += application.amount
+            self._log("refund_applied", SYSTEM, f"{application.amount} {application.currency}, "
+                      f"credit note {note} on order {order.id}")
+            self._changed()
+            to = self._customer_email()
+            if to:
+                self._email(f"refund_applied:{refund.refund_id}", [to], "refund_applied", {
+                    **self._mail_context(), "amount": str(application.amount),
+                    "currency": application.currency, "order_id": order.id, "credit_note": note})
+
+        self._background.append(asyncio.create_task(apply()))
+
     # --- the customer-update clock (SOP 3: silence is not acceptable) ---------------
 
     async def _customer_update_clock(self) -> None:
@@ -735,11 +901,12 @@ class ComplaintWorkflow:
 
     def _start_deadline(self, name: str, due_at: datetime, what: str, *,
                         warn_at: datetime | None = None,
+                        on_warning: Callable[[Deadline, str], None] | None = None,
                         on_breach: Callable[[Deadline], None] | None = None,
                         watch: bool = True) -> Deadline:
         d = Deadline(name=name, due_at=due_at, summary=f"SLA: {what} due {self._clock(due_at)}")
         self.state.deadlines.append(d)
-        self._deadline_meta[name] = (what, warn_at, on_breach)
+        self._deadline_meta[name] = (what, warn_at, on_warning, on_breach)
         if watch:
             self._background.append(asyncio.create_task(self._watch_deadline(name)))
         return d
@@ -747,13 +914,15 @@ class ComplaintWorkflow:
     async def _watch_deadline(self, name: str, extra: Callable[[], bool] | None = None) -> None:
         d = self.state.deadline(name)
         assert d is not None
-        what, warn_at, on_breach = self._deadline_meta[name]
+        what, warn_at, on_warning, on_breach = self._deadline_meta[name]
 
         def done() -> bool:
             return d.met_at is not None or d.superseded or (extra is not None and extra())
 
         if warn_at is not None and not await self._wait_until(done, warn_at, "Warning: " + d.summary):
-            self._on_warning(d, what)
+            d.warned_at = workflow.now()
+            (on_warning or self._on_warning)(d, what)
+            self._changed()
         if not await self._wait_until(done, d.due_at, d.summary):
             # breached_at is the instant it fell due; the timeline records when it was acted
             # on (milliseconds later: a timer starts when the server records it).
@@ -781,9 +950,8 @@ class ComplaintWorkflow:
             return False
 
     def _on_warning(self, d: Deadline, what: str) -> None:
-        d.warned_at = workflow.now()
+        """The default warning at 75%: the owner (or, before ownership, a team lead) is told."""
         self._log("deadline_warning", SYSTEM, f"{d.name}: {what} due {self._clock(d.due_at)}")
-        self._changed()
         recipient = self.roster.get(self.state.owner or "") or self._staff_for(Role.team_lead)
         if recipient is not None:
             self._email(f"warning:{d.name}", [recipient.email], "deadline_warning", {
@@ -945,6 +1113,11 @@ class ComplaintWorkflow:
                 waiting.append(f"an action plan from {owner}")
             elif s.status == Status.awaiting_customer:
                 waiting.append("the customer's agreement to the proposed solution")
+            elif s.refund.status == "pending_approval":
+                waiting.append(f"the Finance Manager's decision on the refund of "
+                               f"{s.refund.amount} {s.refund.currency}")
+            elif s.refund.status == "approved":
+                waiting.append("the refund to be credited to the customer's account")
             elif s.customer_agreed is None:
                 waiting.append(f"a solution proposal to the customer from {owner}")
             elif s.fix == "open":

@@ -175,7 +175,9 @@ class InternalReview(Action):
 class PlanStep(Model):
     kind: StepKind
     description: Text
-    amount: Decimal | None = Field(default=None, ge=0)
+    amount: Decimal | None = Field(default=None, gt=0)
+    # Refunds and credits are in the order's currency; naming another one is refused.
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
 
 
 class ActionPlan(Action):
@@ -315,10 +317,18 @@ class TimelineEvent(Model):
 
 
 class RefundState(Model):
+    """The money path of the current plan: none | pending_approval | approved | applied |
+    rejected. `maximum` is what the order allows (net + tax - earlier credit notes)."""
+
     status: str = "none"
+    refund_id: int = 0
     amount: Decimal | None = None
     currency: str | None = None
+    maximum: Decimal | None = None
+    computation: str = ""
     approver: str | None = None
+    note: str = ""
+    credit_note: str | None = None
 
 
 class ComplaintState(Model):
@@ -470,3 +480,15 @@ class KbArticleDone(Action):
     """Not in the original contract: closes the KB article task an RCA opened."""
 
     reference: Name
+
+
+class RefundApplication(Model):
+    """Credit the customer's account and record a credit note, exactly once per refund."""
+
+    crn: str
+    refund_id: int
+    customer_id: str
+    order_id: str
+    amount: Decimal
+    currency: str
+    approved_by: str | None = None
