@@ -310,3 +310,29 @@ async def test_recorded_histories_replay_with_the_current_code():
     assert ComplaintWorkflow in WORKFLOWS
 
 
+
+
+async def test_survey_reminder_once_then_csat_recorded(stack: ComplaintStack):
+    reminder_after = stack.policy.lifecycle.survey_reminder_after
+    async with stack.worker():
+        crn = await to_owner(stack)
+        owner = (await stack.status(crn)).owner
+        await plan_agreed(stack, crn, owner, fix=False)
+        resolved = await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
+            actor=owner, confirmation_text="resolution confirmed, thanks"))
+        await stack.mail_for(crn, "survey")
+        due = resolved.resolved_at + reminder_after
+
+        await stack.sleep(due - await stack.env.get_current_time() - timedelta(seconds=1))
+        assert stack.mails(crn, "survey_reminder") == []
+        await stack.sleep(timedelta(seconds=2))
+        reminder = await stack.mail_for(crn, "survey_reminder")
+        assert "Reminder" in reminder["Subject"]
+        await stack.sleep(reminder_after * 2)
+        assert len(stack.mails(crn, "survey")) == 2  # the survey and one reminder, no more
+
+        state = await stack.act(crn, "record_csat", m.CsatResponse(actor="ana", score=2,
+                                                                    comment="Took too long"))
+        assert state.csat_score == 2
+        row = await stack.until_row(crn, lambda r: r["csat_score"] == 2)
+    assert row["status"] == "resolved"  # no RCA yet: post-mortem still open
