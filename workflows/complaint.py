@@ -666,7 +666,8 @@ class ComplaintWorkflow:
         s.owner = new.id
         self.owner_assigned = True
         phone_by = None
-        if self.policy.ownership.reassignment_restarts_phone_contact and not s.phone_contact_made:
+        if (s.phase in ACTIVE_PHASES and not s.phone_contact_made
+                and self.policy.ownership.reassignment_restarts_phone_contact):
             current = s.deadline(self._latest(PHONE_CONTACT))
             if current is not None and current.met_at is None:
                 current.superseded = True
