@@ -6,6 +6,8 @@
     complaints status CRN [--json]
     complaints list [--status ...]
     complaints <action> CRN --actor ID [fields...] | --json FILE|-
+    complaints report weekly|monthly|quarterly [--period P] [--out FILE]
+    complaints policy check|simulate FILE
 
 Every action subcommand is built from its payload model: fields become kebab-case
 flags, booleans `--x/--no-x`, lists a repeated flag, nested objects flattened,
@@ -352,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", metavar="FILE", help="the whole payload as JSON (- for stdin)")
         _add_model_flags(p, model)
         p.set_defaults(func=_action_command(update, model))
+
+    from starter.reports_cli import add_report_commands
+
+    add_report_commands(sub)
     return parser
 
 

@@ -20,14 +20,17 @@ from activities.db import create_pool
 from activities.email import EmailActivities, TemplateRenderer
 from activities.policy import PolicyActivities
 from activities.refunds import RefundActivities
+from activities.reports import ReportActivities, ReportRenderer
 from activities.store import StoreActivities
 from workers.config import Settings
+from workers.schedules import ensure_report_schedules
 from workflows.complaint import ComplaintWorkflow
 from workflows.policy import SlaPolicy
+from workflows.report import ReportWorkflow
 
 log = logging.getLogger("complaints.worker")
 
-WORKFLOWS = [ComplaintWorkflow]
+WORKFLOWS = [ComplaintWorkflow, ReportWorkflow]
 # Modules the sandbox shares with the worker instead of re-importing them for every
 # workflow run: pure, deterministic libraries the contract models are built on.
 PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "email_validator", "zoneinfo")
@@ -39,6 +42,10 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy) ->
         pool, TemplateRenderer(settings.templates_dir), settings.smtp_host, settings.smtp_port,
         settings.mail_from,
     )
+    reports = ReportActivities(
+        pool, ReportRenderer(settings.templates_dir), policy, settings.smtp_host,
+        settings.smtp_port, settings.mail_from,
+    )
     return [
         PolicyActivities(policy).snapshot_sla_policy,
         store.fetch_complaint_context,
@@ -48,6 +55,8 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy) ->
         store.archive_complaint,
         RefundActivities(pool).apply_refund,
         email.send_email,
+        reports.prepare_report,
+        reports.send_report,
     ]
 
 
@@ -85,6 +94,7 @@ async def run(settings: Settings) -> None:
 
     client = await connect(settings)
     pool = await create_pool(settings.database_url)
+    await _ensure_report_schedules(client, settings, policy)
     # On Ctrl-C/SIGTERM, activities in hand get a few seconds to finish (an email being
     # sent, a row being written) before they are cancelled and retried elsewhere.
     worker = build_worker(client, settings, pool, policy,
@@ -99,6 +109,15 @@ async def run(settings: Settings) -> None:
         await stop.wait()
         log.info("stopping: finishing the tasks in hand")
     await pool.close()
+
+
+async def _ensure_report_schedules(client: Client, settings: Settings, policy: SlaPolicy) -> None:
+    """The weekly, monthly and quarterly report schedules, created or brought up to date.
+    A failure here is logged, not fatal: complaints matter more than reports."""
+    try:
+        await ensure_report_schedules(client, settings, policy)
+    except Exception:
+        log.exception("the report schedules could not be created or updated")
 
 
 def main() -> None:

@@ -1,0 +1,297 @@
+"""The success metrics over any period, from PostgreSQL: the complaint rows, the
+resolution log (`complaint_events`) and the refunds.
+
+Definitions (SOP v2.0 section 5 names the metrics and their targets):
+- received: complaints whose `received_at` is in the period; by category, severity and
+  channel, and per local day. Open: received before the period's end and not resolved by it.
+- resolved: complaints whose `resolved_at` (the customer's written "Resolution Confirmed")
+  is in the period. Their resolution time counts business time only (the policy's calendar),
+  in business days of the calendar's length.
+- first contact resolution: a resolved complaint that was never escalated and never
+  reopened. The product has no reopen action: a customer who comes back about the same
+  issue starts a new complaint marked `recurrent_of` the first, so a complaint counts as
+  reopened when a later one recurs of it (or when its log has a `reopened` event).
+- CSAT: the scores given in the period (the `csat` event's time); satisfied is 4 or 5 of 5.
+- acknowledged within 1 hour: complaints received in the period whose personal
+  acknowledgement (`acknowledged_at`) came within the hour; one whose hour is not over when
+  the report is made is left out until it is.
+- recurrence: complaints received in the period marked `recurrent_of` an earlier one.
+- SLA breaches: `deadline_breached` events in the period, by deadline type (the name the
+  detail starts with, without its _2, _3 numbering) and by the complaint's category.
+- escalations: `escalated` events in the period, by the level their detail starts with.
+- refunds: refunds credited (approved and applied) in the period, per currency.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+
+from workflows.calendar import business_day_length, business_time_between, to_business_time
+from workflows.models import Category, Model, Source
+from workflows.policy import CalendarPolicy, SlaPolicy, snapshot_policy
+from workflows.report import ReportPeriod
+
+# SOP v2.0 section 5.
+FCR_TARGET = 0.40
+RESOLUTION_TARGET_DAYS = 5.0
+CSAT_TARGET = 0.90
+ACKNOWLEDGED_WITHIN = timedelta(hours=1)
+UNCATEGORISED = "uncategorised"
+DEADLINE_TYPES = ("automatic_acknowledgement", "personal_acknowledgement", "phone_contact",
+                  "customer_update", "resolution", "refund_approval", "escalation_level_1",
+                  "escalation_level_2")
+
+
+class Count(Model):
+    name: str
+    count: int
+
+
+class DayCount(Model):
+    day: date
+    count: int
+
+
+class SeverityResolution(Model):
+    severity: int
+    resolved: int
+    average_days: float | None
+    target: str  # the policy's target, as written ("8h", "5d")
+    target_days: float
+
+
+class RefundTotal(Model):
+    currency: str
+    count: int
+    total: Decimal
+
+
+class TargetResult(Model):
+    metric: str
+    target: str
+    value: float | None
+    shown: str  # the value as the report prints it
+    met: bool | None  # None: no data in the period
+
+
+class ReportMetrics(Model):
+    period: ReportPeriod
+    as_of: datetime
+    policy_name: str
+    received: int
+    resolved: int
+    open_at_end: int
+    first_contact_resolutions: int
+    fcr_rate: float | None
+    average_resolution_days: float | None
+    median_resolution_days: float | None
+    resolution_by_severity: list[SeverityResolution]
+    csat_responses: int
+    csat_average: float | None
+    csat_satisfied: int
+    csat_satisfied_rate: float | None
+    acknowledgement_measured: int
+    acknowledged_within_hour: int
+    acknowledged_within_hour_rate: float | None
+    recurrent: int
+    recurrence_rate: float | None
+    breaches: int
+    breaches_by_deadline: list[Count]
+    breaches_by_category: list[Count]
+    escalations: int
+    escalations_by_level: list[Count]
+    by_category: list[Count]
+    by_severity: list[Count]
+    by_channel: list[Count]
+    refunds: list[RefundTotal]
+    per_day: list[DayCount]
+    targets: list[TargetResult]
+
+
+def deadline_type(name: str) -> str:
+    """'customer_update_3' -> 'customer_update'; 'escalation_level_1_2' -> 'escalation_level_1'."""
+    for base in DEADLINE_TYPES:
+        if name == base or re.fullmatch(re.escape(base) + r"_\d+", name):
+            return base
+    return re.sub(r"_\d+$", "", name)
+
+
+def report_calendar(policy: SlaPolicy, first: datetime, last: datetime) -> CalendarPolicy:
+    """The policy's calendar with its public holidays resolved for every year in between."""
+    return snapshot_policy(policy, first, years_ahead=max(0, last.year - first.year)).calendar
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _counts(rows: list[asyncpg.Record], names: list[str]) -> list[Count]:
+    """Every name of a vocabulary (zeros included, so charts compare), then any others."""
+    found = {str(r["name"]): r["count"] for r in rows}
+    extra = sorted(n for n in found if n not in names)
+    return [Count(name=n, count=found.get(n, 0)) for n in [*names, *extra]]
+
+
+async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy: SlaPolicy,
+                          as_of: datetime | None = None) -> ReportMetrics:
+    """Every number of a report on `period`, as the database knows it at `as_of`."""
+    start, end = period.start, period.end
+    as_of = as_of or datetime.now(UTC)
+    received = await conn.fetchrow(
+        """SELECT count(*) AS received,
+                  count(*) FILTER (WHERE recurrent_of IS NOT NULL) AS recurrent,
+                  count(*) FILTER (WHERE acknowledged_at <= received_at + $3::interval)
+                      AS acknowledged_on_time,
+                  count(*) FILTER (WHERE acknowledged_at IS NULL
+                                     AND received_at + $3::interval > $4) AS hour_not_over
+           FROM complaints WHERE received_at >= $1 AND received_at < $2""",
+        start, end, ACKNOWLEDGED_WITHIN, as_of)
+    open_at_end = await conn.fetchval(
+        """SELECT count(*) FROM complaints
+           WHERE received_at < $1 AND (resolved_at IS NULL OR resolved_at >= $1)""", end)
+    by_category = await conn.fetch(
+        f"""SELECT coalesce(category, '{UNCATEGORISED}') AS name, count(*) AS count
+            FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1""", start, end)
+    by_severity = await conn.fetch(
+        """SELECT severity::text AS name, count(*) AS count
+           FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1""", start, end)
+    by_channel = await conn.fetch(
+        """SELECT source AS name, count(*) AS count
+           FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1""", start, end)
+    per_day = await conn.fetch(
+        """SELECT (received_at AT TIME ZONE $3)::date AS day, count(*) AS count
+           FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1""",
+        start, end, period.timezone)
+    resolved = await conn.fetch(
+        """SELECT c.crn, c.received_at, c.resolved_at, c.severity,
+                  (c.escalation_level > 0 OR EXISTS (
+                       SELECT 1 FROM complaint_events e
+                       WHERE e.crn = c.crn AND e.event = 'escalated')) AS escalated,
+                  (EXISTS (SELECT 1 FROM complaint_events e
+                           WHERE e.crn = c.crn AND e.event = 'reopened')
+                   OR EXISTS (SELECT 1 FROM complaints later
+                              WHERE later.recurrent_of = c.crn)) AS reopened
+           FROM complaints c WHERE c.resolved_at >= $1 AND c.resolved_at < $2
+           ORDER BY c.resolved_at""", start, end)
+    csat = await conn.fetchrow(
+        """SELECT count(*) AS responses, avg(score)::float AS average,
+                  count(*) FILTER (WHERE score >= 4) AS satisfied
+           FROM (SELECT DISTINCT ON (c.crn) c.csat_score AS score
+                 FROM complaints c JOIN complaint_events e ON e.crn = c.crn AND e.event = 'csat'
+                 WHERE e.at >= $1 AND e.at < $2 AND c.csat_score IS NOT NULL) scores""",
+        start, end)
+    breaches = await conn.fetch(
+        f"""SELECT split_part(e.detail, ':', 1) AS deadline,
+                   coalesce(c.category, '{UNCATEGORISED}') AS category, count(*) AS count
+            FROM complaint_events e JOIN complaints c ON c.crn = e.crn
+            WHERE e.event = 'deadline_breached' AND e.at >= $1 AND e.at < $2
+            GROUP BY 1, 2""", start, end)
+    escalations = await conn.fetch(
+        """SELECT 'level ' || coalesce(substring(detail FROM '^level (\\d+)'), '?') AS name,
+                  count(*) AS count
+           FROM complaint_events WHERE event = 'escalated' AND at >= $1 AND at < $2
+           GROUP BY 1""", start, end)
+    refunds = await conn.fetch(
+        """SELECT currency, count(*) AS count, sum(amount) AS total FROM refunds
+           WHERE applied_at >= $1 AND applied_at < $2 GROUP BY currency ORDER BY currency""",
+        start, end)
+
+    # Resolution time in business days of the policy's calendar.
+    earliest = min((r["received_at"] for r in resolved), default=start)
+    cal = report_calendar(policy, min(earliest, start), end)
+    day = business_day_length(cal)
+    days = {r["crn"]: business_time_between(cal, r["received_at"], r["resolved_at"]) / day
+            for r in resolved}
+    by_severity_days: dict[int, list[float]] = {}
+    for r in resolved:
+        by_severity_days.setdefault(r["severity"], []).append(days[r["crn"]])
+    severity_resolution = [
+        SeverityResolution(
+            severity=sev, resolved=len(by_severity_days.get(sev, [])),
+            average_days=statistics.fmean(by_severity_days[sev]) if sev in by_severity_days
+            else None,
+            target=policy.resolution.target(sev),
+            target_days=to_business_time(cal, policy.resolution.target(sev)) / day)
+        for sev in (1, 2, 3, 4)]
+    fcr = sum(1 for r in resolved if not r["escalated"] and not r["reopened"])
+
+    deadline_counts: dict[str, int] = {}
+    category_counts: dict[str, int] = {}
+    for r in breaches:
+        kind = deadline_type(r["deadline"])
+        deadline_counts[kind] = deadline_counts.get(kind, 0) + r["count"]
+        category_counts[r["category"]] = category_counts.get(r["category"], 0) + r["count"]
+
+    n_received = received["received"]
+    measured = n_received - received["hour_not_over"]
+    values = list(days.values())
+    metrics = ReportMetrics(
+        period=period, as_of=as_of, policy_name=policy.name,
+        received=n_received, resolved=len(resolved), open_at_end=open_at_end,
+        first_contact_resolutions=fcr, fcr_rate=_rate(fcr, len(resolved)),
+        average_resolution_days=statistics.fmean(values) if values else None,
+        median_resolution_days=statistics.median(values) if values else None,
+        resolution_by_severity=severity_resolution,
+        csat_responses=csat["responses"], csat_average=csat["average"],
+        csat_satisfied=csat["satisfied"],
+        csat_satisfied_rate=_rate(csat["satisfied"], csat["responses"]),
+        acknowledgement_measured=measured,
+        acknowledged_within_hour=received["acknowledged_on_time"],
+        acknowledged_within_hour_rate=_rate(received["acknowledged_on_time"], measured),
+        recurrent=received["recurrent"], recurrence_rate=_rate(received["recurrent"], n_received),
+        breaches=sum(deadline_counts.values()),
+        breaches_by_deadline=[Count(name=k, count=v) for k, v in sorted(
+            deadline_counts.items(), key=lambda kv: (-kv[1], kv[0]))],
+        breaches_by_category=_counts(
+            [{"name": k, "count": v} for k, v in category_counts.items()],
+            [c.value for c in Category]),
+        escalations=sum(r["count"] for r in escalations),
+        escalations_by_level=_counts(escalations, ["level 1", "level 2"]),
+        by_category=_counts(by_category, [c.value for c in Category]),
+        by_severity=_counts(by_severity, ["1", "2", "3", "4"]),
+        by_channel=_counts(by_channel, [s.value for s in Source]),
+        refunds=[RefundTotal(currency=r["currency"], count=r["count"], total=r["total"])
+                 for r in refunds],
+        per_day=[DayCount(day=d, count=next((r["count"] for r in per_day if r["day"] == d), 0))
+                 for d in period.days],
+        targets=[],
+    )
+    metrics.targets = targets(metrics)
+    return metrics
+
+
+def _percent(value: float | None) -> str:
+    return "no data" if value is None else f"{value * 100:.1f}%"
+
+
+def format_days(value: float | None) -> str:
+    """Business days with 2 decimals (a policy in minutes gives "< 0.01")."""
+    if value is None:
+        return "no data"
+    return "< 0.01" if 0 < value < 0.005 else f"{value:.2f}"
+
+
+def targets(m: ReportMetrics) -> list[TargetResult]:
+    """The SOP's four targets, each met or missed (None when the period has no data)."""
+
+    def result(metric: str, target: str, value: float | None, shown: str, met) -> TargetResult:
+        return TargetResult(metric=metric, target=target, value=value, shown=shown,
+                            met=None if value is None else met(value))
+
+    avg = m.average_resolution_days
+    return [
+        result("First contact resolution", "> 40%", m.fcr_rate, _percent(m.fcr_rate),
+               lambda v: v > FCR_TARGET),
+        result("Average resolution time", "< 5 business days", avg,
+               "no data" if avg is None else f"{format_days(avg)} days",
+               lambda v: v < RESOLUTION_TARGET_DAYS),
+        result("CSAT (satisfied, 4-5 of 5)", "> 90%", m.csat_satisfied_rate,
+               _percent(m.csat_satisfied_rate), lambda v: v > CSAT_TARGET),
+        result("Acknowledged within 1 hour", "100%", m.acknowledged_within_hour_rate,
+               _percent(m.acknowledged_within_hour_rate), lambda v: v >= 1.0),
+    ]

@@ -1,0 +1,231 @@
+"""Policy what-if: replay the recorded life of past complaints against a policy's deadlines
+and calendar, and count the deadlines it would have breached and the escalations it would
+have raised. Run for the current policy and a proposed one, side by side, a support lead
+sees what a new SLA would have done before it goes live.
+
+Pure functions over the resolution log (`complaint_events`), like the calendar they use.
+What each deadline is measured against (the recorded events stay as they happened):
+
+- personal acknowledgement: due `personal_within` after intake; met by the
+  `acknowledged_personally` event.
+- phone contact: due `phone_contact_within` after `owner_assigned` (and again after each
+  `reassigned` before the call, when the policy restarts the clock); met by `phone_contact`.
+- customer update: due `customer_update_every` after intake and after each message to the
+  customer (`customer_update`, `solution_proposed`); a proposal pauses the clock until
+  `update_clock_resumed`, which restarts it with a full interval. One breach per silence.
+- resolution: the policy's business-time target for the complaint's severity (worked out
+  again from its impact and category under the policy), on the policy's calendar, from
+  intake; met by `resolved`.
+- escalation chain: the first escalation gives a team lead `team_lead_acts_within` to act
+  (any logged action by a team lead or head of customer success); if none does, it goes to
+  level 2, and the head of customer success has `head_of_cs_acts_within`.
+- A complaint's resolution closes every deadline still open; a deadline still running now
+  is not counted.
+
+Escalations counted are the ones the policy causes: one per breached acknowledgement,
+phone, update or resolution deadline, one at intake for a severity at or under
+`at_intake_for_severity_up_to`, and the step to level 2 when a team lead did not act in
+time. Simplifications: escalations for reasons no policy changes (a key account, the
+customer asking for a manager, a manual escalation, a refund above the threshold) are not
+counted, though they do start the team lead's clock; the automatic acknowledgement (sent
+by the system in seconds) and the refund approval deadline are not replayed; people are
+assumed to have acted when they did, whatever the deadlines were.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+from workflows.calendar import add_business_time
+from workflows.models import Category, Impact
+from workflows.policy import SlaPolicy
+from workflows.triage import severity_level
+
+PERSONAL_ACK = "personal_acknowledgement"
+PHONE_CONTACT = "phone_contact"
+CUSTOMER_UPDATE = "customer_update"
+RESOLUTION = "resolution"
+TEAM_LEAD_TO_ACT = "escalation_level_1"
+HEAD_TO_ACT = "escalation_level_2"
+DEADLINES = (PERSONAL_ACK, PHONE_CONTACT, CUSTOMER_UPDATE, RESOLUTION, TEAM_LEAD_TO_ACT,
+             HEAD_TO_ACT)
+MESSAGES = ("customer_update", "solution_proposed")
+# Escalation reasons that depend on the policy (left out of "independent" escalations).
+_POLICY_REASONS = re.compile(r"^(SLA breached|nobody acted on the level|Severity \d at intake)")
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    at: datetime
+    event: str
+    actor: str = "system"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PastComplaint:
+    """A complaint as the database recorded it: its row and its resolution log, in order."""
+
+    crn: str
+    received_at: datetime
+    impact: Impact | None
+    category: Category | None
+    resolved_at: datetime | None
+    events: tuple[LoggedEvent, ...]
+
+
+@dataclass
+class Replay:
+    """One complaint under one policy: (instant, deadline) breached, (instant, level) raised."""
+
+    crn: str
+    severity: int
+    breaches: list[tuple[datetime, str]] = field(default_factory=list)
+    escalations: list[tuple[datetime, int]] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """A policy's totals over the history."""
+
+    policy_name: str
+    complaints: int = 0
+    breaches: Counter[str] = field(default_factory=Counter)
+    escalations: Counter[int] = field(default_factory=Counter)
+    breached_complaints: int = 0
+    replays: dict[str, Replay] = field(default_factory=dict)
+
+    @property
+    def total_breaches(self) -> int:
+        return sum(self.breaches.values())
+
+    @property
+    def total_escalations(self) -> int:
+        return sum(self.escalations.values())
+
+
+def simulate(policy: SlaPolicy, complaints: list[PastComplaint], supervisors: dict[str, int],
+             as_of: datetime) -> Outcome:
+    """`policy` must have its holidays resolved (`snapshot_policy`) for the years replayed.
+    `supervisors` maps the roster ids of team leads (1) and heads of customer success (2)."""
+    outcome = Outcome(policy_name=policy.name)
+    for complaint in complaints:
+        replay = replay_complaint(policy, complaint, supervisors, as_of)
+        outcome.complaints += 1
+        outcome.replays[complaint.crn] = replay
+        outcome.breaches.update(name for _, name in replay.breaches)
+        outcome.escalations.update(level for _, level in replay.escalations)
+        outcome.breached_complaints += bool(replay.breaches)
+    return outcome
+
+
+def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str, int],
+                     as_of: datetime) -> Replay:
+    severity = severity_level(SimpleNamespace(impact=c.impact, category=c.category),
+                              policy.severity)
+    replay = Replay(crn=c.crn, severity=severity)
+    # Resolution closes what is still open; otherwise only what fell due by now counts.
+    horizon = c.resolved_at or as_of
+
+    def first(event: str) -> datetime | None:
+        return next((e.at for e in c.events if e.event == event), None)
+
+    def check(name: str, due: datetime, met: datetime | None) -> None:
+        if due < min(met or horizon, horizon):
+            replay.breaches.append((due, name))
+
+    check(PERSONAL_ACK, c.received_at + policy.acknowledgement.personal_within,
+          first("acknowledged_personally"))
+    _phone_clocks(policy, c, first("phone_contact"), check)
+    _update_clock(policy, c, horizon, replay)
+    check(RESOLUTION, add_business_time(policy.calendar, c.received_at,
+                                        policy.resolution.target(severity)), c.resolved_at)
+
+    # Every breach above escalates (at level 1, or 2 once there); so does a high severity.
+    raised = [at for at, _ in replay.breaches]
+    if severity <= policy.escalation.at_intake_for_severity_up_to:
+        raised.append(c.received_at)
+    independent = [e.at for e in c.events if e.event == "escalated" and _independent(e.detail)]
+    level_two_at = _escalation_chain(policy, c, supervisors, horizon,
+                                     min(raised + independent, default=None), replay)
+    for at in sorted(raised):
+        replay.escalations.append((at, 2 if level_two_at and at >= level_two_at else 1))
+    if level_two_at:
+        replay.escalations.append((level_two_at, 2))
+    replay.escalations.sort()
+    replay.breaches.sort()
+    return replay
+
+
+def _phone_clocks(policy: SlaPolicy, c: PastComplaint, call: datetime | None, check) -> None:
+    """CRR-001 2.3: the owner calls within N hours; a new owner before the call gets a fresh
+    clock when the policy says so, which supersedes the old one."""
+    starts = [e.at for e in c.events if e.event == "owner_assigned"][:1]
+    if policy.ownership.reassignment_restarts_phone_contact:
+        starts = sorted(starts + [e.at for e in c.events if e.event == "reassigned"
+                                  and (call is None or e.at < call)])
+    within = policy.ownership.phone_contact_within
+    for i, start in enumerate(starts):
+        superseded = starts[i + 1] if i + 1 < len(starts) else None
+        ends = [t for t in (call, superseded) if t is not None]
+        check(PHONE_CONTACT, start + within, min(ends, default=None))
+
+
+def _update_clock(policy: SlaPolicy, c: PastComplaint, horizon: datetime, replay: Replay
+                  ) -> None:
+    """SOP 3: a substantive update every N hours; the clock waits while the customer
+    considers a proposal; after a breach, one escalation until the next message."""
+    every = policy.communication.customer_update_every
+    due: datetime = c.received_at + every
+    paused_with: timedelta | None = None
+    breached = False
+
+    def falls_due_before(t: datetime) -> None:
+        nonlocal breached
+        if paused_with is None and not breached and due < t:
+            replay.breaches.append((due, CUSTOMER_UPDATE))
+            breached = True
+
+    for e in c.events:
+        if e.at >= horizon:
+            break
+        falls_due_before(e.at)
+        if e.event in MESSAGES:
+            due, breached = e.at + every, False
+            if e.event == "solution_proposed":
+                paused_with = every
+        elif e.event == "update_clock_resumed" and paused_with is not None:
+            due, paused_with, breached = e.at + paused_with, None, False
+    falls_due_before(horizon)
+
+
+def _escalation_chain(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str, int],
+                      horizon: datetime, first_escalation: datetime | None,
+                      replay: Replay) -> datetime | None:
+    """The team lead's clock from the first escalation; returns when it went to level 2."""
+    if first_escalation is None or first_escalation >= horizon:
+        return None
+
+    def acted(level: int, start: datetime, by: datetime) -> bool:
+        return any(start <= e.at <= by and supervisors.get(e.actor, 0) >= level
+                   for e in c.events)
+
+    team_lead_by = first_escalation + policy.escalation.team_lead_acts_within
+    if team_lead_by >= horizon or acted(1, first_escalation, team_lead_by):
+        return None
+    replay.breaches.append((team_lead_by, TEAM_LEAD_TO_ACT))
+    head_by = team_lead_by + policy.escalation.head_of_cs_acts_within
+    if head_by < horizon and not acted(2, team_lead_by, head_by):
+        replay.breaches.append((head_by, HEAD_TO_ACT))
+    return team_lead_by
+
+
+def _independent(detail: str) -> bool:
+    """An escalation no policy causes (a key account, a manual one): its reasons, after the
+    "level N (who): " prefix, include one that is not an SLA breach or the severity rule."""
+    reasons = detail.split(": ", 1)[1] if ": " in detail else detail
+    return any(not _POLICY_REASONS.match(r.strip()) for r in reasons.split(";") if r.strip())
