@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ComplaintStack, intake
+from tests.conftest import ComplaintStack
 from workflows import search_attributes as sa
 from workflows.complaint import AUTOMATIC_ACK
 from workflows.models import ComplaintState
 
 TEAM_LEAD = "tom@example.com"
 ACME = {"id": "cust-acme", "name": "Dana Acme", "email": "ops@acme.example"}
+BLOOM = {"id": "cust-bloom", "name": "Mia Bloom", "email": "hello@bloom.example"}
 
 
 def registered(s: ComplaintState) -> bool:
@@ -135,8 +136,8 @@ async def test_no_signal_no_retention_risk(stack: ComplaintStack):
     async with stack.worker():
         # Legal implications escalate (below) but are not a Retention Risk signal by default.
         plain, row, attrs = await triaged(stack)
-        legal, legal_row, legal_attrs = await triaged(
-            stack, flags={"legal_or_compliance": True})
+        legal, legal_row, legal_attrs = await triaged(  # another customer: not a repeat
+            stack, customer=BLOOM, flags={"legal_or_compliance": True})
 
     for state, r, a in ((plain, row, attrs), (legal, legal_row, legal_attrs)):
         assert state.retention_risk is False

@@ -1,0 +1,191 @@
+"""The `complaints` CLI (starter/cli.py) in-process, against the Temporal dev server, a
+fresh PostgreSQL database and the mail sink, with the product's worker running.
+
+`main()` calls `asyncio.run`, so each invocation runs on a thread: the test's own loop
+keeps running the worker meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from activities.db import MIGRATIONS_DIR, create_pool
+from starter import cli
+from starter.mailsink import MailSink
+from tests.conftest import REPO_ROOT, ComplaintStack
+from workers.config import Settings
+from workflows.complaint import AUTOMATIC_ACK
+from workflows.models import ComplaintState, Phase, Status, complaint_reference
+from workflows.policy import load_policy
+
+ALL_MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))
+
+
+@pytest_asyncio.fixture
+async def empty_database_url(postgres: Any) -> AsyncIterator[str]:
+    """A database with nothing in it: `complaints migrate` creates the schema."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres.get_uri())
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    yield postgres.get_uri(database=name)
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+class Cli:
+    """Runs `complaints ...` in-process with the environment a shell would have."""
+
+    def __init__(self, capsys: Any) -> None:
+        self.capsys = capsys
+
+    async def __call__(self, *argv: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()  # drop anything printed before
+        try:
+            await asyncio.to_thread(cli.main, list(argv))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+
+@pytest.fixture
+def env_for_cli(local_env: Any, empty_database_url: str, mail: MailSink, monkeypatch) -> Settings:
+    settings = replace(
+        Settings(), temporal_address=local_env.client.service_client.config.target_host,
+        task_queue=f"tq-{uuid.uuid4()}", database_url=empty_database_url,
+        smtp_host="127.0.0.1", smtp_port=mail.port,
+    )
+    for var, value in {"TEMPORAL_ADDRESS": settings.temporal_address,
+                       "DATABASE_URL": settings.database_url, "SMTP_HOST": settings.smtp_host,
+                       "SMTP_PORT": str(settings.smtp_port), "TASK_QUEUE": settings.task_queue,
+                       }.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("TEMPORAL_NAMESPACE", raising=False)
+    monkeypatch.delenv("COMPLAINTS_POLICY", raising=False)
+    return settings
+
+
+async def test_migrate_seed_submit_status_and_acknowledge(
+        local_env: Any, env_for_cli: Settings, mail: MailSink, tmp_path: Path, capsys):
+    run = Cli(capsys)
+
+    code, out, err = await run("migrate")
+    assert (code, err) == (0, "")
+    assert f"database: applied {', '.join(ALL_MIGRATIONS)}" in out
+    assert "search attributes: " in out
+    code, out, err = await run("migrate")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == ["database: up to date", "search attributes: all registered"]
+
+    code, out, err = await run("seed", str(REPO_ROOT / "seeds" / "demo.json"))
+    assert (code, err) == (0, "")
+    assert out.strip() == "loaded 10 staff, 3 customers, 3 orders"
+
+    # The worker on the database the CLI just created and seeded.
+    pool = await create_pool(env_for_cli.database_url, min_size=1, max_size=5)
+    stack = ComplaintStack(local_env, env_for_cli, pool, mail, load_policy())
+    try:
+        assert (await stack.rows("SELECT count(*) AS n FROM staff"))[0]["n"] == 10
+        async with stack.worker():
+            # The example intake, with a reference of its own so no other test's run of it
+            # (on the same session-wide server) can be the one found.
+            example = json.loads((REPO_ROOT / "examples" / "email.json").read_text())
+            example["external_ref"] = f"<{uuid.uuid4().hex}@mail.bloom.example>"
+            path = tmp_path / "email.json"
+            path.write_text(json.dumps(example))
+
+            code, out, err = await run("submit", str(path))
+            assert (code, err) == (0, "")
+            crn = out.strip()
+            stack.started.append(crn)
+            assert crn == complaint_reference("email", example["external_ref"])
+            # Submitting again prints the same CRN and says so.
+            code, out, err = await run("submit", str(path))
+            assert (code, out.strip()) == (0, crn)
+            assert "already submitted" in err
+
+            await stack.until(crn, lambda s: s.deadline(AUTOMATIC_ACK) is not None
+                              and s.deadline(AUTOMATIC_ACK).met_at is not None)
+            await stack.mail_for(crn, "acknowledgement")
+
+            code, out, err = await run("status", crn, "--json")
+            assert (code, err) == (0, "")
+            state = ComplaintState.model_validate_json(out)
+            assert state.crn == crn
+            assert (state.status, state.phase) == (Status.new, Phase.triage)
+            assert state.customer_id == "cust-bloom" and state.severity == 2
+
+            code, out, err = await run("status", crn)
+            assert code == 0 and out.startswith(f"{crn}  Invoice charged twice")
+            assert "Deadlines:" in out and "Timeline:" in out
+
+            code, out, err = await run("acknowledge-personally", crn, "--actor", "sam",
+                                       "--message", "Dear Mia, I am sorry about the double charge.")
+            assert code == 1 and out == ""
+            assert len(err.strip().splitlines()) == 1, err
+            assert err.startswith("complaints acknowledge-personally: ")
+            assert "specialist" in err and "agent" in err
+            assert (await stack.status(crn)).status == Status.new  # refused: nothing changed
+
+            code, out, err = await run("acknowledge-personally", crn, "--actor", "ana",
+                                       "--message", "Dear Mia, I am sorry about the double charge. "
+                                       "I have asked billing to reverse it today. Ana")
+            assert (code, err) == (0, "")
+            assert out.strip() == f"{crn}: acknowledged, phase ownership"
+            after = await stack.status(crn)
+            assert after.status == Status.acknowledged
+            assert after.deadline("personal_acknowledgement").met_at is not None
+            personal = await stack.mail_for(crn, "personal_acknowledgement")
+            assert "reverse it today" in personal.get_content()
+    finally:
+        await stack.terminate_all()
+        await pool.close()
+
+
+async def test_status_of_an_unknown_crn(env_for_cli: Settings, capsys):
+    run = Cli(capsys)
+    crn = complaint_reference("web", "never-" + uuid.uuid4().hex)
+    code, out, err = await run("status", crn)
+    assert (code, out) == (1, "")
+    assert err.strip() == f"complaints status: no complaint {crn}"
+    code, out, err = await run("acknowledge-personally", crn, "--actor", "ana",
+                               "--message", "Hello there")
+    assert code == 1 and f"no complaint {crn}" in err
+
+
+async def test_bad_input_exits_2_and_changes_nothing(env_for_cli: Settings, tmp_path: Path,
+                                                    capsys):
+    run = Cli(capsys)
+    assert (await run("migrate"))[0] == 0
+    bad_seed = json.loads((REPO_ROOT / "seeds" / "demo.json").read_text())
+    bad_seed["orders"][2]["customer_id"] = "cust-ghost"
+    path = tmp_path / "seed.json"
+    path.write_text(json.dumps(bad_seed))
+
+    code, out, err = await run("seed", str(path))
+    assert (code, out) == (2, "")
+    assert "orders[2] (id 'ord-3001'): customer_id: no customer 'cust-ghost'" in err
+    assert "nothing was loaded" in err
+    conn = await asyncpg.connect(env_for_cli.database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM staff") == 0
+    finally:
+        await conn.close()
+
+    code, out, err = await run("seed", str(tmp_path / "missing.json"))
+    assert code == 2 and "cannot read" in err
+
+    # An action with no actor is refused before anything is sent.
+    code, out, err = await run("acknowledge-personally", "CRN-X", "--message", "Hi")
+    assert code == 2 and "--actor is required" in err
