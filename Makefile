@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv dev test lint clean-dev
+.PHONY: venv dev test faults bench lint clean-dev
 
 venv: $(VENV)/.installed
 
@@ -18,6 +18,17 @@ dev: venv
 
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The fault tests (docs/reliability.md): worker SIGKILLed, SMTP, PostgreSQL and Temporal
+# down, duplicate intakes, all through real processes; about 4 minutes. FAULTS_SEED=n
+# replays the kill times of an earlier run.
+faults: venv
+	$(BIN)/python -m pytest -q -s -m faults $(PYTEST_ARGS)
+
+# The complaint lifecycle against the bare Temporal ceiling on the embedded stack, side by
+# side (docs/performance.md); under 5 minutes. BENCH_ARGS="--complaints 200 --json" etc.
+bench: venv
+	$(BIN)/python -m starter.cli bench $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

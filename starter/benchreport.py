@@ -1,0 +1,164 @@
+"""The report of `complaints bench`: the targets of issue 9, the notes, the table."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starter.bench import BenchOptions
+
+TARGET_RATIO = 0.70
+TARGET_UPDATE_P95_MS = 100.0
+TARGET_LATENESS_P99_MS = 1000.0
+FLAT_WITHIN = 0.10  # beyond the cache, memory may grow by at most 10% between the sizes measured
+
+
+def notes(o: BenchOptions) -> list[str]:
+    """What the run did differently from the issue's full sizes, said in the output."""
+    out = []
+    if o.complaints < 200:
+        out.append(f"lifecycle and ceiling ran {o.complaints} workflows each, to finish in under "
+                   "5 minutes (the issue's size: --complaints 200)")
+    if o.escalation_complaints:
+        out.append(f"escalation lateness from {o.escalation_complaints} complaints whose personal "
+                   f"acknowledgement fell due {o.escalation_after} after intake (the demo "
+                   "policy's 1m, shortened)")
+    if o.scale_sizes and tuple(o.scale_sizes) != (100, 400, 1600):
+        out.append(f"scale sizes {','.join(map(str, o.scale_sizes))} with a {o.scale_cache}-workflow "
+                   "cache, to finish in under 5 minutes (the issue's sizes: --scale 100,400,1600 "
+                   "--scale-cache 100)")
+    out.append("the dev server as `make dev` runs it, except that it caches search attributes as "
+               "a Temporal cluster does" if not o.as_make_dev else
+               "the dev server exactly as `make dev` runs it (--as-make-dev)")
+    return out
+
+
+def machine() -> dict[str, Any]:
+    import temporalio
+
+    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines()
+               if line.startswith("MemTotal"))
+    return {"nproc": os.cpu_count(), "memory_gib": round(int(mem.split()[1]) / 1024 ** 2, 1),
+            "python": platform.python_version(), "temporalio": temporalio.__version__,
+            "platform": platform.platform(),
+            # Other work on a shared machine shows here (the ratio is what stands up to it).
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+
+    def add(name: str, target: str, measured: Any, met: bool | None) -> None:
+        out.append({"name": name, "target": target, "measured": measured, "met": met})
+
+    ratio = report.get("ratio")
+    if ratio is not None:
+        add("lifecycle / ceiling activity throughput", f">= {TARGET_RATIO:.0%}", ratio,
+            ratio >= TARGET_RATIO)
+    if "lifecycle" in report:
+        p95 = report["lifecycle"]["update_ms"]["p95"]
+        add("update round trip p95 (lifecycle)", f"< {TARGET_UPDATE_P95_MS:.0f} ms", p95,
+            p95 < TARGET_UPDATE_P95_MS)
+    if "escalation" in report:
+        p99 = report["escalation"]["lateness_ms"]["p99"]
+        add("escalation lateness p99", f"< {TARGET_LATENESS_P99_MS:.0f} ms", p99,
+            p99 < TARGET_LATENESS_P99_MS)
+    if "scale" in report:
+        growth = report["scale"]["growth_beyond_cache"]
+        add("worker memory beyond the workflow cache", f"flat (within {FLAT_WITHIN:.0%})",
+            growth, None if growth is None else growth <= FLAT_WITHIN)
+    return out
+
+
+def format_report(r: dict[str, Any]) -> str:
+    mc = r["machine"]
+    lines = [f"complaints bench: {mc['nproc']} cores, {mc['memory_gib']} GiB, Python "
+             f"{mc['python']}, temporalio {mc['temporalio']}; {r['elapsed_s']} s in all ("
+             + ", ".join(f"{k} {v} s" for k, v in r.get("phase_s", {}).items()) + ")",
+             f"load average at start {mc.get('load_average_at_start')}, at end "
+             f"{mc.get('load_average_at_end')}", ""]
+    if "lifecycle" in r:
+        sh = r["shape"]
+        lines.append("Per workflow (from recorded histories):  "
+                     f"{'complaint':>10} {'ceiling':>8}")
+        for key in ("activities", "timers", "timers_fired", "timers_cancelled", "updates",
+                    "workflow_tasks", "search_attribute_upserts", "history_events"):
+            lines.append(f"  {key:<38} {sh['complaint'][key]:>10} {sh['ceiling'][key]:>8}")
+        lines.append("")
+        life, ceil = r["lifecycle"], r["ceiling"]
+        lines.append(f"{'':<38} {'lifecycle':>10} {'ceiling':>10}")
+        rows = [
+            ("workflows", "workflows"), ("wall time (s)", "wall_s"),
+            ("complaints per second", "complaints_per_s"), ("activities", "activities"),
+            ("activities per second", "activities_per_s"), ("emails per second", "emails_per_s"),
+            ("worker peak RSS (MiB)", "worker_peak_rss_mib"),
+            ("workflow tasks", "workflow_tasks"),
+            ("workflow task, worker ms (mean)", "workflow_task_ms_mean"),
+            ("workflow task, queued ms (mean)", "workflow_task_wait_ms_mean"),
+            ("activity ms (mean)", "activity_ms_mean"),
+            ("worker CPU ms per workflow", "worker_cpu_ms_per_workflow"),
+        ]
+        for label, key in rows:
+            lines.append(f"  {label:<36} {life[key]!s:>10} {ceil[key]!s:>10}")
+        for label, key in [("SQLite requests per workflow", "requests_per_workflow"),
+                           ("SQLite ms per workflow", "ms_per_workflow"),
+                           ("visibility requests per workflow", "visibility_requests_per_workflow"),
+                           ("visibility ms per workflow", "visibility_ms_per_workflow"),
+                           ("SQLite busy share of wall time", "busy_share_of_wall")]:
+            lines.append(f"  {label:<36} {life['server'][key]!s:>10} {ceil['server'][key]!s:>10}")
+        for p in ("p50", "p95", "p99"):
+            lines.append(f"  {'update round trip ' + p + ' (ms)':<36} "
+                         f"{life['update_ms'][p]:>10} {ceil['update_ms'][p]:>10}")
+        for part in life["cpu_s"]:
+            lines.append(f"  {'CPU s, ' + part:<36} {life['cpu_s'][part]:>10} "
+                         f"{ceil['cpu_s'].get(part, '-')!s:>10}")
+        lines.append(f"  {'errors':<36} {life['errors']:>10} {ceil['errors']:>10}")
+        lines.append(f"  ratio of activity throughput (lifecycle / ceiling): {r.get('ratio')}")
+        lines.append("")
+    if r.get("explain"):
+        lines.append("The ceiling with one of the complaint's costs added back:")
+        for row in r["explain"]:
+            lines.append(f"  {row['variant']:<24} {row['activities_per_s']:>6} activities/s "
+                         f"({row['of_ceiling']:.0%} of the ceiling); SQLite requests/workflow "
+                         f"{row['server']['requests_per_workflow']}; worker CPU ms/workflow "
+                         f"{row['worker_cpu_ms_per_workflow']}; update p95 "
+                         f"{row['update_ms']['p95']} ms")
+        lines.append("")
+    if "escalation" in r:
+        e = r["escalation"]
+        lat = e["lateness_ms"]
+        lines.append(f"Escalation lateness ({e['measured']} of {e['complaints']} complaints, "
+                     f"personal acknowledgement due after {e['personal_acknowledgement_due_after']}):"
+                     f" p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms; "
+                     f"errors {e['errors']}")
+        for part, label in [("timer_started_late", "timer recorded after its due instant"),
+                            ("timer_fired_late", "server fired it late"),
+                            ("workflow_task_pickup", "workflow task waited for the worker")]:
+            q = e.get("parts_ms", {}).get(part)
+            if q:
+                lines.append(f"  {label:<40} p50 {q['p50']:>8} ms   p99 {q['p99']:>8} ms")
+        lines.append("")
+    if "scale" in r:
+        s = r["scale"]
+        lines.append(f"Scale (complaints open and waiting on timers; worker cache "
+                     f"{s['cache_size']} workflows):")
+        lines.append(f"  {'open':>6} {'RSS MiB':>8} {'cached':>7} {'evicted':>8} "
+                     f"{'update p50':>11} {'p95':>7} {'p99':>7} {'opened/s':>9}")
+        for row in s["sizes"]:
+            u = row["update_ms"] or {"p50": "-", "p95": "-", "p99": "-"}
+            lines.append(f"  {row['open']:>6} {row['rss_mib']:>8} {row.get('cached_workflows', '-')!s:>7} "
+                         f"{row.get('evictions', '-')!s:>8} {u['p50']!s:>11} {u['p95']!s:>7} "
+                         f"{u['p99']!s:>7} {row.get('opened_per_s', '-')!s:>9}")
+        lines.append(f"  memory growth beyond the cache: {s['growth_beyond_cache']}; "
+                     f"errors {s['errors']}")
+        lines.append("")
+    lines.append("Targets:")
+    for t in r["targets"]:
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        lines.append(f"  {t['name']:<44} {t['target']:<18} {t['measured']!s:<10} {verdict}")
+    notes = r.get("notes") or []
+    lines += [f"Note: {n}" for n in notes]
+    return "\n".join(lines)

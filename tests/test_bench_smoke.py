@@ -1,0 +1,67 @@
+"""`complaints bench` in miniature, so it cannot rot (docs/performance.md has the real run).
+
+It runs every phase of the benchmark with a few complaints on its own embedded stack and
+checks that the report holds sane, non-zero numbers and a ratio computed from both runs.
+Whether the targets are met is the benchmark's business, not a test's: this machine is
+shared and noisy.
+"""
+
+from __future__ import annotations
+
+from starter.bench import BenchOptions, format_report, percentiles, run_bench
+from starter.cli import build_parser
+
+
+def test_percentiles_are_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert percentiles(values) == {"p50": 50.0, "p95": 95.0, "p99": 99.0, "max": 100.0}
+    assert percentiles([]) == {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
+
+
+def test_the_cli_takes_the_benchmark_options():
+    args = build_parser().parse_args(["bench", "--complaints", "7", "--concurrency", "2",
+                                      "--scale", "10,20", "--json"])
+    assert (args.complaints, args.concurrency, args.scale_sizes, args.json) == (7, 2, (10, 20), True)
+
+
+async def test_a_small_benchmark_reports_both_runs_and_their_ratio():
+    report = await run_bench(BenchOptions(
+        complaints=3, concurrency=3, escalation_complaints=2, escalation_after="3s",
+        scale_sizes=(2, 4), scale_cache=2, scale_sample=2, archive_after="1s"))
+
+    life, ceiling = report["lifecycle"], report["ceiling"]
+    for run in (life, ceiling):
+        assert run["errors"] == 0, run["first_errors"]
+        assert run["workflows"] == 3 and run["wall_s"] > 0
+        assert run["activities"] > 0 and run["activities_per_s"] > 0
+        assert run["updates"] == 3 * 10  # ten actions per complaint, ten updates per bare run
+        assert 0 < run["update_ms"]["p50"] <= run["update_ms"]["p95"] <= run["update_ms"]["p99"]
+        assert run["worker_peak_rss_mib"] > 20
+        assert run["workflow_tasks"] > 0
+    assert life["emails"] > 0 and ceiling["emails"] == 0
+
+    # The ceiling mirrors what one real complaint asked of Temporal.
+    shape = report["shape"]
+    for key in ("activities", "timers", "timers_fired", "timers_cancelled", "updates"):
+        assert shape["mirrored"][key] == shape["complaint"][key] == shape["ceiling"][key], key
+    assert shape["complaint"]["updates"] == 10 and shape["ceiling"]["search_attribute_upserts"] == 0
+
+    # The ratio is the lifecycle's activity throughput over the ceiling's, from both runs.
+    expected = (life["activities"] / life["wall_s"]) / (ceiling["activities"] / ceiling["wall_s"])
+    assert report["ratio"] > 0 and abs(report["ratio"] - expected) < 0.02 * expected + 0.002
+
+    escalation = report["escalation"]
+    assert escalation["errors"] == 0 and escalation["measured"] == 2, escalation["first_errors"]
+    assert 0 <= escalation["lateness_ms"]["p50"] <= escalation["lateness_ms"]["p99"] < 60_000
+
+    scale = report["scale"]
+    assert scale["errors"] == 0, scale["first_errors"]
+    assert [row["open"] for row in scale["sizes"]] == [0, 2, 4]
+    for row in scale["sizes"]:
+        assert row["rss_mib"] > 20
+    assert all(row["update_ms"]["p50"] > 0 for row in scale["sizes"][1:])
+
+    assert {t["name"] for t in report["targets"]} >= {"update round trip p95 (lifecycle)",
+                                                      "escalation lateness p99"}
+    table = format_report(report)
+    assert "ratio of activity throughput" in table and "Targets:" in table

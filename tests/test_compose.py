@@ -1,0 +1,214 @@
+"""The production shape: docker-compose.yml and the Dockerfile, checked without a container
+engine (this machine has none): the file parses, names every service and every variable the
+code reads, the services wait for what they need, and every command the image is asked to
+run exists. Where `docker compose` is installed, it validates the file too.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from importlib.util import find_spec
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from starter.cli import build_parser
+from tests.conftest import ComplaintStack
+from workers.config import REPO_ROOT, Settings
+
+COMPOSE = REPO_ROOT / "docker-compose.yml"
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+SERVICES = {"postgresql", "temporal", "temporal-ui", "mailpit", "migrate", "worker"}
+APP_SERVICES = {"migrate", "worker", "seed", "api"}  # built from this repository's Dockerfile
+ONE_SHOT = {"migrate", "seed"}
+# What DESIGN.md names for the worker; Settings.from_env may read more (it must all be set).
+DESIGN_VARIABLES = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TASK_QUEUE", "DATABASE_URL",
+                    "SMTP_HOST", "SMTP_PORT", "MAIL_FROM", "COMPLAINTS_POLICY"}
+_DEFAULTED = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def interpolate(value: Any) -> str:
+    """`${VAR:-default}` as compose resolves it with VAR unset (the documented defaults)."""
+    return _DEFAULTED.sub(lambda m: m.group(2) or "", str(value))
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: interpolate(v) for k, v in env.items()}
+
+
+def variables_read_by_settings() -> set[str]:
+    """Every `env.get("NAME")` / `env["NAME"]` in Settings.from_env, read from the source, so a
+    variable added there later must be added to the compose file too."""
+    tree = ast.parse((REPO_ROOT / "workers" / "config.py").read_text())
+    from_env = next(n for n in ast.walk(tree)
+                    if isinstance(n, ast.FunctionDef) and n.name == "from_env")
+    names = set()
+    for node in ast.walk(from_env):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get" and node.args
+                and isinstance(node.args[0], ast.Constant)):
+            names.add(node.args[0].value)
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            names.add(node.slice.value)
+    return {n for n in names if isinstance(n, str) and n.isupper()}
+
+
+def test_compose_names_every_service(compose: dict[str, Any]):
+    services = compose["services"]
+    assert SERVICES <= set(services), SERVICES - set(services)
+    for name, service in services.items():
+        for needed in service.get("depends_on", {}):
+            assert needed in services, f"{name} depends on unknown service {needed}"
+
+
+def test_every_variable_the_worker_reads_is_set(compose: dict[str, Any]):
+    read = variables_read_by_settings()
+    assert DESIGN_VARIABLES <= read  # the parser above still finds what DESIGN.md names
+    for name in ("worker", "migrate", "seed", "api"):
+        env = env_of(compose["services"][name])
+        assert read <= set(env), f"{name} lacks {sorted(read - set(env))}"
+        empty = {k for k in read if env[k] == "" and k != "COMPLAINTS_POLICY"}
+        assert not empty, f"{name}: {empty} empty"
+
+
+def test_the_variables_point_at_the_services(compose: dict[str, Any]):
+    services = compose["services"]
+    env = env_of(services["worker"])
+    postgres, temporal = env_of(services["postgresql"]), env_of(services["temporal"])
+
+    host, port = env["TEMPORAL_ADDRESS"].rsplit(":", 1)
+    assert host == "temporal" and port == "7233"
+    assert env["TEMPORAL_NAMESPACE"] == temporal["DEFAULT_NAMESPACE"]
+    url = urlsplit(env["DATABASE_URL"])
+    assert url.hostname == "postgresql" and (url.port or 5432) == 5432
+    assert (url.username, url.password) == (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"])
+    assert url.path.lstrip("/") == postgres["POSTGRES_DB"]
+    assert env["SMTP_HOST"] == "mailpit" and env["SMTP_PORT"] == "1025"
+    # Temporal's own persistence is the same PostgreSQL.
+    assert temporal["POSTGRES_SEEDS"] == "postgresql" and temporal["DB"].startswith("postgres")
+    assert (temporal["POSTGRES_USER"], temporal["POSTGRES_PWD"]) == (
+        postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"])
+    assert env_of(services["temporal-ui"])["TEMPORAL_ADDRESS"] == env["TEMPORAL_ADDRESS"]
+
+    # The worker can be configured from exactly this (paths as they are inside the image).
+    inside = {k: v.replace("/app", str(REPO_ROOT), 1) if v.startswith("/app") else v
+              for k, v in env.items()}
+    settings = Settings.from_env(inside)
+    assert (settings.templates_dir / "email" / "acknowledgement.txt.j2").exists()
+    assert settings.policy().name  # the configured policy loads and validates
+
+
+def test_health_checks_restart_policies_and_start_order(compose: dict[str, Any]):
+    services = compose["services"]
+    for name, service in services.items():
+        if name in ONE_SHOT:
+            assert service["restart"] in ("no", "on-failure", "on-failure:5"), name
+            continue
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+        assert service.get("restart") in ("unless-stopped", "always"), f"{name} never restarts"
+    depends = {name: s.get("depends_on", {}) for name, s in services.items()}
+    assert depends["migrate"]["postgresql"]["condition"] == "service_healthy"
+    assert depends["migrate"]["temporal"]["condition"] == "service_healthy"
+    assert depends["temporal"]["postgresql"]["condition"] == "service_healthy"
+    assert depends["worker"]["migrate"]["condition"] == "service_completed_successfully"
+    assert depends["worker"]["temporal"]["condition"] == "service_healthy"
+    # Third-party images are pinned: an `up` next year runs what was tested.
+    for name, service in services.items():
+        if name not in APP_SERVICES:
+            image = service["image"]
+            assert ":" in image and not image.endswith(":latest"), f"{name}: {image}"
+
+
+def test_the_image_runs_only_commands_that_exist(compose: dict[str, Any]):
+    services = compose["services"]
+    for name in APP_SERVICES:
+        service = services[name]
+        assert service["build"] == "." and service["image"] == services["worker"]["image"]
+    assert DOCKERFILE.exists()
+    cmd = re.search(r"^CMD\s+(\[.*\])\s*$", DOCKERFILE.read_text(), re.M)
+    assert cmd, "the Dockerfile has no exec-form CMD"
+    commands = {"Dockerfile CMD": json.loads(cmd.group(1))}
+    for name in APP_SERVICES:
+        commands[name] = services[name]["command"]
+    health = services["worker"]["healthcheck"]["test"]
+    commands["worker healthcheck"] = health[1:] if health[0] == "CMD" else health
+
+    cli = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
+    scripts = _project_scripts()
+    for where, argv in commands.items():
+        if argv[:2] == ["python", "-m"]:
+            assert find_spec(argv[2]) is not None, f"{where}: no module {argv[2]}"
+        elif argv[0] == "complaints":
+            assert scripts.get("complaints") == "starter.cli:main"
+            if argv[1] not in cli and where == "api":
+                # Issue 6 brings `complaints serve`; until then `up` must not start it.
+                assert services["api"].get("profiles"), "api would start with no serve command"
+                continue
+            assert argv[1] in cli, f"{where}: no `complaints {argv[1]}`"
+            build_parser().parse_args(argv[1:])  # its flags too (exits 2 if one is unknown)
+        else:
+            pytest.fail(f"{where}: unexpected command {argv}")
+    # Seeds and templates the commands use are in the image (not excluded by .dockerignore).
+    ignored = {line.strip().rstrip("/") for line in (REPO_ROOT / ".dockerignore").read_text()
+               .splitlines() if line.strip() and not line.startswith("#")}
+    needed = {"pyproject.toml", "README.md", "workflows", "activities", "workers", "starter",
+              "templates", "seeds"}
+    assert not needed & ignored, needed & ignored
+    assert (REPO_ROOT / services["seed"]["command"][2]).exists()
+
+
+def _project_scripts() -> dict[str, str]:
+    import tomllib
+
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+@pytest.mark.skipif(not shutil.which("docker"), reason="no docker client")
+def test_docker_compose_config_accepts_the_file():
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip("docker client without the compose plugin")
+    result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
+                            capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+async def test_worker_health_check_sees_a_polling_worker(local_stack: ComplaintStack):
+    """`python -m workers.health`, the worker container's health check: healthy while a worker
+    on this host polls the task queue, unhealthy (exit 1) when none does."""
+    stack = local_stack
+    address = stack.client.service_client.config.target_host
+    env = os.environ | {"TEMPORAL_ADDRESS": address, "TASK_QUEUE": stack.settings.task_queue}
+
+    def check(task_queue: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "workers.health"], cwd=REPO_ROOT,
+                              env=env | {"TASK_QUEUE": task_queue}, capture_output=True,
+                              text=True, timeout=60)
+
+    async with stack.worker():
+        for _ in range(50):  # the first poll reaches the server a moment after the start
+            healthy = await asyncio.to_thread(check, stack.settings.task_queue)
+            if healthy.returncode == 0:
+                break
+            await asyncio.sleep(0.2)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "healthy" in healthy.stdout
+    nobody = await asyncio.to_thread(check, f"{stack.settings.task_queue}-nobody")
+    assert nobody.returncode == 1 and "unhealthy: no worker" in nobody.stdout

@@ -1,0 +1,158 @@
+"""Recorded histories of every path a complaint takes, and the patch they guard.
+
+`tests/histories/*.json` are real histories; test_lifecycle's replay test replays each with
+the current workflow code, so a change that would make a running complaint replay
+differently fails `make test` before it reaches production. The paths:
+
+- full_life.json                               intake to archive (test_lifecycle)
+- missed_acknowledgement_escalation_chain.json no acknowledgement: team lead, head of CS,
+                                               nobody acts at the top, then the head acts
+- refund_with_approval.json                    a refund above the threshold, approved by the
+                                               Finance Manager, to archive
+- disagreement_and_replan.json                 the customer says no, a new plan, then yes
+- escalation_unanswered_before_reminder.json   the escalation chain recorded *before* the
+                                               `remind-head-of-cs-when-unanswered` patch
+
+`RECORD_HISTORIES=1 make test` re-records all but the last (the recorders below are skipped
+otherwise). See docs/reliability.md, "Safe evolution", for how a change is made.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from starter.operations import signal
+from tests.conftest import ComplaintStack
+from tests.test_ownership_and_actions import confirm, drive, plan, propose, reply
+from tests.test_refunds import agree_to_refund
+from workers.worker import WORKFLOWS, workflow_runner
+from workflows import models as m
+from workflows.complaint import ComplaintWorkflow
+from workflows.models import Status
+
+HISTORIES = Path(__file__).parent / "histories"
+PATHS = ["full_life", "missed_acknowledgement_escalation_chain", "refund_with_approval",
+         "disagreement_and_replan"]
+BEFORE_REMINDER = HISTORIES / "escalation_unanswered_before_reminder.json"
+RECORDING = bool(os.environ.get("RECORD_HISTORIES"))
+recorder = pytest.mark.skipif(not RECORDING, reason="RECORD_HISTORIES=1 records histories")
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=WORKFLOWS, workflow_runner=workflow_runner(),
+                    data_converter=pydantic_data_converter)
+
+
+async def replay(path: Path) -> BaseException | None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    return result.replay_failure
+
+
+@pytest.mark.skipif(RECORDING, reason="the recorders below are writing them")
+def test_every_path_has_a_recorded_history():
+    missing = [p for p in PATHS if not (HISTORIES / f"{p}.json").exists()]
+    assert not missing, f"record them with RECORD_HISTORIES=1 make test: {missing}"
+    assert BEFORE_REMINDER.exists()
+
+
+async def test_old_complaints_replay_only_because_the_reminder_is_patched(monkeypatch):
+    """The safe-evolution example: ComplaintWorkflow._escalation_unanswered now emails the
+    head of customer success when nobody acted at the top level, behind
+    `workflow.patched("remind-head-of-cs-when-unanswered")`. A complaint that went past that
+    point before the change has no email in its history; it replays because `patched` is
+    False for it. Without the guard (patched always True) the same history no longer
+    replays: the test that proves the guard is needed."""
+    assert await replay(BEFORE_REMINDER) is None
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    failure = await replay(BEFORE_REMINDER)
+    assert failure is not None and "nondetermin" in str(failure).lower(), failure
+
+
+async def record(stack: ComplaintStack, crn: str, name: str) -> None:
+    """Write the complaint's history as tests/histories/<name>.json (it must replay)."""
+    await stack.settle()
+    history = await stack.client.get_workflow_handle(crn).fetch_history()
+    path = HISTORIES / f"{name}.json"
+    path.write_text(history.to_json())
+    assert await replay(path) is None
+
+
+# --- the recorders (RECORD_HISTORIES=1) ---------------------------------------------------
+
+
+async def test_missed_acknowledgement_escalation_chain_ends_with_a_reminder(stack: ComplaintStack):
+    """Runs in every `make test` (the patched behaviour itself); records the path with
+    RECORD_HISTORIES=1. Nobody acknowledges: team lead, head of CS, nobody acts at the top,
+    the head of CS is reminded once, then acts."""
+    policy = stack.policy
+    async with stack.worker():
+        crn = (await stack.submit()).crn
+        await stack.mail_for(crn, "acknowledgement")
+        received = (await stack.status(crn)).received_at
+        level1 = received + policy.acknowledgement.personal_within
+        level2 = level1 + policy.escalation.team_lead_acts_within
+        top_unanswered = level2 + policy.escalation.head_of_cs_acts_within
+        await stack.sleep(top_unanswered - await stack.env.get_current_time() + timedelta(seconds=1))
+        state = await stack.until(crn, lambda s: any(e.event == "escalation_unanswered"
+                                                     for e in s.timeline))
+        assert state.escalation_level == 2
+        unanswered = next(e for e in state.timeline if e.event == "escalation_unanswered")
+        assert top_unanswered <= unanswered.at < top_unanswered + timedelta(seconds=1)
+        reminder = await stack.mail_for(crn, f"escalation:{unanswered.seq}")
+        assert reminder["To"] == "helen@example.com" and "reminder" in reminder["Subject"]
+        await stack.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
+            actor="helen", message="Dear Jon, I am the head of customer success; I apologise."))
+        await stack.until(crn, lambda s: s.owner is not None)
+        assert len(stack.mails(crn, f"escalation:{unanswered.seq}")) == 1
+        if RECORDING:
+            await record(stack, crn, "missed_acknowledgement_escalation_chain")
+
+
+@recorder
+async def test_record_refund_with_approval(stack: ComplaintStack):
+    async with stack.worker():
+        crn, owner = await agree_to_refund(stack, "600.00")
+        await stack.until(crn, lambda s: s.refund.status == "pending_approval")
+        await signal(stack.client, crn, "refund_decision", m.RefundDecision(
+            actor="fiona", approved=True, amount=Decimal("600.00"), note="Duplicate charge"))
+        await stack.until(crn, lambda s: s.refund.status == "applied")
+        await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
+            actor=owner, confirmation_text="Refund received. Resolution Confirmed."))
+        await to_archive(stack, crn, owner)
+        await record(stack, crn, "refund_with_approval")
+
+
+@recorder
+async def test_record_disagreement_and_replan(stack: ComplaintStack):
+    async with stack.worker():
+        crn, state = await drive(stack, "proposed")
+        owner = state.owner
+        await stack.act(crn, "record_customer_response", reply(False))
+        await stack.act(crn, "submit_action_plan", plan(owner, note="Refund the month too"))
+        await stack.act(crn, "propose_solution", propose(owner))
+        await stack.act(crn, "record_customer_response", reply(True))
+        await stack.act(crn, "confirm_resolution", confirm(owner))
+        await to_archive(stack, crn, owner)
+        await record(stack, crn, "disagreement_and_replan")
+
+
+async def to_archive(stack: ComplaintStack, crn: str, owner: str) -> None:
+    """Post-mortem to the end of the run: CSAT, RCA, closed, archived after 30 days."""
+    await stack.act(crn, "record_csat", m.CsatResponse(actor="ana", score=4))
+    await stack.act(crn, "submit_rca", m.RootCauseAnalysis(
+        actor=owner, root_cause="Found", process_failures=["A gap"],
+        corrective_actions=["A fix"], kb_article_needed=False))
+    await stack.until(crn, lambda s: s.status == Status.closed)
+    await stack.sleep(timedelta(days=30, seconds=1))
+    final = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
+    assert final.status == Status.archived

@@ -1,0 +1,82 @@
+"""The worker under test in `complaints bench`: `python -m workers.bench lifecycle|ceiling`.
+
+`lifecycle` is the product's worker, built by `build_worker` as `python -m workers` builds
+it; `ceiling` runs the bare workflow of the same shape with no-op activities. Both get the
+same client, sandbox, tuning and shutdown, so the ratio between them is the complaint's own
+cost. Each phase runs in a fresh process, so its peak RSS is its own. The SDK's metrics
+are served in Prometheus format on BENCH_METRICS_PORT for the benchmark to read.
+
+Reads the worker's usual variables (TEMPORAL_ADDRESS, TASK_QUEUE, DATABASE_URL, ...) plus
+BENCH_METRICS_PORT and, optionally, BENCH_MAX_CACHED_WORKFLOWS (the SDK's default is 1000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from activities.bench import bench_no_op
+from activities.db import create_pool
+from workers.config import Settings
+from workers.worker import build_worker, workflow_runner
+from workflows.bench import BenchCeilingWorkflow
+
+log = logging.getLogger("complaints.bench.worker")
+
+
+def worker_options() -> dict:
+    """The options both workloads run with: those of `python -m workers`, plus the cache size
+    when the benchmark sets one."""
+    options: dict = {"graceful_shutdown_timeout": timedelta(seconds=10)}
+    if os.environ.get("BENCH_MAX_CACHED_WORKFLOWS"):
+        options["max_cached_workflows"] = int(os.environ["BENCH_MAX_CACHED_WORKFLOWS"])
+    return options
+
+
+async def run(workload: str) -> None:
+    settings = Settings.from_env()
+    port = int(os.environ["BENCH_METRICS_PORT"])
+    runtime = Runtime(telemetry=TelemetryConfig(
+        metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}")))
+    client = await Client.connect(settings.temporal_address, namespace=settings.namespace,
+                                  data_converter=pydantic_data_converter, runtime=runtime)
+    pool = None
+    if workload == "lifecycle":
+        policy = settings.policy()
+        pool = await create_pool(settings.database_url)
+        worker = build_worker(client, settings, pool, policy, **worker_options())
+    else:
+        worker = Worker(client, task_queue=settings.task_queue, workflows=[BenchCeilingWorkflow],
+                        activities=[bench_no_op], workflow_runner=workflow_runner(),
+                        **worker_options())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        print(f"ready: {workload} worker on {settings.task_queue}", flush=True)
+        await stop.wait()
+    if pool is not None:
+        await pool.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    workload = sys.argv[1] if len(sys.argv) > 1 else ""
+    if workload not in ("lifecycle", "ceiling"):
+        print("usage: python -m workers.bench lifecycle|ceiling", file=sys.stderr)
+        sys.exit(2)
+    asyncio.run(run(workload))
+
+
+if __name__ == "__main__":
+    main()
