@@ -21,7 +21,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import ComplaintIntake, ComplaintStart, complaint_reference
 
-
 # An intake system's clock may run a little ahead of ours; more than this is a bad payload.
 CLOCK_SKEW = timedelta(minutes=5)
 
