@@ -129,6 +129,7 @@ async def test_record_refund_with_approval(stack: ComplaintStack):
         await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
             actor=owner, confirmation_text="Refund received. Resolution Confirmed."))
         await to_archive(stack, crn, owner)
+        assert (await stack.status(crn)).refund.status == "applied"
         await record(stack, crn, "refund_with_approval")
 
 
@@ -143,6 +144,8 @@ async def test_record_disagreement_and_replan(stack: ComplaintStack):
         await stack.act(crn, "record_customer_response", reply(True))
         await stack.act(crn, "confirm_resolution", confirm(owner))
         await to_archive(stack, crn, owner)
+        events = [e.event for e in (await stack.status(crn)).timeline]
+        assert events.count("solution_proposed") == 2 and "customer_disagreed" in events
         await record(stack, crn, "disagreement_and_replan")
 
 
