@@ -76,7 +76,7 @@ def payload_sizes(history: WorkflowHistory) -> Extras:
 def timer_lateness(history: WorkflowHistory, due: Any, summary: bytes) -> list[tuple[str, float]]:
     """Where an escalation's lateness went, from the history of the timer that ran out: the
     timer recorded after the instant the workflow computed it from, the server firing it
-    after it ran out, and the workflow task that acts on it waiting for a worker."""
+    after it ran out, and the workflow task that acts on it being scheduled and picked up."""
     started = fired = picked = None
     for e in history.events:
         if (e.event_type == EventType.EVENT_TYPE_TIMER_STARTED and started is None

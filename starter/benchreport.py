@@ -136,7 +136,7 @@ def format_report(r: dict[str, Any]) -> str:
                      f"errors {e['errors']}")
         for part, label in [("timer_started_late", "timer recorded after its due instant"),
                             ("timer_fired_late", "server fired it late"),
-                            ("workflow_task_pickup", "workflow task waited for the worker")]:
+                            ("workflow_task_pickup", "workflow task scheduled and picked up")]:
             q = e.get("parts_ms", {}).get(part)
             if q:
                 lines.append(f"  {label:<40} p50 {q['p50']:>8} ms   p99 {q['p99']:>8} ms")
