@@ -44,6 +44,7 @@ from starter.benchhistory import (
     timer_lateness,
 )
 from starter.benchreport import format_report, machine, notes, targets
+from starter.devserver import tuning_flags
 from workflows import models as m
 from workflows.bench import BareShape, BenchCeilingWorkflow, Extras
 from workflows.policy import DEMO_POLICY_PATH, parse_duration
@@ -59,11 +60,6 @@ CACHE = "temporal_sticky_cache_size"
 EVICTIONS = "temporal_sticky_cache_total_forced_eviction"
 
 
-# The dev server as `make dev` runs it re-reads the namespace's search attributes from SQLite
-# on every use (so attributes added a moment ago work at once): three reads per upsert, on the
-# one connection every other write waits for. A Temporal cluster caches them; so does the
-# benchmark, which registers its attributes when the server starts (`--as-make-dev`: not).
-SERVER_DYNAMIC_CONFIG = ("system.forceSearchAttributesCacheRefreshOnRead=false",)
 
 
 @dataclass
@@ -82,7 +78,7 @@ class BenchOptions:
     explain: bool = False  # also run the ceiling with the complaint's upserts / payload sizes
     sqlite_pragmas: tuple[str, ...] = ()  # more `--sqlite-pragma` for the dev server
     dynamic_config: tuple[str, ...] = ()  # more `--dynamic-config-value` for the dev server
-    as_make_dev: bool = False  # the dev server without SERVER_DYNAMIC_CONFIG
+    plain_server: bool = False  # start-dev's own defaults, not `make dev`'s tuning
     keep: Path | None = None
 
 
@@ -515,9 +511,10 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
     report: dict[str, Any] = {"machine": machine(), "options": {
         k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}}
     say("bench: starting PostgreSQL, the Temporal dev server and the SMTP sink ...")
-    dynamic = (() if options.as_make_dev else SERVER_DYNAMIC_CONFIG) + tuple(options.dynamic_config)
-    server_args = tuple(a for p in options.sqlite_pragmas for a in ("--sqlite-pragma", p)) + tuple(
-        a for v in dynamic for a in ("--dynamic-config-value", v))
+    # the dev server as `make dev` runs it (starter/devserver.py), unless --plain-server
+    server_args = tuple(() if options.plain_server else tuning_flags()) + tuple(
+        a for p in options.sqlite_pragmas for a in ("--sqlite-pragma", p)) + tuple(
+        a for v in options.dynamic_config for a in ("--dynamic-config-value", v))
     async with bench_stack(options.keep, server_args) as stack:
         bench = Bench(stack, options)
         life_worker, customers, shape, counts = await bench.calibrate()
@@ -595,13 +592,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also run the ceiling with the complaint's search-attribute upserts and "
                         "payload sizes added back, one at a time (three more runs)")
     p.add_argument("--sqlite-pragma", action="append", default=[], dest="sqlite_pragmas",
-                   metavar="PRAGMA=VALUE", help="passed to the dev server (as `make dev` runs "
-                   "it when none is given), e.g. journal_mode=wal")
+                   metavar="PRAGMA=VALUE", help="passed to the dev server after `make dev`'s "
+                   "own (starter/devserver.py), e.g. cache_size=-64000")
     p.add_argument("--dynamic-config", action="append", default=[], metavar="KEY=VALUE",
                    help="a dynamic config value for the dev server (JSON value)")
-    p.add_argument("--as-make-dev", action="store_true",
-                   help="run the dev server exactly as `make dev` does (it re-reads search "
-                        "attributes from SQLite on every upsert)")
+    p.add_argument("--plain-server", action="store_true",
+                   help="run the dev server with start-dev's defaults instead of `make dev`'s "
+                        "tuning (search attributes re-read on every upsert, SQLite with a "
+                        "rollback journal and a full sync per commit)")
     p.add_argument("--keep", type=Path, help="run in this directory and keep it (worker logs)")
     p.add_argument("--json", action="store_true",
                    help="print the report as JSON on stdout (the table goes to stderr)")

