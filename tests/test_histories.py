@@ -12,13 +12,16 @@ differently fails `make test` before it reaches production. The paths:
 - disagreement_and_replan.json                 the customer says no, a new plan, then yes
 - escalation_unanswered_before_reminder.json   the escalation chain recorded *before* the
                                                `remind-head-of-cs-when-unanswered` patch
+- full_life_before_upsert_patch.json           intake to archive recorded *before* the
+                                               `upsert-only-changed-search-attributes` patch
 
-`RECORD_HISTORIES=1 make test` re-records all but the last (the recorders below are skipped
+`RECORD_HISTORIES=1 make test` re-records all but the last two (the recorders below are skipped
 otherwise). See docs/reliability.md, "Safe evolution", for how a change is made.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -43,6 +46,8 @@ HISTORIES = Path(__file__).parent / "histories"
 PATHS = ["full_life", "missed_acknowledgement_escalation_chain", "refund_with_approval",
          "disagreement_and_replan"]
 BEFORE_REMINDER = HISTORIES / "escalation_unanswered_before_reminder.json"
+BEFORE_UPSERT_PATCH = HISTORIES / "full_life_before_upsert_patch.json"
+UPSERT_ATTRIBUTES = "upsertWorkflowSearchAttributesEventAttributes"
 RECORDING = bool(os.environ.get("RECORD_HISTORIES"))
 recorder = pytest.mark.skipif(not RECORDING, reason="RECORD_HISTORIES=1 records histories")
 
@@ -62,7 +67,7 @@ async def replay(path: Path) -> BaseException | None:
 def test_every_path_has_a_recorded_history():
     missing = [p for p in PATHS if not (HISTORIES / f"{p}.json").exists()]
     assert not missing, f"record them with RECORD_HISTORIES=1 make test: {missing}"
-    assert BEFORE_REMINDER.exists()
+    assert BEFORE_REMINDER.exists() and BEFORE_UPSERT_PATCH.exists()
 
 
 async def test_old_complaints_replay_only_because_the_reminder_is_patched(monkeypatch):
@@ -76,6 +81,45 @@ async def test_old_complaints_replay_only_because_the_reminder_is_patched(monkey
     monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
     failure = await replay(BEFORE_REMINDER)
     assert failure is not None and "nondetermin" in str(failure).lower(), failure
+
+
+async def test_old_complaints_replay_only_because_the_upsert_change_is_patched(monkeypatch):
+    """ComplaintWorkflow._changed() now upserts only the search attributes whose value
+    changed, behind `workflow.patched("upsert-only-changed-search-attributes")`. A complaint
+    started before that upserted all nine after every change; it replays because `patched`
+    is False for it, and would not without the guard."""
+    assert await replay(BEFORE_UPSERT_PATCH) is None
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    failure = await replay(BEFORE_UPSERT_PATCH)
+    assert failure is not None and "nondetermin" in str(failure).lower(), failure
+
+
+def upserts(path: Path) -> list[dict[str, str]]:
+    """The search attributes each upsert in a recorded history set (name -> encoded value)."""
+    events = json.loads(path.read_text())["events"]
+    return [{name: payload["data"] for name, payload in e[UPSERT_ATTRIBUTES]["searchAttributes"]
+             ["indexedFields"].items()}
+            for e in events if e["eventType"] == "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"]
+
+
+@pytest.mark.skipif(RECORDING, reason="the recorders below are writing them")
+@pytest.mark.parametrize("path", PATHS)
+def test_every_upsert_changes_an_attribute(path: str):
+    """Each upsert is a history event, a visibility task and a write: a complaint now makes
+    one only when an attribute's value changes, and sets only the ones that did."""
+    current: dict[str, str] = {}
+    changes = upserts(HISTORIES / f"{path}.json")
+    assert changes, "a complaint sets its search attributes at least once"
+    for number, change in enumerate(changes, 1):
+        unchanged = sorted(k for k, v in change.items() if current.get(k) == v)
+        assert not unchanged, f"upsert {number} of {path} sets {unchanged} to what they were"
+        current.update(change)
+
+
+@pytest.mark.skipif(RECORDING, reason="the recorders below are writing them")
+def test_the_same_life_upserts_less_than_before_the_patch():
+    before, now = upserts(BEFORE_UPSERT_PATCH), upserts(HISTORIES / "full_life.json")
+    assert len(now) < len(before) and sum(map(len, now)) < sum(map(len, before)) / 3
 
 
 async def record(stack: ComplaintStack, crn: str, name: str) -> None:
