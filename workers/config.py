@@ -27,6 +27,9 @@ class Settings:
     mail_from: str = "Customer Care <care@example.com>"
     policy_path: str | None = None
     templates_dir: Path = field(default=TEMPLATES_DIR)
+    # Complaints kept in the worker's memory between their tasks, about 0.8 MiB each; one
+    # beyond it is replayed from its history when it next has work (docs/performance.md).
+    workflow_cache_size: int = 500
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -42,6 +45,7 @@ class Settings:
             mail_from=env.get("MAIL_FROM", defaults.mail_from),
             policy_path=env.get("COMPLAINTS_POLICY") or None,
             templates_dir=Path(env.get("COMPLAINTS_TEMPLATES", str(TEMPLATES_DIR))),
+            workflow_cache_size=int(env.get("WORKFLOW_CACHE_SIZE", defaults.workflow_cache_size)),
         )
 
     def policy(self) -> SlaPolicy:

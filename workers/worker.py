@@ -6,16 +6,19 @@ Tests build the same Worker with `build_worker`, so what is tested is what runs.
 from __future__ import annotations
 
 import asyncio
+import compileall
 import dataclasses
 import logging
 import signal
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import workflows
 from activities.db import create_pool
 from activities.email import EmailActivities, TemplateRenderer
 from activities.policy import PolicyActivities
@@ -78,6 +81,8 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 def build_worker(
     client: Client, settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy, **options
 ) -> Worker:
+    _compile_workflow_sources()
+    options.setdefault("max_cached_workflows", settings.workflow_cache_size)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -86,6 +91,15 @@ def build_worker(
         workflow_runner=workflow_runner(),
         **options,
     )
+
+
+def _compile_workflow_sources() -> None:
+    """The sandbox imports the workflow modules afresh for every run it starts or replays.
+    Where PYTHONDONTWRITEBYTECODE is set (container images, this machine) nothing caches
+    their bytecode, and each import compiles complaint.py again (19 ms, 6% of a busy
+    worker). Compiling once here lets those imports read the .pyc; where the directory is
+    read-only (an installed image compiled it at install) this is a no-op."""
+    compileall.compile_dir(str(Path(workflows.__file__).parent), quiet=2)
 
 
 async def run(settings: Settings) -> None:
