@@ -21,7 +21,17 @@ _MIGRATION_LOCK = 0x636F6D70  # any constant; "comp"
 async def create_pool(database_url: str, **kwargs) -> asyncpg.Pool:
     kwargs.setdefault("min_size", 1)
     kwargs.setdefault("max_size", 10)
+    kwargs.setdefault("reset", _end_open_transaction)
     return await asyncpg.create_pool(database_url, **kwargs)
+
+
+async def _end_open_transaction(conn: asyncpg.Connection) -> None:
+    """What a connection needs on its way back to the pool. asyncpg's default reset sends
+    `RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()` on every release, a round
+    trip per activity for session state this code never sets (its advisory lock is
+    transaction-scoped); an abandoned transaction is the one thing to end."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:

@@ -1,14 +1,19 @@
 """Email: jinja2 templates rendered once, sent over SMTP once, through an outbox.
 
-The outbox row is keyed by (crn, kind). The first attempt renders the message
-and stores it; every retry sends that same stored message; a sent row is never
-sent again. If a worker dies after SMTP accepted a message but before the row
-was marked sent, the retry resends it with the same Message-ID, which mail
-clients treat as one message.
+The outbox row is keyed by (crn, kind). The first attempt stores the rendered
+message; every retry sends that same stored message; a sent row is never sent
+again. If a worker dies after SMTP accepted a message but before the row was
+marked sent, the retry resends it with the same Message-ID, which mail clients
+treat as one message.
+
+SMTP sessions are kept open for a few seconds between emails (`SmtpSessions`): a
+complaint sends its emails in bursts, and a new session costs a connection, the
+greeting, EHLO and QUIT, each a round trip.
 """
 
 from __future__ import annotations
 
+import time
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -41,6 +46,48 @@ class TemplateRenderer:
         return head.removeprefix("Subject:").strip(), body.strip() + "\n"
 
 
+class SmtpSessions:
+    """A few SMTP sessions kept open between emails, each for `idle_for` seconds at most
+    (servers drop idle clients after minutes; a dropped one is replaced, once, at once)."""
+
+    def __init__(self, host: str, port: int, keep: int = 4, idle_for: float = 10.0) -> None:
+        self.host, self.port, self.keep, self.idle_for = host, port, keep, idle_for
+        self._idle: list[tuple[float, aiosmtplib.SMTP]] = []
+
+    async def send(self, msg: EmailMessage) -> None:
+        """Send on an idle session if there is one, else on a new one. Returns once the server
+        accepted the message (its "250" after DATA); raises what SMTP raised otherwise."""
+        while self._idle:
+            since, smtp = self._idle.pop()
+            if time.monotonic() - since > self.idle_for or not smtp.is_connected:
+                smtp.close()
+                continue
+            try:
+                await smtp.send_message(msg)
+            except aiosmtplib.SMTPServerDisconnected:
+                smtp.close()  # the server dropped it while idle: a new session below
+                break
+            except BaseException:
+                smtp.close()
+                raise
+            self._put_back(smtp)
+            return
+        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=15)
+        await smtp.connect()
+        try:
+            await smtp.send_message(msg)
+        except BaseException:
+            smtp.close()
+            raise
+        self._put_back(smtp)
+
+    def _put_back(self, smtp: aiosmtplib.SMTP) -> None:
+        if len(self._idle) < self.keep:
+            self._idle.append((time.monotonic(), smtp))
+        else:
+            smtp.close()
+
+
 class EmailActivities:
     def __init__(
         self, pool: asyncpg.Pool, renderer: TemplateRenderer, smtp_host: str, smtp_port: int,
@@ -51,6 +98,7 @@ class EmailActivities:
         self.smtp_host = smtp_host
         self.smtp_port = smtp_port
         self.mail_from = mail_from
+        self.smtp = SmtpSessions(smtp_host, smtp_port)
 
     @activity.defn
     async def send_email(self, req: EmailRequest) -> EmailReceipt:
@@ -68,45 +116,35 @@ class EmailActivities:
         msg["X-Complaint-Reference"] = req.crn
         msg["X-Complaint-Message-Kind"] = req.kind
         msg.set_content(row["body"])
-        accepted = False
         try:
-            async with aiosmtplib.SMTP(
-                hostname=self.smtp_host, port=self.smtp_port, timeout=15
-            ) as smtp:
-                await smtp.send_message(msg)
-                accepted = True
-                # Marked sent before the goodbye (QUIT): a worker dying between SMTP's "250"
-                # and this row is the one case a retry resends (same Message-ID), so keep it short.
-                async with self.pool.acquire() as conn:
-                    await conn.execute(
-                        "UPDATE email_outbox SET sent_at = now(), last_error = NULL WHERE id = $1",
-                        row["id"],
-                    )
+            await self.smtp.send(msg)
         except Exception as err:
-            if not accepted:
-                async with self.pool.acquire() as conn:
-                    await conn.execute(
-                        "UPDATE email_outbox SET last_error = $2 WHERE id = $1", row["id"], str(err)
-                    )
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE email_outbox SET last_error = $2 WHERE id = $1", row["id"], str(err)
+                )
             raise  # Temporal retries with backoff; the stored message goes out when SMTP is back
+        # A worker dying between SMTP's "250" and this row is the one case a retry resends
+        # (same Message-ID), so nothing else comes between them.
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE email_outbox SET sent_at = now(), last_error = NULL WHERE id = $1",
+                row["id"],
+            )
         return receipt
 
     async def _outbox_row(self, req: EmailRequest) -> asyncpg.Record:
+        """The stored message, counting this attempt: one statement. A retry renders again
+        (the same input gives the same text) but keeps what the first attempt stored."""
+        subject, body = self.renderer.render(req.template, req.context)
+        domain = self.mail_from.rpartition("@")[2].strip("> ") or "complaints.local"
+        message_id = f"<{req.crn}.{req.kind.replace(':', '.')}@{domain}>"
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT * FROM email_outbox WHERE crn = $1 AND kind = $2", req.crn, req.kind
-            )
-            if row is None:
-                subject, body = self.renderer.render(req.template, req.context)
-                domain = self.mail_from.rpartition("@")[2].strip("> ") or "complaints.local"
-                message_id = f"<{req.crn}.{req.kind.replace(':', '.')}@{domain}>"
-                await conn.execute(
-                    """INSERT INTO email_outbox (crn, kind, recipients, subject, body, message_id)
-                       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (crn, kind) DO NOTHING""",
-                    req.crn, req.kind, req.to, subject, body, message_id,
-                )
             return await conn.fetchrow(
-                """UPDATE email_outbox SET attempts = attempts + 1
-                   WHERE crn = $1 AND kind = $2 RETURNING *""",
-                req.crn, req.kind,
+                """INSERT INTO email_outbox
+                       (crn, kind, recipients, subject, body, message_id, attempts)
+                   VALUES ($1, $2, $3, $4, $5, $6, 1)
+                   ON CONFLICT (crn, kind) DO UPDATE SET attempts = email_outbox.attempts + 1
+                   RETURNING *""",
+                req.crn, req.kind, req.to, subject, body, message_id,
             )
