@@ -1,6 +1,6 @@
 # The product's one image: the worker (`python -m workers`, the default command), the
 # one-shot `complaints migrate` job and every other `complaints` command, and the HTTP API
-# once it arrives. docker-compose.yml runs it; configuration is by environment only
+# (`complaints serve`). docker-compose.yml runs it; configuration is by environment only
 # (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE, DATABASE_URL, SMTP_HOST, SMTP_PORT,
 # MAIL_FROM, COMPLAINTS_POLICY, COMPLAINTS_TEMPLATES, WORKFLOW_CACHE_SIZE).
 FROM python:3.11-slim

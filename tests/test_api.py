@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 import pytest_asyncio
 import uvicorn
+import yaml
 from fastapi import FastAPI
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -523,3 +524,22 @@ async def test_keys_are_created_once_shown_once_and_revoked_from_the_cli(
         assert code == 2 and "nothing was revoked" in err
         code, out, err = await run("keys", "list", "--all")
         assert len(out.strip().splitlines()) == 4  # header + 3 keys, all revoked
+
+
+async def test_the_api_containers_health_check_passes_against_the_app(api: Api):
+    """docker-compose.yml's health check for the `api` service, run as the container would
+    (its port swapped for the test's): it passes while the app serves, and fails once the
+    app is gone, so compose restarts a dead API."""
+    compose = yaml.safe_load((Path(__file__).parent.parent / "docker-compose.yml").read_text())
+    check = compose["services"]["api"]["healthcheck"]["test"]
+    assert check[0] == "CMD" and ":8000/health" in check[-1]
+    port = api.base.rpartition(":")[2]
+    argv = [sys.executable, *[arg.replace(":8000/", f":{port}/") for arg in check[2:]]]
+    passed = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.DEVNULL)
+    assert await passed.wait() == 0
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+    argv = [sys.executable, *[arg.replace(":8000/", f":{free}/") for arg in check[2:]]]
+    failed = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.DEVNULL)
+    assert await failed.wait() != 0
