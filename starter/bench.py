@@ -70,6 +70,7 @@ class BenchOptions:
     concurrency: int = 10
     escalation_complaints: int = 40
     escalation_after: str = "20s"  # the personal acknowledgement's deadline in that run
+    escalation_rate: float = 4.0  # complaints arriving per second in that run (0: all at once)
     scale_sizes: tuple[int, ...] = (40, 80, 160)
     scale_cache: int = 40  # the scale worker's workflow cache (the SDK's default is 1000)
     scale_sample: int = 15  # updates timed, one at a time, at each size
@@ -388,7 +389,11 @@ class Bench:
         crns: list[str] = []
         wait = parse_duration(o.escalation_after).total_seconds() + 180
 
+        began = time.perf_counter()
+
         async def one(k: int) -> None:
+            if o.escalation_rate > 0:  # arriving at a steady rate, as complaints do
+                await asyncio.sleep(max(0.0, began + k / o.escalation_rate - time.perf_counter()))
             crns.append(await self.submit(worker, customers[k], f"esc-{k}"))
 
         errors = await run_all(n, o.concurrency, one)
@@ -425,6 +430,7 @@ class Bench:
         memory = worker.memory()
         worker.stop()
         return {"complaints": n, "personal_acknowledgement_due_after": o.escalation_after,
+                "arriving_per_second": o.escalation_rate,
                 "lateness_ms": percentiles(lateness), "measured": len(lateness),
                 "parts_ms": {k: percentiles(v, (50, 99)) for k, v in parts.items()},
                 "worker_peak_rss_mib": memory["peak_rss_mib"], "errors": len(errors),
@@ -576,6 +582,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"complaints left to escalate (default {d.escalation_complaints}; 0 skips)")
     p.add_argument("--escalation-after", default=d.escalation_after,
                    help=f"their personal acknowledgement deadline (default {d.escalation_after})")
+    p.add_argument("--escalation-rate", type=float, default=d.escalation_rate,
+                   help=f"complaints arriving per second in that run, so their deadlines fall due "
+                        f"at that rate (default {d.escalation_rate}; 0: as fast as --concurrency "
+                        "allows, a burst)")
     p.add_argument("--scale", type=_sizes, default=d.scale_sizes, dest="scale_sizes",
                    help="sizes of open complaints, comma-separated "
                         f"(default {','.join(map(str, d.scale_sizes))}; empty skips)")

@@ -23,9 +23,11 @@ def notes(o: BenchOptions) -> list[str]:
         out.append(f"lifecycle and ceiling ran {o.complaints} workflows each, to finish in under "
                    "5 minutes (the issue's size: --complaints 200)")
     if o.escalation_complaints:
-        out.append(f"escalation lateness from {o.escalation_complaints} complaints whose personal "
-                   f"acknowledgement fell due {o.escalation_after} after intake (the demo "
-                   "policy's 1m, shortened)")
+        arriving = (f"arriving {o.escalation_rate:g} per second" if o.escalation_rate > 0
+                    else f"arriving all at once ({o.concurrency} at a time)")
+        out.append(f"escalation lateness from {o.escalation_complaints} complaints {arriving}, "
+                   f"whose personal acknowledgement fell due {o.escalation_after} after intake "
+                   "(the demo policy's 1m, shortened)")
     if o.scale_sizes and tuple(o.scale_sizes) != (100, 400, 1600):
         out.append(f"scale sizes {','.join(map(str, o.scale_sizes))} with a {o.scale_cache}-workflow "
                    "cache, to finish in under 5 minutes (the issue's sizes: --scale 100,400,1600 "
