@@ -66,13 +66,13 @@ EVICTIONS = "temporal_sticky_cache_total_forced_eviction"
 class BenchOptions:
     # Defaults sized to finish in under 5 minutes on 2 cores (docs/performance.md has the
     # issue's full sizes: --complaints 200 --scale 100,400,1600 --scale-cache 100).
-    complaints: int = 50
+    complaints: int = 100
     concurrency: int = 10
     escalation_complaints: int = 40
     escalation_after: str = "20s"  # the personal acknowledgement's deadline in that run
     escalation_rate: float = 4.0  # complaints arriving per second in that run (0: all at once)
-    scale_sizes: tuple[int, ...] = (40, 80, 160)
-    scale_cache: int = 40  # the scale worker's workflow cache (the SDK's default is 1000)
+    scale_sizes: tuple[int, ...] = (50, 200, 800)
+    scale_cache: int = 50  # the scale worker's workflow cache (the product's default is 500)
     scale_sample: int = 15  # updates timed, one at a time, at each size
     archive_after: str = "2s"
     rounds: int = 2  # lifecycle and ceiling alternate: A B, B A, ...
