@@ -1164,7 +1164,9 @@ class ComplaintWorkflow:
             + (" · Retention Risk" if s.retention_risk else ""),
         ]
         if open_deadlines:
-            lines.append("Next deadline: " + self._describe_deadline(open_deadlines[0]))
+            due = open_deadlines[0]
+            what = self._deadline_meta.get(due.name, (due.name,))[0]  # e.g. "phone contact"
+            lines.append(f"Next deadline: {what} due {self._clock(due.due_at)}")
         lines += [f"Waiting for: {w}" for w in s.waiting_for]
         return "\n\n".join(lines)
 
