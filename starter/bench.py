@@ -79,7 +79,7 @@ class BenchOptions:
     explain: bool = False  # also run the ceiling with the complaint's upserts / payload sizes
     sqlite_pragmas: tuple[str, ...] = ()  # more `--sqlite-pragma` for the dev server
     dynamic_config: tuple[str, ...] = ()  # more `--dynamic-config-value` for the dev server
-    plain_server: bool = False  # start-dev's own defaults, not `make dev`'s tuning
+    plain_server: bool = False  # SQLite as start-dev leaves it, not `make dev`'s WAL mode
     keep: Path | None = None
 
 
@@ -607,9 +607,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dynamic-config", action="append", default=[], metavar="KEY=VALUE",
                    help="a dynamic config value for the dev server (JSON value)")
     p.add_argument("--plain-server", action="store_true",
-                   help="run the dev server with start-dev's defaults instead of `make dev`'s "
-                        "tuning (search attributes re-read on every upsert, SQLite with a "
-                        "rollback journal and a full sync per commit)")
+                   help="run the dev server without `make dev`'s tuning: SQLite with a "
+                        "rollback journal and a full sync per commit")
     p.add_argument("--keep", type=Path, help="run in this directory and keep it (worker logs)")
     p.add_argument("--json", action="store_true",
                    help="print the report as JSON on stdout (the table goes to stderr)")

@@ -32,10 +32,10 @@ def notes(o: BenchOptions) -> list[str]:
         out.append(f"scale sizes {','.join(map(str, o.scale_sizes))} with a {o.scale_cache}-workflow "
                    "cache, to finish in under 5 minutes (the issue's sizes: --scale 100,400,1600 "
                    "--scale-cache 100)")
-    out.append("the dev server as `make dev` runs it: search attributes registered at start and "
-               "cached, SQLite in WAL mode with normal sync" if not o.plain_server else
-               "the dev server with start-dev's own defaults (--plain-server), not as `make dev` "
-               "runs it")
+    out.append("the dev server as `make dev` runs it: search attributes registered at start, "
+               "SQLite in WAL mode with normal sync" if not o.plain_server else
+               "the dev server with SQLite's default journal and a full sync per commit "
+               "(--plain-server), not as `make dev` runs it")
     return out
 
 

@@ -33,7 +33,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.db import create_pool, load_seed, migrate, parse_seed
-from starter.devserver import tuning_flags
 from starter.intake import Submission, submit
 from starter.mailsink import MailSink
 from starter.operations import act, get_status, register_search_attributes
@@ -73,7 +72,6 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=_binary("temporal"),
         search_attributes=list(sa.ALL),
-        dev_server_extra_args=tuning_flags(sqlite=False),
         dev_server_log_level="error",
     )
     yield env
