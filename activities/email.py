@@ -95,8 +95,6 @@ class EmailActivities:
     ) -> None:
         self.pool = pool
         self.renderer = renderer
-        self.smtp_host = smtp_host
-        self.smtp_port = smtp_port
         self.mail_from = mail_from
         self.smtp = SmtpSessions(smtp_host, smtp_port)
 

@@ -32,7 +32,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.db import create_pool, load_seed, migrate, parse_seed
+from activities.db import MIGRATIONS_DIR, create_pool, load_seed, migrate, parse_seed
 from starter.intake import Submission, submit
 from starter.mailsink import MailSink
 from starter.operations import act, get_status, register_search_attributes
@@ -44,6 +44,7 @@ from workflows.policy import SlaPolicy, load_policy
 
 BIN = Path(sys.executable).parent
 DEMO_SEED = REPO_ROOT / "seeds" / "demo.json"
+ALL_MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))
 
 
 def _binary(name: str) -> str:
@@ -90,20 +91,25 @@ def postgres() -> Any:
 
 
 @pytest_asyncio.fixture
-async def database_url(postgres: Any) -> AsyncIterator[str]:
-    """A fresh database with the schema applied, dropped after the test."""
+async def empty_database_url(postgres: Any) -> AsyncIterator[str]:
+    """A fresh database with nothing in it, dropped after the test."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(postgres.get_uri())
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = postgres.get_uri(database=name)
-    conn = await asyncpg.connect(url)
+    yield postgres.get_uri(database=name)
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest_asyncio.fixture
+async def database_url(empty_database_url: str) -> str:
+    """A fresh database with the schema applied, dropped after the test."""
+    conn = await asyncpg.connect(empty_database_url)
     try:
         await migrate(conn)
     finally:
         await conn.close()
-    yield url
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+    return empty_database_url
 
 
 @pytest_asyncio.fixture

@@ -81,7 +81,6 @@ class TemporalServer:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
-        self.restarts = 0
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None
@@ -172,7 +171,6 @@ class WorkerProcess:
     env: dict[str, str]
     log: Path
     proc: subprocess.Popen | None = None
-    kills: int = 0
     starts: int = 0
 
     def start(self) -> None:
@@ -205,7 +203,6 @@ class WorkerProcess:
         assert self.proc is not None and self.proc.poll() is None, self.tail()
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
-        self.kills += 1
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -248,5 +245,3 @@ def deliveries(messages: list[EmailMessage]) -> Counter[str]:
     return Counter(str(m["Message-ID"]) for m in messages)
 
 
-def wall(started: float) -> str:
-    return f"{time.monotonic() - started:5.1f}s"

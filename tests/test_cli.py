@@ -10,36 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
-from activities.db import MIGRATIONS_DIR, create_pool
+from activities.db import create_pool
 from starter import cli
 from starter.mailsink import MailSink
-from tests.conftest import REPO_ROOT, ComplaintStack
+from tests.conftest import ALL_MIGRATIONS, REPO_ROOT, ComplaintStack
 from workers.config import Settings
 from workflows.complaint import AUTOMATIC_ACK
 from workflows.models import ComplaintState, Phase, Status, complaint_reference
 from workflows.policy import load_policy
-
-ALL_MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))
-
-
-@pytest_asyncio.fixture
-async def empty_database_url(postgres: Any) -> AsyncIterator[str]:
-    """A database with nothing in it: `complaints migrate` creates the schema."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres.get_uri())
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield postgres.get_uri(database=name)
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 class Cli:

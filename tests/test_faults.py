@@ -39,6 +39,7 @@ from temporalio.client import Client
 from starter.intake import Submission, submit
 from starter.mailsink import MailSink
 from starter.operations import ActionRefused, act, get_status
+from tests.conftest import intake
 from tests.faultstack import (
     DEMO_POLICY,
     DEMO_SEED,
@@ -180,20 +181,6 @@ async def scenario(faults: FaultStack, request: pytest.FixtureRequest) -> AsyncI
                 await faults.client.get_workflow_handle(crn).terminate("fault test finished")
             except Exception:
                 pass
-
-
-def intake(**overrides: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "source": "web",
-        "external_ref": f"fault-{uuid.uuid4().hex[:10]}",
-        "customer": {"id": "cust-kite", "name": "Jon Kite", "email": "kite@kite.example"},
-        "subject": "Export shows wrong totals",
-        "description": "The monthly export shows totals that do not match the dashboard.",
-        "category": "data_inaccuracy",
-        "impact": "partial",
-    }
-    payload.update(overrides)
-    return payload
 
 
 def received(ago: timedelta) -> str:
@@ -429,10 +416,9 @@ async def test_smtp_down_escalations_on_time_and_emails_once_when_it_returns(sce
         # Received 50 s ago: both acknowledgement deadlines fall in 10 s, with SMTP still down.
         crns = [(await sc.submit(received_at=received(timedelta(seconds=50)))).crn
                 for _ in range(4)]
-        states = [await sc.until(crn, lambda s: s.escalation_level >= 1, timeout=40,
-                                 what="escalated") for crn in crns]
-        await asyncio.sleep(1.0)  # both deadlines of each complaint have fallen
-        states = [await sc.status(crn) for crn in crns]
+        # Both deadlines of each complaint have fallen, each with its escalation.
+        states = [await sc.until(crn, lambda s: len(escalations(s)) >= 2, timeout=40,
+                                 what="escalated twice") for crn in crns]
         pending = await sc.rows("SELECT kind, attempts, last_error FROM email_outbox "
                                 "WHERE crn = ANY($1) AND sent_at IS NULL", crns)
         assert sc.mails() == []  # nothing could be delivered...

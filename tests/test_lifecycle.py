@@ -85,8 +85,8 @@ async def test_full_life_from_intake_to_archive(stack: ComplaintStack):
         rca = await stack.mail_for(crn, "rca")
         assert rca["To"] == "helen@example.com" and "Decimal arithmetic" in rca.get_content()
         await stack.mail_for(crn, "kb_task")
-        state = await stack.act(crn, "record_kb_article", m.KbArticleDone(actor="quinn",
-                                                                           reference="KB-1001"))
+        await stack.act(crn, "record_kb_article", m.KbArticleDone(actor="quinn",
+                                                                  reference="KB-1001"))
         state = await stack.until(crn, lambda s: s.status == Status.closed)
         closed_at = state.closed_at
         assert state.phase == Phase.closed
@@ -214,7 +214,6 @@ async def test_customer_update_clock_warns_pauses_and_resumes(stack: ComplaintSt
             actor=owner, message="We propose to correct the export. Agreed?"))
         assert proposed.status == Status.awaiting_customer
         assert proposed.deadline("customer_update_2").met_at is not None
-        paused_at = proposed.timeline[-1].at
 
         # Three silent days from the customer: our clock does not run while it is their turn.
         await stack.sleep(timedelta(days=3))
@@ -229,7 +228,7 @@ async def test_customer_update_clock_warns_pauses_and_resumes(stack: ComplaintSt
                           if e.event == "update_clock_resumed")
         state = await stack.until(crn, lambda s: s.deadline("customer_update_3") is not None)
         resumed = state.deadline("customer_update_3")
-        assert resumed.due_at == resumed_at + (paused_at + timedelta(hours=24) - paused_at)
+        assert resumed.due_at == resumed_at + timedelta(hours=24)
         assert replied.status == Status.under_investigation
 
         await stack.sleep(resumed.due_at - await stack.env.get_current_time() + timedelta(seconds=1))

@@ -8,32 +8,17 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
-from activities.db import MIGRATIONS_DIR, SeedError, load_seed, migrate, parse_seed
-from tests.conftest import DEMO_SEED
+from activities.db import SeedError, load_seed, migrate, parse_seed
+from tests.conftest import ALL_MIGRATIONS, DEMO_SEED
 
 DEMO = json.loads(DEMO_SEED.read_text())
-ALL_MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))
 TABLES = ("staff", "customers", "orders")
-
-
-@pytest_asyncio.fixture
-async def empty_database_url(postgres: Any) -> AsyncIterator[str]:
-    """A fresh database with nothing in it (the `database_url` fixture is already migrated)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres.get_uri())
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    yield postgres.get_uri(database=name)
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def counts(conn: asyncpg.Connection) -> dict[str, int]:

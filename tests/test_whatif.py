@@ -122,7 +122,7 @@ def breaches(outcome, crn: str) -> list[tuple[datetime, str]]:
     return outcome.replays[crn].breaches
 
 
-def test_default_policy(tmp_path: Path):
+def test_default_policy():
     o = replay(None)
     # P1: the update clock resumed Wed 10:00 with 24 h, due Thu 10:00: resolved 11:30, breached.
     # Resolution (5 business days) due Fri 17:00: met. The team lead's 2 h from Thu 10:00
