@@ -139,14 +139,20 @@ def _payload_from_flags(args: argparse.Namespace, model: type[BaseModel]) -> dic
     return payload
 
 
+def _json_body(args: argparse.Namespace) -> dict:
+    """The `--json` file's object, with `--actor` put in when given."""
+    try:
+        data = json.loads(_read(args.json))
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{args.json}: not valid JSON: {err}") from None
+    if args.actor:
+        data["actor"] = args.actor
+    return data
+
+
 def _action_payload(args: argparse.Namespace, model: type[BaseModel]) -> BaseModel:
     if args.json:
-        try:
-            data = json.loads(_read(args.json))
-        except json.JSONDecodeError as err:
-            raise UsageError(f"{args.json}: not valid JSON: {err}") from None
-        if args.actor:
-            data["actor"] = args.actor
+        data = _json_body(args)
     else:
         if not args.actor:
             raise UsageError("--actor is required (the roster id of the person acting)")
@@ -265,12 +271,7 @@ async def cmd_refund_decision(args: argparse.Namespace, settings: Settings) -> N
     from starter.operations import ActionRefused, get_status, signal
 
     if args.json:
-        try:
-            data = json.loads(_read(args.json))
-        except json.JSONDecodeError as err:
-            raise UsageError(f"{args.json}: not valid JSON: {err}") from None
-        if args.actor:
-            data["actor"] = args.actor
+        data = _json_body(args)
     else:
         if args.approved is None:
             raise UsageError("say --approve or --reject")

@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -91,10 +92,23 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a known time zone (e.g. 'Europe/London')") from None
+    return value
+
+
+# An IANA time-zone name, checked when a policy or a report request is read.
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+
+
 class CalendarPolicy(Section):
     """Working hours. Resolution targets count only this time (business hours)."""
 
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     working_days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
     day_starts: str = "09:00"
     day_ends: str = "17:00"
@@ -104,15 +118,6 @@ class CalendarPolicy(Section):
     holidays_subdivision: str | None = None
     extra_holidays: list[date] = Field(default_factory=list)
     holidays: list[date] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a known time zone (e.g. 'Europe/London')") from None
-        return value
 
     @field_validator("day_starts", "day_ends")
     @classmethod

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import field_validator
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.models import Model
+    from workflows.policy import TimeZoneName
 
 
 class ReportKind(StrEnum):
@@ -71,19 +71,10 @@ class ReportRequest(Model):
     """What a schedule (or the CLI) starts `ReportWorkflow` with."""
 
     kind: ReportKind
-    timezone: str = "UTC"  # the policy's: where a week or a month starts
+    timezone: TimeZoneName = "UTC"  # the policy's: where a week or a month starts
     # A period key ("2026-W05", "2026-01", "2026-Q1") or a date in it; None: the last
     # complete period before the schedule fired.
     period: str | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a known time zone") from None
-        return value
 
 
 class ReportStored(Model):
