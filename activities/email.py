@@ -14,9 +14,11 @@ greeting, EHLO and QUIT, each a round trip.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 import asyncpg
@@ -44,6 +46,24 @@ class TemplateRenderer:
         if not head.startswith("Subject:"):
             raise ValueError(f"template email/{name}.txt.j2 must start with a 'Subject:' line")
         return head.removeprefix("Subject:").strip(), body.strip() + "\n"
+
+
+def compose(mail_from: str, row: Mapping[str, Any], text: str, headers: dict[str, str],
+            html: str | None = None) -> EmailMessage:
+    """A stored message (`recipients`, `subject`, `message_id` from its outbox row) as it
+    goes out: the same Message-ID on every attempt, the text and optionally an HTML part."""
+    msg = EmailMessage()
+    msg["From"] = mail_from
+    msg["To"] = ", ".join(row["recipients"])
+    msg["Subject"] = row["subject"]
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = row["message_id"]
+    for name, value in headers.items():
+        msg[name] = value
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    return msg
 
 
 class SmtpSessions:
@@ -105,15 +125,8 @@ class EmailActivities:
         receipt = EmailReceipt(status="sent", subject=row["subject"], body=row["body"])
         if row["sent_at"] is not None:
             return receipt.model_copy(update={"status": "already sent"})
-        msg = EmailMessage()
-        msg["From"] = self.mail_from
-        msg["To"] = ", ".join(row["recipients"])
-        msg["Subject"] = row["subject"]
-        msg["Date"] = formatdate(localtime=False)
-        msg["Message-ID"] = row["message_id"]
-        msg["X-Complaint-Reference"] = req.crn
-        msg["X-Complaint-Message-Kind"] = req.kind
-        msg.set_content(row["body"])
+        msg = compose(self.mail_from, row, row["body"], {"X-Complaint-Reference": req.crn,
+                                                         "X-Complaint-Message-Kind": req.kind})
         try:
             await self.smtp.send(msg)
         except Exception as err:

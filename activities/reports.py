@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate
 from pathlib import Path
 
 import aiosmtplib
@@ -22,6 +21,7 @@ import jinja2
 from temporalio import activity
 
 from activities.charts import complaints_per_day, horizontal_bars
+from activities.email import compose
 from activities.metrics import ReportMetrics, compute_metrics, format_days
 from workflows.policy import SlaPolicy
 from workflows.report import ReportPeriod, ReportReceipt, ReportStored
@@ -175,16 +175,9 @@ class ReportActivities:
         return receipt
 
     def _message(self, period: ReportPeriod, row: asyncpg.Record) -> EmailMessage:
-        msg = EmailMessage()
-        msg["From"] = self.mail_from
-        msg["To"] = ", ".join(row["recipients"])
-        msg["Subject"] = row["subject"]
-        msg["Date"] = formatdate(localtime=False)
-        msg["Message-ID"] = row["message_id"]
-        msg["X-Complaint-Report"] = f"{period.kind.value}:{period.key}"
-        msg.set_content(row["body_text"])
-        msg.add_alternative(row["body_html"], subtype="html")
-        return msg
+        return compose(self.mail_from, row, row["body_text"],
+                       {"X-Complaint-Report": f"{period.kind.value}:{period.key}"},
+                       html=row["body_html"])
 
     @staticmethod
     async def _row(conn: asyncpg.Connection, period: ReportPeriod,
