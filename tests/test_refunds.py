@@ -256,3 +256,31 @@ async def test_a_refund_retried_after_its_commit_changes_the_balance_once(stack:
     assert await balance(stack) == Decimal("100.00")
     assert len(await stack.rows("SELECT * FROM credit_notes WHERE crn = $1", crn)) == 1
     assert len(await stack.rows("SELECT * FROM refunds WHERE crn = $1", crn)) == 1
+
+
+async def test_decide_refund_update_answers_at_once_and_refuses_what_the_signal_would_drop(
+        stack: ComplaintStack):
+    """The update shares the signal's checks, but a refused decision is an error for the
+    caller and leaves nothing in the timeline."""
+    async with stack.worker():
+        crn, _ = await agree_to_refund(stack, "600.00")
+        before = await stack.until(crn, lambda s: s.refund.status == "pending_approval")
+        with pytest.raises(ActionRefused, match="not a finance manager"):
+            await stack.act(crn, "decide_refund",
+                            m.RefundDecision(actor="sam", approved=True, amount=Decimal("600.00")))
+        with pytest.raises(ActionRefused, match="above the maximum 768.00"):
+            await stack.act(crn, "decide_refund",
+                            m.RefundDecision(actor="fiona", approved=True, amount=Decimal("800.00")))
+        unchanged = await stack.status(crn)
+        seen = before.timeline[-1].seq
+        assert [e for e in unchanged.timeline if e.seq > seen and e.actor != "system"] == []
+        assert unchanged.refund == before.refund
+        approved = await stack.act(crn, "decide_refund", m.RefundDecision(
+            actor="fiona", approved=True, amount=Decimal("550.00"), note="goodwill cap"))
+        assert approved.refund.status in ("approved", "applied")
+        assert approved.refund.approver == "fiona" and approved.refund.amount == Decimal("550.00")
+        await stack.until(crn, lambda s: s.refund.status == "applied")
+        with pytest.raises(ActionRefused, match="no refund is waiting"):
+            await stack.act(crn, "decide_refund",
+                            m.RefundDecision(actor="fiona", approved=True, amount=Decimal("550.00")))
+    assert await balance(stack) == Decimal("550.00")

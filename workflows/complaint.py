@@ -775,6 +775,28 @@ class ComplaintWorkflow:
     def refund_decision(self, decision: RefundDecision) -> None:
         """The Finance Manager's answer. A signal (approval systems fire and forget), so a
         decision that may not count is recorded in the timeline and changes nothing else."""
+        problem = self._refund_decision_problem(decision)
+        if problem is not None:
+            self._log("refund_decision_rejected", decision.actor, problem)
+            self._changed()
+            return
+        self._decide_refund(decision)
+
+    @workflow.update
+    async def decide_refund(self, decision: RefundDecision) -> ComplaintState:
+        """The same decision as the signal, for callers that want the answer: a decision
+        that may not count is refused by the validator and leaves no trace in history."""
+        self._decide_refund(decision)
+        return self._reply()
+
+    @decide_refund.validator
+    def _check_decide_refund(self, decision: RefundDecision) -> None:
+        self._check_registered()
+        problem = self._refund_decision_problem(decision)
+        if problem is not None:
+            raise ValueError(problem)
+
+    def _refund_decision_problem(self, decision: RefundDecision) -> str | None:
         s = self.state
         member = self.roster.get(decision.actor)
         refund = s.refund
@@ -790,10 +812,11 @@ class ComplaintWorkflow:
         elif decision.approved and refund.amount is not None and decision.amount > refund.amount:
             problem = (f"approved amount {decision.amount} is above the "
                        f"{refund.amount} {refund.currency} requested")
-        if problem is not None:
-            self._log("refund_decision_rejected", decision.actor, problem)
-            self._changed()
-            return
+        return problem
+
+    def _decide_refund(self, decision: RefundDecision) -> None:
+        s, refund = self.state, self.state.refund
+        member = self.roster[decision.actor]
         self._mark_met(self._latest(REFUND_APPROVAL), decision.actor,
                        "approved" if decision.approved else "rejected")
         refund.approver, refund.note = decision.actor, decision.note

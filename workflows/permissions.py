@@ -24,6 +24,7 @@ ROLES_FOR: dict[str, frozenset[Role]] = {
     "escalate": frozenset(Role),
     "reassign": SUPERVISORS,
     "refund_decision": frozenset({Role.finance_manager}),
+    "decide_refund": frozenset({Role.finance_manager}),
 }
 
 
