@@ -25,6 +25,7 @@ import asyncpg
 import jinja2
 from temporalio import activity
 
+from workflows import activity_types
 from workflows.models import EmailReceipt, EmailRequest
 
 
@@ -108,7 +109,7 @@ class SmtpSessions:
             smtp.close()
 
 
-class EmailActivities:
+class EmailActivities(activity_types.EmailActivities):
     def __init__(
         self, pool: asyncpg.Pool, renderer: TemplateRenderer, smtp_host: str, smtp_port: int,
         mail_from: str,

@@ -16,15 +16,14 @@ Definitions (SOP v2.0 section 5 names the metrics and their targets):
   acknowledgement (`acknowledged_at`) came within the hour; one whose hour is not over when
   the report is made is left out until it is.
 - recurrence: complaints received in the period marked `recurrent_of` an earlier one.
-- SLA breaches: `deadline_breached` events in the period, by deadline type (the name the
-  detail starts with, without its _2, _3 numbering) and by the complaint's category.
-- escalations: `escalated` events in the period, by the level their detail starts with.
+- SLA breaches: `deadline_breached` events in the period, by deadline type (the event's
+  `deadline`, without its _2, _3 numbering) and by the complaint's category.
+- escalations: `escalated` events in the period, by their `level`.
 - refunds: refunds credited (approved and applied) in the period, per currency.
 """
 
 from __future__ import annotations
 
-import re
 import statistics
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +31,7 @@ from decimal import Decimal
 import asyncpg
 
 from workflows.calendar import business_day_length, business_time_between, to_business_time
+from workflows.events import Event, deadline_type
 from workflows.models import Category, Model, Source
 from workflows.policy import CalendarPolicy, SlaPolicy, snapshot_policy
 from workflows.report import ReportPeriod
@@ -42,9 +42,6 @@ RESOLUTION_TARGET_DAYS = 5.0
 CSAT_TARGET = 0.90
 ACKNOWLEDGED_WITHIN = timedelta(hours=1)
 UNCATEGORISED = "uncategorised"
-DEADLINE_TYPES = ("automatic_acknowledgement", "personal_acknowledgement", "phone_contact",
-                  "customer_update", "resolution", "refund_approval", "escalation_level_1",
-                  "escalation_level_2")
 
 
 class Count(Model):
@@ -113,14 +110,6 @@ class ReportMetrics(Model):
     targets: list[TargetResult]
 
 
-def deadline_type(name: str) -> str:
-    """'customer_update_3' -> 'customer_update'; 'escalation_level_1_2' -> 'escalation_level_1'."""
-    for base in DEADLINE_TYPES:
-        if name == base or re.fullmatch(re.escape(base) + r"_\d+", name):
-            return base
-    return re.sub(r"_\d+$", "", name)
-
-
 def report_calendar(policy: SlaPolicy, first: datetime, last: datetime) -> CalendarPolicy:
     """The policy's calendar with its public holidays resolved for every year in between."""
     return snapshot_policy(policy, first, years_ahead=max(0, last.year - first.year)).calendar
@@ -168,33 +157,34 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
            FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1""",
         start, end, period.timezone)
     resolved = await conn.fetch(
-        """SELECT c.crn, c.received_at, c.resolved_at, c.severity,
+        f"""SELECT c.crn, c.received_at, c.resolved_at, c.severity,
                   (c.escalation_level > 0 OR EXISTS (
                        SELECT 1 FROM complaint_events e
-                       WHERE e.crn = c.crn AND e.event = 'escalated')) AS escalated,
+                       WHERE e.crn = c.crn AND e.event = '{Event.escalated}')) AS escalated,
                   (EXISTS (SELECT 1 FROM complaint_events e
-                           WHERE e.crn = c.crn AND e.event = 'reopened')
+                           WHERE e.crn = c.crn AND e.event = '{Event.reopened}')
                    OR EXISTS (SELECT 1 FROM complaints later
                               WHERE later.recurrent_of = c.crn)) AS reopened
            FROM complaints c WHERE c.resolved_at >= $1 AND c.resolved_at < $2
            ORDER BY c.resolved_at""", start, end)
     csat = await conn.fetchrow(
-        """SELECT count(*) AS responses, avg(score)::float AS average,
+        f"""SELECT count(*) AS responses, avg(score)::float AS average,
                   count(*) FILTER (WHERE score >= 4) AS satisfied
            FROM (SELECT DISTINCT ON (c.crn) c.csat_score AS score
-                 FROM complaints c JOIN complaint_events e ON e.crn = c.crn AND e.event = 'csat'
+                 FROM complaints c
+                 JOIN complaint_events e ON e.crn = c.crn AND e.event = '{Event.csat}'
                  WHERE e.at >= $1 AND e.at < $2 AND c.csat_score IS NOT NULL) scores""",
         start, end)
     breaches = await conn.fetch(
-        f"""SELECT split_part(e.detail, ':', 1) AS deadline,
+        f"""SELECT e.deadline,
                    coalesce(c.category, '{UNCATEGORISED}') AS category, count(*) AS count
             FROM complaint_events e JOIN complaints c ON c.crn = e.crn
-            WHERE e.event = 'deadline_breached' AND e.at >= $1 AND e.at < $2
+            WHERE e.event = '{Event.deadline_breached}' AND e.at >= $1 AND e.at < $2
             GROUP BY 1, 2""", start, end)
     escalations = await conn.fetch(
-        """SELECT 'level ' || coalesce(substring(detail FROM '^level (\\d+)'), '?') AS name,
+        f"""SELECT 'level ' || coalesce(level::text, '?') AS name,
                   count(*) AS count
-           FROM complaint_events WHERE event = 'escalated' AND at >= $1 AND at < $2
+           FROM complaint_events WHERE event = '{Event.escalated}' AND at >= $1 AND at < $2
            GROUP BY 1""", start, end)
     refunds = await conn.fetch(
         """SELECT currency, count(*) AS count, sum(amount) AS total FROM refunds

@@ -6,10 +6,11 @@ from datetime import datetime
 
 from temporalio import activity
 
+from workflows import activity_types
 from workflows.policy import SlaPolicy, snapshot_policy
 
 
-class PolicyActivities:
+class PolicyActivities(activity_types.PolicyActivities):
     def __init__(self, policy: SlaPolicy) -> None:
         self.policy = policy
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
+from workflows import activity_types
 from workflows.models import RefundApplication
 
 
-class RefundActivities:
+class RefundActivities(activity_types.RefundActivities):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 

@@ -23,6 +23,7 @@ from temporalio import activity
 from activities.charts import complaints_per_day, horizontal_bars
 from activities.email import compose
 from activities.metrics import ReportMetrics, compute_metrics, format_days
+from workflows import report
 from workflows.policy import SlaPolicy
 from workflows.report import ReportPeriod, ReportReceipt, ReportStored
 
@@ -104,7 +105,7 @@ async def build_report(conn: asyncpg.Connection, period: ReportPeriod, policy: S
     return metrics, renderer.render(metrics)
 
 
-class ReportActivities:
+class ReportActivities(report.ReportActivities):
     def __init__(self, pool: asyncpg.Pool, renderer: ReportRenderer, policy: SlaPolicy,
                  smtp_host: str, smtp_port: int, mail_from: str) -> None:
         self.pool = pool

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
+from workflows import activity_types
 from workflows.models import (
     AgentRequest,
     ComplaintContext,
@@ -33,7 +34,7 @@ def _staff(row: asyncpg.Record) -> StaffMember:
     )
 
 
-class StoreActivities:
+class StoreActivities(activity_types.StoreActivities):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
@@ -122,9 +123,12 @@ class StoreActivities:
             )
             if progress.events:
                 await conn.executemany(
-                    """INSERT INTO complaint_events (crn, seq, at, event, actor, detail)
-                       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (crn, seq) DO NOTHING""",
-                    [(r.crn, e.seq, e.at, e.event, e.actor, e.detail) for e in progress.events],
+                    """INSERT INTO complaint_events (crn, seq, at, event, actor, detail,
+                           deadline, level, reason, outcome, amount, currency)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                       ON CONFLICT (crn, seq) DO NOTHING""",
+                    [(r.crn, e.seq, e.at, e.event, e.actor, e.detail, e.deadline, e.level,
+                      e.reason, e.outcome, e.amount, e.currency) for e in progress.events],
                 )
 
     @activity.defn

@@ -25,11 +25,12 @@ import asyncpg
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow
 
-from activities.metrics import compute_metrics, deadline_type
+from activities.metrics import compute_metrics
 from activities.reports import ReportRenderer
 from tests.conftest import ComplaintStack
 from workers.config import TEMPLATES_DIR, Settings
 from workers.schedules import ensure_report_schedules, schedule_id
+from workflows.events import deadline_type
 from workflows.policy import load_policy
 from workflows.report import (
     ReportKind,
@@ -103,9 +104,10 @@ async def add_complaint(conn: asyncpg.Connection, crn: str, received_at: datetim
                         acknowledged_at: datetime | None = None,
                         resolved_at: datetime | None = None, escalation_level: int = 0,
                         csat_score: int | None = None, recurrent_of: str | None = None,
-                        events: list[tuple[datetime, str, str]] = (),
+                        events: list[tuple[datetime, str, str | tuple[str, dict]]] = (),
                         actors: dict[int, str] | None = None) -> None:
-    """One complaint row and its resolution log: events are (at, event, detail)."""
+    """One complaint row and its resolution log: events are (at, event, detail), the detail
+    with the typed fields where the event has them (`breach`, `escalated`)."""
     status = "open" if resolved_at is None else "resolved"
     await conn.execute(
         """INSERT INTO complaints (crn, source, external_ref, customer_id, subject, description,
@@ -115,12 +117,14 @@ async def add_complaint(conn: asyncpg.Connection, crn: str, received_at: datetim
                    'default', $7, $8, $9, $10, $11, $12)""",
         crn, source, customer, category, severity, status, received_at, acknowledged_at,
         resolved_at, escalation_level, csat_score, recurrent_of)
-    rows = [(crn, 1, received_at, "received", "system", "")]
-    for i, (when, event, detail) in enumerate(events, start=2):
-        rows.append((crn, i, when, event, (actors or {}).get(i - 2, "system"), detail))
+    rows = [(crn, 1, received_at, "received", "system", "", None, None, None)]
+    for i, (when, event, logged) in enumerate(events, start=2):
+        detail, fields = logged if isinstance(logged, tuple) else (logged, {})
+        rows.append((crn, i, when, event, (actors or {}).get(i - 2, "system"), detail,
+                     fields.get("deadline"), fields.get("level"), fields.get("reason")))
     await conn.executemany(
-        "INSERT INTO complaint_events (crn, seq, at, event, actor, detail) "
-        "VALUES ($1, $2, $3, $4, $5, $6)", rows)
+        "INSERT INTO complaint_events (crn, seq, at, event, actor, detail, deadline, level, "
+        "reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", rows)
 
 
 async def add_refund(conn: asyncpg.Connection, crn: str, refund_id: int, amount: str,
@@ -135,12 +139,14 @@ async def add_refund(conn: asyncpg.Connection, crn: str, refund_id: int, amount:
         crn, refund_id, Decimal(amount), note, applied_at)
 
 
-def breach(name: str) -> str:
-    return f"{name}: was due"
+def breach(name: str) -> tuple[str, dict]:
+    """A `deadline_breached` event as the workflow logs it: its detail and typed fields."""
+    return f"{name}: was due", {"deadline": name}
 
 
-def escalated(level: int, reason: str) -> str:
-    return f"level {level} ({'team lead' if level == 1 else 'head of customer success'}): {reason}"
+def escalated(level: int, reason: str) -> tuple[str, dict]:
+    who = "team lead" if level == 1 else "head of customer success"
+    return f"level {level} ({who}): {reason}", {"level": level, "reason": reason}
 
 
 async def seed_week_10(conn: asyncpg.Connection) -> None:

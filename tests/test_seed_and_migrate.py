@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from activities.db import SeedError, load_seed, migrate, parse_seed
+from activities.db import MIGRATIONS_DIR, SeedError, load_seed, migrate, parse_seed
 from tests.conftest import ALL_MIGRATIONS, DEMO_SEED
 
 DEMO = json.loads(DEMO_SEED.read_text())
@@ -45,6 +45,54 @@ async def test_migrate_applies_each_migration_once(empty_database_url: str):
         versions = [r["version"] for r in
                     await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")]
         assert versions == ALL_MIGRATIONS
+    finally:
+        await conn.close()
+
+
+async def test_event_fields_are_filled_in_for_rows_written_before_they_existed(
+        empty_database_url: str):
+    """0006 gives the resolution log typed fields; rows logged before it get theirs from what
+    their detail says, and the log stays append-only afterwards."""
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY,"
+                           " applied_at timestamptz NOT NULL DEFAULT now())")
+        for version in ALL_MIGRATIONS[:ALL_MIGRATIONS.index("0006_event_fields")]:
+            await conn.execute((MIGRATIONS_DIR / f"{version}.sql").read_text())
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+        await conn.execute(
+            """INSERT INTO complaints (crn, source, external_ref, customer_id, subject,
+                   description, severity, severity_score, status, phase, policy_name, received_at)
+               VALUES ('CRN-OLD', 'web', 'r', 'cust-kite', 's', 'd', 3, 0, 'resolved',
+                       'post_mortem', 'default', now())""")
+        old = [
+            ("deadline_breached", "phone_contact_2: phone contact was due 2026-03-02 13:00 UTC"),
+            ("deadline_met", "escalation_level_1: acted on the escalation (after its breach)"),
+            ("deadline_met", "personal_acknowledgement: on time"),
+            ("escalated", "level 2 (head of customer success): SLA breached: phone contact"),
+            ("refund_approved", "600.00 GBP: goodwill"),
+            ("refund_decision_rejected", "'sam' is not a finance manager on the roster"),
+            ("received", "via web (r): s"),
+        ]
+        await conn.executemany(
+            "INSERT INTO complaint_events (crn, seq, at, event, actor, detail) "
+            "VALUES ('CRN-OLD', $1, now(), $2, 'system', $3)",
+            [(i, event, detail) for i, (event, detail) in enumerate(old, 1)])
+        assert await migrate(conn) == ALL_MIGRATIONS[ALL_MIGRATIONS.index("0006_event_fields"):]
+        rows = await conn.fetch("SELECT event, deadline, level, reason, outcome, amount, currency "
+                                "FROM complaint_events ORDER BY seq")
+        assert [tuple(r) for r in rows] == [
+            ("deadline_breached", "phone_contact_2", None, None, "breached", None, None),
+            ("deadline_met", "escalation_level_1", None, None, "met_late", None, None),
+            ("deadline_met", "personal_acknowledgement", None, None, "met", None, None),
+            ("escalated", None, 2, "SLA breached: phone contact", None, None, None),
+            ("refund_approved", None, None, None, "approved", Decimal("600.00"), "GBP"),
+            ("refund_decision_rejected", None, None,
+             "'sam' is not a finance manager on the roster", None, None, None),
+            ("received", None, None, None, None, None, None),
+        ]
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await conn.execute("UPDATE complaint_events SET reason = 'x' WHERE seq = 1")
     finally:
         await conn.close()
 

@@ -69,8 +69,9 @@ def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
-def ev(when: datetime, event: str, actor: str = "system", detail: str = "") -> LoggedEvent:
-    return LoggedEvent(at=when, event=event, actor=actor, detail=detail)
+def ev(when: datetime, event: str, actor: str = "system", detail: str = "",
+       reason: str | None = None) -> LoggedEvent:
+    return LoggedEvent(at=when, event=event, actor=actor, detail=detail, reason=reason)
 
 
 # P1, severity 3 (impact partial). Mon 2 Mar 09:00; acknowledged 09:45; called 12:00;
@@ -93,7 +94,8 @@ P1 = PastComplaint("CRN-P1", at(2, 9), Impact.partial, None, at(5, 11, 30), (
 # the new owner's phone clock starts); called 20:00; an update Wed 10:00; resolved Wed 16:00.
 P2 = PastComplaint("CRN-P2", at(3, 14), Impact.single_client, None, at(4, 16), (
     ev(at(3, 14), "received"),
-    ev(at(3, 14), "escalated", detail="level 1 (team lead): Severity 2 at intake"),
+    ev(at(3, 14), "escalated", detail="level 1 (team lead): Severity 2 at intake",
+       reason="Severity 2 at intake"),
     ev(at(3, 14, 20), "acknowledged_personally", "ana"),
     ev(at(3, 14, 20), "owner_assigned", detail="Sam Keller (sam)"),
     ev(at(3, 14, 50), "reassigned", "tom", "from sam to priya"),
@@ -209,9 +211,10 @@ async def insert_history(conn: asyncpg.Connection) -> None:
                        'default', $4, $5)""",
             c.crn, c.impact.value, severity[c.impact], c.received_at, c.resolved_at)
         await conn.executemany(
-            "INSERT INTO complaint_events (crn, seq, at, event, actor, detail) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            [(c.crn, i, e.at, e.event, e.actor, e.detail) for i, e in enumerate(c.events, 1)])
+            "INSERT INTO complaint_events (crn, seq, at, event, actor, detail, reason) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [(c.crn, i, e.at, e.event, e.actor, e.detail, e.reason)
+             for i, e in enumerate(c.events, 1)])
 
 
 async def test_policy_simulate_and_check_on_the_command_line(

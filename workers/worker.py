@@ -64,9 +64,11 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy) ->
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox, minus its proxy around zoneinfo: the business-hours calendar converts
-    instants to the policy's time zone, and the sandbox's proxied ZoneInfo is not a tzinfo
-    that datetime accepts. Time-zone rules are data, the same on every replay of a run."""
+    """The sandbox, minus its guard around zoneinfo: the business-hours calendar builds the
+    policy's time zone with `ZoneInfo.from_file` from the rules the complaint's policy
+    snapshot pinned (bytes in history, never the host's files), and the sandbox's proxied
+    ZoneInfo is not a tzinfo that datetime accepts. Snapshots from before the rules were
+    pinned fall back to the installed rules, as they always did."""
     members = SandboxRestrictions.invalid_module_members_default
     members = dataclasses.replace(
         members, children={k: v for k, v in members.children.items() if k != "zoneinfo"}

@@ -8,6 +8,8 @@ decides where a working day starts and ends (so DST changes are honoured).
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -22,9 +24,17 @@ from workflows.policy import (
 )
 
 
-@lru_cache(maxsize=32)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+@lru_cache(maxsize=64)
+def _zone_from(name: str, rules: str | None) -> ZoneInfo:
+    if rules is None:  # a snapshot taken before the rules were pinned: the installed ones
+        return ZoneInfo(name)
+    return ZoneInfo.from_file(io.BytesIO(base64.b64decode(rules)), key=name)
+
+
+def zone(cal: CalendarPolicy) -> ZoneInfo:
+    """The calendar's time zone, by the rules its snapshot pinned (`timezone_rules`), so a
+    tzdata upgrade on the worker never moves a running complaint's deadlines on replay."""
+    return _zone_from(cal.timezone, cal.timezone_rules)
 
 
 def is_working_day(cal: CalendarPolicy, day: date) -> bool:
@@ -33,7 +43,7 @@ def is_working_day(cal: CalendarPolicy, day: date) -> bool:
 
 def _window(cal: CalendarPolicy, day: date) -> tuple[datetime, datetime]:
     """The working window of `day`, as UTC instants."""
-    tz = _zone(cal.timezone)
+    tz = zone(cal)
     midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
 
     def at(minute: int) -> datetime:
@@ -48,7 +58,7 @@ def _window(cal: CalendarPolicy, day: date) -> tuple[datetime, datetime]:
 def _windows_from(cal: CalendarPolicy, start: datetime) -> Iterator[tuple[datetime, datetime]]:
     """Working windows that end after `start`, in order, each clipped to begin no earlier."""
     start = start.astimezone(UTC)
-    day = start.astimezone(_zone(cal.timezone)).date()
+    day = start.astimezone(zone(cal)).date()
     # Ten years of days with no working time means the calendar is empty: stop, don't spin.
     for _ in range(3660):
         if is_working_day(cal, day):
@@ -115,6 +125,6 @@ def business_deadline(
     return add_business_time(cal, start, to_business_time(cal, amount) * fraction)
 
 
-def local_time(instant: datetime, timezone: str) -> datetime:
-    """`instant` on the wall clock of `timezone` (for what people read)."""
-    return instant.astimezone(_zone(timezone))
+def local_time(instant: datetime, cal: CalendarPolicy) -> datetime:
+    """`instant` on the wall clock of the calendar's time zone (for what people read)."""
+    return instant.astimezone(zone(cal))

@@ -7,7 +7,7 @@ Pure pydantic: no I/O, safe inside the workflow sandbox.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -306,14 +306,24 @@ class Deadline(Model):
     warned_at: datetime | None = None
     superseded: bool = False  # replaced by a newer clock (reassignment, clock stopped)
     summary: str = ""
+    warn_at: datetime | None = None  # when the 75% warning falls, for clocks that warn
 
 
 class TimelineEvent(Model):
+    """One entry of the resolution log. `detail` is for people; the typed fields are what
+    metrics, the what-if and the API read (where they apply to the event)."""
+
     seq: int
     at: datetime
-    event: str
+    event: str  # a workflows.events.Event
     actor: str
     detail: str = ""
+    deadline: str | None = None  # the deadline it is about (deadline_*; an escalation's clock)
+    level: int | None = None  # escalation level (escalated)
+    reason: str | None = None  # why (escalated; a refused refund decision)
+    outcome: str | None = None  # how it ended (deadline_met: met / met_late; refunds...)
+    amount: Decimal | None = None  # money (refund_*), in `currency`
+    currency: str | None = None
 
 
 class RefundState(Model):
@@ -448,11 +458,37 @@ class EmailReceipt(Model):
 # --- starting a complaint -----------------------------------------------------
 
 
+class UpdateClockState(Model):
+    """The customer-update clock as continue-as-new carries it."""
+
+    due: datetime | None = None
+    paused_with: timedelta | None = None  # time left when it paused for the customer
+    sent: int = 0  # substantive messages sent (numbers their outbox keys)
+    stopped: bool = False
+
+
+class CarriedComplaint(Model):
+    """Everything a complaint's run knows, carried whole into the next run by
+    continue-as-new: the state, the policy snapshot, what it read at intake, the clocks."""
+
+    state: ComplaintState
+    policy: dict[str, Any]  # SlaPolicy.model_dump(mode="json"): workflows.policy imports this
+    context: ComplaintContext
+    personal_ack: PersonalAcknowledgement | None = None
+    automatic_ack_body: str | None = None
+    update_clock: UpdateClockState = Field(default_factory=UpdateClockState)
+    supervisor_acted: dict[int, bool] = Field(default_factory=dict)
+    refunded_total: Decimal = Decimal(0)
+    persisted_seq: int = 0
+    indexed: dict[str, Any] = Field(default_factory=dict)
+    runs: int = 1  # this complaint's runs so far, the carried one included
+
+
 class ComplaintStart(Model):
-    """The workflow's input: the intake, and the state carried over by continue-as-new."""
+    """The workflow's input: the intake, and what continue-as-new carries over."""
 
     intake: ComplaintIntake
-    carried: ComplaintState | None = None
+    carried: CarriedComplaint | None = None
 
 
 def complaint_reference(source: Source | str, external_ref: str) -> str:

@@ -12,6 +12,8 @@ is pure data the workflow can hold.
 
 from __future__ import annotations
 
+import base64
+import importlib.resources
 import re
 import tomllib
 from datetime import date, datetime, timedelta
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import tzdata
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -118,6 +121,10 @@ class CalendarPolicy(Section):
     holidays_subdivision: str | None = None
     extra_holidays: list[date] = Field(default_factory=list)
     holidays: list[date] = Field(default_factory=list)
+    # Pinned by the snapshot: the zone's rules (a TZif file, base64) and their IANA release,
+    # from the `tzdata` package, so the host's rules never change a running complaint.
+    timezone_rules: str | None = None
+    timezone_rules_version: str | None = None
 
     @field_validator("day_starts", "day_ends")
     @classmethod
@@ -342,5 +349,16 @@ def snapshot_policy(policy: SlaPolicy, received_at: datetime, years_ahead: int =
             cal.holidays_country, subdiv=cal.holidays_subdivision, years=years
         )
         days.update(table.keys())
-    resolved = cal.model_copy(update={"holidays": sorted(days)})
+    rules, version = timezone_rules(cal.timezone)
+    resolved = cal.model_copy(update={"holidays": sorted(days), "timezone_rules": rules,
+                                      "timezone_rules_version": version})
     return policy.model_copy(update={"calendar": resolved})
+
+
+def timezone_rules(name: str) -> tuple[str | None, str | None]:
+    """The `tzdata` package's rules for a zone (base64 TZif) and their IANA release."""
+    try:
+        data = importlib.resources.files("tzdata.zoneinfo").joinpath(*name.split("/")).read_bytes()
+    except (FileNotFoundError, IsADirectoryError):  # not a zone tzdata ships: host rules
+        return None, None
+    return base64.b64encode(data).decode("ascii"), tzdata.IANA_VERSION

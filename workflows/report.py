@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
@@ -93,6 +93,19 @@ class ReportReceipt(Model):
     status: str  # "sent", "already sent" or "no recipient"
     subject: str
     recipients: list[str]
+
+
+class ReportActivities:
+    """The report's two activities, as typed signatures (`activities/reports.py` implements
+    them): the workflow calls them by reference."""
+
+    @activity.defn
+    async def prepare_report(self, period: ReportPeriod) -> ReportStored:
+        raise NotImplementedError
+
+    @activity.defn
+    async def send_report(self, period: ReportPeriod) -> ReportReceipt:
+        raise NotImplementedError
 
 
 # --- period maths (pure: the workflow runs it) ------------------------------------
@@ -196,15 +209,15 @@ class ReportWorkflow:
                 type="PeriodNotOver", non_retryable=True)
         workflow.set_current_details(f"**{period.kind.value.capitalize()} report** · "
                                      f"{period.label} · {period.key}")
-        stored: ReportStored = await workflow.execute_activity(
-            "prepare_report", period, result_type=ReportStored,
+        stored = await workflow.execute_activity_method(
+            ReportActivities.prepare_report, period,
             start_to_close_timeout=REPORT_ACTIVITY_TIMEOUT, retry_policy=REPORT_RETRY,
             summary=f"Work out and keep the {period.kind.value} report {period.key}")
         if stored.sent:
             return ReportReceipt(kind=period.kind, key=period.key, status="already sent",
                                  subject=stored.subject, recipients=stored.recipients)
-        return await workflow.execute_activity(
-            "send_report", period, result_type=ReportReceipt,
+        return await workflow.execute_activity_method(
+            ReportActivities.send_report, period,
             start_to_close_timeout=REPORT_ACTIVITY_TIMEOUT, retry_policy=REPORT_RETRY,
             summary=f"Email the {period.kind.value} report {period.key} to "
                     f"{', '.join(stored.recipients) or 'nobody (no head of customer success)'}")

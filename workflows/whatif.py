@@ -41,19 +41,23 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from workflows.calendar import add_business_time
+from workflows.events import (
+    CUSTOMER_UPDATE,
+    MESSAGES_TO_CUSTOMER,
+    PERSONAL_ACK,
+    PHONE_CONTACT,
+    RESOLUTION,
+    DeadlineName,
+    Event,
+)
 from workflows.models import Category, Impact
 from workflows.policy import SlaPolicy
 from workflows.triage import severity_level
 
-PERSONAL_ACK = "personal_acknowledgement"
-PHONE_CONTACT = "phone_contact"
-CUSTOMER_UPDATE = "customer_update"
-RESOLUTION = "resolution"
-TEAM_LEAD_TO_ACT = "escalation_level_1"
-HEAD_TO_ACT = "escalation_level_2"
+TEAM_LEAD_TO_ACT = DeadlineName.escalation_level_1.value
+HEAD_TO_ACT = DeadlineName.escalation_level_2.value
 DEADLINES = (PERSONAL_ACK, PHONE_CONTACT, CUSTOMER_UPDATE, RESOLUTION, TEAM_LEAD_TO_ACT,
              HEAD_TO_ACT)
-MESSAGES = ("customer_update", "solution_proposed")
 # Escalation reasons that depend on the policy (left out of "independent" escalations).
 _POLICY_REASONS = re.compile(r"^(SLA breached|nobody acted on the level|Severity \d at intake)")
 
@@ -64,6 +68,7 @@ class LoggedEvent:
     event: str
     actor: str = "system"
     detail: str = ""
+    reason: str | None = None  # an escalation's reasons ("; "-separated)
 
 
 @dataclass(frozen=True)
@@ -139,8 +144,8 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
             replay.breaches.append((due, name))
 
     check(PERSONAL_ACK, c.received_at + policy.acknowledgement.personal_within,
-          first("acknowledged_personally"))
-    _phone_clocks(policy, c, first("phone_contact"), check)
+          first(Event.acknowledged_personally))
+    _phone_clocks(policy, c, first(Event.phone_contact), check)
     _update_clock(policy, c, horizon, replay)
     check(RESOLUTION, add_business_time(policy.calendar, c.received_at,
                                         policy.resolution.target(severity)), c.resolved_at)
@@ -149,7 +154,7 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
     raised = [at for at, _ in replay.breaches]
     if severity <= policy.escalation.at_intake_for_severity_up_to:
         raised.append(c.received_at)
-    independent = [e.at for e in c.events if e.event == "escalated" and _independent(e.detail)]
+    independent = [e.at for e in c.events if e.event == Event.escalated and _independent(e.reason or "")]
     level_two_at = _escalation_chain(policy, c, supervisors, horizon,
                                      min(raised + independent, default=None), replay)
     for at in sorted(raised):
@@ -164,9 +169,9 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
 def _phone_clocks(policy: SlaPolicy, c: PastComplaint, call: datetime | None, check) -> None:
     """CRR-001 2.3: the owner calls within N hours; a new owner before the call gets a fresh
     clock when the policy says so, which supersedes the old one."""
-    starts = [e.at for e in c.events if e.event == "owner_assigned"][:1]
+    starts = [e.at for e in c.events if e.event == Event.owner_assigned][:1]
     if policy.ownership.reassignment_restarts_phone_contact:
-        starts = sorted(starts + [e.at for e in c.events if e.event == "reassigned"
+        starts = sorted(starts + [e.at for e in c.events if e.event == Event.reassigned
                                   and (call is None or e.at < call)])
     within = policy.ownership.phone_contact_within
     for i, start in enumerate(starts):
@@ -194,11 +199,11 @@ def _update_clock(policy: SlaPolicy, c: PastComplaint, horizon: datetime, replay
         if e.at >= horizon:
             break
         falls_due_before(e.at)
-        if e.event in MESSAGES:
+        if e.event in MESSAGES_TO_CUSTOMER:
             due, breached = e.at + every, False
-            if e.event == "solution_proposed":
+            if e.event == Event.solution_proposed:
                 paused_with = every
-        elif e.event == "update_clock_resumed" and paused_with is not None:
+        elif e.event == Event.update_clock_resumed and paused_with is not None:
             due, paused_with, breached = e.at + paused_with, None, False
     falls_due_before(horizon)
 
@@ -224,8 +229,7 @@ def _escalation_chain(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str
     return team_lead_by
 
 
-def _independent(detail: str) -> bool:
-    """An escalation no policy causes (a key account, a manual one): its reasons, after the
-    "level N (who): " prefix, include one that is not an SLA breach or the severity rule."""
-    reasons = detail.split(": ", 1)[1] if ": " in detail else detail
-    return any(not _POLICY_REASONS.match(r.strip()) for r in reasons.split(";") if r.strip())
+def _independent(reason: str) -> bool:
+    """An escalation no policy causes (a key account, a manual one): its reasons include one
+    that is not an SLA breach or the severity rule."""
+    return any(not _POLICY_REASONS.match(r.strip()) for r in reason.split(";") if r.strip())

@@ -1,0 +1,15 @@
+"""The complaint workflow, one concern a module (see `workflow.py` for the reading guide)."""
+
+from workflows.complaint.workflow import ComplaintWorkflow
+from workflows.events import (
+    AUTOMATIC_ACK,
+    CUSTOMER_UPDATE,
+    ESCALATION,
+    PERSONAL_ACK,
+    PHONE_CONTACT,
+    REFUND_APPROVAL,
+    RESOLUTION,
+)
+
+__all__ = ["AUTOMATIC_ACK", "CUSTOMER_UPDATE", "ESCALATION", "PERSONAL_ACK", "PHONE_CONTACT",
+           "REFUND_APPROVAL", "RESOLUTION", "ComplaintWorkflow"]

@@ -1,0 +1,178 @@
+"""How a complaint reads to people: what it waits for, its details in the Temporal UI, the
+names of its deadlines, instants in the team's time zone, and the reply to an update.
+
+Pure functions over the state: no workflow calls, so they are tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from workflows import calendar
+from workflows.events import (
+    AUTOMATIC_ACK,
+    CUSTOMER_UPDATE,
+    ESCALATION,
+    LEVEL_NAMES,
+    PERSONAL_ACK,
+    PHONE_CONTACT,
+    REFUND_APPROVAL,
+    RESOLUTION,
+    deadline_type,
+    is_instance_of,
+)
+from workflows.models import ComplaintState, Deadline, Phase, StaffMember, Status
+from workflows.policy import CalendarPolicy
+
+ACTIVE_PHASES = (Phase.ownership, Phase.resolution)
+REPLY_TIMELINE = 20  # timeline events in an update's reply
+
+_WHAT = {
+    AUTOMATIC_ACK: "automatic acknowledgement",
+    PERSONAL_ACK: "personal acknowledgement",
+    PHONE_CONTACT: "phone contact",
+    CUSTOMER_UPDATE: "customer update",
+    REFUND_APPROVAL: "refund decision by the Finance Manager",
+    f"{ESCALATION}_1": f"{LEVEL_NAMES[1]} to act on the escalation",
+    f"{ESCALATION}_2": f"{LEVEL_NAMES[2]} to act on the escalation",
+}
+
+
+def what_is_due(name: str, severity: int) -> str:
+    """A deadline in the support team's words: `phone_contact_2` -> "phone contact"."""
+    kind = deadline_type(name)
+    if kind == RESOLUTION:
+        return f"resolution (severity {severity})"
+    return _WHAT.get(kind, name.replace("_", " "))
+
+
+def clock(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def sla_summary(what: str, due_at: datetime) -> str:
+    """The summary on a deadline's timer, as the Temporal UI shows it."""
+    return f"SLA: {what} due {clock(due_at)}"
+
+
+def local(instant: datetime | None, cal: CalendarPolicy | None) -> str:
+    """An instant as the support team reads it, in the policy's time zone."""
+    if instant is None:
+        return "(not set)"
+    return calendar.local_time(instant, cal or CalendarPolicy()).strftime("%a %d %b %Y, %H:%M %Z")
+
+
+def describe_deadline(d: Deadline) -> str:
+    state = ("superseded" if d.superseded else "breached" if d.breached
+             else "met" if d.met_at else "open")
+    return f"{d.name} due {clock(d.due_at)} ({state})"
+
+
+def excerpt(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def latest(state: ComplaintState, base: str) -> str:
+    """The newest clock of a kind (`phone_contact_2` after a reassignment)."""
+    names = [d.name for d in state.deadlines if is_instance_of(d.name, base)]
+    return names[-1] if names else base
+
+
+def next_name(state: ComplaintState, base: str) -> str:
+    n = sum(1 for d in state.deadlines if is_instance_of(d.name, base))
+    return base if n == 0 else f"{base}_{n + 1}"
+
+
+def name_of(roster: Mapping[str, StaffMember], staff_id: str | None) -> str:
+    member = roster.get(staff_id or "")
+    return member.name if member else (staff_id or "nobody")
+
+
+def waiting_for(s: ComplaintState, roster: Mapping[str, StaffMember]) -> list[str]:
+    """What the complaint waits for, and from whom."""
+    owner = name_of(roster, s.owner) if s.owner else "the owner"
+    waiting: list[str] = []
+    if s.phase == Phase.triage:
+        agent = roster.get(s.handling_agent or "")
+        who = f"{agent.name} ({agent.id})" if agent else "an L1 agent"
+        waiting.append(f"personal acknowledgement from {who}")
+    elif s.phase in ACTIVE_PHASES:
+        if not s.phone_contact_made:
+            waiting.append(f"phone call to the customer from {owner}")
+        if not s.internal_review_complete:
+            waiting.append(f"the 3 Whys and the investigation checklist from {owner}")
+        elif not s.action_plan:
+            waiting.append(f"an action plan from {owner}")
+        elif s.status == Status.awaiting_customer:
+            waiting.append("the customer's agreement to the proposed solution")
+        elif s.refund.status == "pending_approval":
+            waiting.append(f"the Finance Manager's decision on the refund of "
+                           f"{s.refund.amount} {s.refund.currency}")
+        elif s.refund.status == "approved":
+            waiting.append("the refund to be credited to the customer's account")
+        elif s.customer_agreed is None:
+            waiting.append(f"a solution proposal to the customer from {owner}")
+        elif s.fix == "open":
+            waiting.append("R&D to deploy the technical fix")
+        else:
+            waiting.append(f'the customer\'s written "Resolution Confirmed", via {owner}')
+    elif s.phase == Phase.post_mortem:
+        if not s.rca_submitted:
+            waiting.append(f"the root cause analysis from {owner}")
+        if s.kb_article == "open":
+            waiting.append("the knowledge base article")
+    if s.phase in (Phase.post_mortem, Phase.closed) and s.csat_score is None:
+        waiting.append("the customer's satisfaction score")
+    act = s.deadline(latest(s, f"{ESCALATION}_{s.escalation_level}"))
+    if act is not None and act.met_at is None and not act.superseded:
+        waiting.append(f"the {LEVEL_NAMES[s.escalation_level]} to act on the escalation")
+    return waiting
+
+
+def next_deadline(s: ComplaintState) -> Deadline | None:
+    """The open deadline that falls due first."""
+    return min((d for d in s.deadlines if d.met_at is None and not d.superseded
+                and not d.breached), key=lambda d: d.due_at, default=None)
+
+
+def ui_details(s: ComplaintState) -> str:
+    """The complaint's current details in the Temporal UI (markdown)."""
+    lines = [
+        f"**{s.crn}** · {s.status.value} · phase {s.phase.value} · severity {s.severity}",
+        f"Owner: {s.owner or 'unassigned'} · escalation level {s.escalation_level}"
+        + (" · SLA breached" if s.sla_breached else "")
+        + (" · Retention Risk" if s.retention_risk else ""),
+    ]
+    due = next_deadline(s)
+    if due is not None:
+        lines.append(f"Next deadline: {what_is_due(due.name, s.severity)} due {clock(due.due_at)}")
+    lines += [f"Waiting for: {w}" for w in s.waiting_for]
+    return "\n\n".join(lines)
+
+
+def reply(s: ComplaintState) -> ComplaintState:
+    """What an update returns: the state with the recent timeline and the deadlines that
+    matter now. Update results are kept in history, so a full timeline in every reply
+    would grow a long complaint's history quadratically; `status` has everything."""
+    updates = [d for d in s.deadlines if d.name.startswith(CUSTOMER_UPDATE)]
+    keep = {id(d) for d in updates[-2:]}
+    deadlines = [d for d in s.deadlines if not d.name.startswith(CUSTOMER_UPDATE)
+                 or id(d) in keep or d.breached]
+    return s.model_copy(update={"timeline": s.timeline[-REPLY_TIMELINE:], "deadlines": deadlines})
+
+
+def mail_context(s: ComplaintState, customer_name: str) -> dict[str, Any]:
+    """What every email template about this complaint may use."""
+    return {"crn": s.crn, "subject": s.subject, "customer_name": customer_name,
+            "severity": s.severity, "status": s.status.value, "phase": s.phase.value,
+            "category": s.category.value if s.category else "uncategorised",
+            "severity_score": s.severity_score, "retention_risk": s.retention_risk,
+            "retention_reasons": ", ".join(s.retention_risk_reasons),
+            "customer_id": s.customer_id}

@@ -1,0 +1,217 @@
+"""What each update checks before it is accepted: pure functions over the complaint.
+
+The workflow's validators call these; each raises ValueError with the reason a person
+can act on, and a refused update never reaches history. They read a `Complaint` (the
+state and the few facts beside it), so they are unit-tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from workflows.complaint import money
+from workflows.complaint.presentation import ACTIVE_PHASES, same_text
+from workflows.models import (
+    ActionPlan,
+    ComplaintState,
+    CsatResponse,
+    CustomerResponse,
+    CustomerUpdate,
+    EscalationRequest,
+    FixDeployed,
+    InternalReview,
+    KbArticleDone,
+    Order,
+    PersonalAcknowledgement,
+    Phase,
+    PhoneContact,
+    Reassignment,
+    RefundDecision,
+    ResolutionConfirmation,
+    Role,
+    RootCauseAnalysis,
+    SolutionProposal,
+    StaffMember,
+    Status,
+)
+from workflows.permissions import check_actor
+
+RESOLUTION_PHRASE = "resolution confirmed"
+OWNER_ROLES = (Role.specialist, Role.csm, Role.team_lead, Role.head_of_cs)
+ANY_OPEN_PHASE = (Phase.triage, Phase.ownership, Phase.resolution, Phase.post_mortem)
+
+
+@dataclass(frozen=True)
+class Complaint:
+    """What the rules read: the state, and what the workflow knows beside it."""
+
+    state: ComplaintState
+    roster: Mapping[str, StaffMember] = field(default_factory=dict)
+    registered: bool = True
+    personal_ack_by: str | None = None
+    automatic_ack_body: str | None = None
+    customer_email: str | None = None
+    order: Order | None = None
+    refunded: Decimal = Decimal(0)  # what this complaint already credited to the order
+
+
+# --- shared checks ---------------------------------------------------------------
+
+
+def registered(c: Complaint) -> None:
+    if not c.registered:
+        raise ValueError("the complaint is still being registered; try again in a moment")
+
+
+def in_phase(c: Complaint, action: str, phases: tuple[Phase, ...]) -> None:
+    s = c.state
+    if s.status == Status.archived:
+        raise ValueError(f"the complaint is archived; it takes no {action.replace('_', ' ')}")
+    if s.phase not in phases:
+        allowed = " or ".join(p.value for p in phases)
+        raise ValueError(f"{action.replace('_', ' ')} is for the {allowed} phase; "
+                         f"this complaint is in {s.phase.value}")
+
+
+def action_by_role(c: Complaint, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
+    registered(c)
+    check_actor(action, actor, dict(c.roster))
+    in_phase(c, action, phases)
+
+
+def owner_action(c: Complaint, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
+    registered(c)
+    in_phase(c, action, phases)
+    if c.state.owner is None:
+        raise ValueError("no owner is assigned yet")
+    check_actor(action, actor, dict(c.roster), owner=c.state.owner)
+
+
+def owner_or_role(c: Complaint, action: str, actor: str) -> None:
+    """The owner, or anyone whose role may take the action (R&D deploying a fix)."""
+    registered(c)
+    if actor != c.state.owner:
+        check_actor(action, actor, dict(c.roster))
+
+
+def customer_reachable(c: Complaint) -> None:
+    if c.customer_email is None:
+        raise ValueError("the customer has no email address on the complaint or in the CRM")
+
+
+# --- one rule per update -----------------------------------------------------------
+
+
+def acknowledge_personally(c: Complaint, ack: PersonalAcknowledgement) -> None:
+    registered(c)
+    check_actor("acknowledge_personally", ack.actor, dict(c.roster))
+    if c.personal_ack_by is not None:
+        raise ValueError(f"already acknowledged personally by {c.personal_ack_by}; "
+                         "send a customer update instead")
+    if c.automatic_ack_body and same_text(ack.message, c.automatic_ack_body):
+        raise ValueError("the personal acknowledgement must be written for this customer, "
+                         "not the automatic acknowledgement again")
+
+
+def record_phone_contact(c: Complaint, call: PhoneContact) -> None:
+    owner_action(c, "record_phone_contact", call.actor, ACTIVE_PHASES)
+
+
+def submit_internal_review(c: Complaint, review: InternalReview) -> None:
+    owner_action(c, "submit_internal_review", review.actor, ACTIVE_PHASES)
+
+
+def submit_action_plan(c: Complaint, plan: ActionPlan) -> None:
+    owner_action(c, "submit_action_plan", plan.actor, ACTIVE_PHASES)
+    if not c.state.internal_review_complete:
+        raise ValueError("the 3 Whys and the investigation checklist (history reviewed, issue "
+                         "verified, order checked) must be complete before an action plan")
+    if c.state.customer_agreed:
+        raise ValueError("the customer has agreed to the current plan; it is being carried out")
+    money.check_money_steps(plan, c.order, c.refunded)
+
+
+def propose_solution(c: Complaint, proposal: SolutionProposal) -> None:
+    owner_action(c, "propose_solution", proposal.actor, (Phase.resolution,))
+    if not c.state.action_plan:
+        raise ValueError("submit an action plan before proposing a solution")
+    if c.state.customer_agreed:
+        raise ValueError("the customer has already agreed to this solution")
+    customer_reachable(c)
+
+
+def record_customer_response(c: Complaint, reply: CustomerResponse) -> None:
+    action_by_role(c, "record_customer_response", reply.actor, ACTIVE_PHASES)
+    if reply.agrees is not None and c.state.status != Status.awaiting_customer:
+        raise ValueError("no solution is waiting for the customer's agreement; record a plain "
+                         "reply (agrees: null) or propose a solution first")
+
+
+def record_fix_deployed(c: Complaint, deployed: FixDeployed) -> None:
+    owner_or_role(c, "record_fix_deployed", deployed.actor)
+    if c.state.fix != "open":
+        raise ValueError("no technical fix is in progress for this complaint")
+
+
+def send_customer_update(c: Complaint, update: CustomerUpdate) -> None:
+    owner_action(c, "send_customer_update", update.actor, ACTIVE_PHASES)
+    customer_reachable(c)
+
+
+def confirm_resolution(c: Complaint, confirmation: ResolutionConfirmation) -> None:
+    s = c.state
+    owner_action(c, "confirm_resolution", confirmation.actor, (Phase.resolution,))
+    if not s.customer_agreed:
+        raise ValueError("the customer has not agreed to a solution yet")
+    if s.fix == "open":
+        raise ValueError("the technical fix is not deployed yet")
+    if s.refund.status in ("pending_approval", "approved"):
+        raise ValueError(f"the refund is not applied yet ({s.refund.status.replace('_', ' ')})")
+    if RESOLUTION_PHRASE not in confirmation.confirmation_text.casefold():
+        raise ValueError('the customer\'s written sign-off must contain "Resolution Confirmed"')
+
+
+def submit_rca(c: Complaint, rca: RootCauseAnalysis) -> None:
+    owner_action(c, "submit_rca", rca.actor, (Phase.post_mortem,))
+    if c.state.rca_submitted:
+        raise ValueError("the RCA was already submitted")
+
+
+def record_kb_article(c: Complaint, done: KbArticleDone) -> None:
+    owner_or_role(c, "record_kb_article", done.actor)
+    if c.state.kb_article != "open":
+        raise ValueError("no knowledge base article task is open")
+
+
+def record_csat(c: Complaint, csat: CsatResponse) -> None:
+    action_by_role(c, "record_csat", csat.actor, (Phase.post_mortem, Phase.closed))
+    if c.state.csat_score is not None:
+        raise ValueError(f"satisfaction was already recorded ({c.state.csat_score}/5)")
+
+
+def escalate(c: Complaint, request: EscalationRequest) -> None:
+    action_by_role(c, "escalate", request.actor, ANY_OPEN_PHASE)
+    if c.state.escalation_level >= 2:
+        raise ValueError("already escalated to the head of customer success (level 2)")
+
+
+def reassign(c: Complaint, request: Reassignment) -> None:
+    action_by_role(c, "reassign", request.actor, (*ACTIVE_PHASES, Phase.post_mortem))
+    new = c.roster.get(request.owner)
+    if new is None:
+        raise ValueError(f"{request.owner!r} is not on the roster")
+    if new.role not in OWNER_ROLES:
+        raise ValueError(f"{request.owner!r} is a {new.role.value}; an owner is a specialist, "
+                         "CSM or team lead")
+    if request.owner == c.state.owner:
+        raise ValueError(f"{request.owner!r} already owns this complaint")
+
+
+def decide_refund(c: Complaint, decision: RefundDecision) -> None:
+    registered(c)
+    problem = money.refund_decision_problem(c.state.refund, c.roster.get(decision.actor),
+                                            decision)
+    if problem is not None:
+        raise ValueError(problem)
