@@ -40,12 +40,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from settings import Settings
 from starter import listing
 from starter.cli import ACTIONS
 from starter.intake import submit
 from starter.keys import Principal, authenticate
 from starter.operations import ComplaintNotFound, get_status, signal
-from workers.config import Settings
 from workflows import models as m
 from workflows.models import ComplaintIntake, ComplaintState, Phase, Status
 from workflows.permissions import OWNER_ACTIONS, ROLES_FOR, NotPermitted, check_actor
@@ -582,7 +582,7 @@ async def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -
     import uvicorn
 
     from activities.db import create_pool
-    from starter.client import connect
+    from settings import connect
 
     client = await connect(settings)
     pool = await create_pool(settings.database_url, min_size=1, max_size=10)

@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from workers.config import Settings
+from settings import Settings
 
 
 def add_api_commands(sub: argparse._SubParsersAction) -> None:

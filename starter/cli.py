@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from workers.config import Settings
+from settings import Settings
 from workflows import models as m
 from workflows.models import ComplaintState
 
@@ -168,7 +168,7 @@ def _action_payload(args: argparse.Namespace, model: type[BaseModel]) -> BaseMod
 
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     from activities.db import create_pool, migrate
-    from starter.client import connect
+    from settings import connect
     from starter.operations import register_search_attributes
 
     pool = await create_pool(settings.database_url, min_size=1, max_size=1)
@@ -202,7 +202,7 @@ async def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_submit(args: argparse.Namespace, settings: Settings) -> None:
-    from starter.client import connect
+    from settings import connect
     from starter.intake import IntakeError, parse_intake, submit
 
     try:
@@ -216,7 +216,7 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
-    from starter.client import connect
+    from settings import connect
     from starter.operations import get_status
 
     state = await get_status(await connect(settings), args.crn)
@@ -229,7 +229,7 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
-    from starter.client import connect
+    from settings import connect
     from starter.listing import ListFilters, list_page
     from starter.views import render_list, show
 
@@ -256,7 +256,7 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
 
 def _action_command(update: str, model: type[BaseModel]) -> Callable:
     async def run(args: argparse.Namespace, settings: Settings) -> None:
-        from starter.client import connect
+        from settings import connect
         from starter.operations import act
 
         payload = _action_payload(args, model)
@@ -267,7 +267,7 @@ def _action_command(update: str, model: type[BaseModel]) -> Callable:
 
 async def cmd_refund_decision(args: argparse.Namespace, settings: Settings) -> None:
     """Sends the `refund_decision` signal, then reads back what the complaint made of it."""
-    from starter.client import connect
+    from settings import connect
     from starter.operations import ActionRefused, get_status, signal
 
     if args.json:

@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from settings import Settings
 from starter.cli import UsageError
-from workers.config import Settings
 from workflows.policy import SlaPolicy, format_duration, load_policy, snapshot_policy
 from workflows.report import ReportKind, ReportPeriod, parse_period
 
@@ -81,7 +81,7 @@ async def _send(settings: Settings, policy: SlaPolicy, period: ReportPeriod) -> 
     from temporalio.client import WorkflowFailureError
     from temporalio.common import WorkflowIDConflictPolicy
 
-    from starter.client import connect
+    from settings import connect
     from starter.operations import ActionRefused
     from workflows.report import ReportReceipt, ReportRequest, ReportWorkflow
 

@@ -35,8 +35,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSyste
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from settings import REPO_ROOT
 from starter.devserver import start_dev_flags
-from workers.config import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 DEMO_POLICY = REPO_ROOT / "workflows" / "policies" / "demo.toml"

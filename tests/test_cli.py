@@ -18,10 +18,10 @@ import asyncpg
 import pytest
 
 from activities.db import create_pool
+from settings import Settings
 from starter import cli
 from starter.mailsink import MailSink
 from tests.conftest import ALL_MIGRATIONS, REPO_ROOT, ComplaintStack
-from workers.config import Settings
 from workflows.complaint import AUTOMATIC_ACK
 from workflows.models import ComplaintState, Phase, Status, complaint_reference
 from workflows.policy import load_policy

@@ -26,7 +26,7 @@ from temporalio.worker import Worker
 
 from activities.bench import bench_no_op
 from activities.db import create_pool
-from workers.config import Settings
+from settings import Settings
 from workers.worker import build_worker, workflow_runner
 from workflows.bench import BenchCeilingWorkflow
 
