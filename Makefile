@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 dev: venv
-	$(BIN)/python -m starter.devstack
+	$(BIN)/python -m devstack
 
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

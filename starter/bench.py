@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.devserver import tuning_flags
 from starter.benchhistory import (
     history_counts,
     payload_sizes,
@@ -44,7 +45,6 @@ from starter.benchhistory import (
     timer_lateness,
 )
 from starter.benchreport import format_report, machine, notes, targets
-from starter.devserver import tuning_flags
 from workflows import models as m
 from workflows.bench import BareShape, BenchCeilingWorkflow, Extras
 from workflows.policy import DEMO_POLICY_PATH, parse_duration

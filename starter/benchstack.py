@@ -33,8 +33,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import create_pool, load_seed, migrate, parse_seed
+from devstack.mailsink import MailSink
 from settings import REPO_ROOT
-from starter.mailsink import MailSink
 from workflows import search_attributes as sa
 from workflows.models import SeedData
 

@@ -18,9 +18,9 @@ import asyncpg
 import pytest
 
 from activities.db import create_pool
+from devstack.mailsink import MailSink
 from settings import Settings
 from starter import cli
-from starter.mailsink import MailSink
 from tests.conftest import ALL_MIGRATIONS, REPO_ROOT, ComplaintStack
 from workflows.complaint import AUTOMATIC_ACK
 from workflows.models import ComplaintState, Phase, Status, complaint_reference
