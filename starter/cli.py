@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import types
 import typing
@@ -31,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from settings import Settings
+from settings import REPO_ROOT, Settings
 from workflows import models as m
 from workflows.models import ComplaintState
 
@@ -359,10 +360,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_api_commands(sub)
 
-    from starter.bench import add_bench_command
-
-    add_bench_command(sub)
+    _add_bench_command(sub)
     return parser
+
+
+def _add_bench_command(sub: argparse._SubParsersAction) -> None:
+    """`complaints bench`, from the source checkout's bench/ (the wheel does not carry it)."""
+    try:
+        from bench.options import add_arguments  # development only, see bench/__init__.py
+    except ModuleNotFoundError as err:
+        if err.name != "bench":
+            raise
+        add_arguments = None
+    about = ("the complaint lifecycle against the bare Temporal ceiling, side by side on the "
+             "embedded stack (docs/performance.md)")
+    if add_arguments is None:  # every flag (--help too) is the benchmark's, passed on
+        p = sub.add_parser("bench", help=about, add_help=False, prefix_chars="+")
+        p.add_argument("options", nargs="*")
+        p.set_defaults(func=_bench_from_checkout)
+    else:
+        p = sub.add_parser("bench", help=about)
+        add_arguments(p)
+        p.set_defaults(func=_bench)
+
+
+async def _bench(args: argparse.Namespace, settings: Settings) -> None:
+    # The benchmark's own stack and actors, loaded when it runs (it starts its own Temporal,
+    # PostgreSQL and SMTP sink: `settings` are not used).
+    from bench.run import run_from_args
+
+    await run_from_args(args, "complaints " + " ".join(sys.argv[1:]))
+
+
+async def _bench_from_checkout(args: argparse.Namespace, settings: Settings) -> None:
+    """`complaints` installed from a source checkout (`pip install -e .` maps only the
+    product's packages): run again with the checkout on the path, where bench/ is."""
+    checkout = str(REPO_ROOT)
+    if checkout in sys.path or not (REPO_ROOT / "bench" / "__init__.py").is_file():
+        raise UsageError("complaints bench runs from a source checkout: make bench")
+    path = os.pathsep.join(p for p in (checkout, os.environ.get("PYTHONPATH")) if p)
+    os.execve(sys.executable, [sys.executable, "-m", "starter.cli", "bench", *args.options],
+              os.environ | {"PYTHONPATH": path})
 
 
 def main(argv: list[str] | None = None) -> None:

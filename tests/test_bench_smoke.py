@@ -8,7 +8,8 @@ shared and noisy.
 
 from __future__ import annotations
 
-from starter.bench import BenchOptions, format_report, percentiles, run_bench
+from bench.report import format_report
+from bench.run import BenchOptions, percentiles, run_bench
 from starter.cli import build_parser
 
 
