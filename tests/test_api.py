@@ -29,10 +29,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import create_pool
+from activities.keys import create_key, revoke_key
 from devstack.mailsink import MailSink
 from starter.api import create_app
 from starter.cli import ACTIONS
-from starter.keys import create_key, revoke_key
 from tests.conftest import ComplaintStack, _binary, _settings, intake
 from tests.faultstack import free_port
 from tests.test_cli import Cli

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from starter import cli
-from starter.views import LEVELS, render_state, to_text
+from starter.cli.views import LEVELS, render_state, to_text
 from tests.conftest import ComplaintStack
 from tests.test_cli import Cli
 from tests.test_lifecycle import to_owner
