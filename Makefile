@@ -16,7 +16,9 @@ $(VENV)/.installed: pyproject.toml
 dev: venv
 	$(BIN)/python -m devstack
 
+# The import contracts first (pyproject.toml, [tool.importlinter]), then the tests.
 test: venv
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The fault tests (docs/reliability.md): worker SIGKILLed, SMTP, PostgreSQL and Temporal
