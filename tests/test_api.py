@@ -1,4 +1,4 @@
-"""The HTTP API (starter/api.py) through a real HTTP client (httpx) against the app served
+"""The HTTP API (starter/api/) through a real HTTP client (httpx) against the app served
 by uvicorn, wired to the Temporal dev server, a fresh PostgreSQL database with the demo
 roster, the SMTP sink and the product's worker.
 

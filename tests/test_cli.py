@@ -1,4 +1,4 @@
-"""The `complaints` CLI (starter/cli.py) in-process, against the Temporal dev server, a
+"""The `complaints` CLI (starter/cli/) in-process, against the Temporal dev server, a
 fresh PostgreSQL database and the mail sink, with the product's worker running.
 
 `main()` calls `asyncio.run`, so each invocation runs on a thread: the test's own loop

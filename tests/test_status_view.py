@@ -1,4 +1,4 @@
-"""What a person reads: `complaints status CRN` (starter/views.py) on a complaint with a
+"""What a person reads: `complaints status CRN` (starter/cli/views.py) on a complaint with a
 late phone call, an escalation and a refund waiting for approval; `complaints list` with the
 same filters as the API.
 """
