@@ -1,4 +1,4 @@
-"""Builds the worker: config -> pool -> activities -> Worker.
+"""Builds the worker: settings -> pool -> activities -> Worker.
 
 Tests build the same Worker with `build_worker`, so what is tested is what runs.
 """
