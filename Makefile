@@ -14,9 +14,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 dev: venv
-	$(BIN)/python -m starter.devstack
+	$(BIN)/python -m devstack
 
+# The import contracts first (pyproject.toml, [tool.importlinter]), then the tests.
 test: venv
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The fault tests (docs/reliability.md): worker SIGKILLed, SMTP, PostgreSQL and Temporal

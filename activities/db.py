@@ -2,11 +2,16 @@
 
 Migrations are plain SQL files in `migrations/`, applied in name order, each
 once, under an advisory lock so two processes starting at once don't race.
+
+The client side (starter/) reaches PostgreSQL only through this package: it holds a
+`Pool` or a `connection`, and catches `UNAVAILABLE`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -17,12 +22,32 @@ from workflows.models import SeedData
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x636F6D70  # any constant; "comp"
 
+Pool = asyncpg.Pool
+# PostgreSQL down, unreachable, or refusing: what a caller answers "try again later" to.
+UNAVAILABLE: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError,
+                                            OSError)
+
 
 async def create_pool(database_url: str, **kwargs) -> asyncpg.Pool:
     kwargs.setdefault("min_size", 1)
     kwargs.setdefault("max_size", 10)
     kwargs.setdefault("reset", _end_open_transaction)
     return await asyncpg.create_pool(database_url, **kwargs)
+
+
+@asynccontextmanager
+async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """One connection, for a command that runs a few statements and ends."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def on_roster(pool: asyncpg.Pool, staff_id: str) -> bool:
+    async with pool.acquire() as conn:
+        return bool(await conn.fetchval("SELECT 1 FROM staff WHERE id = $1", staff_id))
 
 
 async def _end_open_transaction(conn: asyncpg.Connection) -> None:

@@ -15,7 +15,6 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
-from starter.operations import visibility_query
 from workflows import search_attributes as sa
 from workflows.models import Phase, Status
 
@@ -36,10 +35,22 @@ class ListFilters(BaseModel):
     breached: bool | None = None
 
     def query(self) -> str:
-        return visibility_query(
-            status=self.status.value if self.status else None,
-            phase=self.phase.value if self.phase else None, owner=self.owner,
-            severity=self.severity, customer=self.customer, breached=self.breached)
+        """A Temporal visibility query over the complaint search attributes."""
+        clauses = ["WorkflowType = 'ComplaintWorkflow'"]
+        for key, value in ((sa.COMPLAINT_STATUS, self.status.value if self.status else None),
+                           (sa.COMPLAINT_PHASE, self.phase.value if self.phase else None),
+                           (sa.COMPLAINT_OWNER, self.owner), (sa.CUSTOMER_ID, self.customer)):
+            if value is not None:
+                clauses.append(f"{key.name} = {_quoted(value)}")
+        if self.severity is not None:
+            clauses.append(f"{sa.COMPLAINT_SEVERITY.name} = {int(self.severity)}")
+        if self.breached is not None:
+            clauses.append(f"{sa.SLA_BREACHED.name} = {'true' if self.breached else 'false'}")
+        return " AND ".join(clauses)
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class ComplaintSummary(BaseModel):

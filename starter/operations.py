@@ -1,8 +1,9 @@
-"""Client-side operations on complaints, with the errors a person can act on.
+"""What people do to complaints, for the CLI and the HTTP API alike.
 
-The CLI (and, later, the HTTP API) call these; they turn Temporal's errors into
-`ComplaintNotFound` (unknown CRN) and `ActionRefused` (the workflow's validator
-said no, with its reason).
+Both call these and nothing lower: they turn Temporal's errors into `ComplaintNotFound`
+(unknown CRN), `ActionRefused` (the workflow's validator said no, with its reason; nothing
+changed) and `ActionNotPermitted` (refused because of who acted), which the CLI prints
+in a line and the API answers 404, 409 and 403.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -19,13 +19,37 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.client import Client, WorkflowExecution, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows import models as m
 from workflows import search_attributes as sa
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import ComplaintState
+from workflows.permissions import NotPermitted
+
+# The actions people take, one workflow update each, with the payload each takes. The
+# refund decision is apart (`decide_refund`): its refusals name the approver differently.
+UPDATES: dict[str, type[BaseModel]] = {
+    "acknowledge_personally": m.PersonalAcknowledgement,
+    "record_phone_contact": m.PhoneContact,
+    "submit_internal_review": m.InternalReview,
+    "submit_action_plan": m.ActionPlan,
+    "record_fix_deployed": m.FixDeployed,
+    "send_customer_update": m.CustomerUpdate,
+    "propose_solution": m.SolutionProposal,
+    "record_customer_response": m.CustomerResponse,
+    "confirm_resolution": m.ResolutionConfirmation,
+    "submit_rca": m.RootCauseAnalysis,
+    "record_kb_article": m.KbArticleDone,
+    "record_csat": m.CsatResponse,
+    "escalate": m.EscalationRequest,
+    "reassign": m.Reassignment,
+}
+# How the decide_refund validator says the approver is not one (it raises a plain ValueError
+# with the problem the refund_decision signal logs).
+NOT_A_FINANCE_MANAGER = "is not a finance manager"
 
 
 class ComplaintNotFound(LookupError):
@@ -36,6 +60,10 @@ class ComplaintNotFound(LookupError):
 
 class ActionRefused(ValueError):
     """The complaint refused the action; nothing changed."""
+
+
+class ActionNotPermitted(ActionRefused):
+    """Refused because the actor may not take this action (their role, not the phase)."""
 
 
 async def get_status(client: Client, crn: str) -> ComplaintState:
@@ -55,16 +83,31 @@ async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintS
         return await handle.execute_update(update, payload, result_type=ComplaintState)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
-        raise ActionRefused(getattr(cause, "message", None) or str(cause or err)) from None
+        message = getattr(cause, "message", None) or str(cause or err)
+        if getattr(cause, "type", None) == NotPermitted.__name__:
+            raise ActionNotPermitted(message) from None
+        raise ActionRefused(message) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            if "already completed" in err.message or "completed" in err.message:
+            if "completed" in err.message:
                 raise ActionRefused(f"complaint {crn} is archived; it takes no more actions") from None
             raise ComplaintNotFound(crn) from None
         raise
 
 
+async def decide_refund(client: Client, crn: str, decision: m.RefundDecision) -> ComplaintState:
+    """The Finance Manager's decision, answered at once (the `decide_refund` update): the
+    state with the refund approved or rejected, or the reason it does not count."""
+    try:
+        return await act(client, crn, "decide_refund", decision)
+    except ActionRefused as refused:
+        kind = ActionNotPermitted if NOT_A_FINANCE_MANAGER in str(refused) else type(refused)
+        raise kind(f"decision not accepted: {refused}") from None
+
+
 async def signal(client: Client, crn: str, name: str, payload: Any) -> None:
+    """Fire and forget (as approval systems send the `refund_decision` signal): what the
+    complaint made of it shows in its timeline."""
     payload = _checked(name, payload)
     try:
         await client.get_workflow_handle(crn).signal(name, payload)
@@ -101,30 +144,6 @@ def _payload_model(handler: str) -> type[BaseModel] | None:
     params = [p for p in inspect.signature(method).parameters if p != "self"]
     model = typing.get_type_hints(method).get(params[0]) if params else None
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def visibility_query(*, status: str | None = None, phase: str | None = None,
-                     owner: str | None = None, severity: int | None = None,
-                     customer: str | None = None, breached: bool | None = None) -> str:
-    """A Temporal visibility query over the complaint search attributes."""
-    def quoted(value: str) -> str:
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-    clauses = ["WorkflowType = 'ComplaintWorkflow'"]
-    for key, value in ((sa.COMPLAINT_STATUS, status), (sa.COMPLAINT_PHASE, phase),
-                       (sa.COMPLAINT_OWNER, owner), (sa.CUSTOMER_ID, customer)):
-        if value is not None:
-            clauses.append(f"{key.name} = {quoted(value)}")
-    if severity is not None:
-        clauses.append(f"{sa.COMPLAINT_SEVERITY.name} = {int(severity)}")
-    if breached is not None:
-        clauses.append(f"{sa.SLA_BREACHED.name} = {'true' if breached else 'false'}")
-    return " AND ".join(clauses)
-
-
-async def list_complaints(client: Client, query: str) -> AsyncIterator[WorkflowExecution]:
-    async for execution in client.list_workflows(query):
-        yield execution
 
 
 _INDEXED = {

@@ -33,10 +33,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.db import MIGRATIONS_DIR, create_pool, load_seed, migrate, parse_seed
+from devstack.mailsink import MailSink
+from settings import REPO_ROOT, Settings
 from starter.intake import Submission, submit
-from starter.mailsink import MailSink
 from starter.operations import act, get_status, register_search_attributes
-from workers.config import REPO_ROOT, Settings
 from workers.worker import build_worker
 from workflows import search_attributes as sa
 from workflows.models import ComplaintState

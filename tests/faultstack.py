@@ -6,7 +6,7 @@
   started with pg_ctl (`-m fast`: open connections are cut, as in a crash of the network).
 - `WorkerProcess`: the product's worker, `python -m workers`, configured by environment
   exactly as in production; killed with SIGKILL.
-- The SMTP sink (starter.mailsink) runs in the test process; it stops and starts on one port.
+- The SMTP sink (devstack.mailsink) runs in the test process; it stops and starts on one port.
 
 Nothing is downloaded; every address is on 127.0.0.1 or a unix socket.
 """
@@ -35,8 +35,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSyste
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from starter.devserver import start_dev_flags
-from workers.config import REPO_ROOT
+from devstack.devserver import start_dev_flags
+from settings import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 DEMO_POLICY = REPO_ROOT / "workflows" / "policies" / "demo.toml"

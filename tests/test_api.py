@@ -1,4 +1,4 @@
-"""The HTTP API (starter/api.py) through a real HTTP client (httpx) against the app served
+"""The HTTP API (starter/api/) through a real HTTP client (httpx) against the app served
 by uvicorn, wired to the Temporal dev server, a fresh PostgreSQL database with the demo
 roster, the SMTP sink and the product's worker.
 
@@ -29,10 +29,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import create_pool
+from activities.keys import create_key, revoke_key
+from devstack.mailsink import MailSink
 from starter.api import create_app
 from starter.cli import ACTIONS
-from starter.keys import create_key, revoke_key
-from starter.mailsink import MailSink
 from tests.conftest import ComplaintStack, _binary, _settings, intake
 from tests.faultstack import free_port
 from tests.test_cli import Cli

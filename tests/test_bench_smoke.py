@@ -8,7 +8,16 @@ shared and noisy.
 
 from __future__ import annotations
 
-from starter.bench import BenchOptions, format_report, percentiles, run_bench
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import starter.cli.bench
+from bench.report import format_report
+from bench.run import BenchOptions, percentiles, run_bench
+from starter import cli
 from starter.cli import build_parser
 
 
@@ -22,6 +31,27 @@ def test_the_cli_takes_the_benchmark_options():
     args = build_parser().parse_args(["bench", "--complaints", "7", "--concurrency", "2",
                                       "--scale", "10,20", "--json"])
     assert (args.complaints, args.concurrency, args.scale_sizes, args.json) == (7, 2, (10, 20), True)
+
+
+def test_the_installed_command_runs_the_checkouts_benchmark(tmp_path):
+    """`complaints` installed from this checkout cannot import bench/ (the editable install
+    maps only the product's packages); `complaints bench` runs it from the checkout."""
+    complaints = str(Path(sys.executable).parent / "complaints")
+    result = subprocess.run([complaints, "bench", "--help"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--escalation-complaints" in result.stdout
+
+
+def test_without_a_checkout_complaints_bench_says_where_it_runs(monkeypatch, tmp_path, capsys):
+    for name in ("bench", "bench.options"):  # not importable, as from a wheel
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setattr(starter.cli.bench, "REPO_ROOT", tmp_path)  # no bench/ beside it
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["bench", "--complaints", "3"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "complaints bench: complaints bench runs from a source checkout: make bench")
 
 
 async def test_a_small_benchmark_reports_both_runs_and_their_ratio():

@@ -1,4 +1,4 @@
-"""The `complaints` CLI (starter/cli.py) in-process, against the Temporal dev server, a
+"""The `complaints` CLI (starter/cli/) in-process, against the Temporal dev server, a
 fresh PostgreSQL database and the mail sink, with the product's worker running.
 
 `main()` calls `asyncio.run`, so each invocation runs on a thread: the test's own loop
@@ -18,10 +18,10 @@ import asyncpg
 import pytest
 
 from activities.db import create_pool
+from devstack.mailsink import MailSink
+from settings import Settings
 from starter import cli
-from starter.mailsink import MailSink
 from tests.conftest import ALL_MIGRATIONS, REPO_ROOT, ComplaintStack
-from workers.config import Settings
 from workflows.complaint import AUTOMATIC_ACK
 from workflows.models import ComplaintState, Phase, Status, complaint_reference
 from workflows.policy import load_policy
@@ -174,3 +174,46 @@ async def test_bad_input_exits_2_and_changes_nothing(env_for_cli: Settings, tmp_
     # An action with no actor is refused before anything is sent.
     code, out, err = await run("acknowledge-personally", "CRN-X", "--message", "Hi")
     assert code == 2 and "--actor is required" in err
+
+
+async def test_refund_decision_is_answered_at_once(local_stack: ComplaintStack, monkeypatch,
+                                                   capsys):
+    """`complaints refund-decision` sends the decide_refund update: a refused decision exits
+    1 with the complaint's reason and leaves nothing behind; an accepted one prints the
+    refund's new state."""
+    from tests.test_refunds import agree_to_refund
+
+    stack = local_stack
+    for var, value in {"TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
+                       "DATABASE_URL": stack.settings.database_url,
+                       "TASK_QUEUE": stack.settings.task_queue}.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("TEMPORAL_NAMESPACE", raising=False)
+    run = Cli(capsys)
+    async with stack.worker():
+        crn, _ = await agree_to_refund(stack, "600.00")
+        before = await stack.until(crn, lambda s: s.refund.status == "pending_approval")
+
+        code, out, err = await run("refund-decision", crn, "--actor", "fiona", "--amount", "1")
+        assert (code, out) == (2, "") and "--approve or --reject" in err
+        for actor, amount, reason in (("sam", "600.00", "'sam' is not a finance manager"),
+                                      ("fiona", "800.00", "above the maximum 768.00")):
+            code, out, err = await run("refund-decision", crn, "--actor", actor, "--approve",
+                                       "--amount", amount)
+            assert (code, out) == (1, ""), err
+            assert len(err.strip().splitlines()) == 1, err
+            assert err.startswith("complaints refund-decision: decision not accepted: ")
+            assert reason in err
+        unchanged = await stack.status(crn)
+        assert unchanged.refund == before.refund
+        seen = before.timeline[-1].seq  # refused: no trace (system emails may still land)
+        assert [e for e in unchanged.timeline if e.seq > seen and e.actor != "system"] == []
+
+        code, out, err = await run("refund-decision", crn, "--actor", "fiona", "--approve",
+                                   "--amount", "600.00", "--note", "Duplicate charge")
+        assert (code, err) == (0, "")
+        assert out.startswith(f"{crn}: refund approved (600.00 GBP); status ")
+        await stack.until(crn, lambda s: s.refund.status == "applied")
+        code, out, err = await run("refund-decision", crn, "--actor", "fiona", "--approve",
+                                   "--amount", "600.00")
+        assert code == 1 and "no refund is waiting" in err

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from settings import REPO_ROOT, Settings
 from starter.cli import build_parser
 from tests.conftest import ComplaintStack
-from workers.config import REPO_ROOT, Settings
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -56,7 +56,7 @@ def env_of(service: dict[str, Any]) -> dict[str, str]:
 def variables_read_by_settings() -> set[str]:
     """Every `env.get("NAME")` / `env["NAME"]` in Settings.from_env, read from the source, so a
     variable added there later must be added to the compose file too."""
-    tree = ast.parse((REPO_ROOT / "workers" / "config.py").read_text())
+    tree = ast.parse((REPO_ROOT / "settings" / "__init__.py").read_text())
     from_env = next(n for n in ast.walk(tree)
                     if isinstance(n, ast.FunctionDef) and n.name == "from_env")
     names = set()

@@ -36,8 +36,8 @@ import pytest_asyncio
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
+from devstack.mailsink import MailSink
 from starter.intake import Submission, submit
-from starter.mailsink import MailSink
 from starter.operations import ActionRefused, act, get_status
 from tests.conftest import intake
 from tests.faultstack import (

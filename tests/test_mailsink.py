@@ -5,7 +5,7 @@ from email.message import EmailMessage
 import aiosmtplib
 import pytest
 
-from starter.mailsink import MailSink
+from devstack.mailsink import MailSink
 
 
 def _email(subject: str) -> EmailMessage:

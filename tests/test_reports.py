@@ -27,8 +27,8 @@ from temporalio.client import ScheduleActionStartWorkflow
 
 from activities.metrics import compute_metrics
 from activities.reports import ReportRenderer
+from settings import TEMPLATES_DIR, Settings
 from tests.conftest import ComplaintStack
-from workers.config import TEMPLATES_DIR, Settings
 from workers.schedules import ensure_report_schedules, schedule_id
 from workflows.events import deadline_type
 from workflows.policy import load_policy

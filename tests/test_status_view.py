@@ -1,4 +1,4 @@
-"""What a person reads: `complaints status CRN` (starter/views.py) on a complaint with a
+"""What a person reads: `complaints status CRN` (starter/cli/views.py) on a complaint with a
 late phone call, an escalation and a refund waiting for approval; `complaints list` with the
 same filters as the API.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from starter import cli
-from starter.views import LEVELS, render_state, to_text
+from starter.cli.views import LEVELS, render_state, to_text
 from tests.conftest import ComplaintStack
 from tests.test_cli import Cli
 from tests.test_lifecycle import to_owner

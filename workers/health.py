@@ -18,15 +18,13 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from workers.config import Settings
+from settings import Settings, connect
 
 RECENT = timedelta(minutes=2)
 
 
 async def pollers_from(settings: Settings, host: str) -> list[str]:
     """Identities of this host's recent pollers on the task queue (workflow tasks)."""
-    from starter.client import connect
-
     client = await connect(settings)
     reply = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
         namespace=settings.namespace, task_queue=TaskQueue(name=settings.task_queue),

@@ -24,7 +24,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from workers.config import Settings
+from settings import Settings
 from workflows.policy import SlaPolicy
 from workflows.report import ReportKind, ReportRequest, ReportWorkflow
 

@@ -1,4 +1,4 @@
-"""Builds the worker: config -> pool -> activities -> Worker.
+"""Builds the worker: settings -> pool -> activities -> Worker.
 
 Tests build the same Worker with `build_worker`, so what is tested is what runs.
 """
@@ -10,6 +10,7 @@ import compileall
 import dataclasses
 import logging
 import signal
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,10 +26,10 @@ from activities.policy import PolicyActivities
 from activities.refunds import RefundActivities
 from activities.reports import ReportActivities, ReportRenderer
 from activities.store import StoreActivities
-from workers.config import Settings
+from settings import Settings, connect
 from workers.schedules import ensure_report_schedules
 from workflows.complaint import ComplaintWorkflow
-from workflows.policy import SlaPolicy
+from workflows.policy import PolicyError, SlaPolicy
 from workflows.report import ReportWorkflow
 
 log = logging.getLogger("complaints.worker")
@@ -106,8 +107,6 @@ def _compile_workflow_sources() -> None:
 
 async def run(settings: Settings) -> None:
     policy = settings.policy()  # a bad policy stops the start here, naming the key
-    from starter.client import connect
-
     client = await connect(settings)
     pool = await create_pool(settings.database_url)
     await _ensure_report_schedules(client, settings, policy)
@@ -137,10 +136,6 @@ async def _ensure_report_schedules(client: Client, settings: Settings, policy: S
 
 
 def main() -> None:
-    import sys
-
-    from workflows.policy import PolicyError
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     try:

@@ -1,6 +1,7 @@
-"""Configuration from the environment (names in DESIGN.md, operating surface).
+"""Configuration from the environment, and the Temporal connection every client and the
+worker share (names in DESIGN.md, operating surface).
 
-The worker, the CLI and the development stack read the same variables, so a
+The worker, the CLI, the HTTP API and the development stack read the same variables, so a
 shell that can run `complaints` can run `python -m workers` with no extra setup.
 """
 
@@ -9,6 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from workflows.policy import SlaPolicy, load_policy
 
@@ -51,3 +56,11 @@ class Settings:
     def policy(self) -> SlaPolicy:
         """The configured policy, validated (raises PolicyError naming the key)."""
         return load_policy(self.policy_path)
+
+
+async def connect(settings: Settings | None = None, runtime: Runtime | None = None) -> Client:
+    """The Temporal client of the settings' address and namespace; pydantic models travel
+    as JSON (the worker uses the same converter). `runtime`: e.g. one serving metrics."""
+    settings = settings or Settings.from_env()
+    return await Client.connect(settings.temporal_address, namespace=settings.namespace,
+                                data_converter=pydantic_data_converter, runtime=runtime)

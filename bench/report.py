@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from starter.bench import BenchOptions
+import temporalio
+
+from bench.options import BenchOptions
 
 TARGET_RATIO = 0.70
 TARGET_UPDATE_P95_MS = 100.0
@@ -40,8 +41,6 @@ def notes(o: BenchOptions) -> list[str]:
 
 
 def machine() -> dict[str, Any]:
-    import temporalio
-
     mem = next(line for line in Path("/proc/meminfo").read_text().splitlines()
                if line.startswith("MemTotal"))
     return {"nproc": os.cpu_count(), "memory_gib": round(int(mem.split()[1]) / 1024 ** 2, 1),

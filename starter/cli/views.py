@@ -37,6 +37,11 @@ def to_text(renderable: RenderableType, width: int = 120) -> str:
     return buffer.getvalue()
 
 
+def format_state(s: ComplaintState) -> str:
+    """`complaints status` as plain text."""
+    return to_text(render_state(s))
+
+
 def show(renderable: RenderableType) -> None:
     """Print to stdout: colours on a terminal, plain text 120 wide into a pipe or a file."""
     terminal = sys.stdout.isatty()

@@ -4,7 +4,7 @@
 assert on what customers and staff would have received, and stop/start it on the same
 port to simulate an SMTP outage.
 
-    python -m starter.mailsink --dir .dev/mail --port 1025
+    python -m devstack.mailsink --dir .dev/mail --port 1025
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`complaints bench`: the complaint lifecycle against the bare Temporal ceiling, in one run.
 
 Shared machines are noisy, so speed is a ratio of two runs side by side on the same
-stack, never a timed test. On the embedded stack (starter/benchstack.py) it runs:
+stack, never a timed test. On the embedded stack (bench/stack.py) it runs:
 
 1. calibration: one complaint through its whole life; its recorded history gives the
    shape (activities, timers, updates, in which steps) that the ceiling mirrors;
@@ -37,16 +37,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from starter.benchhistory import (
-    history_counts,
-    payload_sizes,
-    shape_from_history,
-    timer_lateness,
-)
-from starter.benchreport import format_report, machine, notes, targets
-from starter.devserver import tuning_flags
+from bench.ceiling import BareShape, BenchCeilingWorkflow, Extras
+from bench.history import history_counts, payload_sizes, shape_from_history, timer_lateness
+from bench.options import BenchOptions, options_from
+from bench.report import format_report, machine, notes, targets
+from bench.stack import BenchFailed, BenchStack, WorkerProcess, bench_stack, cpu_seconds
+from devstack.devserver import tuning_flags
+from starter.intake import submit
+from starter.operations import act
 from workflows import models as m
-from workflows.bench import BareShape, BenchCeilingWorkflow, Extras
 from workflows.policy import DEMO_POLICY_PATH, parse_duration
 
 # SDK metric names (Prometheus, milliseconds)
@@ -58,29 +57,6 @@ WFT_WAIT = "temporal_workflow_task_schedule_to_start_latency_count"
 WFT_WAIT_MS = "temporal_workflow_task_schedule_to_start_latency_sum"
 CACHE = "temporal_sticky_cache_size"
 EVICTIONS = "temporal_sticky_cache_total_forced_eviction"
-
-
-
-
-@dataclass
-class BenchOptions:
-    # Defaults sized to finish in under 5 minutes on 2 cores (docs/performance.md has the
-    # issue's full sizes: --complaints 200 --scale 100,400,1600 --scale-cache 100).
-    complaints: int = 100
-    concurrency: int = 10
-    escalation_complaints: int = 40
-    escalation_after: str = "20s"  # the personal acknowledgement's deadline in that run
-    escalation_rate: float = 4.0  # complaints arriving per second in that run (0: all at once)
-    scale_sizes: tuple[int, ...] = (50, 200, 800)
-    scale_cache: int = 50  # the scale worker's workflow cache (the product's default is 500)
-    scale_sample: int = 15  # updates timed, one at a time, at each size
-    archive_after: str = "2s"
-    rounds: int = 2  # lifecycle and ceiling alternate: A B, B A, ...
-    explain: bool = False  # also run the ceiling with the complaint's upserts / payload sizes
-    sqlite_pragmas: tuple[str, ...] = ()  # more `--sqlite-pragma` for the dev server
-    dynamic_config: tuple[str, ...] = ()  # more `--dynamic-config-value` for the dev server
-    plain_server: bool = False  # SQLite as start-dev leaves it, not `make dev`'s WAL mode
-    keep: Path | None = None
 
 
 def say(message: str) -> None:
@@ -217,13 +193,13 @@ class Workload:
     """One of the runs measured side by side: its worker and one workflow's life."""
 
     label: str
-    worker: Any
+    worker: WorkerProcess
     one: Callable[[int, list[float]], Awaitable[Any]]  # (index, update timings)
     run: Run
 
 
 class Bench:
-    def __init__(self, stack: Any, options: BenchOptions) -> None:
+    def __init__(self, stack: BenchStack, options: BenchOptions) -> None:
         self.stack = stack
         self.options = options
         self.run_id = uuid.uuid4().hex[:6]
@@ -241,20 +217,16 @@ class Bench:
             "category": "data_inaccuracy", "impact": "partial",
         })
 
-    async def submit(self, worker: Any, customer: str, ref: str) -> str:
-        from starter.intake import submit
-
+    async def submit(self, worker: WorkerProcess, customer: str, ref: str) -> str:
         result = await submit(self.stack.client, self.intake(customer, ref), worker.task_queue)
         return result.crn
 
     async def act(self, crn: str, update: str, payload: Any, timings: list[float]) -> None:
-        from starter.operations import act
-
         started = time.perf_counter()
         await act(self.stack.client, crn, update, payload)
         timings.append((time.perf_counter() - started) * 1000)
 
-    async def complaint_life(self, worker: Any, customer: str, ref: str,
+    async def complaint_life(self, worker: WorkerProcess, customer: str, ref: str,
                              timings: list[float]) -> str:
         """One complaint from intake to archive, each person acting when told to."""
         sink, wait = self.stack.sink, 120.0
@@ -293,7 +265,7 @@ class Bench:
         await self.stack.client.get_workflow_handle(crn).result()
         return crn
 
-    async def bare_life(self, worker: Any, shape: BareShape, ref: str,
+    async def bare_life(self, worker: WorkerProcess, shape: BareShape, ref: str,
                         timings: list[float]) -> str:
         wf_id = f"bench-ceiling-{self.run_id}-{ref}"
         handle = await self.stack.client.start_workflow(
@@ -305,11 +277,9 @@ class Bench:
         await handle.result()
         return wf_id
 
-    async def measure(self, worker: Any, run: Run, work: Callable[[], Awaitable[list[str]]]) -> Run:
+    async def measure(self, worker: WorkerProcess, run: Run, work: Callable[[], Awaitable[list[str]]]) -> Run:
         """Time `work` and add what it cost (the worker's, the server's and PostgreSQL's
         metrics and CPU) to `run`; the parts that ran at the same time are counted too."""
-        from starter.benchstack import cpu_seconds
-
         def add(into: dict[str, float], after: dict[str, float], before: dict[str, float]) -> None:
             for k, v in after.items():
                 into[k] = into.get(k, 0) + v - before.get(k, 0)
@@ -331,7 +301,7 @@ class Bench:
 
     # -- the phases
 
-    async def calibrate(self) -> tuple[Any, list[str], BareShape, dict[str, Any]]:
+    async def calibrate(self) -> tuple[WorkerProcess, list[str], BareShape, dict[str, Any]]:
         """The product's worker, and one complaint through its whole life: its history is the
         shape the ceiling mirrors."""
         o = self.options
@@ -349,7 +319,7 @@ class Bench:
             Path(os.environ["BENCH_DUMP_HISTORY"]).write_text(history.to_json())
         return worker, customers, shape, counts
 
-    async def ceiling_worker(self, shape: BareShape) -> tuple[Any, dict[str, Any]]:
+    async def ceiling_worker(self, shape: BareShape) -> tuple[WorkerProcess, dict[str, Any]]:
         worker = await self.stack.start_worker("ceiling", f"bench-ceiling-{self.run_id}")
         say("ceiling: warm-up workflow ...")
         wf_id = await self.bare_life(worker, shape, "warm-up", [])
@@ -511,13 +481,11 @@ def ratio(run: Run, ceiling: Run) -> float | None:
 
 async def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Run every phase on one fresh embedded stack; returns the report (see `format_report`)."""
-    from starter.benchstack import bench_stack
-
     began = time.perf_counter()
     report: dict[str, Any] = {"machine": machine(), "options": {
         k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}}
     say("bench: starting PostgreSQL, the Temporal dev server and the SMTP sink ...")
-    # the dev server as `make dev` runs it (starter/devserver.py), unless --plain-server
+    # the dev server as `make dev` runs it (devstack/devserver.py), unless --plain-server
     server_args = tuple(() if options.plain_server else tuning_flags()) + tuple(
         a for p in options.sqlite_pragmas for a in ("--sqlite-pragma", p)) + tuple(
         a for v in options.dynamic_config for a in ("--dynamic-config-value", v))
@@ -565,81 +533,17 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
     return report
 
 
-def _sizes(text: str) -> tuple[int, ...]:
+async def run_from_args(args: argparse.Namespace, command: str) -> None:
+    """`complaints bench`: run it, print the report (`command`: how it was asked for)."""
     try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected sizes such as 100,400,1600") from None
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    d = BenchOptions()
-    p.add_argument("--complaints", type=int, default=d.complaints,
-                   help=f"complaints in the lifecycle and ceiling runs (default {d.complaints})")
-    p.add_argument("--concurrency", type=int, default=d.concurrency,
-                   help=f"complaints in flight at once (default {d.concurrency})")
-    p.add_argument("--escalation-complaints", type=int, default=d.escalation_complaints,
-                   help=f"complaints left to escalate (default {d.escalation_complaints}; 0 skips)")
-    p.add_argument("--escalation-after", default=d.escalation_after,
-                   help=f"their personal acknowledgement deadline (default {d.escalation_after})")
-    p.add_argument("--escalation-rate", type=float, default=d.escalation_rate,
-                   help=f"complaints arriving per second in that run, so their deadlines fall due "
-                        f"at that rate (default {d.escalation_rate}; 0: as fast as --concurrency "
-                        "allows, a burst)")
-    p.add_argument("--scale", type=_sizes, default=d.scale_sizes, dest="scale_sizes",
-                   help="sizes of open complaints, comma-separated "
-                        f"(default {','.join(map(str, d.scale_sizes))}; empty skips)")
-    p.add_argument("--scale-cache", type=int, default=d.scale_cache,
-                   help=f"the scale worker's workflow cache size (default {d.scale_cache})")
-    p.add_argument("--scale-sample", type=int, default=d.scale_sample,
-                   help=f"updates timed at each size (default {d.scale_sample})")
-    p.add_argument("--archive-after", default=d.archive_after,
-                   help=f"the lifecycle policy's archive delay (default {d.archive_after})")
-    p.add_argument("--rounds", type=int, default=d.rounds,
-                   help=f"alternating rounds of lifecycle and ceiling, A B B A ... (default "
-                        f"{d.rounds})")
-    p.add_argument("--explain", action="store_true",
-                   help="also run the ceiling with the complaint's search-attribute upserts and "
-                        "payload sizes added back, one at a time (three more runs)")
-    p.add_argument("--sqlite-pragma", action="append", default=[], dest="sqlite_pragmas",
-                   metavar="PRAGMA=VALUE", help="passed to the dev server after `make dev`'s "
-                   "own (starter/devserver.py), e.g. cache_size=-64000")
-    p.add_argument("--dynamic-config", action="append", default=[], metavar="KEY=VALUE",
-                   help="a dynamic config value for the dev server (JSON value)")
-    p.add_argument("--plain-server", action="store_true",
-                   help="run the dev server without `make dev`'s tuning: SQLite with a "
-                        "rollback journal and a full sync per commit")
-    p.add_argument("--keep", type=Path, help="run in this directory and keep it (worker logs)")
-    p.add_argument("--json", action="store_true",
-                   help="print the report as JSON on stdout (the table goes to stderr)")
-
-
-async def run_from_args(args: argparse.Namespace) -> None:
-    from starter.benchstack import BenchFailed
-
-    options = BenchOptions(**{k: getattr(args, k) for k in asdict(BenchOptions()) if hasattr(args, k)})
-    try:
-        report = await run_bench(options)
+        report = await run_bench(options_from(args))
     except BenchFailed as err:
         print(f"complaints bench: {err}", file=sys.stderr)
         sys.exit(1)
-    report["command"] = "complaints " + " ".join(sys.argv[1:])
+    report["command"] = command
     table = format_report(report)
     if args.json:
         print(table, file=sys.stderr)
         print(json.dumps(report, indent=2))
     else:
         print(table)
-
-
-def add_bench_command(sub: Any) -> None:
-    """`complaints bench` (starter/cli.py adds it)."""
-    p = sub.add_parser("bench", help="the complaint lifecycle against the bare Temporal ceiling, "
-                                     "side by side on the embedded stack (docs/performance.md)")
-    add_arguments(p)
-    p.set_defaults(func=cmd_bench)
-
-
-async def cmd_bench(args: argparse.Namespace, settings: Any) -> None:
-    # The benchmark starts its own stack; the TEMPORAL_ADDRESS etc. of `settings` are not used.
-    await run_from_args(args)

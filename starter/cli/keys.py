@@ -1,6 +1,5 @@
-"""`complaints serve` (the HTTP API) and `complaints keys create|revoke|list`.
+"""`complaints keys create|revoke|list`: the HTTP API's keys.
 
-    complaints serve [--host 127.0.0.1] [--port 8000]
     complaints keys create --staff ID [--replace]       a roster member's key (shown once)
     complaints keys create --intake NAME [--replace]    an intake system's key (submit only)
     complaints keys revoke KEY_ID | --staff ID | --intake NAME
@@ -13,18 +12,15 @@ what it is for goes to stderr.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from workers.config import Settings
+from activities.db import connection
+from activities.keys import KeyRefused, create_key, list_keys, revoke_key
+from settings import Settings
+from starter.cli.usage import UsageError
 
 
-def add_api_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the HTTP API (OpenAPI docs at /docs)")
-    p.add_argument("--host", default=os.environ.get("API_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", 8000)))
-    p.set_defaults(func=cmd_serve)
-
+def add_key_commands(sub: argparse._SubParsersAction) -> None:
     keys = sub.add_parser("keys", help="API keys: create, revoke, list")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     p = ksub.add_parser("create", help="a new key, shown once")
@@ -44,29 +40,11 @@ def add_api_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_keys_list)
 
 
-async def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    from starter.api import serve
-
-    await serve(settings, host=args.host, port=args.port)
-
-
-async def _with_conn(settings: Settings, work):
-    import asyncpg
-
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        return await work(conn)
-    finally:
-        await conn.close()
-
-
 async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
-    from starter.cli import UsageError
-    from starter.keys import KeyRefused, create_key
-
     try:
-        info, key = await _with_conn(settings, lambda conn: create_key(
-            conn, staff_id=args.staff, intake=args.intake, replace=args.replace))
+        async with connection(settings.database_url) as conn:
+            info, key = await create_key(conn, staff_id=args.staff, intake=args.intake,
+                                         replace=args.replace)
     except KeyRefused as err:
         raise UsageError(str(err)) from None
     what = (f"staff member {info.name} (the actor of everything done with it)"
@@ -77,21 +55,18 @@ async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> None:
-    from starter.cli import UsageError
-    from starter.keys import KeyRefused, revoke_key
-
     try:
-        ids = await _with_conn(settings, lambda conn: revoke_key(
-            conn, key_id=args.key_id, staff_id=args.staff, intake=args.intake))
+        async with connection(settings.database_url) as conn:
+            ids = await revoke_key(conn, key_id=args.key_id, staff_id=args.staff,
+                                   intake=args.intake)
     except KeyRefused as err:
         raise UsageError(str(err)) from None
     print("revoked " + ", ".join(ids))
 
 
 async def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
-    from starter.keys import list_keys
-
-    keys = await _with_conn(settings, lambda conn: list_keys(conn, include_revoked=args.all))
+    async with connection(settings.database_url) as conn:
+        keys = await list_keys(conn, include_revoked=args.all)
     print(f"{'KEY ID':<13} {'KIND':<7} {'FOR':<20} {'CREATED':<17} REVOKED")
     for k in keys:
         print(f"{k.id:<13} {k.kind:<7} {k.name:<20} {k.created_at:%Y-%m-%d %H:%M} "

@@ -1,4 +1,4 @@
-"""The worker under test in `complaints bench`: `python -m workers.bench lifecycle|ceiling`.
+"""The worker under test in `complaints bench`: `python -m bench.worker lifecycle|ceiling`.
 
 `lifecycle` is the product's worker, built by `build_worker` as `python -m workers` builds
 it; `ceiling` runs the bare workflow of the same shape with no-op activities. Both get the
@@ -19,16 +19,13 @@ import signal
 import sys
 from datetime import timedelta
 
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from activities.bench import bench_no_op
 from activities.db import create_pool
-from workers.config import Settings
+from bench.ceiling import BenchCeilingWorkflow, bench_no_op
+from settings import Settings, connect
 from workers.worker import build_worker, workflow_runner
-from workflows.bench import BenchCeilingWorkflow
 
 log = logging.getLogger("complaints.bench.worker")
 
@@ -47,8 +44,7 @@ async def run(workload: str) -> None:
     port = int(os.environ["BENCH_METRICS_PORT"])
     runtime = Runtime(telemetry=TelemetryConfig(
         metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}")))
-    client = await Client.connect(settings.temporal_address, namespace=settings.namespace,
-                                  data_converter=pydantic_data_converter, runtime=runtime)
+    client = await connect(settings, runtime=runtime)
     pool = None
     if workload == "lifecycle":
         policy = settings.policy()
@@ -73,7 +69,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     workload = sys.argv[1] if len(sys.argv) > 1 else ""
     if workload not in ("lifecycle", "ceiling"):
-        print("usage: python -m workers.bench lifecycle|ceiling", file=sys.stderr)
+        print("usage: python -m bench.worker lifecycle|ceiling", file=sys.stderr)
         sys.exit(2)
     asyncio.run(run(workload))
 

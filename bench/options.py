@@ -1,0 +1,86 @@
+"""What `complaints bench` can be asked to run: its options, their defaults and its flags.
+
+Light on purpose: `complaints` builds its parser from `add_arguments` on every start, and
+only a run imports the benchmark itself (bench/run.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class BenchOptions:
+    # Defaults sized to finish in under 5 minutes on 2 cores (docs/performance.md has the
+    # issue's full sizes: --complaints 200 --scale 100,400,1600 --scale-cache 100).
+    complaints: int = 100
+    concurrency: int = 10
+    escalation_complaints: int = 40
+    escalation_after: str = "20s"  # the personal acknowledgement's deadline in that run
+    escalation_rate: float = 4.0  # complaints arriving per second in that run (0: all at once)
+    scale_sizes: tuple[int, ...] = (50, 200, 800)
+    scale_cache: int = 50  # the scale worker's workflow cache (the product's default is 500)
+    scale_sample: int = 15  # updates timed, one at a time, at each size
+    archive_after: str = "2s"
+    rounds: int = 2  # lifecycle and ceiling alternate: A B, B A, ...
+    explain: bool = False  # also run the ceiling with the complaint's upserts / payload sizes
+    sqlite_pragmas: tuple[str, ...] = ()  # more `--sqlite-pragma` for the dev server
+    dynamic_config: tuple[str, ...] = ()  # more `--dynamic-config-value` for the dev server
+    plain_server: bool = False  # SQLite as start-dev leaves it, not `make dev`'s WAL mode
+    keep: Path | None = None
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected sizes such as 100,400,1600") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = BenchOptions()
+    p.add_argument("--complaints", type=int, default=d.complaints,
+                   help=f"complaints in the lifecycle and ceiling runs (default {d.complaints})")
+    p.add_argument("--concurrency", type=int, default=d.concurrency,
+                   help=f"complaints in flight at once (default {d.concurrency})")
+    p.add_argument("--escalation-complaints", type=int, default=d.escalation_complaints,
+                   help=f"complaints left to escalate (default {d.escalation_complaints}; 0 skips)")
+    p.add_argument("--escalation-after", default=d.escalation_after,
+                   help=f"their personal acknowledgement deadline (default {d.escalation_after})")
+    p.add_argument("--escalation-rate", type=float, default=d.escalation_rate,
+                   help=f"complaints arriving per second in that run, so their deadlines fall due "
+                        f"at that rate (default {d.escalation_rate}; 0: as fast as --concurrency "
+                        "allows, a burst)")
+    p.add_argument("--scale", type=_sizes, default=d.scale_sizes, dest="scale_sizes",
+                   help="sizes of open complaints, comma-separated "
+                        f"(default {','.join(map(str, d.scale_sizes))}; empty skips)")
+    p.add_argument("--scale-cache", type=int, default=d.scale_cache,
+                   help=f"the scale worker's workflow cache size (default {d.scale_cache})")
+    p.add_argument("--scale-sample", type=int, default=d.scale_sample,
+                   help=f"updates timed at each size (default {d.scale_sample})")
+    p.add_argument("--archive-after", default=d.archive_after,
+                   help=f"the lifecycle policy's archive delay (default {d.archive_after})")
+    p.add_argument("--rounds", type=int, default=d.rounds,
+                   help=f"alternating rounds of lifecycle and ceiling, A B B A ... (default "
+                        f"{d.rounds})")
+    p.add_argument("--explain", action="store_true",
+                   help="also run the ceiling with the complaint's search-attribute upserts and "
+                        "payload sizes added back, one at a time (three more runs)")
+    p.add_argument("--sqlite-pragma", action="append", default=[], dest="sqlite_pragmas",
+                   metavar="PRAGMA=VALUE", help="passed to the dev server after `make dev`'s "
+                   "own (devstack/devserver.py), e.g. cache_size=-64000")
+    p.add_argument("--dynamic-config", action="append", default=[], metavar="KEY=VALUE",
+                   help="a dynamic config value for the dev server (JSON value)")
+    p.add_argument("--plain-server", action="store_true",
+                   help="run the dev server without `make dev`'s tuning: SQLite with a "
+                        "rollback journal and a full sync per commit")
+    p.add_argument("--keep", type=Path, help="run in this directory and keep it (worker logs)")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON on stdout (the table goes to stderr)")
+
+
+def options_from(args: argparse.Namespace) -> BenchOptions:
+    """The options `add_arguments` parsed."""
+    return BenchOptions(**{k: getattr(args, k) for k in asdict(BenchOptions()) if hasattr(args, k)})

@@ -1,0 +1,60 @@
+"""The HTTP API (`complaints serve`): intake systems submit, agents and managers act.
+
+    POST /complaints                             a ComplaintIntake; 201 + CRN (200 if repeated)
+    GET  /complaints                             list, filtered, paginated (Temporal visibility)
+    GET  /complaints/{crn}                       the `status` query
+    POST /complaints/{crn}/actions/{update}      one per workflow update
+    POST /complaints/{crn}/refund-decision       the Finance Manager's decision, answered at once
+
+Every request carries an API key (`Authorization: Bearer <key>`, from `complaints keys
+create`). A staff key's owner is the actor of every action: the body never names one.
+An intake key may only submit. Errors are JSON, `{"error", "message", "fields"}`, with the
+status codes errors.py lists; no error carries a stack trace (the server log has it, under
+the reference the 500 gives).
+
+One router per area (service, intake, complaints, actions, refunds); each calls the
+operations the CLI calls too (starter/operations.py, starter/intake.py, starter/listing.py).
+"""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from temporalio.client import Client
+
+from activities.db import Pool, create_pool
+from settings import Settings, connect
+from starter.api import actions, complaints, intake, refunds, service
+from starter.api.errors import install_error_handlers
+
+
+def create_app(settings: Settings, client: Client, pool: Pool) -> FastAPI:
+    app = FastAPIOffline(
+        title="Complaint workflows API",
+        version="1",
+        description=(
+            "Every customer complaint is a durable Temporal workflow. Intake systems submit "
+            "complaints; agents and managers read and act on them.\n\n"
+            "Authenticate with an API key: `Authorization: Bearer <key>` (created by "
+            "`complaints keys create --staff ID` or `--intake NAME`). The key's owner is the "
+            "actor of every action. Errors are JSON with `error`, `message` and `fields`."),
+    )
+    app.state.settings, app.state.client, app.state.pool = settings, client, pool
+    install_error_handlers(app)
+    for area in (service, intake, complaints, actions, refunds):
+        app.include_router(area.router)
+    return app
+
+
+async def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """`complaints serve`: the app on uvicorn, until Ctrl-C."""
+    client = await connect(settings)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=10)
+    try:
+        app = create_app(settings, client, pool)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info",
+                                proxy_headers=False, server_header=False)
+        await uvicorn.Server(config).serve()
+    finally:
+        await pool.close()

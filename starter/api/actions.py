@@ -1,0 +1,106 @@
+"""`POST /complaints/{crn}/actions/{update}`: one route per action, each the workflow update
+of that name, its body the update's payload less `actor` (the key's owner acts).
+
+Permission is decided here, before anything is sent, with workflows/permissions.py and the
+roster in PostgreSQL; the workflow checks again against the roster it started with.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the handlers' annotations, and
+# the action bodies are models built at run time.
+
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from activities.db import on_roster
+from starter.api.bodies import body_model, strict_body, with_actor
+from starter.api.complaints import Crn, complaint_state
+from starter.api.deps import Database, Staff, Temporal
+from starter.api.errors import FieldProblem, in_time, invalid, refuse_unless, responses
+from starter.operations import UPDATES, act
+from workflows import models as m
+from workflows.models import ComplaintState
+from workflows.permissions import OWNER_ACTIONS, ROLES_FOR, check_actor
+
+router = APIRouter(tags=["actions"])
+
+# Actions an owner may take whatever their role; others need a role from ROLES_FOR.
+OWNER_OR_ROLE = frozenset({"record_fix_deployed", "record_kb_article"})
+# What each action is, for /docs (DESIGN.md, the public contract).
+ACTION_DOCS = {
+    "acknowledge_personally": "The personal (non-templated) acknowledgement of a formal "
+    "complaint, emailed to the customer; ends the triage phase.",
+    "record_phone_contact": "The owner's call to the customer: reached or not, summary, "
+    "expectations set. Only a call that reached the customer meets the phone deadline.",
+    "submit_internal_review": "The 3 Whys (root cause, process failure, communication "
+    "failure) and the investigation checklist.",
+    "submit_action_plan": "The steps: technical_fix, process_change, credit_offer, refund, "
+    "replacement. A refund or credit names an amount the order allows.",
+    "record_fix_deployed": "The technical fix is live.",
+    "send_customer_update": "A substantive update, emailed; restarts the customer-update clock.",
+    "propose_solution": "Asks the customer for explicit agreement (emailed); the update "
+    "clock waits meanwhile.",
+    "record_customer_response": "The customer agrees (true), disagrees (false) or just "
+    "replies (null).",
+    "confirm_resolution": 'The customer\'s written sign-off; must contain "Resolution Confirmed".',
+    "submit_rca": "Root cause analysis, process failures, corrective actions, KB needed.",
+    "record_kb_article": "The knowledge base article an RCA asked for is written.",
+    "record_csat": "The customer's satisfaction, 1-5, with an optional comment.",
+    "escalate": "Manual escalation one level up (customer asked for a manager, ...).",
+    "reassign": "A new owner: a specialist, CSM or team lead on the roster.",
+}
+
+
+def _add_action(update: str, model: type[BaseModel]) -> None:
+    Body = body_model(model)  # a model class, built for this action
+
+    async def action(crn: Crn, principal: Staff, body: Body,  # type: ignore[valid-type]
+                     strict: Annotated[BaseModel, strict_body(Body)],
+                     client: Temporal, pool: Database) -> ComplaintState:
+        state = await complaint_state(client, crn)
+        member = principal.staff
+        assert member is not None
+        _check_permission(update, member, state)
+        if update == "reassign":
+            await _check_new_owner(pool, strict.owner)  # type: ignore[attr-defined]
+        return await in_time(act(client, crn, update, with_actor(model, strict, member.id)),
+                             update)
+
+    router.post(
+        f"/complaints/{{crn}}/actions/{update}", name=update, operation_id=update,
+        summary=f"{update.replace('_', ' ').capitalize()} ({_who(update)})",
+        description=ACTION_DOCS.get(update, "") + "\n\nWho: " + _who(update) + ". The "
+        "actor is the key's owner. Returns the complaint's state after the action "
+        "(recent timeline only; GET the complaint for all of it).",
+        responses=responses(401, 403, 404, 409, 422, 503),
+    )(action)
+
+
+def _who(update: str) -> str:
+    if update in OWNER_ACTIONS:
+        return "the complaint's owner, a team lead or the head of customer success"
+    roles = ", ".join(sorted(r.value for r in ROLES_FOR[update]))
+    return ("the owner, or one of: " if update in OWNER_OR_ROLE else "one of: ") + roles
+
+
+def _check_permission(update: str, member: m.StaffMember, state: ComplaintState) -> None:
+    """The role check the workflow's validator makes, decided here so that a role that may
+    not act gets 403 whatever phase the complaint is in. Before an owner is assigned the
+    workflow refuses owner actions for the phase (409)."""
+    roster = {member.id: member}
+    if update in OWNER_ACTIONS:
+        if state.owner is not None:
+            refuse_unless(lambda: check_actor(update, member.id, roster, owner=state.owner))
+    elif not (update in OWNER_OR_ROLE and member.id == state.owner):
+        refuse_unless(lambda: check_actor(update, member.id, roster))
+
+
+async def _check_new_owner(pool: Database, owner: str) -> None:
+    if not await on_roster(pool, owner):
+        raise invalid([FieldProblem(location="body", field="owner",
+                                    message=f"{owner!r} is not on the roster")])
+
+
+for _update, _model in UPDATES.items():
+    _add_action(_update, _model)

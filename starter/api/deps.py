@@ -1,0 +1,61 @@
+"""What a route depends on: the app's Temporal client, PostgreSQL pool and settings (set by
+`create_app`), and who is calling (the API key's owner)."""
+
+# No `from __future__ import annotations`: FastAPI reads the dependencies' annotations.
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from temporalio.client import Client
+
+from activities.db import Pool
+from activities.keys import Principal, authenticate
+from settings import Settings
+from starter.api.errors import ApiError, forbidden
+
+
+def _client(request: Request) -> Client:
+    return request.app.state.client
+
+
+def _pool(request: Request) -> Pool:
+    return request.app.state.pool
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+Temporal = Annotated[Client, Depends(_client)]
+Database = Annotated[Pool, Depends(_pool)]
+AppSettings = Annotated[Settings, Depends(_settings)]
+
+bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey",
+                    description="an API key from `complaints keys create`")
+
+
+async def _caller(
+    pool: Database,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise ApiError(401, "unauthenticated", "send an API key: Authorization: Bearer "
+                       "<key> (complaints keys create)", headers=challenge)
+    principal = await authenticate(pool, credentials.credentials)
+    if principal is None:
+        raise ApiError(401, "unauthenticated", "the API key is unknown or revoked",
+                       headers=challenge)
+    return principal
+
+
+async def _staff_caller(principal: Annotated[Principal, Depends(_caller)]) -> Principal:
+    if principal.staff is None:
+        raise forbidden(f"{principal.name!r} is an intake key: it may only submit complaints "
+                        "(POST /complaints)")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+Staff = Annotated[Principal, Depends(_staff_caller)]

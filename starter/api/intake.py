@@ -1,0 +1,70 @@
+"""`POST /complaints`: an intake system (or a staff member) submits a complaint."""
+
+# No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from starter.api.bodies import strict_body
+from starter.api.deps import AppSettings, Caller, Temporal
+from starter.api.errors import FieldProblem, invalid, responses
+from starter.intake import submit
+from workflows.models import ComplaintIntake
+
+log = logging.getLogger("complaints.api")
+router = APIRouter(tags=["intake"])
+
+# How far `received_at` may lie from now: the workflow computes every deadline from it, and
+# a date decades away would breach everything at once (or overflow the calendar).
+RECEIVED_WITHIN_PAST = timedelta(days=30)
+RECEIVED_CLOCK_SKEW = timedelta(minutes=5)
+# Intake fields that are one line: the subject goes into email headers.
+SINGLE_LINE = frozenset({("subject",), ("external_ref",), ("customer", "id"),
+                         ("customer", "name"), ("customer", "phone"), ("order_id",)})
+
+
+class SubmissionOut(BaseModel):
+    crn: str = Field(description="the Complaint Reference Number (also the workflow id)")
+    created: bool = Field(description="false when this (source, external_ref) was already "
+                          "submitted: the same complaint, nothing new started")
+    url: str = Field(description="where its status is read")
+
+
+@router.post(
+    "/complaints", status_code=201, operation_id="submit_complaint",
+    summary="Submit a complaint (any key, intake keys included)",
+    description="Starts the complaint's workflow. The CRN is derived from `(source, "
+    "external_ref)`: submitting the same complaint again answers 200 with the same CRN "
+    "and starts nothing.",
+    response_model=SubmissionOut,
+    responses={200: {"model": SubmissionOut, "description": "already submitted: same CRN"},
+               **responses(401, 422, 503)},
+)
+async def submit_complaint(intake: ComplaintIntake, principal: Caller, request: Request,
+                           strict: Annotated[ComplaintIntake,
+                                             strict_body(ComplaintIntake, SINGLE_LINE)],
+                           client: Temporal, settings: AppSettings) -> JSONResponse:
+    _check_received_at(strict)
+    result = await submit(client, strict, settings.task_queue)
+    url = str(request.url_for("complaint_status", crn=result.crn).path)
+    log.info("%s submitted %s (%s)", principal.key_id, result.crn,
+             "new" if result.created else "repeat")
+    out = SubmissionOut(crn=result.crn, created=result.created, url=url)
+    return JSONResponse(out.model_dump(), status_code=201 if result.created else 200,
+                        headers={"Location": url})
+
+
+def _check_received_at(intake: ComplaintIntake) -> None:
+    if intake.received_at is None:
+        return
+    now = datetime.now(UTC)
+    if not now - RECEIVED_WITHIN_PAST <= intake.received_at <= now + RECEIVED_CLOCK_SKEW:
+        raise invalid([FieldProblem(
+            location="body", field="received_at",
+            message=f"must lie between {RECEIVED_WITHIN_PAST.days} days ago and now "
+                    "(leave it out to mean now)")])
