@@ -46,6 +46,7 @@ from devstack.devserver import tuning_flags
 from starter.intake import submit
 from starter.operations import act
 from workflows import models as m
+from workflows.events import PERSONAL_ACK, Event
 from workflows.policy import DEMO_POLICY_PATH, parse_duration
 
 # SDK metric names (Prometheus, milliseconds)
@@ -383,9 +384,10 @@ class Bench:
             except Exception as err:
                 errors.append(f"{crn}: status: {err}")
                 continue
-            due = state.deadline("personal_acknowledgement")
-            fired = next((e for e in state.timeline if e.event == "escalated"
-                          and "personal acknowledgement" in e.detail), None)
+            due = state.deadline(PERSONAL_ACK)
+            # The breach and its escalation are decided in the same workflow task.
+            fired = next((e for e in state.timeline if e.event == Event.deadline_breached
+                          and e.deadline == PERSONAL_ACK), None)
             if due is None or fired is None:
                 errors.append(f"{crn}: no escalation for the personal acknowledgement")
                 continue
