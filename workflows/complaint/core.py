@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_types import EmailActivities, StoreActivities
     from workflows.complaint import presentation as ui
     from workflows.complaint.clocks import ClockEvent, SlaClock
-    from workflows.events import Event, Outcome
+    from workflows.events import PERSONAL_ACK, Event, Outcome
     from workflows.models import (
         ComplaintContext,
         ComplaintIntake,
@@ -271,7 +271,7 @@ class ComplaintCore:
 
     def _record(self) -> ComplaintRecord:
         s = self.state
-        ack = s.deadline("personal_acknowledgement")
+        ack = s.deadline(PERSONAL_ACK)
         return ComplaintRecord(
             crn=s.crn, source=s.source, external_ref=s.external_ref, customer_id=s.customer_id,
             customer_name=self._customer_name(), customer_email=self._customer_email(),
