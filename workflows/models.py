@@ -383,6 +383,8 @@ class ComplaintState(Model):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     archived_at: datetime | None = None
+    # The whole timeline; after a long life continued as new, the most recent events (the
+    # first one's `seq` says where it starts; the resolution log in PostgreSQL has them all).
     timeline: list[TimelineEvent] = Field(default_factory=list)
 
     def deadline(self, name: str) -> Deadline | None:
@@ -485,6 +487,7 @@ class CarriedComplaint(Model):
     update_clock: UpdateClockState = Field(default_factory=UpdateClockState)
     supervisor_acted: dict[int, bool] = Field(default_factory=dict)
     refunded_total: Decimal = Decimal(0)
+    reassignments: int = 0  # numbers the reassignment emails' outbox keys
     persisted_seq: int = 0
     indexed: dict[str, Any] = Field(default_factory=dict)
     runs: int = 1  # this complaint's runs so far, the carried one included

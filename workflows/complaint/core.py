@@ -95,6 +95,7 @@ class ComplaintCore:
         # What this complaint already credited to the order.
         self.refunded_total = carried.refunded_total if carried else Decimal(0)
         self.runs = carried.runs if carried else 1
+        self.reassignments = carried.reassignments if carried else 0
         self._persisted_seq = carried.persisted_seq if carried else 0
         self._indexed: dict[str, Any] = dict(carried.indexed) if carried else {}
         self._clocks: dict[str, SlaClock] = {}
