@@ -13,17 +13,23 @@ import asyncio
 import json
 import socket
 import urllib.request
+import uuid
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from temporalio.client import Client
 
+from activities.db import create_pool
 from activities.email import message_kind
 from settings import REPO_ROOT, connect, metrics_runtime
+from starter.api import create_app
 from tests.conftest import ComplaintStack
+from tests.test_api import serving
 from tests.test_lifecycle import plan_agreed, to_owner
 from tests.test_smtp_outage import until_outbox
 from workers.gauges import keep_gauges_current
@@ -224,3 +230,48 @@ def check_dashboard_queries(scraped: set[str]) -> None:
         assert named, f"no metric in {expr!r}"
         missing = named - scraped - AWAITING_EMAIL_CHANNEL
         assert not missing, f"{expr!r} names {missing}, which the worker's scrape lacks"
+
+
+# --- the API: /health, /ready, /metrics -----------------------------------------------------
+
+
+async def test_api_health_readiness_and_request_metrics(local_stack: ComplaintStack):
+    stack = local_stack
+    app = create_app(stack.settings, stack.client, stack.pool)
+    async with serving(app) as base, httpx.AsyncClient(base_url=base) as http:
+        assert (await http.get("/health")).json() == {"status": "ok"}
+        ready = await http.get("/ready")
+        assert (ready.status_code, ready.json()) == (200, {
+            "status": "ready", "temporal": "ok", "postgresql": "ok"})
+        for _ in range(2):  # two CRNs, one route: one series
+            assert (await http.get(f"/complaints/CRN-{uuid.uuid4().hex[:10].upper()}")
+                    ).status_code == 401
+        assert (await http.get("/no/such/path")).status_code == 404
+        text = (await http.get("/metrics")).text
+    samples = [(s.name, s.labels, s.value) for f in text_string_to_metric_families(text)
+               for s in f.samples]
+
+    def value(name: str, **labels: str) -> float:
+        return sum(v for n, lab, v in samples if n == name and labels.items() <= lab.items())
+
+    route = {"handler": "/complaints/{crn}", "method": "GET", "status": "401"}
+    assert value("http_requests_total", **route) == 2
+    assert value("http_request_duration_seconds_count", **route) == 2
+    assert value("http_requests_total", handler="/ready", status="200") == 1
+    assert value("http_requests_total", handler="none", status="404") == 1
+    assert not [lab for n, lab, _ in samples if "CRN-" in str(lab)]  # no series per complaint
+
+
+async def test_api_is_not_ready_while_temporal_or_postgresql_is_away(local_stack: ComplaintStack):
+    stack = local_stack
+    closed = await create_pool(stack.settings.database_url, min_size=1, max_size=1)
+    await closed.close()
+    dead_temporal = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
+    for app, away in [(create_app(stack.settings, stack.client, closed), "postgresql"),
+                      (create_app(stack.settings, dead_temporal, stack.pool), "temporal")]:
+        async with serving(app) as base, httpx.AsyncClient(base_url=base) as http:
+            answer = await http.get("/ready")
+        body = answer.json()
+        assert (answer.status_code, body["status"]) == (503, "unavailable"), body
+        other = "temporal" if away == "postgresql" else "postgresql"
+        assert body[away] != "ok" and body[other] == "ok", body
