@@ -26,9 +26,11 @@ from temporalio.client import Client
 
 from activities.db import create_pool
 from activities.email import message_kind
+from activities.keys import create_key
 from settings import REPO_ROOT, connect, metrics_runtime
+from settings.tracing import tracer_provider
 from starter.api import create_app
-from tests.conftest import ComplaintStack
+from tests.conftest import ComplaintStack, intake
 from tests.test_api import serving
 from tests.test_lifecycle import plan_agreed, to_owner
 from tests.test_smtp_outage import until_outbox
@@ -275,3 +277,54 @@ async def test_api_is_not_ready_while_temporal_or_postgresql_is_away(local_stack
         assert (answer.status_code, body["status"]) == (503, "unavailable"), body
         other = "temporal" if away == "postgresql" else "postgresql"
         assert body[away] != "ok" and body[other] == "ok", body
+
+
+# --- tracing ----------------------------------------------------------------------------------
+
+
+async def test_an_api_request_is_one_trace_with_the_workflow_and_every_span_names_the_crn(
+        local_stack: ComplaintStack):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    stack = local_stack
+    spans = InMemorySpanExporter()
+    provider = tracer_provider(spans, batch=False, service_name="complaints-test")
+    address = stack.client.service_client.config.target_host
+    client = await connect(replace(stack.settings, temporal_address=address),
+                           tracer_provider=provider)
+    async with stack.pool.acquire() as conn:
+        intake_key = (await create_key(conn, intake="web-form"))[1]
+        tom_key = (await create_key(conn, staff_id="tom"))[1]
+    app = create_app(stack.settings, client, stack.pool, tracer_provider=provider)
+    async with build_worker(client, stack.settings, stack.pool, stack.policy), \
+            serving(app) as base, httpx.AsyncClient(base_url=base) as http:
+        created = await http.post("/complaints", json=intake(),
+                                  headers={"Authorization": f"Bearer {intake_key}"})
+        assert created.status_code == 201, created.text
+        crn = created.json()["crn"]
+        stack.started.append(crn)
+        await stack.mail_for(crn, "acknowledgement")
+        await stack.until(crn, lambda s: any(e.event == Event.email_sent for e in s.timeline))
+        read = await http.get(f"/complaints/{crn}", headers={"Authorization": f"Bearer {tom_key}"})
+        assert read.status_code == 200
+        await stack.settle()
+
+    finished = spans.get_finished_spans()
+    by_name = {}
+    for span in finished:
+        by_name.setdefault(span.name, []).append(span)
+    submitted = next(s for s in by_name["POST /complaints"] if s.attributes.get("http.route"))
+    trace_id = submitted.context.trace_id
+    in_trace = [s for s in finished if s.context.trace_id == trace_id]
+    names = {s.name for s in in_trace}
+    # The request, the workflow it started, and the workflow's activities: one trace.
+    assert {"POST /complaints", "StartWorkflow:ComplaintWorkflow", "RunWorkflow:ComplaintWorkflow",
+            "StartActivity:send_email", "RunActivity:send_email",
+            "RunActivity:fetch_complaint_context"} <= names, names
+    assert {s.attributes.get("crn") for s in in_trace} == {crn}, [
+        (s.name, dict(s.attributes)) for s in in_trace if s.attributes.get("crn") != crn]
+    # Reading the complaint: the request and its query, a trace of their own, with the CRN.
+    query = next(s for s in by_name["GET /complaints/{crn}"])
+    read_trace = [s for s in finished if s.context.trace_id == query.context.trace_id]
+    assert "QueryWorkflow:status" in {s.name for s in read_trace}
+    assert {s.attributes.get("crn") for s in read_trace} == {crn}
