@@ -10,7 +10,9 @@ a free port and connects the worker's client with it, as `python -m workers` doe
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import socket
 import urllib.request
 import uuid
@@ -27,7 +29,8 @@ from temporalio.client import Client
 from activities.db import create_pool
 from activities.email import message_kind
 from activities.keys import create_key
-from settings import REPO_ROOT, connect, metrics_runtime
+from settings import REPO_ROOT, Settings, connect, metrics_runtime
+from settings.logs import CrnFilter, configure_logging, formatter
 from settings.tracing import tracer_provider
 from starter.api import create_app
 from tests.conftest import ComplaintStack, intake
@@ -328,3 +331,45 @@ async def test_an_api_request_is_one_trace_with_the_workflow_and_every_span_name
     read_trace = [s for s in finished if s.context.trace_id == query.context.trace_id]
     assert "QueryWorkflow:status" in {s.name for s in read_trace}
     assert {s.attributes.get("crn") for s in read_trace} == {crn}
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+
+async def test_json_logs_are_one_object_per_line_and_workflow_and_activity_lines_carry_the_crn(
+        local_stack: ComplaintStack):
+    stack = local_stack
+    out = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging(Settings.from_env({"LOG_FORMAT": "json"}).log_format, stream=out)
+    try:
+        async with stack.worker():
+            # The customer asks for a manager: escalated at intake (a workflow log line).
+            crn = (await stack.submit(flags={"requests_manager": True})).crn
+            await stack.mail_for(crn, "acknowledgement")
+            await stack.until(crn, lambda s: [e.event for e in s.timeline].count(
+                Event.email_sent) >= 2)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]  # each line parses
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in lines)
+    ours = [r for r in lines if (r.get("temporal_workflow") or r.get("temporal_activity") or {})
+            .get("workflow_id") == crn]
+    from_workflow = [r for r in ours if r["logger"] == "temporalio.workflow"]
+    from_activities = [r for r in ours if r["logger"] == "temporalio.activity"]
+    assert any("escalated to level 1" in r["message"] for r in from_workflow), ours
+    assert any("email acknowledgement sent" in r["message"] for r in from_activities), ours
+    assert ours and all(r["crn"] == crn for r in ours)
+
+
+def test_text_logs_tag_complaint_lines_with_the_crn():
+    record = logging.LogRecord("temporalio.activity", logging.INFO, __file__, 1, "sent", (), None)
+    record.temporal_activity = {"workflow_type": "ComplaintWorkflow", "workflow_id": "CRN-ABC"}
+    plain = logging.LogRecord("complaints.worker", logging.INFO, __file__, 1, "started", (), None)
+    for r in (record, plain):
+        CrnFilter().filter(r)
+    text = formatter("text")
+    assert text.format(record).endswith("temporalio.activity [CRN-ABC]: sent")
+    assert text.format(plain).endswith("complaints.worker: started")
