@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from importlib.util import find_spec
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,9 +22,11 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from settings import REPO_ROOT, Settings
+from settings import REPO_ROOT, Settings, connect, metrics_runtime
 from starter.cli import build_parser
 from tests.conftest import ComplaintStack
+from tests.faultstack import free_port
+from workers.worker import build_worker
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -208,3 +211,34 @@ async def test_worker_health_check_sees_a_polling_worker(local_stack: ComplaintS
     assert "healthy" in healthy.stdout
     nobody = await asyncio.to_thread(check, f"{stack.settings.task_queue}-nobody")
     assert nobody.returncode == 1 and "unhealthy: no worker" in nobody.stdout
+
+
+async def test_worker_readiness_needs_postgresql_and_its_metrics_endpoint(
+        local_stack: ComplaintStack):
+    """`python -m workers.health --ready`, what compose waits on: the worker polls, PostgreSQL
+    answers and the metrics endpoint (METRICS_PORT) answers; each missing one is named."""
+    stack = local_stack
+    address = stack.client.service_client.config.target_host
+    port = free_port()
+    client = await connect(replace(stack.settings, temporal_address=address),
+                           metrics_runtime(port, host="127.0.0.1"))
+    env = os.environ | {"TEMPORAL_ADDRESS": address, "TASK_QUEUE": stack.settings.task_queue,
+                        "DATABASE_URL": stack.settings.database_url, "METRICS_PORT": str(port)}
+
+    def ready(**changes: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "workers.health", "--ready"], cwd=REPO_ROOT,
+                              env=env | changes, capture_output=True, text=True, timeout=60)
+
+    async with build_worker(client, stack.settings, stack.pool, stack.policy):
+        for _ in range(50):
+            answer = await asyncio.to_thread(ready)
+            if answer.returncode == 0:
+                break
+            await asyncio.sleep(0.2)
+        assert answer.returncode == 0, answer.stdout + answer.stderr
+        assert answer.stdout.startswith("ready:")
+        no_metrics = await asyncio.to_thread(ready, METRICS_PORT=str(free_port()))
+        assert no_metrics.returncode == 1 and "no metrics on port" in no_metrics.stdout
+        no_database = await asyncio.to_thread(
+            ready, DATABASE_URL=stack.settings.database_url + "_gone")
+        assert no_database.returncode == 1 and "PostgreSQL does not answer" in no_database.stdout

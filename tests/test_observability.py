@@ -13,7 +13,6 @@ import asyncio
 import io
 import json
 import logging
-import socket
 import urllib.request
 import uuid
 from collections import Counter
@@ -34,6 +33,7 @@ from settings.logs import CrnFilter, configure_logging, formatter
 from settings.tracing import tracer_provider
 from starter.api import create_app
 from tests.conftest import ComplaintStack, intake
+from tests.faultstack import free_port
 from tests.test_api import serving
 from tests.test_lifecycle import plan_agreed, to_owner
 from tests.test_smtp_outage import until_outbox
@@ -54,12 +54,6 @@ PRODUCT = ("complaints_started_total", "complaints_deadline_met_total",
            "complaints_email_failures_total")
 
 Samples = list[tuple[str, dict[str, str], float]]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def scrape(port: int) -> Samples:
