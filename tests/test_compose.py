@@ -30,7 +30,8 @@ from workers.worker import build_worker
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
-SERVICES = {"postgresql", "temporal", "temporal-ui", "mailpit", "migrate", "worker"}
+SERVICES = {"postgresql", "temporal", "temporal-ui", "mailpit", "migrate", "worker", "api",
+            "prometheus", "grafana"}
 APP_SERVICES = {"migrate", "worker", "seed", "api"}  # built from this repository's Dockerfile
 ONE_SHOT = {"migrate", "seed"}
 # What DESIGN.md names for the worker; Settings.from_env may read more (it must all be set).
@@ -242,3 +243,45 @@ async def test_worker_readiness_needs_postgresql_and_its_metrics_endpoint(
         no_database = await asyncio.to_thread(
             ready, DATABASE_URL=stack.settings.database_url + "_gone")
         assert no_database.returncode == 1 and "PostgreSQL does not answer" in no_database.stdout
+
+
+def test_prometheus_scrapes_the_worker_and_the_api_and_grafana_has_its_dashboard(
+        compose: dict[str, Any]):
+    services = compose["services"]
+    worker_env = env_of(services["worker"])
+    assert worker_env["METRICS_PORT"] == str(Settings().metrics_port)
+    assert worker_env["LOG_FORMAT"] == "json"
+
+    def mounted(service: str, inside: str) -> Any:
+        """The repository file or folder a service mounts at `inside`."""
+        for volume in services[service]["volumes"]:
+            source, _, rest = volume.partition(":")
+            if rest.split(":")[0] == inside:
+                assert source.startswith("./"), volume
+                return REPO_ROOT / source
+        pytest.fail(f"{service} mounts nothing at {inside}")
+
+    config = yaml.safe_load(mounted("prometheus", "/etc/prometheus/prometheus.yml").read_text())
+    targets = {job["job_name"]: (job.get("metrics_path", "/metrics"),
+                                 [t for c in job["static_configs"] for t in c["targets"]])
+               for job in config["scrape_configs"]}
+    assert targets["worker"] == ("/metrics", [f"worker:{worker_env['METRICS_PORT']}"])
+    api_port = services["api"]["command"][services["api"]["command"].index("--port") + 1]
+    assert targets["api"] == ("/metrics", [f"api:{api_port}"])
+
+    provisioning = mounted("grafana", "/etc/grafana/provisioning")
+    sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    (source,) = sources["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load((provisioning / "dashboards" / "complaints.yml").read_text())
+    dashboards = mounted("grafana", providers["providers"][0]["options"]["path"])
+    board = json.loads((dashboards / "complaints.json").read_text())
+    assert board["panels"]
+    for panel in board["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in [panel, *panel["targets"]]:
+            assert target["datasource"]["uid"] == source["uid"], panel["title"]
+    home = env_of(services["grafana"])["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{providers['providers'][0]['options']['path']}/complaints.json"
+    assert services["worker"]["healthcheck"]["test"][-1] == "--ready"
+    assert services["api"]["depends_on"]["worker"]["condition"] == "service_healthy"

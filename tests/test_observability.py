@@ -27,6 +27,7 @@ from temporalio.client import Client
 
 from activities.db import create_pool
 from activities.email import message_kind
+from activities.inbound_metrics import INBOUND_MESSAGES, count_inbound_message
 from activities.keys import create_key
 from settings import REPO_ROOT, Settings, connect, metrics_runtime
 from settings.logs import CrnFilter, configure_logging, formatter
@@ -46,13 +47,8 @@ from workflows.policy import load_policy
 
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "complaints.json"
 # Panels for metrics of parts still being built elsewhere: the email channel's inbound mail
-# (activities/inbound_metrics.py is the hook it calls).
+# (activities/inbound_metrics.py is the hook it calls; tested alone below).
 AWAITING_EMAIL_CHANNEL = {"complaints_inbound_messages_total"}
-PRODUCT = ("complaints_started_total", "complaints_deadline_met_total",
-           "complaints_deadline_breached_total", "complaints_escalations_total",
-           "complaints_escalation_lateness_seconds_count", "complaints_emails_sent_total",
-           "complaints_email_failures_total")
-
 Samples = list[tuple[str, dict[str, str], float]]
 
 
@@ -208,8 +204,14 @@ async def test_sla_metrics_count_each_event_once_across_replays(local_stack: Com
         assert product_counts(again) == expected
         assert series(again, "complaints_escalation_lateness_seconds_count") == {"": breaches}
 
-        # 4. Every query of the dashboard names a metric this scrape shows.
-        check_dashboard_queries(names | {name for name, _, _ in again})
+        # 4. Every query of the dashboard names a metric that the worker's scrape or the
+        # API's shows.
+        app = create_app(stack.settings, stack.client, stack.pool)
+        async with serving(app) as base, httpx.AsyncClient(base_url=base) as http:
+            assert (await http.get("/health")).status_code == 200
+            api_text = (await http.get("/metrics")).text
+        api_names = {s.name for f in text_string_to_metric_families(api_text) for s in f.samples}
+        check_dashboard_queries(names | {name for name, _, _ in again} | api_names)
     finally:
         gauges.cancel()
 
@@ -225,7 +227,7 @@ def check_dashboard_queries(scraped: set[str]) -> None:
     queries = dashboard_queries()
     assert queries
     for expr in queries:
-        named = set(re.findall(r"\b((?:complaints|temporal)_[a-z0-9_]+)", expr))
+        named = set(re.findall(r"\b((?:complaints|temporal|http)_[a-z0-9_]+)", expr))
         assert named, f"no metric in {expr!r}"
         missing = named - scraped - AWAITING_EMAIL_CHANNEL
         assert not missing, f"{expr!r} names {missing}, which the worker's scrape lacks"
@@ -367,3 +369,12 @@ def test_text_logs_tag_complaint_lines_with_the_crn():
     text = formatter("text")
     assert text.format(record).endswith("temporalio.activity [CRN-ABC]: sent")
     assert text.format(plain).endswith("complaints.worker: started")
+
+
+def test_the_inbound_hook_counts_by_outcome_on_the_runtime_it_is_given():
+    """The email channel is built alongside: its counter's hook, on a real Prometheus runtime."""
+    port = free_port()
+    runtime = metrics_runtime(port, host="127.0.0.1")
+    for outcome in ("new_complaint", "reply", "reply"):
+        count_inbound_message(outcome, runtime.metric_meter)
+    assert series(scrape(port), INBOUND_MESSAGES, "outcome") == {"new_complaint": 1, "reply": 2}
