@@ -36,7 +36,7 @@ from starter.api import create_app
 from tests.conftest import ComplaintStack, intake
 from tests.faultstack import free_port
 from tests.test_api import serving
-from tests.test_lifecycle import plan_agreed, to_owner
+from tests.test_lifecycle import plan_agreed, signed_off_and_reviewed, to_owner
 from tests.test_smtp_outage import until_outbox
 from workers.gauges import keep_gauges_current
 from workers.worker import build_worker
@@ -146,12 +146,7 @@ async def test_sla_metrics_count_each_event_once_across_replays(local_stack: Com
             await plan_agreed(stack, lived, owner)
             await stack.act(lived, "record_fix_deployed", m.FixDeployed(actor="raj",
                                                                         reference="REL-42"))
-            await stack.act(lived, "confirm_resolution", m.ResolutionConfirmation(
-                actor=owner, confirmation_text="Resolution Confirmed"))
-            await stack.act(lived, "record_csat", m.CsatResponse(actor="ana", score=5))
-            await stack.act(lived, "submit_rca", m.RootCauseAnalysis(
-                actor=owner, root_cause="Floats", process_failures=["No test"],
-                corrective_actions=["Decimals"], kb_article_needed=False))
+            await signed_off_and_reviewed(stack, lived, owner)
             await stack.until(lived, lambda s: s.status == Status.closed)
             await stack.settle()
 
