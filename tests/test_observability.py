@@ -185,6 +185,10 @@ async def test_sla_metrics_count_each_event_once_across_replays(local_stack: Com
         assert series(samples, "complaints_escalation_lateness_seconds_count") == {"": breaches}
         assert series(samples, "complaints_email_backlog") == {}  # every email went out
         names = {name for name, _, _ in samples}
+        # Bounded labels: no series per complaint or per numbered message.
+        assert not [lab for _, lab, _ in samples
+                    if any(v.startswith("CRN-") or ":" in v for k, v in lab.items()
+                           if k != "service_name")]
         assert {"temporal_workflow_task_execution_latency_bucket",
                 "temporal_workflow_task_schedule_to_start_latency_bucket"} <= names
 

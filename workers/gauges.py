@@ -12,7 +12,6 @@ from datetime import timedelta
 import asyncpg
 from temporalio.common import MetricMeter
 
-from activities.db import UNAVAILABLE
 from activities.gauges import email_backlog, open_complaints_by_status
 
 log = logging.getLogger("complaints.gauges")
@@ -32,9 +31,9 @@ async def keep_gauges_current(pool: asyncpg.Pool, meter: MetricMeter,
         try:
             counts = await open_complaints_by_status(pool)
             unsent = await email_backlog(pool)
-        except UNAVAILABLE as err:
+        except Exception as err:  # UNAVAILABLE mostly; whatever it is, the loop goes on
             if not failing:
-                log.warning("gauges not updated, PostgreSQL unavailable: %s", err)
+                log.warning("gauges not updated (PostgreSQL unavailable?): %r", err)
             failing = True
         else:
             for status, n in counts.items():
