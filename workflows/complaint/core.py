@@ -26,6 +26,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.activity_types import EmailActivities, StoreActivities
+    from workflows.complaint import metrics
     from workflows.complaint import presentation as ui
     from workflows.complaint.clocks import ClockEvent, SlaClock
     from workflows.events import PERSONAL_ACK, Event, Outcome
@@ -206,6 +207,8 @@ class ComplaintCore:
             self._log(Event.deadline_breached, SYSTEM,
                       f"{d.name}: {clock.what} was due {ui.clock(d.due_at)}",
                       deadline=d.name, outcome=Outcome.breached)
+            metrics.deadline_breached(d.name, d.due_at)
+            workflow.logger.info("deadline breached: %s was due %s", d.name, ui.clock(d.due_at))
             if action is not None:
                 action(clock)
             else:
@@ -236,6 +239,8 @@ class ComplaintCore:
         late = clock.deadline.breached
         self._log(Event.deadline_met, actor, f"{name}: {how}" + (" (after its breach)" if late else ""),
                   deadline=name, outcome=Outcome.met_late if late else Outcome.met)
+        if not late:
+            metrics.deadline_met(name)
         self._changed()
 
     def _supersede(self, d: Deadline, why: str) -> None:

@@ -15,6 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows import calendar, triage
     from workflows.activity_types import PolicyActivities, StoreActivities
+    from workflows.complaint import metrics
     from workflows.complaint import presentation as ui
     from workflows.complaint.clocks import CustomerUpdateClock, SlaClock, wait_until
     from workflows.complaint.core import SYSTEM
@@ -91,6 +92,7 @@ class ComplaintProcedure(MoneyPath):
         if risk.tagged:
             detail += "; Retention Risk: " + ", ".join(risk.reasons)
         self._log(Event.triaged, SYSTEM, detail)
+        metrics.complaint_started(s.source.value, s.severity)
         if risk.recurrent_of:
             self._log(Event.marked_recurrent, SYSTEM,
                       f"same customer and category as {risk.recurrent_of} within "
