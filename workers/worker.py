@@ -125,6 +125,12 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if not settings.payload_keys:
+        log.warning("PAYLOAD_ENCRYPTION_KEYS is not set: workflow payloads (customer names, "
+                    "addresses, descriptions) are stored in clear in Temporal's history")
+    else:
+        log.info("payloads encrypted with key %r (%d key(s) can decrypt)",
+                 next(iter(settings.payload_keys)), len(settings.payload_keys))
     log.info("worker on task queue %r, namespace %r, policy %r (%s); metrics on :%d/metrics",
              settings.task_queue, settings.namespace, policy.name,
              settings.policy_path or "built-in default", settings.metrics_port)
