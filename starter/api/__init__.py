@@ -5,6 +5,7 @@
     GET  /complaints/{crn}                       the `status` query
     POST /complaints/{crn}/actions/{update}      one per workflow update
     POST /complaints/{crn}/refund-decision       the Finance Manager's decision, answered at once
+    POST /codec/encode, /codec/decode            Temporal's remote codec protocol (codec.py)
 
 Every request carries an API key (`Authorization: Bearer <key>`, from `complaints keys
 create`). A staff key's owner is the actor of every action: the body never names one.
@@ -29,7 +30,7 @@ from activities.db import Pool, create_pool
 from settings import Settings, connect
 from settings.logs import configure_logging
 from settings.tracing import tracer_provider_from_env
-from starter.api import actions, complaints, intake, refunds, service
+from starter.api import actions, codec, complaints, intake, refunds, service
 from starter.api.errors import install_error_handlers
 from starter.api.observability import crn_on_span, install_metrics, install_tracing
 
@@ -53,6 +54,8 @@ def create_app(settings: Settings, client: Client, pool: Pool,
     install_error_handlers(app)
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
+    app.mount("/codec", codec.codec_app(settings, {
+        "settings": settings, "client": client, "pool": pool}))
     install_metrics(app)
     if tracer_provider is not None:
         install_tracing(app, tracer_provider)
