@@ -32,6 +32,7 @@ from settings.logs import configure_logging
 from settings.tracing import tracer_provider_from_env
 from starter.api import actions, codec, complaints, intake, refunds, service
 from starter.api.errors import install_error_handlers
+from starter.api.limits import AuthFailures, BodyLimit
 from starter.api.observability import crn_on_span, install_metrics, install_tracing
 
 
@@ -51,11 +52,14 @@ def create_app(settings: Settings, client: Client, pool: Pool,
         dependencies=[Depends(crn_on_span)],
     )
     app.state.settings, app.state.client, app.state.pool = settings, client, pool
+    app.state.auth_failures = AuthFailures()
     install_error_handlers(app)
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
     app.mount("/codec", codec.codec_app(settings, {
-        "settings": settings, "client": client, "pool": pool}))
+        "settings": settings, "client": client, "pool": pool,
+        "auth_failures": app.state.auth_failures}))
+    app.add_middleware(BodyLimit)
     install_metrics(app)
     if tracer_provider is not None:
         install_tracing(app, tracer_provider)
