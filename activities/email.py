@@ -141,7 +141,8 @@ class EmailActivities(activity_types.EmailActivities):
             # Every failed attempt (SMTP away, a broken template); Temporal retries it.
             _counter(EMAIL_FAILURES, "email attempts that failed, by message kind").add(
                 1, {"kind": message_kind(req.kind)})
-            activity.logger.warning("email %s not sent: %s", req.kind, err)
+            # The error's class only: SMTP's refusals quote the recipients' addresses.
+            activity.logger.warning("email %s not sent: %s", req.kind, type(err).__name__)
             raise
 
     async def _send_once(self, req: EmailRequest) -> EmailReceipt:
@@ -168,7 +169,8 @@ class EmailActivities(activity_types.EmailActivities):
             )
         _counter(EMAILS_SENT, "emails SMTP accepted, by message kind").add(
             1, {"kind": message_kind(req.kind)})
-        activity.logger.info("email %s sent to %s", req.kind, ", ".join(req.to))
+        # No addresses in logs (docs/security.md): the outbox row has them.
+        activity.logger.info("email %s sent to %d recipient(s)", req.kind, len(req.to))
         return receipt
 
     async def _outbox_row(self, req: EmailRequest) -> asyncpg.Record:
