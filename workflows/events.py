@@ -80,6 +80,7 @@ class Event(StrEnum):
     refund_rejected = "refund_rejected"
     refund_decision_rejected = "refund_decision_rejected"
     refund_applied = "refund_applied"
+    sign_off_requested = "sign_off_requested"  # the customer asked for "Resolution Confirmed"
     resolved = "resolved"
     rca = "rca"
     kb_task_opened = "kb_task_opened"

@@ -528,3 +528,28 @@ class RefundApplication(Model):
     amount: Decimal
     currency: str
     approved_by: str | None = None
+
+
+# --- the email channel ----------------------------------------------------------
+
+
+class InboundDecision(Model):
+    """What an inbound email is, once read and threaded (activities/inbound.py)."""
+
+    message_id: str
+    kind: str  # new_complaint | reply | ignored | failed
+    detail: str = ""
+    crn: str | None = None  # the complaint it starts or answers
+    customer_id: str | None = None
+    text: str = ""  # quoted reply and signature stripped
+    confirms_resolution: bool = False  # the text contains "Resolution Confirmed"
+    intake: ComplaintIntake | None = None  # for a new complaint
+
+
+class InboundOutcome(Model):
+    """What became of an inbound email (kept on its row; `complaints inbound list`)."""
+
+    message_id: str
+    outcome: str  # new_complaint | reply | sign_off | ignored | refused | failed
+    crn: str | None = None
+    detail: str = ""
