@@ -5,6 +5,7 @@
     GET  /complaints/{crn}                       the `status` query
     POST /complaints/{crn}/actions/{update}      one per workflow update
     POST /complaints/{crn}/refund-decision       the Finance Manager's decision, answered at once
+    GET|POST /c/...                              the customer's pages (starter/console/customer.py)
 
 Every request carries an API key (`Authorization: Bearer <key>`, from `complaints keys
 create`). A staff key's owner is the actor of every action: the body never names one.
@@ -27,6 +28,7 @@ from activities.db import Pool, create_pool
 from settings import Settings, connect
 from starter.api import actions, complaints, intake, refunds, service
 from starter.api.errors import install_error_handlers
+from starter.console import customer
 
 
 def create_app(settings: Settings, client: Client, pool: Pool) -> FastAPI:
@@ -44,6 +46,7 @@ def create_app(settings: Settings, client: Client, pool: Pool) -> FastAPI:
     install_error_handlers(app)
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
+    app.include_router(customer.router)  # the customer's pages, /c/ (links from our emails)
     return app
 
 
