@@ -124,6 +124,9 @@ async def question_page(request: Request, question: str, token: str) -> HTMLResp
 
 @router.post("/{question}/{token}")
 async def answer(request: Request, question: str, token: str) -> HTMLResponse:
+    if question == "status":
+        return _page(request, "message", 405, title="Nothing to send",
+                     message="This page only shows where your complaint stands.")
     found = await _target(request, question, token)
     if isinstance(found, HTMLResponse):
         return found
