@@ -441,3 +441,35 @@ async def test_postgres_unavailable_is_a_temporary_refusal_then_processed_once(
     await channel.stack.mail_for(crn, "acknowledgement")
     assert len(await channel.stack.rows("SELECT 1 FROM inbound_messages")) == 1
 
+
+
+# --- hypothesis through the gateway: malformed mail, nothing lost ------------------------------
+
+
+async def test_malformed_mail_through_the_gateway_is_all_kept_and_processed(channel: Channel):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    sent: list[bytes] = []
+    text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=60)
+
+    @settings(max_examples=15, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(sender=text, subject=text, refs=text, body=st.binary(max_size=300),
+           auto=st.sampled_from(["", "Auto-Submitted: auto-replied\r\n", "Precedence: bulk\r\n"]))
+    def deliver(sender: str, subject: str, refs: str, body: bytes, auto: str) -> None:
+        raw = (f"From: {sender}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nReferences: {refs}\r\n"
+               f"{auto}Message-ID: <p{len(sent)}.{abs(hash((sender, subject, refs, body)))}@h>"
+               "\r\n\r\n").encode() + body.replace(b"\r", b"").replace(b"\n.", b"\n..")
+        assert channel.send(raw) == {}  # every message accepted (250)
+        sent.append(raw)
+
+    await asyncio.to_thread(deliver)
+    ids = [mailbox_id(raw) for raw in sent]
+    for message_id in ids:
+        row = await channel.processed(message_id, timeout=60)
+        assert row["outcome"] in ("new_complaint", "ignored", "failed", "reply"), row
+        if row["crn"]:
+            channel.stack.started.append(row["crn"])
+    stored = await channel.stack.rows("SELECT message_id FROM inbound_messages")
+    assert sorted(r["message_id"] for r in stored) == sorted(set(ids))
