@@ -24,7 +24,7 @@ from activities import mailbox
 from activities.links import CustomerLinks
 from starter.api import create_app
 from starter.mailgateway import InboundHandler, serve_smtp
-from tests.conftest import ComplaintStack
+from tests.conftest import ComplaintStack, text_of
 from tests.faultstack import free_port
 from tests.test_api import serving
 from tests.test_lifecycle import plan_agreed
@@ -99,10 +99,6 @@ def mailbox_id(raw: bytes) -> str:
 def h(mail: EmailMessage, name: str) -> str:
     """A header as the sink read it, without its folding whitespace."""
     return " ".join(str(mail[name] or "").split())
-
-
-def text_of(mail: EmailMessage) -> str:
-    return mail.get_body(preferencelist=("plain",)).get_content()
 
 
 @asynccontextmanager
