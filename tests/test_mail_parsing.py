@@ -20,7 +20,9 @@ from workflows.models import (
     EscalationRequest,
     Phase,
     ResolutionConfirmation,
+    Role,
     Source,
+    StaffMember,
     Status,
 )
 from workflows.permissions import NotPermitted
@@ -153,6 +155,16 @@ def test_the_customer_may_reply_only_on_their_own_complaint():
     rules.record_customer_response(c, CustomerResponse(actor="customer:cust-kite", message="hi"))
     with pytest.raises(NotPermitted, match="not this complaint's customer"):
         rules.record_customer_response(c, CustomerResponse(actor="customer:cust-acme", message="x"))
+
+
+def test_the_customer_is_heard_before_anyone_owns_the_complaint():
+    triage = complaint(phase=Phase.triage, status=Status.new, owner=None)
+    rules.record_customer_response(triage, CustomerResponse(actor="customer:cust-kite",
+                                                            message="One more thing"))
+    agent = StaffMember(id="ana", name="Ana", email="ana@example.com", role=Role.agent)
+    staffed = rules.Complaint(state=triage.state, roster={"ana": agent})
+    with pytest.raises(ValueError, match="ownership or resolution"):
+        rules.record_customer_response(staffed, CustomerResponse(actor="ana", message="x"))
 
 
 def test_the_customer_takes_no_staff_action():

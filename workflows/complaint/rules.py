@@ -153,7 +153,11 @@ def propose_solution(c: Complaint, proposal: SolutionProposal) -> None:
 
 
 def record_customer_response(c: Complaint, reply: CustomerResponse) -> None:
-    customer_or_role(c, "record_customer_response", reply.actor, ACTIVE_PHASES)
+    # The customer's own plain reply reaches an open complaint in any phase (they answer
+    # the acknowledgement before anyone owns it); staff record replies while it is active.
+    plain_from_customer = is_customer_actor(reply.actor) and reply.agrees is None
+    customer_or_role(c, "record_customer_response", reply.actor,
+                     ANY_OPEN_PHASE if plain_from_customer else ACTIVE_PHASES)
     if reply.agrees is not None and c.state.status != Status.awaiting_customer:
         raise ValueError("no solution is waiting for the customer's agreement; record a plain "
                          "reply (agrees: null) or propose a solution first")
