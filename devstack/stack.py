@@ -122,6 +122,7 @@ def main() -> int:
         gateway = _spawn("mail-gateway", [sys.executable, "-m", "starter.cli", "mail-gateway"],
                          DEV / "mail-gateway.log", env)
         children.append(gateway)
+        _wait_for_smtp(gateway, inbound_port)
 
         _print_banner(env, ui_port, api_port)
         while True:  # until Ctrl-C / SIGTERM (KeyboardInterrupt) or a part dies
@@ -291,6 +292,14 @@ def _wait_for_http(child: Child, url: str, timeout: float = 30.0) -> None:
             time.sleep(0.3)
     raise StackFailed(f"{child.name} did not answer on {url} within {timeout:.0f}s\n"
                       + _tail(child.log))
+
+
+def _wait_for_smtp(child: Child, port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _port_is_free(port):  # bound once the gateway listens
+        if child.proc.poll() is not None or time.monotonic() > deadline:
+            raise StackFailed(f"{child.name} did not start\n" + _tail(child.log))
+        time.sleep(0.2)
 
 
 def _run_step(name: str, argv: list[str], env: dict) -> None:
