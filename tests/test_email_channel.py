@@ -185,20 +185,33 @@ async def test_the_same_message_twice_is_one_complaint(channel: Channel):
 # --- threading ---------------------------------------------------------------------------
 
 
+async def owned(channel: Channel) -> tuple[str, str, EmailMessage]:
+    """A complaint by email, acknowledged personally, with its owner; CRN, owner, ack."""
+    crn, _, ack = await new_complaint(channel)
+    stack = channel.stack
+    await stack.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
+        actor="ana", message="Dear Jon, I am sorry about the totals; I am looking into it."))
+    owner = (await stack.until(crn, lambda s: s.owner is not None)).owner
+    assert owner is not None
+    return crn, owner, ack
+
+
+async def replies(channel: Channel, crn: str) -> list[m.TimelineEvent]:
+    """The customer's replies in the complaint's timeline."""
+    state = await channel.stack.status(crn)
+    return [e for e in state.timeline if e.event == Event.customer_replied]
+
+
 async def test_reply_by_header_and_by_subject_token_spoofed_token_is_not_attached(
         channel: Channel):
-    crn, _, ack = await new_complaint(channel)
-    await channel.stack.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
-        actor="ana", message="Dear Jon, I am sorry about the totals; I am looking into it."))
-    await channel.stack.until(crn, lambda s: s.owner is not None)
+    crn, _, ack = await owned(channel)
 
     # By header, written as Gmail writes a reply: the quote and the signature are stripped.
     gmail = reply_to(ack, "The totals are off by exactly the VAT.\n\n--\nJon Kite\nKite Studio\n\n"
                      "On Tue, 1 Dec 2026 at 10:00, Customer Care <care@example.com> wrote:\n"
                      "> Dear Jon Kite,\n> Thank you for contacting us.\n")
     assert await channel.deliver(gmail) == "reply"
-    state = await channel.stack.status(crn)
-    replied = [e for e in state.timeline if e.event == Event.customer_replied]
+    replied = await replies(channel, crn)
     assert replied[-1].actor == "customer:cust-kite"
     assert replied[-1].detail == "The totals are off by exactly the VAT."
     owner_mail = await channel.stack.mail_for(crn, "customer_reply:1")
@@ -210,57 +223,46 @@ async def test_reply_by_header_and_by_subject_token_spoofed_token_is_not_attache
         "Sent: Tuesday, December 1, 2026 10:00 AM\nTo: Jon Kite <kite@kite.example>\n"
         f"Subject: [{crn}] We have received your complaint\n\nDear Jon Kite,\n"))
     assert await channel.deliver(outlook) == "reply"
-    state = await channel.stack.status(crn)
-    details = [e.detail for e in state.timeline if e.event == Event.customer_replied]
-    assert details[-1] == "It also happens in the quarterly export."
+    assert (await replies(channel, crn))[-1].detail == "It also happens in the quarterly export."
 
     # The same token from someone else is a new complaint of theirs, not attached.
     spoof = email(sender="Mallory <mallory@evil.example>", subject=f"Re: [{crn}] close it",
                   body="Resolution Confirmed")
     assert await channel.deliver(spoof, envelope_from="mallory@evil.example") == "new_complaint"
-    state = await channel.stack.status(crn)
-    assert len([e for e in state.timeline if e.event == Event.customer_replied]) == 2
+    assert len(await replies(channel, crn)) == 2
     row = (await channel.stack.rows("SELECT crn FROM inbound_messages WHERE message_id = $1",
                                     spoof["Message-ID"]))[0]
     assert row["crn"] != crn
 
 
 async def test_apple_mail_reply_is_stripped(channel: Channel):
-    crn, _, ack = await new_complaint(channel)
-    await channel.stack.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
-        actor="ana", message="Dear Jon, I am sorry about the totals; I am looking into it."))
-    await channel.stack.until(crn, lambda s: s.owner is not None)
+    crn, _, ack = await owned(channel)
     apple = reply_to(ack, "Thanks, I will wait for the call.\n\nSent from my iPhone\n\n"
                      "On 1 Dec 2026, at 10:00, Customer Care <care@example.com> wrote:\n\n"
                      "> Dear Jon Kite,\n")
     assert await channel.deliver(apple) == "reply"
-    state = await channel.stack.status(crn)
-    assert [e.detail for e in state.timeline if e.event == Event.customer_replied] == [
-        "Thanks, I will wait for the call."]
+    assert [e.detail for e in await replies(channel, crn)] == ["Thanks, I will wait for the call."]
 
 
 # --- the customer's answers: pages and "Resolution Confirmed" ------------------------------
 
 
-async def to_proposal(channel: Channel) -> tuple[str, str, EmailMessage]:
-    crn, _, ack = await new_complaint(channel)
-    stack = channel.stack
-    await stack.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
-        actor="ana", message="Dear Jon, I am sorry about the totals; I am looking into it."))
-    owner = (await stack.until(crn, lambda s: s.owner is not None)).owner
-    assert owner is not None
+async def reviewed(channel: Channel, root_cause: str = "Rounding bug"
+                   ) -> tuple[str, str, EmailMessage]:
+    """Owned, the call made and the 3 Whys done: ready for a plan."""
+    crn, owner, ack = await owned(channel)
+    await channel.stack.act(crn, "record_phone_contact", m.PhoneContact(
+        actor=owner, reached=True, summary="Apologised", expectations="A fix this week"))
+    await channel.stack.act(crn, "submit_internal_review", m.InternalReview(
+        actor=owner, root_cause=root_cause, process_failure="No regression test",
+        communication_failure="None", checklist=m.InvestigationChecklist(
+            history_reviewed=True, issue_verified=True, order_checked=True)))
     return crn, owner, ack
 
 
 async def test_agreement_page_get_changes_nothing_post_once_tampered_refused(channel: Channel):
-    crn, owner, _ = await to_proposal(channel)
+    crn, owner, _ = await reviewed(channel)
     stack = channel.stack
-    await stack.act(crn, "record_phone_contact", m.PhoneContact(
-        actor=owner, reached=True, summary="Apologised", expectations="A fix this week"))
-    await stack.act(crn, "submit_internal_review", m.InternalReview(
-        actor=owner, root_cause="Rounding bug", process_failure="No regression test",
-        communication_failure="None", checklist=m.InvestigationChecklist(
-            history_reviewed=True, issue_verified=True, order_checked=True)))
     await stack.act(crn, "submit_action_plan", m.ActionPlan(actor=owner, steps=[
         m.PlanStep(kind="process_change", description="Add an export regression test")]))
     await stack.act(crn, "propose_solution", m.SolutionProposal(
@@ -295,7 +297,7 @@ async def test_agreement_page_get_changes_nothing_post_once_tampered_refused(cha
 
 async def test_resolution_confirmed_by_reply_resolves_then_the_survey_page_scores(
         channel: Channel):
-    crn, owner, _ = await to_proposal(channel)
+    crn, owner, _ = await owned(channel)
     stack = channel.stack
     await plan_agreed(stack, crn, owner, fix=True)
     await stack.until(crn, lambda s: s.fix == "open")
@@ -322,14 +324,7 @@ async def test_resolution_confirmed_by_reply_resolves_then_the_survey_page_score
 
 async def test_expired_link_is_refused_and_the_status_page_shows_no_internals(
         channel: Channel):
-    crn, owner, ack = await to_proposal(channel)
-    stack = channel.stack
-    await stack.act(crn, "record_phone_contact", m.PhoneContact(
-        actor=owner, reached=True, summary="Apologised", expectations="A fix this week"))
-    await stack.act(crn, "submit_internal_review", m.InternalReview(
-        actor=owner, root_cause="SECRET-ROOT-CAUSE", process_failure="No regression test",
-        communication_failure="None", checklist=m.InvestigationChecklist(
-            history_reviewed=True, issue_verified=True, order_checked=True)))
+    crn, owner, ack = await reviewed(channel, root_cause="SECRET-ROOT-CAUSE")
     links = CustomerLinks(SECRET, channel.base)
     old = links.token(crn, "agreement", "solution_proposal:1", now=time.time() - 31 * 86400)
     async with httpx.AsyncClient() as http:
@@ -358,8 +353,7 @@ async def test_auto_reply_and_bounce_create_nothing_and_get_no_answer(channel: C
     assert await channel.deliver(listmail) == "ignored"
     await asyncio.sleep(1)
     assert len(channel.stack.mail.matching(lambda _: True)) == sent_before
-    state = await channel.stack.status(crn)
-    assert not [e for e in state.timeline if e.event == Event.customer_replied]
+    assert not await replies(channel, crn)
     assert len(await channel.stack.rows("SELECT * FROM complaints")) <= 1
 
 
