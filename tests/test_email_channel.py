@@ -463,3 +463,38 @@ async def test_malformed_mail_through_the_gateway_is_all_kept_and_processed(chan
             channel.stack.started.append(row["crn"])
     stored = await channel.stack.rows("SELECT message_id FROM inbound_messages")
     assert sorted(r["message_id"] for r in stored) == sorted(set(ids))
+
+
+async def test_resolution_confirmed_too_early_is_a_plain_reply(channel: Channel):
+    crn, _, ack = await owned(channel)
+    assert await channel.deliver(reply_to(ack, "Resolution Confirmed? Not yet, surely.")) == "reply"
+    state = await channel.stack.status(crn)
+    assert state.status != Status.resolved
+    assert [e.detail for e in await replies(channel, crn)] == ["Resolution Confirmed? Not yet, surely."]
+
+
+async def test_at_most_a_few_automatic_emails_per_address_an_hour(channel: Channel):
+    """An autoresponder that sets none of the headers still cannot keep us writing: the
+    sixth acknowledgement within the hour to one address is not sent (and says why)."""
+    from activities.email import AUTOMATIC_PER_HOUR
+
+    crns = []
+    for n in range(AUTOMATIC_PER_HOUR + 1):
+        msg = email(sender="Loop <loop@bot.example>", subject=f"Your message {n}")
+        assert await channel.deliver(msg, envelope_from="loop@bot.example") == "new_complaint"
+        crns.append(complaint_reference("email", msg["Message-ID"]))
+        if n < AUTOMATIC_PER_HOUR:
+            await channel.stack.mail_for(crns[-1], "acknowledgement")
+    last = crns[-1]
+
+    async def suppressed() -> Any:
+        rows = await channel.stack.rows(
+            "SELECT last_error FROM email_outbox WHERE crn = $1 AND kind = 'acknowledgement'", last)
+        return rows and rows[0]["last_error"]
+
+    deadline = time.monotonic() + 15
+    while not await suppressed():
+        assert time.monotonic() < deadline, "the sixth acknowledgement was not held back"
+        await asyncio.sleep(0.1)
+    assert (await suppressed()).startswith("suppressed")
+    assert not channel.stack.mails(last, "acknowledgement")
