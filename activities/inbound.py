@@ -20,9 +20,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.mailparse import ParsedMessage, Unparseable, parse_message
 from workflows import activity_types
 from workflows.complaint import ComplaintWorkflow
+from workflows.complaint.presentation import attachment_list
 from workflows.inbound import inbound_workflow_id
 from workflows.models import (
     MAX_TEXT_BYTES,
+    AttachmentInfo,
     ComplaintIntake,
     CustomerResponse,
     InboundDecision,
@@ -38,12 +40,16 @@ def _bounded(text: str, limit: int = MAX_TEXT_BYTES - 1024) -> str:
     return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore") + "\n[…]"
 
 
+def _attachments(parsed: ParsedMessage) -> list[AttachmentInfo]:
+    return [AttachmentInfo(filename=a.filename, content_type=a.content_type, size=a.size)
+            for a in parsed.attachments]
+
+
 def _with_attachments(text: str, parsed: ParsedMessage) -> str:
+    """A reply's text as recorded: its files listed first, so the timeline shows them."""
     if not parsed.attachments:
         return text
-    listed = ", ".join(f"{a.filename or '(unnamed)'} ({a.content_type}, {a.size} bytes"
-                       + (", inline" if a.inline else "") + ")" for a in parsed.attachments)
-    return f"{text}\n\n[attachments: {listed}]"
+    return f"[attachments: {attachment_list(_attachments(parsed))}]\n\n{text}"
 
 
 class InboundActivities(activity_types.InboundActivities):
@@ -66,18 +72,20 @@ class InboundActivities(activity_types.InboundActivities):
         if parsed.automatic:
             return InboundDecision(message_id=message_id, kind="ignored",
                                    detail=f"automatic mail ({parsed.automatic}): not answered")
-        text = _bounded(_with_attachments(parsed.text or "(no text)", parsed))
+        text = _bounded(parsed.text or "(no text)")
         crn = await self._thread(parsed)
         if crn is not None:
             await self._set_crn(message_id, crn)
-            return InboundDecision(message_id=message_id, kind="reply", crn=crn, text=text,
+            return InboundDecision(message_id=message_id, kind="reply", crn=crn,
+                                   text=_bounded(_with_attachments(text, parsed)),
                                    confirms_resolution=parsed.confirms_resolution)
         try:
             intake = ComplaintIntake(
                 source="email", external_ref=message_id,
                 customer=await self._customer(parsed),
                 subject=(parsed.subject or "(no subject)")[:500],
-                description=text, received_at=row["received_at"])
+                description=text, received_at=row["received_at"],
+                attachments=_attachments(parsed)[:200])
         except ValidationError as err:
             return InboundDecision(message_id=message_id, kind="failed",
                                    detail=f"not a valid complaint: {err.errors()[0]['msg']}")

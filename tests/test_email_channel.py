@@ -388,9 +388,16 @@ async def test_attachments_and_charsets_are_kept(channel: Channel):
     files = await channel.stack.rows("SELECT * FROM inbound_attachments")
     assert [(f["filename"], f["content_type"], f["size"]) for f in files] == [
         ("rechnung.pdf", "application/pdf", 13)]
-    row = (await channel.stack.rows("SELECT description FROM complaints WHERE crn = $1", crn))
-    assert not row or "rechnung.pdf" in row[0]["description"]
     assert state.customer_id.startswith("email-")
+    listed = [e.detail for e in state.timeline if e.event == Event.attachments_received]
+    assert listed == ["rechnung.pdf (application/pdf, 13 bytes)"]
+    # A reply's files are listed first in what the timeline records of it.
+    reply = reply_to(await channel.stack.mail_for(crn, "acknowledgement"), "Here is the other one",
+                     sender="taro@jp.example")
+    reply.add_attachment(b"a,b\n1,2\n", maintype="text", subtype="csv", filename="totals.csv")
+    assert await channel.deliver(reply, envelope_from="taro@jp.example") == "reply"
+    assert (await replies(channel, crn))[-1].detail == (
+        "[attachments: totals.csv (text/csv, 8 bytes)] Here is the other one")
 
 
 # --- durability -----------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class Event(StrEnum):
     """The `timeline[].event` kinds, in the order a complaint usually meets them."""
 
     received = "received"
+    attachments_received = "attachments_received"  # files that came with it (by email)
     triaged = "triaged"
     marked_recurrent = "marked_recurrent"
     handling_agent_assigned = "handling_agent_assigned"

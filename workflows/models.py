@@ -127,6 +127,14 @@ class IntakeFlags(Model):
     legal_or_compliance: bool = False
 
 
+class AttachmentInfo(Model):
+    """A file that came with the complaint (the email gateway keeps the file itself)."""
+
+    filename: str | None = None
+    content_type: str
+    size: int = Field(ge=0)
+
+
 class ComplaintIntake(Model):
     """What an intake system (email gateway, web form, phone desk) submits."""
 
@@ -140,6 +148,7 @@ class ComplaintIntake(Model):
     order_id: Name | None = None
     flags: IntakeFlags = Field(default_factory=IntakeFlags)
     received_at: AwareDatetime | None = None
+    attachments: list[AttachmentInfo] = Field(default_factory=list, max_length=200)
 
 
 # --- actions (updates and the signal); each carries its actor --------------

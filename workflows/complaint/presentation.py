@@ -23,7 +23,15 @@ from workflows.events import (
     deadline_type,
     is_instance_of,
 )
-from workflows.models import ComplaintIntake, ComplaintState, Deadline, Phase, StaffMember, Status
+from workflows.models import (
+    AttachmentInfo,
+    ComplaintIntake,
+    ComplaintState,
+    Deadline,
+    Phase,
+    StaffMember,
+    Status,
+)
 from workflows.policy import CalendarPolicy
 
 ACTIVE_PHASES = (Phase.ownership, Phase.resolution)
@@ -176,6 +184,12 @@ def mail_context(s: ComplaintState, customer_name: str) -> dict[str, Any]:
             "severity_score": s.severity_score, "retention_risk": s.retention_risk,
             "retention_reasons": ", ".join(s.retention_risk_reasons),
             "customer_id": s.customer_id}
+
+
+def attachment_list(attachments: list[AttachmentInfo]) -> str:
+    """Files as the timeline lists them: name (type, size)."""
+    return "; ".join(f"{a.filename or '(unnamed)'} ({a.content_type}, {a.size} bytes)"
+                     for a in attachments)
 
 
 def start_metadata(crn: str, intake: ComplaintIntake) -> dict[str, str]:

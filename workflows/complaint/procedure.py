@@ -67,6 +67,8 @@ class ComplaintProcedure(MoneyPath):
         self.update_clock_state.due = s.received_at + policy.communication.customer_update_every
         self._start_update_clock(running=None)
         self._log(Event.received, SYSTEM, f"via {s.source.value} ({s.external_ref}): {s.subject}")
+        if self.intake.attachments:  # (no complaint before the email channel had any)
+            self._log(Event.attachments_received, SYSTEM, ui.attachment_list(self.intake.attachments))
         self._changed()
 
         self.context = await self._call(
