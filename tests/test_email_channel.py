@@ -505,3 +505,6 @@ async def test_at_most_a_few_automatic_emails_per_address_an_hour(channel: Chann
         await asyncio.sleep(0.1)
     assert (await suppressed()).startswith("suppressed")
     assert not channel.stack.mails(last, "acknowledgement")
+    state = await channel.stack.until(last, lambda s: any(
+        "held back" in e.detail for e in s.timeline if e.event == Event.email_sent))
+    assert state.status == Status.new  # the complaint itself goes on

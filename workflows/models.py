@@ -459,7 +459,7 @@ class AgentRequest(Model):
 
 
 class EmailReceipt(Model):
-    status: str  # "sent" or "already sent"
+    status: str  # "sent", "already sent", or "suppressed" (the hourly cap on automatic mail)
     subject: str
     body: str
 

@@ -314,7 +314,9 @@ class ComplaintCore:
                           reason=str(err.cause or err))
                 self._changed()
                 return
-            self._log(Event.email_sent, SYSTEM, f"{kind} to {', '.join(to)}")
+            held = " (held back: the hourly cap on automatic mail to this address)" \
+                if receipt.status == "suppressed" else ""
+            self._log(Event.email_sent, SYSTEM, f"{kind} to {', '.join(to)}{held}")
             self._changed()
             if then is not None:
                 await then(receipt)
