@@ -5,8 +5,11 @@ and the customer pages served by the real app on a socket."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import smtplib
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -374,6 +377,12 @@ async def test_not_a_relay_oversize_refused_unparseable_kept_and_flagged(channel
     stored = await channel.stack.rows("SELECT raw FROM inbound_messages")
     assert len(stored) == 1 and b"not a mail at all" in bytes(stored[0]["raw"])  # kept whole
     assert not await channel.stack.rows("SELECT 1 FROM complaints")
+    listed = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "starter.cli", "inbound", "list", "--failed"],
+        capture_output=True, text=True, timeout=60,
+        env=os.environ | {"DATABASE_URL": channel.stack.settings.database_url})
+    assert listed.returncode == 0, listed.stderr
+    assert "<garbage-1@nowhere>" in listed.stdout and "no usable sender" in listed.stdout
 
 
 async def test_attachments_and_charsets_are_kept(channel: Channel):
