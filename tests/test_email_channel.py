@@ -481,6 +481,20 @@ async def test_malformed_mail_through_the_gateway_is_all_kept_and_processed(chan
     assert sorted(r["message_id"] for r in stored) == sorted(set(ids))
 
 
+async def test_a_reply_while_we_wait_for_the_customer_restarts_our_update_clock(
+        channel: Channel):
+    crn, owner, ack = await reviewed(channel)
+    await channel.stack.act(crn, "submit_action_plan", m.ActionPlan(actor=owner, steps=[
+        m.PlanStep(kind="process_change", description="Add an export regression test")]))
+    await channel.stack.act(crn, "propose_solution", m.SolutionProposal(
+        actor=owner, message="We will add a regression test for the export. Agreed?"))
+    assert (await channel.stack.status(crn)).status == Status.awaiting_customer
+    assert await channel.deliver(reply_to(ack, "Can it cover the quarterly export?")) == "reply"
+    state = await channel.stack.status(crn)
+    assert state.status == Status.under_investigation
+    assert [e.actor for e in state.timeline if e.event == Event.update_clock_resumed] == ["system"]
+
+
 async def test_resolution_confirmed_too_early_is_a_plain_reply(channel: Channel):
     crn, _, ack = await owned(channel)
     assert await channel.deliver(reply_to(ack, "Resolution Confirmed? Not yet, surely.")) == "reply"
