@@ -5,6 +5,7 @@
     GET  /complaints/{crn}                       the `status` query
     POST /complaints/{crn}/actions/{update}      one per workflow update
     POST /complaints/{crn}/refund-decision       the Finance Manager's decision, answered at once
+    GET|POST /c/...                              the customer's pages (starter/console/customer.py)
     POST /codec/encode, /codec/decode            Temporal's remote codec protocol (codec.py)
 
 Every request carries an API key (`Authorization: Bearer <key>`, from `complaints keys
@@ -34,6 +35,7 @@ from starter.api import actions, codec, complaints, intake, refunds, service
 from starter.api.errors import install_error_handlers
 from starter.api.limits import AuthFailures, BodyLimit
 from starter.api.observability import crn_on_span, install_metrics, install_tracing
+from starter.console import customer
 
 
 def create_app(settings: Settings, client: Client, pool: Pool,
@@ -56,6 +58,7 @@ def create_app(settings: Settings, client: Client, pool: Pool,
     install_error_handlers(app)
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
+    app.include_router(customer.router)  # the customer's pages, /c/ (links from our emails)
     app.mount("/codec", codec.codec_app(settings, {
         "settings": settings, "client": client, "pool": pool,
         "auth_failures": app.state.auth_failures}))

@@ -11,6 +11,8 @@
     complaints policy check|simulate FILE
     complaints serve                   the HTTP API (docs at /docs)
     complaints keys create|revoke|list API keys
+    complaints mail-gateway            the SMTP server customers write to (SUPPORT_ADDRESS)
+    complaints inbound list [--failed] inbound email and what became of it
     complaints bench [--complaints N]  the lifecycle against the bare Temporal ceiling
 
 Every action subcommand is built from its payload model: fields become kebab-case
@@ -39,6 +41,7 @@ from starter.cli.admin import add_admin_commands, add_serve_command
 from starter.cli.bench import add_bench_command
 from starter.cli.complaints import add_complaint_commands
 from starter.cli.keys import add_key_commands
+from starter.cli.mail import add_mail_commands
 from starter.cli.reports import add_report_commands
 from starter.cli.usage import UsageError
 from starter.cli.views import format_state
@@ -57,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_commands(sub)
     add_serve_command(sub)
     add_key_commands(sub)
+    add_mail_commands(sub)
     add_bench_command(sub)
     return parser
 
