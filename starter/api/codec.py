@@ -32,7 +32,8 @@ def codec_app(settings: Settings, state: dict) -> FastAPI:
     for name, value in state.items():
         setattr(app.state, name, value)
     install_error_handlers(app)
-    app.add_middleware(CORSMiddleware, allow_origins=[settings.temporal_ui_origin],
+    origins = [o.strip() for o in settings.temporal_ui_origin.split(",") if o.strip()]
+    app.add_middleware(CORSMiddleware, allow_origins=origins,
                        allow_credentials=True, allow_methods=["POST"],
                        allow_headers=["authorization", "content-type", "x-namespace"])
     codec = EncryptionCodec(settings.payload_keys) if settings.payload_keys else None
