@@ -15,7 +15,7 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 # fixed programs of this repository
 import sys
 import tempfile
 import time
@@ -114,7 +114,7 @@ async def scrape(port: int, by_operation: tuple[str, ...] = ()) -> dict[str, flo
     """Prometheus metrics summed over their labels (`name` -> value); the metrics named in
     `by_operation` are kept per operation too (`name:operation`)."""
     url = f"http://127.0.0.1:{port}/metrics"
-    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())  # nosec B310 # a fixed http URL on 127.0.0.1
     totals: dict[str, float] = defaultdict(float)
     for line in text.decode().splitlines():
         if not line or line.startswith("#") or "_bucket" in line:
@@ -228,7 +228,7 @@ class BenchStack:
             env["BENCH_MAX_CACHED_WORKFLOWS"] = str(cache_size)
         log = self.root / f"worker-{workload}-{task_queue}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "bench.worker", workload],
+            proc = subprocess.Popen([sys.executable, "-m", "bench.worker", workload],  # nosec B603 # fixed argv, no shell
                                     cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
         worker = WorkerProcess(workload, proc, log, port, task_queue)

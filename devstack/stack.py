@@ -19,7 +19,7 @@ import secrets
 import shlex
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 # fixed programs of this repository
 import sys
 import threading
 import time
@@ -253,7 +253,7 @@ def _spawn(
     """Start a long-running part. Its own process group keeps Ctrl-C away from it, so the
     stack stops its parts in order; `echo` also copies its output to this terminal."""
     out = subprocess.PIPE if echo else log.open("wb")
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # nosec B603 # fixed argv, no shell
         argv,
         cwd=REPO_ROOT,
         env=env,
@@ -307,7 +307,7 @@ def _wait_for_http(child: Child, url: str, timeout: float = 30.0) -> None:
             raise StackFailed(f"{child.name} exited with code {child.proc.returncode}\n"
                               + _tail(child.log))
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urllib.request.urlopen(url, timeout=2):  # nosec B310 # a fixed http URL on 127.0.0.1
                 return
         except OSError:
             time.sleep(0.3)
@@ -326,7 +326,7 @@ def _wait_for_smtp(child: Child, port: int, timeout: float = 30.0) -> None:
 def _run_step(name: str, argv: list[str], env: dict) -> None:
     """A one-off setup command (idempotent); its output is shown only if it fails."""
     print(f"{name}: {shlex.join(argv[1:])}")
-    result = subprocess.run(
+    result = subprocess.run(  # nosec B603 # fixed argv, no shell
         argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     if result.returncode != 0:

@@ -142,7 +142,7 @@ def connect_options(settings: Settings) -> dict[str, Any]:
             "tls": settings.tls(), "api_key": settings.api_key}
 
 
-def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
+def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:  # nosec B104 # metrics for Prometheus in the container network
     """The worker process's one Temporal runtime, serving Prometheus at http://host:port/metrics:
     the SDK's `temporal_*` metrics (durations in seconds) and the product's `complaints_*`
     ones under exactly the names they are created with (no prefix, no suffix added)."""

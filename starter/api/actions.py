@@ -17,7 +17,14 @@ from activities.db import on_roster
 from starter.api.bodies import body_model, strict_body, with_actor
 from starter.api.complaints import Crn, complaint_state
 from starter.api.deps import Database, Staff, Temporal
-from starter.api.errors import FieldProblem, in_time, invalid, refuse_unless, responses
+from starter.api.errors import (
+    FieldProblem,
+    forbidden,
+    in_time,
+    invalid,
+    refuse_unless,
+    responses,
+)
 from starter.operations import UPDATES, act
 from workflows import models as m
 from workflows.models import ComplaintState
@@ -60,7 +67,8 @@ def _add_action(update: str, model: type[BaseModel]) -> None:
                      client: Temporal, pool: Database) -> ComplaintState:
         state = await complaint_state(client, crn)
         member = principal.staff
-        assert member is not None
+        if member is None:  # the Staff dependency refused intake keys already
+            raise forbidden("an intake key may not act on a complaint")
         _check_permission(update, member, state)
         if update == "reassign":
             await _check_new_owner(pool, strict.owner)  # type: ignore[attr-defined]
