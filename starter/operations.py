@@ -170,3 +170,22 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+async def still_running(client: Client, crns: list[str]) -> list[str]:
+    """The complaints among `crns` whose workflow still runs (an erasure must wait for them:
+    a running complaint writes its data back). One whose history Temporal no longer has
+    (past the namespace's retention) has ended."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    running = []
+    for crn in crns:
+        try:
+            described = await client.get_workflow_handle(crn).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                continue
+            raise
+        if described.status == WorkflowExecutionStatus.RUNNING:
+            running.append(crn)
+    return running

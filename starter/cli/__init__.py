@@ -9,6 +9,7 @@
     complaints refund-decision CRN --actor ID --approve|--reject --amount A [--note N]
     complaints report weekly|monthly|quarterly [--period P] [--out FILE]
     complaints policy check|simulate FILE
+    complaints erase CUSTOMER_ID [--yes]   a customer's personal data removed on request
     complaints serve                   the HTTP API (docs at /docs)
     complaints keys create|revoke|list API keys
     complaints mail-gateway            the SMTP server customers write to (SUPPORT_ADDRESS)
@@ -40,6 +41,7 @@ from starter.cli.actions import ACTIONS, add_action_commands
 from starter.cli.admin import add_admin_commands, add_serve_command
 from starter.cli.bench import add_bench_command
 from starter.cli.complaints import add_complaint_commands
+from starter.cli.erase import add_erase_command
 from starter.cli.keys import add_key_commands
 from starter.cli.mail import add_mail_commands
 from starter.cli.reports import add_report_commands
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_command(sub)
     add_key_commands(sub)
     add_mail_commands(sub)
+    add_erase_command(sub)
     add_bench_command(sub)
     return parser
 
