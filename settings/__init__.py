@@ -32,6 +32,8 @@ class Settings:
     mail_from: str = "Customer Care <care@example.com>"
     policy_path: str | None = None
     templates_dir: Path = field(default=TEMPLATES_DIR)
+    # Where people reach `complaints serve`: the console's links in internal emails.
+    public_url: str = "http://localhost:8000"
     # Complaints kept in the worker's memory between their tasks, about 0.8 MiB each; one
     # beyond it is replayed from its history when it next has work (docs/performance.md).
     workflow_cache_size: int = 500
@@ -50,6 +52,7 @@ class Settings:
             mail_from=env.get("MAIL_FROM", defaults.mail_from),
             policy_path=env.get("COMPLAINTS_POLICY") or None,
             templates_dir=Path(env.get("COMPLAINTS_TEMPLATES", str(TEMPLATES_DIR))),
+            public_url=env.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
             workflow_cache_size=int(env.get("WORKFLOW_CACHE_SIZE", defaults.workflow_cache_size)),
         )
 

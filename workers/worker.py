@@ -42,10 +42,10 @@ PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "email_validator"
 
 def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy) -> list:
     store = StoreActivities(pool)
-    email = EmailActivities(
-        pool, TemplateRenderer(settings.templates_dir), settings.smtp_host, settings.smtp_port,
-        settings.mail_from,
-    )
+    renderer = TemplateRenderer(settings.templates_dir,
+                                console_url=f"{settings.public_url}/console")
+    email = EmailActivities(pool, renderer, settings.smtp_host, settings.smtp_port,
+                            settings.mail_from)
     reports = ReportActivities(
         pool, ReportRenderer(settings.templates_dir), policy, settings.smtp_host,
         settings.smtp_port, settings.mail_from,
