@@ -137,17 +137,20 @@ async def open_session(pool: asyncpg.Pool, staff_id: str) -> tuple[str, Session]
     return token, Session(staff_member(row), csrf)
 
 
-async def current_session(pool: asyncpg.Pool, token: str) -> Session | None:
-    """The live session a cookie's token stands for, its idle clock restarted; None when it
-    ended, idled out, or its member left the roster or became unavailable."""
+async def current_session(pool: asyncpg.Pool, token: str, touch: bool = True
+                          ) -> Session | None:
+    """The live session a cookie's token stands for, its idle clock restarted (unless not
+    `touch`: a page refreshing itself is not a person at work); None when it ended, idled
+    out, or its member left the roster or became unavailable."""
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            """UPDATE console_sessions c SET last_seen_at = now()
+            """UPDATE console_sessions c
+               SET last_seen_at = CASE WHEN $3 THEN now() ELSE c.last_seen_at END
                FROM staff s
                WHERE c.id_hash = $1 AND s.id = c.staff_id AND c.ended_at IS NULL
                  AND c.last_seen_at > now() - $2::interval AND s.available
                RETURNING s.*, c.csrf_token""",
-            _digest(token), IDLE_TIMEOUT)
+            _digest(token), IDLE_TIMEOUT, touch)
         if row is None:
             await conn.execute("UPDATE console_sessions SET ended_at = now() "
                                "WHERE id_hash = $1 AND ended_at IS NULL", _digest(token))

@@ -96,3 +96,8 @@ async def complaint_file(pool: asyncpg.Pool, crn: str, customer_id: str) -> Comp
         customer_email=row["customer_email"] if row else None,
         profile=profile, order=order,
         earlier=[EarlierComplaintLine(**dict(r)) for r in earlier])
+
+
+async def roster(pool: asyncpg.Pool) -> list[StaffMember]:
+    async with pool.acquire() as conn:
+        return [staff_member(r) for r in await conn.fetch("SELECT * FROM staff ORDER BY id")]

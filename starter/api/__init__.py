@@ -14,6 +14,8 @@ the reference the 500 gives).
 
 One router per area (service, intake, complaints, actions, refunds); each calls the
 operations the CLI calls too (starter/operations.py, starter/intake.py, starter/listing.py).
+The staff console (starter/console/) is mounted beside them, under /console/ (`/` goes
+there).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from activities.db import Pool, create_pool
 from settings import Settings, connect
 from starter.api import actions, complaints, intake, refunds, service
 from starter.api.errors import install_error_handlers
+from starter.console.app import mount_console
 
 
 def create_app(settings: Settings, client: Client, pool: Pool) -> FastAPI:
@@ -44,6 +47,7 @@ def create_app(settings: Settings, client: Client, pool: Pool) -> FastAPI:
     install_error_handlers(app)
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
+    mount_console(app, settings, client, pool)
     return app
 
 

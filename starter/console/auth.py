@@ -32,12 +32,13 @@ from activities.console_auth import (
     open_session,
     sign_in,
 )
-from starter.console.app import PREFIX, ConsoleError, NeedsSignIn, console, render
+from starter.console.base import PREFIX, ConsoleError, NeedsSignIn, console, render
 
 router = APIRouter(include_in_schema=False)
 SESSION_COOKIE = "console_session"
 SIGN_IN_COOKIE = "console_sign_in"
 MAX_FIELD = 1000
+REFRESH_HEADER = "X-Console-Refresh"
 
 
 async def _signer(request: Request, salt: str) -> Signer:
@@ -59,7 +60,8 @@ async def _session(request: Request) -> Session | None:
         token = (await _signer(request, "session")).unsign(cookie).decode()
     except BadSignature:
         return None
-    return await current_session(console(request).pool, token)
+    refresh = request.headers.get(REFRESH_HEADER) == "1"  # console.js polling the page
+    return await current_session(console(request).pool, token, touch=not refresh)
 
 
 async def signed_in(request: Request) -> Session:
