@@ -61,15 +61,22 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-async def set_password(conn: asyncpg.Connection, staff_id: str, password: str) -> None:
-    """Set (or replace) a roster member's password; their open sessions end."""
+def hash_password(password: str) -> str:
+    """The argon2id hash of a password, in its encoded form ($argon2id$v=19$...)."""
+    return _hasher.hash(password)
+
+
+async def set_password(conn: asyncpg.Connection, staff_id: str, password: str,
+                       hashed: str | None = None) -> None:
+    """Set (or replace) a roster member's password; their open sessions end. `hashed`: its
+    hash_password, already computed (the tests hash each password once)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PasswordRefused(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise PasswordRefused(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
     if not password.strip():
         raise PasswordRefused("a password cannot be only spaces")
-    hashed = await asyncio.to_thread(_hasher.hash, password)
+    hashed = hashed or await asyncio.to_thread(hash_password, password)
     async with conn.transaction():
         if not await conn.fetchval("SELECT 1 FROM staff WHERE id = $1", staff_id):
             raise PasswordRefused(f"{staff_id!r} is not on the roster (complaints seed FILE)")

@@ -5,6 +5,7 @@ the demo roster, every member with a console password. Shared by the page tests
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import AsyncIterator
@@ -13,13 +14,18 @@ from dataclasses import dataclass
 
 import httpx
 
-from activities.console_auth import set_password
+from activities.console_auth import hash_password, set_password
 from starter.api import create_app
 from tests.conftest import ComplaintStack
 from tests.test_api import STAFF, serving
 
 PASSWORDS = {staff_id: f"{staff_id}-console-secret-1" for staff_id in STAFF}
 TOKEN = re.compile(r'name="(csrf_token|sign_in_token)" value="([^"]+)"')
+
+
+@functools.cache
+def _hashed(password: str) -> str:
+    return hash_password(password)  # argon2id is slow by design: once per test session
 
 
 @dataclass
@@ -32,7 +38,7 @@ class Console:
 async def console_on(stack: ComplaintStack) -> AsyncIterator[Console]:
     async with stack.pool.acquire() as conn:
         for staff_id, password in PASSWORDS.items():
-            await set_password(conn, staff_id, password)
+            await set_password(conn, staff_id, password, _hashed(password))
     app = create_app(stack.settings, stack.client, stack.pool)
     async with stack.worker(), serving(app) as base:
         yield Console(base, stack)
