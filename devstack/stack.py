@@ -100,6 +100,8 @@ def main() -> int:
             "SMTP_PORT": str(smtp_port),
             "COMPLAINTS_POLICY": os.environ.get("COMPLAINTS_POLICY")
             or str(REPO_ROOT / "workflows" / "policies" / "demo.toml"),
+            # Internal emails link to the console on this stack's API port.
+            "PUBLIC_URL": os.environ.get("PUBLIC_URL") or f"http://localhost:{api_port}",
             "PYTHONUNBUFFERED": "1",
         }
         _run_step("migrate", [sys.executable, "-m", "starter.cli", "migrate"], env)
@@ -319,6 +321,8 @@ Complaint workflows development stack is up.
   Temporal UI    http://localhost:{ui_port}
   Temporal gRPC  {env["TEMPORAL_ADDRESS"]}
   HTTP API       http://localhost:{api_port}  (docs: http://localhost:{api_port}/docs; log .dev/api.log)
+  Staff console  http://localhost:{api_port}/console/  (a password first:
+                 complaints staff set-password ana; the roster is in seeds/demo.json)
   Mail           lands in .dev/mail/ as .eml files (SMTP {env["SMTP_HOST"]}:{env["SMTP_PORT"]})
   PostgreSQL     {env["DATABASE_URL"]}
   Worker log     .dev/worker.log
