@@ -19,6 +19,7 @@ from activities.console_auth import MAX_FAILURES_PER_LOGIN, PasswordRefused, set
 from settings import REPO_ROOT
 from tests.conftest import ComplaintStack, intake
 from tests.console_stack import PASSWORDS, Console, console_on, signed_in, token
+from tests.test_ownership_and_actions import drive
 from tests.test_refunds import agree_to_refund, balance
 from workflows import search_attributes as sa
 from workflows.models import Status
@@ -261,3 +262,25 @@ async def test_supervisors_see_escalations_and_the_head_of_cs_the_reports(consol
                                   files={"policy": ("bad.toml", b"[resolution]\nsev1 = 'soon'",
                                                     "text/plain")})
         assert broken.status_code == 422 and "bad.toml" in broken.text
+
+
+async def test_a_session_ends_after_8_idle_hours(console: Console):
+    async with signed_in(console, "quinn") as quinn:
+        assert (await quinn.get("/console/")).status_code == 200
+        await console.stack.rows("UPDATE console_sessions SET last_seen_at = now() - "
+                                 "interval '8 hours 1 second' WHERE staff_id = 'quinn' "
+                                 "RETURNING 1")
+        assert (await quinn.get("/console/")).status_code == 303
+
+
+async def test_the_update_clock_shows_paused_while_the_customer_considers(console: Console):
+    stack = console.stack
+    crn, state = await drive(stack, "proposed")
+    assert state.status == Status.awaiting_customer
+    async with signed_in(console, "helen") as helen:
+        page = await helen.get(f"/console/complaints/{crn}")
+        deadlines = page.text.split('id="deadlines"', 1)[1].split("</section>", 1)[0]
+        assert 'data-state="paused"' in deadlines and "customer update" in deadlines
+        queue = await page_until(helen, "/console/", crn)
+        row = queue.text.split(crn, 2)[2].split("</tr>")[0]
+        assert 'data-state="paused"' in row

@@ -3,6 +3,7 @@ staff console"): server-rendered HTML (jinja2, templates/console/) with a little
 JavaScript (static/), no CDN and no build step.
 
     app.py        mounts it all under /console/ and sends the security headers
+    base.py       what every module stands on: rendering, refusals, Temporal in time
     auth.py       sign-in, sign-out, sessions and CSRF tokens
     queue.py      the queue: what a person should act on, most urgent first
     pages.py      a complaint's page and the actions taken from it

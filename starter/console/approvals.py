@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from activities.records import headlines
 from starter.console.auth import SignedIn
-from starter.console.base import PREFIX, ConsoleError, console, render
+from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.views import Countdown, countdown, iso
 from starter.listing import ComplaintSummary, most_urgent
 from starter.operations import ComplaintNotFound, get_status
@@ -23,7 +23,6 @@ from workflows.models import ComplaintState, Role, StaffMember, Status
 from workflows.permissions import SUPERVISORS
 
 router = APIRouter(include_in_schema=False)
-TIMEOUT = 10.0
 
 
 def only_for(member: StaffMember, roles: frozenset[Role], page: str) -> None:
@@ -51,14 +50,14 @@ async def _states(request: Request, items: list[ComplaintSummary]) -> list[Compl
         except ComplaintNotFound:  # archived between the list and the query
             return None
 
-    found = await asyncio.wait_for(asyncio.gather(*(one(s.crn) for s in items)), TIMEOUT)
+    found = await answered(asyncio.gather(*(one(s.crn) for s in items)), "Temporal")
     return [s for s in found if s is not None]
 
 
 async def _pending(request: Request, query: str, clock_of, reason_of=lambda s: ""
                    ) -> list[Pending]:
     c = console(request)
-    items = await asyncio.wait_for(most_urgent(c.client, query), TIMEOUT)
+    items = await answered(most_urgent(c.client, query), "Temporal visibility")
     heads = await headlines(c.pool, [s.crn for s in items])
     cal = c.policy.calendar
     out = []
@@ -67,7 +66,7 @@ async def _pending(request: Request, query: str, clock_of, reason_of=lambda s: "
         head = heads.get(s.crn)
         out.append(Pending(s, head.subject if head else s.subject,
                            (head.customer_name if head else None) or s.customer_id,
-                           countdown(d, s.severity, cal, False) if d else None, reason_of(s)))
+                           countdown(d, s.severity, cal) if d else None, reason_of(s)))
     return out
 
 

@@ -4,19 +4,24 @@ client, pool, policy, templates), rendering a page, and the two ways a request e
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db import Pool
 from settings import Settings
 from workflows.policy import SlaPolicy
 
 PREFIX = "/console"
+TEMPORAL_TIMEOUT = 10.0  # seconds a query, a list or an update may take before we say 503
+T = TypeVar("T")
 
 
 class ConsoleError(Exception):
@@ -53,3 +58,18 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     html = console(request).templates.get_template(f"console/{template}").render(
         request=request, prefix=PREFIX, **context)
     return HTMLResponse(html, status_code=status)
+
+
+async def answered(call: Awaitable[T], what: str) -> T:
+    """Temporal's answer, or a page saying it did not come (503, try again shortly)."""
+    try:
+        return await asyncio.wait_for(call, TEMPORAL_TIMEOUT)
+    except TimeoutError:
+        raise ConsoleError(503, f"{what} did not answer within {TEMPORAL_TIMEOUT:.0f} s (is a "
+                           "worker running?). Reload the page shortly to see where it stands.",
+                           {"Retry-After": "5"}) from None
+    except RPCError as err:
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise ConsoleError(503, "Temporal is unavailable; try again shortly.",
+                               {"Retry-After": "5"}) from None
+        raise

@@ -10,7 +10,6 @@ changes nothing.
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
-import asyncio
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -19,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from activities.records import ComplaintFile, complaint_file, roster
 from starter.console.auth import CheckedForm, SignedIn
-from starter.console.base import PREFIX, ConsoleError, console, render
+from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.forms import FORMS, Facts, offered, open_to, payload
 from starter.console.views import countdowns, iso
 from starter.operations import (
@@ -38,19 +37,15 @@ from workflows.permissions import NotPermitted, check_actor
 
 router = APIRouter(include_in_schema=False)
 CRN_PATTERN = re.compile(r"^CRN-[A-Z2-7]{10}$")
-TIMEOUT = 10.0
 
 
 async def state_of(request: Request, crn: str) -> ComplaintState:
     if not CRN_PATTERN.match(crn):
         raise ConsoleError(404, f"There is no complaint {crn} (a CRN looks like CRN-WKTLI5TNQT).")
     try:
-        return await asyncio.wait_for(get_status(console(request).client, crn), TIMEOUT)
+        return await answered(get_status(console(request).client, crn), crn)
     except ComplaintNotFound:
         raise ConsoleError(404, f"There is no complaint {crn}.") from None
-    except TimeoutError:
-        raise ConsoleError(503, f"{crn} did not answer within {TIMEOUT:.0f} s (is a worker "
-                           "running?). Try again shortly.", {"Retry-After": "5"}) from None
 
 
 def facts(file: ComplaintFile) -> Facts:
@@ -97,8 +92,8 @@ async def take_action(request: Request, crn: str, update: str, session: SignedIn
     except ActionNotPermitted as err:
         raise ConsoleError(403, f"You may not do this: {err}. Nothing was changed.") from None
     try:
-        await asyncio.wait_for(act(console(request).client, crn, update,
-                                   payload(update, form, session.member.id)), TIMEOUT)
+        await answered(act(console(request).client, crn, update,
+                           payload(update, form, session.member.id)), crn)
     except ActionNotPermitted as err:
         raise ConsoleError(403, f"You may not do this: {err}. Nothing was changed.") from None
     except ActionRefused as err:
@@ -137,7 +132,7 @@ async def refund_decision(request: Request, crn: str, session: SignedIn,
     except ValueError as err:
         raise ConsoleError(422, f"The decision is not valid: {err}") from None
     try:
-        await asyncio.wait_for(decide_refund(console(request).client, crn, decided), TIMEOUT)
+        await answered(decide_refund(console(request).client, crn, decided), crn)
     except ActionNotPermitted as err:
         raise ConsoleError(403, f"{err}. Nothing was changed.") from None
     except ActionRefused as err:

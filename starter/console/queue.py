@@ -9,7 +9,6 @@ roster has one support team) and for the head of customer success.
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
-import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -17,7 +16,7 @@ from pydantic import ValidationError
 
 from activities.records import headlines
 from starter.console.auth import SignedIn
-from starter.console.base import PREFIX, ConsoleError, console, render
+from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.views import iso, queue_line
 from starter.listing import ListFilters, most_urgent
 from workflows import search_attributes as sa
@@ -25,7 +24,6 @@ from workflows.models import Phase, Role, StaffMember, Status
 from workflows.permissions import SUPERVISORS
 
 router = APIRouter(include_in_schema=False)
-TIMEOUT = 10.0
 
 _ROLE_SCOPE = {
     Role.agent: f"{sa.COMPLAINT_PHASE.name} = '{Phase.triage.value}'",
@@ -64,7 +62,7 @@ async def queue_page(request: Request, session: SignedIn) -> Response:
     mine = scope(session.member)
     if mine:
         query = f"{query} AND {mine}"
-    items = await asyncio.wait_for(most_urgent(c.client, query), TIMEOUT)
+    items = await answered(most_urgent(c.client, query), "Temporal visibility")
     heads = await headlines(c.pool, [s.crn for s in items])
     cal = c.policy.calendar
     lines = [queue_line(s, heads[s.crn].subject if s.crn in heads else None,

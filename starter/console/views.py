@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from starter.listing import ComplaintSummary
 from workflows import calendar
 from workflows.complaint import presentation as ui
-from workflows.events import CUSTOMER_UPDATE, REFUND_APPROVAL, RESOLUTION, deadline_type
+from workflows.events import CUSTOMER_UPDATE, REFUND_APPROVAL, RESOLUTION, Event, deadline_type
 from workflows.models import ComplaintState, Deadline, Status
 from workflows.policy import CalendarPolicy
 
@@ -32,7 +32,7 @@ class Countdown:
     what: str
     due_at: datetime
     due_local: str
-    state: str  # open | paused | met | met late | breached | superseded
+    state: str  # open | paused (the update clock) | met | met late | breached | superseded
     warn_at: datetime
     business: bool
     windows: str  # JSON [[start, end], ...] of working time, for business-time clocks
@@ -47,7 +47,7 @@ def _iso(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def countdown(d: Deadline, severity: int, cal: CalendarPolicy, paused: bool,
+def countdown(d: Deadline, severity: int, cal: CalendarPolicy,
               now: datetime | None = None) -> Countdown:
     now = now or datetime.now(UTC)
     business = deadline_type(d.name) in BUSINESS_TIME_KINDS
@@ -57,8 +57,6 @@ def countdown(d: Deadline, severity: int, cal: CalendarPolicy, paused: bool,
         state = "met late" if d.breached else "met"
     elif d.breached:
         state = "breached"
-    elif paused and deadline_type(d.name) == CUSTOMER_UPDATE:
-        state = "paused"
     else:
         state = "open"
     windows: list[list[str]] = []
@@ -72,13 +70,27 @@ def countdown(d: Deadline, severity: int, cal: CalendarPolicy, paused: bool,
         windows=json.dumps(windows), met_at_local=ui.local(d.met_at, cal) if d.met_at else None)
 
 
+def paused_update_clock(s: ComplaintState, cal: CalendarPolicy) -> Countdown | None:
+    """While the customer considers a proposal the customer-update clock waits (it has no
+    running period then): shown as paused, since the pause."""
+    if s.status != Status.awaiting_customer:
+        return None
+    since = next((e.at for e in reversed(s.timeline) if e.event == Event.update_clock_paused),
+                 None)
+    if since is None:
+        return None
+    return Countdown(what=ui.what_is_due(CUSTOMER_UPDATE, s.severity), due_at=since,
+                     due_local=f"paused since {ui.local(since, cal)}", state="paused",
+                     warn_at=since, business=False, windows="[]")
+
+
 def countdowns(s: ComplaintState, cal: CalendarPolicy) -> list[Countdown]:
-    """Every deadline of the complaint, the live ones first (soonest first), then the rest
-    as they happened."""
-    paused = s.status == Status.awaiting_customer
-    all_ = [countdown(d, s.severity, cal, paused) for d in s.deadlines]
+    """Every deadline of the complaint, the live ones first (soonest first; a paused update
+    clock among them), then the rest as they happened."""
+    all_ = [countdown(d, s.severity, cal) for d in s.deadlines]
     live = sorted((c for c in all_ if c.live), key=lambda c: c.due_at)
-    return live + [c for c in all_ if not c.live]
+    paused = paused_update_clock(s, cal)
+    return ([paused] if paused else []) + live + [c for c in all_ if not c.live]
 
 
 @dataclass(frozen=True)
