@@ -103,8 +103,11 @@ async def sign_in(pool: asyncpg.Pool, login: str, password: str,
                                    password[:MAX_PASSWORD_LENGTH])
     if row is None or not good:
         async with pool.acquire() as conn:
-            await conn.execute("INSERT INTO console_sign_in_failures (client, login) "
-                               "VALUES ($1, $2)", client, login)
+            async with conn.transaction():  # the record keeps only the window it needs
+                await conn.execute("DELETE FROM console_sign_in_failures "
+                                   "WHERE at < now() - $1::interval", FAILURE_WINDOW)
+                await conn.execute("INSERT INTO console_sign_in_failures (client, login) "
+                                   "VALUES ($1, $2)", client, login)
         return None
     return staff_member(row)
 
