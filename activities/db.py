@@ -36,6 +36,12 @@ async def create_pool(database_url: str, **kwargs) -> asyncpg.Pool:
     return await asyncpg.create_pool(database_url, **kwargs)
 
 
+async def ping(pool: asyncpg.Pool, timeout: float = 3.0) -> None:
+    """Raises (one of UNAVAILABLE, or TimeoutError) unless PostgreSQL answers in time."""
+    async with pool.acquire(timeout=timeout) as conn:
+        await conn.fetchval("SELECT 1", timeout=timeout)
+
+
 @asynccontextmanager
 async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """One connection, for a command that runs a few statements and ends."""

@@ -24,9 +24,22 @@ import aiosmtplib
 import asyncpg
 import jinja2
 from temporalio import activity
+from temporalio.common import MetricCounter
 
 from workflows import activity_types
 from workflows.models import EmailReceipt, EmailRequest
+
+EMAILS_SENT = "complaints_emails_sent_total"
+EMAIL_FAILURES = "complaints_email_failures_total"
+
+
+def message_kind(kind: str) -> str:
+    """`escalation:12` -> `escalation`: the metric's label, without the per-complaint number."""
+    return kind.partition(":")[0]
+
+
+def _counter(name: str, description: str) -> MetricCounter:
+    return activity.metric_meter().create_counter(name, description)
 
 
 class TemplateRenderer:
@@ -125,6 +138,16 @@ class EmailActivities(activity_types.EmailActivities):
     @activity.defn
     async def send_email(self, req: EmailRequest) -> EmailReceipt:
         """Send one email at most once per (crn, kind)."""
+        try:
+            return await self._send_once(req)
+        except Exception as err:
+            # Every failed attempt (SMTP away, a broken template); Temporal retries it.
+            _counter(EMAIL_FAILURES, "email attempts that failed, by message kind").add(
+                1, {"kind": message_kind(req.kind)})
+            activity.logger.warning("email %s not sent: %s", req.kind, err)
+            raise
+
+    async def _send_once(self, req: EmailRequest) -> EmailReceipt:
         row = await self._outbox_row(req)
         receipt = EmailReceipt(status="sent", subject=row["subject"], body=row["body"])
         if row["sent_at"] is not None:
@@ -146,6 +169,9 @@ class EmailActivities(activity_types.EmailActivities):
                 "UPDATE email_outbox SET sent_at = now(), last_error = NULL WHERE id = $1",
                 row["id"],
             )
+        _counter(EMAILS_SENT, "emails SMTP accepted, by message kind").add(
+            1, {"kind": message_kind(req.kind)})
+        activity.logger.info("email %s sent to %s", req.kind, ", ".join(req.to))
         return receipt
 
     async def _outbox_row(self, req: EmailRequest) -> asyncpg.Record:

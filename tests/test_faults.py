@@ -53,6 +53,7 @@ from tests.faultstack import (
     now,
     run_cli,
 )
+from tests.test_lifecycle import signed_off_and_reviewed
 from workflows import models as m
 from workflows.models import ComplaintState, Status
 
@@ -318,12 +319,7 @@ async def whole_life(sc: Scenario, crn: str, refund: bool) -> ComplaintState:
                        what="refund applied")
     else:
         await sc.act(crn, "record_fix_deployed", m.FixDeployed(actor="raj", reference="REL-1"))
-    await sc.act(crn, "confirm_resolution", m.ResolutionConfirmation(
-        actor=owner, confirmation_text="Resolution Confirmed"))
-    await sc.act(crn, "record_csat", m.CsatResponse(actor="ana", score=4))
-    await sc.act(crn, "submit_rca", m.RootCauseAnalysis(
-        actor=owner, root_cause="Rounding twice", process_failures=["No review"],
-        corrective_actions=["A test"], kb_article_needed=False))
+    await signed_off_and_reviewed(sc, crn, owner)
     return await sc.until(crn, lambda s: s.status == Status.closed, timeout=150, what="closed")
 
 

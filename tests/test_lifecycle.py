@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio.client import WorkflowHistory
@@ -56,6 +57,17 @@ async def plan_agreed(stack: ComplaintStack, crn: str, owner: str, fix: bool = T
         actor=owner, message="We will fix the rounding and add a regression test. Agreed?"))
     await stack.act(crn, "record_customer_response", m.CustomerResponse(
         actor="ana", agrees=True, message="Yes, please go ahead."))
+
+
+async def signed_off_and_reviewed(stack: Any, crn: str, owner: str, score: int = 4) -> None:
+    """After the fix or the refund: the written sign-off, the survey answered, the RCA (no KB
+    article), so the complaint closes. `stack`: anything with `act(crn, update, payload)`."""
+    await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
+        actor=owner, confirmation_text="Resolution Confirmed"))
+    await stack.act(crn, "record_csat", m.CsatResponse(actor="ana", score=score))
+    await stack.act(crn, "submit_rca", m.RootCauseAnalysis(
+        actor=owner, root_cause="Rounding twice", process_failures=["No review"],
+        corrective_actions=["A test"], kb_article_needed=False))
 
 
 async def test_full_life_from_intake_to_archive(stack: ComplaintStack):

@@ -58,8 +58,11 @@ async def test_a_complaint_living_400_days_continues_as_new_and_keeps_every_dead
             [d.name for d in s.deadlines if deadline_type(d.name) == CUSTOMER_UPDATE][-1]
         ).breached)
         await stack.settle()
-        logged = await stack.rows("SELECT seq FROM complaint_events WHERE crn = $1 ORDER BY seq",
-                                  crn)
+        logged = await stack.rows(
+            "SELECT seq, event FROM complaint_events WHERE crn = $1 ORDER BY seq", crn)
+        first_run = await stack.client.get_workflow_handle(crn).fetch_history()
+        carried_input = len(first_run.events[0].workflow_execution_started_event_attributes
+                            .input.payloads[0].data)
         lengths = await runs_of(stack, crn)
 
     assert final.received_at + timedelta(days=400) < sent_at[-1]
@@ -67,8 +70,11 @@ async def test_a_complaint_living_400_days_continues_as_new_and_keeps_every_dead
     # Bounded: several runs, none past the bound by more than the hand-over's slack.
     assert len(lengths) >= 3, lengths
     assert max(lengths) < HISTORY_EVENTS_BOUND + SLACK, lengths
-    continued = [e for e in final.timeline if e.event == Event.continued]
+    continued = [r for r in logged if r["event"] == Event.continued]
     assert len(continued) == len(lengths) - 1
+    # What a run carries stays small however old the complaint: the recent timeline only.
+    assert len(final.timeline) <= procedure.CARRIED_TIMELINE + 100
+    assert carried_input < 200_000, carried_input
     # Every update met its period, each period due 24 hours after the message before it.
     periods = [d for d in final.deadlines if deadline_type(d.name) == CUSTOMER_UPDATE]
     assert len(periods) == DAYS + 1
@@ -79,8 +85,11 @@ async def test_a_complaint_living_400_days_continues_as_new_and_keeps_every_dead
     last = periods[-1]
     assert last.breached and last.breached_at == last.due_at == sent_at[-1] + timedelta(hours=24)
     assert [e.deadline for e in final.timeline if e.event == Event.deadline_breached][-1] == last.name
-    # The resolution log in PostgreSQL has every event once, across the runs.
-    assert [r["seq"] for r in logged] == [e.seq for e in final.timeline]
+    # The resolution log in PostgreSQL has every event once, across the runs, and the
+    # carried timeline is its tail.
+    assert [r["seq"] for r in logged] == list(range(1, len(logged) + 1))
+    assert [(e.seq, e.event) for e in final.timeline] == [
+        (r["seq"], r["event"]) for r in logged[-len(final.timeline):]]
     await stack.terminate_all()
 
 

@@ -26,7 +26,9 @@ from activities.policy import PolicyActivities
 from activities.refunds import RefundActivities
 from activities.reports import ReportActivities, ReportRenderer
 from activities.store import StoreActivities
-from settings import Settings, connect
+from settings import Settings, connect, metrics_runtime
+from settings.logs import configure_logging
+from workers.gauges import keep_gauges_current
 from workers.schedules import ensure_report_schedules
 from workflows.complaint import ComplaintWorkflow
 from workflows.policy import PolicyError, SlaPolicy
@@ -37,7 +39,9 @@ log = logging.getLogger("complaints.worker")
 WORKFLOWS = [ComplaintWorkflow, ReportWorkflow]
 # Modules the sandbox shares with the worker instead of re-importing them for every
 # workflow run: pure, deterministic libraries the contract models are built on.
-PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "email_validator", "zoneinfo")
+# opentelemetry: the tracing interceptor's context, when tracing is on (settings/tracing.py).
+PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "email_validator", "zoneinfo",
+               "opentelemetry")
 
 
 def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy) -> list:
@@ -107,8 +111,11 @@ def _compile_workflow_sources() -> None:
 
 async def run(settings: Settings) -> None:
     policy = settings.policy()  # a bad policy stops the start here, naming the key
-    client = await connect(settings)
+    # The process's one runtime: Prometheus scrapes http://<host>:METRICS_PORT/metrics.
+    runtime = metrics_runtime(settings.metrics_port)
+    client = await connect(settings, runtime)
     pool = await create_pool(settings.database_url)
+    gauges = asyncio.create_task(keep_gauges_current(pool, runtime.metric_meter))
     await _ensure_report_schedules(client, settings, policy)
     # On Ctrl-C/SIGTERM, activities in hand get a few seconds to finish (an email being
     # sent, a row being written) before they are cancelled and retried elsewhere.
@@ -118,11 +125,13 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker on task queue %r, namespace %r, policy %r (%s)", settings.task_queue,
-             settings.namespace, policy.name, settings.policy_path or "built-in default")
+    log.info("worker on task queue %r, namespace %r, policy %r (%s); metrics on :%d/metrics",
+             settings.task_queue, settings.namespace, policy.name,
+             settings.policy_path or "built-in default", settings.metrics_port)
     async with worker:
         await stop.wait()
         log.info("stopping: finishing the tasks in hand")
+    gauges.cancel()
     await pool.close()
 
 
@@ -136,8 +145,8 @@ async def _ensure_report_schedules(client: Client, settings: Settings, policy: S
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    configure_logging(settings.log_format)
     try:
         asyncio.run(run(settings))
     except PolicyError as err:

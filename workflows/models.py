@@ -309,6 +309,10 @@ class Deadline(Model):
     warn_at: datetime | None = None  # when the 75% warning falls, for clocks that warn
 
 
+def _typed_field() -> Any:
+    return Field(default=None, exclude_if=lambda value: value is None)
+
+
 class TimelineEvent(Model):
     """One entry of the resolution log. `detail` is for people; the typed fields are what
     metrics, the what-if and the API read (where they apply to the event)."""
@@ -318,12 +322,14 @@ class TimelineEvent(Model):
     event: str  # a workflows.events.Event
     actor: str
     detail: str = ""
-    deadline: str | None = None  # the deadline it is about (deadline_*; an escalation's clock)
-    level: int | None = None  # escalation level (escalated)
-    reason: str | None = None  # why (escalated; a refused refund decision)
-    outcome: str | None = None  # how it ended (deadline_met: met / met_late; refunds...)
-    amount: Decimal | None = None  # money (refund_*), in `currency`
-    currency: str | None = None
+    # Left out of the JSON when empty: every update's reply carries the recent timeline
+    # into history, and the nulls of the fields an event does not have would add up there.
+    deadline: str | None = _typed_field()  # the deadline it is about (deadline_*; an escalation's clock)
+    level: int | None = _typed_field()  # escalation level (escalated)
+    reason: str | None = _typed_field()  # why (escalated; a refused refund decision)
+    outcome: str | None = _typed_field()  # how it ended (deadline_met: met / met_late; refunds...)
+    amount: Decimal | None = _typed_field()  # money (refund_*), in `currency`
+    currency: str | None = _typed_field()
 
 
 class RefundState(Model):
@@ -377,6 +383,8 @@ class ComplaintState(Model):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     archived_at: datetime | None = None
+    # The whole timeline; after a long life continued as new, the most recent events (the
+    # first one's `seq` says where it starts; the resolution log in PostgreSQL has them all).
     timeline: list[TimelineEvent] = Field(default_factory=list)
 
     def deadline(self, name: str) -> Deadline | None:
@@ -479,6 +487,7 @@ class CarriedComplaint(Model):
     update_clock: UpdateClockState = Field(default_factory=UpdateClockState)
     supervisor_acted: dict[int, bool] = Field(default_factory=dict)
     refunded_total: Decimal = Decimal(0)
+    reassignments: int = 0  # numbers the reassignment emails' outbox keys
     persisted_seq: int = 0
     indexed: dict[str, Any] = Field(default_factory=dict)
     runs: int = 1  # this complaint's runs so far, the carried one included

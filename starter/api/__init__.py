@@ -20,19 +20,27 @@ there).
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
 from activities.db import Pool, create_pool
 from settings import Settings, connect
+from settings.logs import configure_logging
+from settings.tracing import tracer_provider_from_env
 from starter.api import actions, complaints, intake, refunds, service
 from starter.api.errors import install_error_handlers
+from starter.api.observability import crn_on_span, install_metrics, install_tracing
 from starter.console.app import mount_console
 
 
-def create_app(settings: Settings, client: Client, pool: Pool) -> FastAPI:
+def create_app(settings: Settings, client: Client, pool: Pool,
+               tracer_provider: Any = None) -> FastAPI:
+    """`tracer_provider`: trace requests (and, through the client's interceptor, the
+    workflows they reach) with it; the client must be connected with the same one."""
     app = FastAPIOffline(
         title="Complaint workflows API",
         version="1",
@@ -42,22 +50,29 @@ def create_app(settings: Settings, client: Client, pool: Pool) -> FastAPI:
             "Authenticate with an API key: `Authorization: Bearer <key>` (created by "
             "`complaints keys create --staff ID` or `--intake NAME`). The key's owner is the "
             "actor of every action. Errors are JSON with `error`, `message` and `fields`."),
+        dependencies=[Depends(crn_on_span)],
     )
     app.state.settings, app.state.client, app.state.pool = settings, client, pool
     install_error_handlers(app)
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
     mount_console(app, settings, client, pool)
+    install_metrics(app)
+    if tracer_provider is not None:
+        install_tracing(app, tracer_provider)
     return app
 
 
 async def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """`complaints serve`: the app on uvicorn, until Ctrl-C."""
-    client = await connect(settings)
+    """`complaints serve`: the app on uvicorn, until Ctrl-C. Logs as LOG_FORMAT says (uvicorn's
+    own loggers included); traced when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+    configure_logging(settings.log_format)
+    provider = tracer_provider_from_env()
+    client = await connect(settings, tracer_provider=provider)
     pool = await create_pool(settings.database_url, min_size=1, max_size=10)
     try:
-        app = create_app(settings, client, pool)
-        config = uvicorn.Config(app, host=host, port=port, log_level="info",
+        app = create_app(settings, client, pool, tracer_provider=provider)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info", log_config=None,
                                 proxy_headers=False, server_header=False)
         await uvicorn.Server(config).serve()
     finally:

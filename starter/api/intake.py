@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from settings.tracing import tag_current_span
 from starter.api.bodies import strict_body
 from starter.api.deps import AppSettings, Caller, Temporal
 from starter.api.errors import FieldProblem, invalid, responses
@@ -51,6 +52,7 @@ async def submit_complaint(intake: ComplaintIntake, principal: Caller, request: 
                            client: Temporal, settings: AppSettings) -> JSONResponse:
     _check_received_at(strict)
     result = await submit(client, strict, settings.task_queue)
+    tag_current_span(result.crn)
     url = str(request.url_for("complaint_status", crn=result.crn).path)
     log.info("%s submitted %s (%s)", principal.key_id, result.crn,
              "new" if result.created else "repeat")

@@ -26,9 +26,10 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.activity_types import EmailActivities, StoreActivities
+    from workflows.complaint import metrics
     from workflows.complaint import presentation as ui
     from workflows.complaint.clocks import ClockEvent, SlaClock
-    from workflows.events import Event, Outcome
+    from workflows.events import PERSONAL_ACK, Event, Outcome
     from workflows.models import (
         ComplaintContext,
         ComplaintIntake,
@@ -95,6 +96,7 @@ class ComplaintCore:
         # What this complaint already credited to the order.
         self.refunded_total = carried.refunded_total if carried else Decimal(0)
         self.runs = carried.runs if carried else 1
+        self.reassignments = carried.reassignments if carried else 0
         self._persisted_seq = carried.persisted_seq if carried else 0
         self._indexed: dict[str, Any] = dict(carried.indexed) if carried else {}
         self._clocks: dict[str, SlaClock] = {}
@@ -220,6 +222,8 @@ class ComplaintCore:
             self._log(Event.deadline_breached, SYSTEM,
                       f"{d.name}: {clock.what} was due {ui.clock(d.due_at)}",
                       deadline=d.name, outcome=Outcome.breached)
+            metrics.deadline_breached(d.name, d.due_at)
+            workflow.logger.info("deadline breached: %s was due %s", d.name, ui.clock(d.due_at))
             if action is not None:
                 action(clock)
             else:
@@ -250,6 +254,8 @@ class ComplaintCore:
         late = clock.deadline.breached
         self._log(Event.deadline_met, actor, f"{name}: {how}" + (" (after its breach)" if late else ""),
                   deadline=name, outcome=Outcome.met_late if late else Outcome.met)
+        if not late:
+            metrics.deadline_met(name)
         self._changed()
 
     def _supersede(self, d: Deadline, why: str) -> None:
@@ -286,7 +292,7 @@ class ComplaintCore:
 
     def _record(self) -> ComplaintRecord:
         s = self.state
-        ack = s.deadline("personal_acknowledgement")
+        ack = s.deadline(PERSONAL_ACK)
         return ComplaintRecord(
             crn=s.crn, source=s.source, external_ref=s.external_ref, customer_id=s.customer_id,
             customer_name=self._customer_name(), customer_email=self._customer_email(),

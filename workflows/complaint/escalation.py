@@ -12,6 +12,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.complaint import metrics
     from workflows.complaint import presentation as ui
     from workflows.complaint.clocks import ClockEvent
     from workflows.complaint.core import SYSTEM, ComplaintCore
@@ -70,6 +71,8 @@ class EscalationChain(ComplaintCore):
         act_by_name = ui.next_name(s, f"{ESCALATION}_{level}") if raised else None
         self._log(Event.escalated, actor, f"level {level} ({LEVEL_NAMES[level]}): {reason}",
                   level=level, reason=reason, deadline=act_by_name)
+        metrics.escalated(level)
+        workflow.logger.info("escalated to level %d (%s): %s", level, LEVEL_NAMES[level], reason)
         seq = s.timeline[-1].seq
         act_by = None
         if act_by_name is not None:

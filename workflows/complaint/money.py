@@ -8,6 +8,7 @@ Manager, with a reminder at 75% and the head of customer success told when it is
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.clocks import ClockEvent, SlaClock
     from workflows.complaint.core import SYSTEM
     from workflows.complaint.escalation import EscalationChain
-    from workflows.events import REFUND_APPROVAL, Event, deadline_type
+    from workflows.events import REFUND_APPROVAL, Event, Outcome, deadline_type
     from workflows.models import (
         ActionPlan,
         Order,
@@ -132,7 +133,7 @@ class MoneyPath(EscalationChain):
         self._escalate(1, f"refund of {total} {order.currency} at or above the approval "
                           f"threshold ({rules.approval_threshold})", SYSTEM)
 
-    def _refund_context(self, due: Any) -> dict[str, Any]:
+    def _refund_context(self, due: datetime) -> dict[str, Any]:
         s, order = self.state, self.context.order
         assert order is not None
         return {**self._mail_context(), "amount": str(s.refund.amount),
@@ -144,7 +145,7 @@ class MoneyPath(EscalationChain):
     def _remind_finance(self, clock: SlaClock) -> None:
         d = clock.deadline
         self._log(Event.deadline_warning, SYSTEM, f"{d.name}: {clock.what} due {ui.clock(d.due_at)}",
-                  deadline=d.name, outcome="warned")
+                  deadline=d.name, outcome=Outcome.warned)
         finance = self._staff_emails(Role.finance_manager)
         if finance:
             self._email(f"{d.name}:reminder", finance, "refund_approval",

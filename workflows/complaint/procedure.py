@@ -15,6 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows import calendar, triage
     from workflows.activity_types import PolicyActivities, StoreActivities
+    from workflows.complaint import metrics
     from workflows.complaint import presentation as ui
     from workflows.complaint.clocks import CustomerUpdateClock, SlaClock, wait_until
     from workflows.complaint.core import SYSTEM
@@ -43,8 +44,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policy import format_duration
 
 # Events in one run's history before it continues as new (the server's own suggestion,
-# at a few thousand events, also counts). A day of updates adds about 20.
+# at a few thousand events, also counts). A day with an update adds about 55.
 HISTORY_EVENTS_BOUND = 2_000
+# The timeline events the next run carries: the resolution log in PostgreSQL has them all,
+# and a carried timeline that grew with the complaint's age would grow each run's input.
+CARRIED_TIMELINE = 200
 CONTINUE_AS_NEW = "continue-as-new-when-history-is-long"
 
 
@@ -88,6 +92,7 @@ class ComplaintProcedure(MoneyPath):
         if risk.tagged:
             detail += "; Retention Risk: " + ", ".join(risk.reasons)
         self._log(Event.triaged, SYSTEM, detail)
+        metrics.complaint_started(s.source.value, s.severity)
         if risk.recurrent_of:
             self._log(Event.marked_recurrent, SYSTEM,
                       f"same customer and category as {risk.recurrent_of} within "
@@ -244,11 +249,16 @@ class ComplaintProcedure(MoneyPath):
 
     def _continue_as_new(self) -> None:
         assert self.policy is not None
+        s = self.state
+        recent = [e for i, e in enumerate(s.timeline)
+                  if i >= len(s.timeline) - CARRIED_TIMELINE or e.seq > self._persisted_seq]
         carried = CarriedComplaint(
-            state=self.state, policy=self.policy.model_dump(mode="json"), context=self.context,
+            state=s.model_copy(update={"timeline": recent}),
+            policy=self.policy.model_dump(mode="json"), context=self.context,
             personal_ack=self.personal_ack, automatic_ack_body=self.automatic_ack_body,
             update_clock=self.update_clock_state, supervisor_acted=self.supervisor_acted,
-            refunded_total=self.refunded_total, persisted_seq=self._persisted_seq,
+            refunded_total=self.refunded_total, reassignments=self.reassignments,
+            persisted_seq=self._persisted_seq,
             indexed=self._indexed, runs=self.runs + 1)
         workflow.continue_as_new(ComplaintStart(intake=self.intake, carried=carried),
                                  search_attributes=workflow.info().typed_search_attributes)
@@ -270,8 +280,9 @@ class ComplaintProcedure(MoneyPath):
                 self._spawn(clock.run(), f"the {d.name} deadline", watcher=True)
         if not clock_state.stopped:
             self._start_update_clock(running)
-        self._log(Event.continued, SYSTEM, f"run {self.runs}: continued as new with the whole "
-                  f"state ({len(s.timeline)} events, {len(s.deadlines)} deadlines)")
+        self._log(Event.continued, SYSTEM, f"run {self.runs}: continued as new with its state, "
+                  f"{len(s.deadlines)} deadlines and the last {len(s.timeline)} events (the "
+                  "resolution log has them all)")
         self._changed()
 
     # --- Phase 4: post-mortem, then the archive -------------------------------------------

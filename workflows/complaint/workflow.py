@@ -372,7 +372,8 @@ class ComplaintWorkflow(ComplaintProcedure):
         context = {**self._mail_context(), "actor_name": actor.name,
                    "old_owner_name": old.name if old else "nobody", "new_owner_name": new.name,
                    "phone_by": phone_by}
-        n = len([e for e in s.timeline if e.event == Event.reassigned])
+        self.reassignments += 1
+        n = self.reassignments
         self._email(f"reassigned:{n}:new", [new.email], "reassigned",
                     {**context, "to_new": True, "recipient_name": new.name})
         if old is not None:

@@ -1,0 +1,68 @@
+"""Logging for the worker and the API: every line from workflow or activity code carries
+the complaint's CRN; `LOG_FORMAT=json` writes one JSON object per line for log shippers.
+
+The SDK's workflow and activity loggers (`workflow.logger`, `activity.logger`) put the
+workflow's details on each record (`temporal_workflow` / `temporal_activity`); `CrnFilter`
+lifts the workflow id of a complaint out of them as `crn`. JSON comes from python-json-logger:
+it serialises every extra a record carries (the SDK's details too) and the traceback, which a
+formatter of our own would have to redo.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import IO
+
+from pythonjsonlogger.json import JsonFormatter
+from temporalio import activity
+
+COMPLAINT_WORKFLOW = "ComplaintWorkflow"
+TEXT = "%(asctime)s %(levelname)s %(name)s%(crn_tag)s: %(message)s"
+
+
+def crn_of(record: logging.LogRecord) -> str | None:
+    """The CRN of the complaint whose workflow or activity wrote this record, if any."""
+    for key in ("temporal_workflow", "temporal_activity"):
+        details = getattr(record, key, None)
+        if isinstance(details, dict) and details.get("workflow_type") == COMPLAINT_WORKFLOW:
+            return details.get("workflow_id")
+    if activity.in_activity():  # a plain logging.getLogger() inside an activity
+        info = activity.info()
+        if info.workflow_type == COMPLAINT_WORKFLOW:
+            return info.workflow_id
+    return None
+
+
+class CrnFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.crn = crn_of(record)
+        record.crn_tag = f" [{record.crn}]" if record.crn else ""
+        return True
+
+
+class _Json(JsonFormatter):
+    def add_fields(self, log_record, record, message_dict) -> None:  # noqa: ANN001
+        super().add_fields(log_record, record, message_dict)
+        log_record.pop("crn_tag", None)  # the text format's; JSON has `crn`
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    if log_format == "json":
+        return _Json("%(asctime)s %(levelname)s %(name)s %(message)s %(crn)s",
+                     rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+    return logging.Formatter(TEXT)
+
+
+def configure_logging(log_format: str = "text", level: int = logging.INFO,
+                      stream: IO[str] | None = None) -> logging.Handler:
+    """The process's root handler (replacing any): `text` or `json`, with the CRN filter."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(CrnFilter())
+    handler.setFormatter(formatter(log_format))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler
