@@ -6,6 +6,14 @@ again. If a worker dies after SMTP accepted a message but before the row was
 marked sent, the retry resends it with the same Message-ID, which mail clients
 treat as one message.
 
+Every email about a complaint carries `Reply-To: SUPPORT_ADDRESS`; the product's automatic
+ones `Auto-Submitted: auto-generated`. Customer-facing emails are multipart (the text and
+a simple HTML rendering of it, no remote assets), keep one thread per complaint
+(`In-Reply-To`/`References` from the customer's first message, or from our first email
+to them), and carry their signed links (activities/links.py). At most
+`AUTOMATIC_PER_HOUR` automatic emails go to one address an hour for complaints that came
+by email, so two autoresponders can never keep each other busy.
+
 SMTP sessions are kept open for a few seconds between emails (`SmtpSessions`): a
 complaint sends its emails in bursts, and a new session costs a connection, the
 greeting, EHLO and QUIT, each a round trip.
@@ -13,6 +21,8 @@ greeting, EHLO and QUIT, each a round trip.
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Mapping
 from email.message import EmailMessage
@@ -26,9 +36,31 @@ import jinja2
 from temporalio import activity
 from temporalio.common import MetricCounter
 
+from activities.links import CustomerLinks
 from workflows import activity_types
 from workflows.models import EmailReceipt, EmailRequest
 
+# Templates written to the customer (multipart, threaded, with their links).
+CUSTOMER_TEMPLATES = frozenset({
+    "acknowledgement", "personal_acknowledgement", "customer_update", "solution_proposal",
+    "refund_applied", "sign_off_request", "resolution_notice", "survey"})
+# Written by a person (the message is theirs), so not marked Auto-Submitted.
+WRITTEN_BY_PEOPLE = frozenset({"personal_acknowledgement", "customer_update",
+                               "solution_proposal"})
+AUTOMATIC_PER_HOUR = 5
+_URL = re.compile(r"(https?://[^\s<>\"]+)")
+
+
+def text_to_html(text: str) -> str:
+    """The text part as simple HTML: paragraphs, line breaks, links; nothing remote."""
+    paragraphs = []
+    for para in re.split(r"\n\s*\n", text.strip()):
+        escaped = html.escape(para)
+        linked = _URL.sub(lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', escaped)
+        paragraphs.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
+    return ('<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
+            '<body style="font-family: sans-serif; line-height: 1.4">\n'
+            + "\n".join(paragraphs) + "\n</body></html>\n")
 EMAILS_SENT = "complaints_emails_sent_total"
 EMAIL_FAILURES = "complaints_email_failures_total"
 
@@ -128,11 +160,14 @@ class SmtpSessions:
 class EmailActivities(activity_types.EmailActivities):
     def __init__(
         self, pool: asyncpg.Pool, renderer: TemplateRenderer, smtp_host: str, smtp_port: int,
-        mail_from: str,
+        mail_from: str, support_address: str = "support@example.com",
+        links: CustomerLinks | None = None,
     ) -> None:
         self.pool = pool
         self.renderer = renderer
         self.mail_from = mail_from
+        self.support_address = support_address
+        self.links = links or CustomerLinks("", "")
         self.smtp = SmtpSessions(smtp_host, smtp_port)
 
     @activity.defn
@@ -152,8 +187,18 @@ class EmailActivities(activity_types.EmailActivities):
         receipt = EmailReceipt(status="sent", subject=row["subject"], body=row["body"])
         if row["sent_at"] is not None:
             return receipt.model_copy(update={"status": "already sent"})
-        msg = compose(self.mail_from, row, row["body"], {"X-Complaint-Reference": req.crn,
-                                                         "X-Complaint-Message-Kind": req.kind})
+        automatic = req.template not in WRITTEN_BY_PEOPLE
+        if automatic and await self._over_automatic_limit(req, row):
+            return receipt.model_copy(update={"status": "suppressed"})
+        headers = {"X-Complaint-Reference": req.crn, "X-Complaint-Message-Kind": req.kind,
+                   "Reply-To": self.support_address}
+        if automatic:
+            headers["Auto-Submitted"] = "auto-generated"
+        html_part = None
+        if req.template in CUSTOMER_TEMPLATES:
+            headers.update(await self._thread_headers(req.crn, row["message_id"]))
+            html_part = text_to_html(row["body"])
+        msg = compose(self.mail_from, row, row["body"], headers, html_part)
         try:
             await self.smtp.send(msg)
         except Exception as err:
@@ -174,10 +219,49 @@ class EmailActivities(activity_types.EmailActivities):
         activity.logger.info("email %s sent to %s", req.kind, ", ".join(req.to))
         return receipt
 
+    async def _thread_headers(self, crn: str, message_id: str) -> dict[str, str]:
+        """One thread per complaint in the customer's mail client: every email answers the
+        customer's first message, or, when the complaint did not come by email, our first."""
+        async with self.pool.acquire() as conn:
+            root = await conn.fetchval(
+                "SELECT message_id FROM inbound_messages WHERE crn = $1 "
+                "ORDER BY received_at LIMIT 1", crn)
+            if root is None:
+                root = await conn.fetchval(
+                    "SELECT message_id FROM email_outbox WHERE crn = $1 AND message_id <> $2 "
+                    "AND split_part(kind, ':', 1) = ANY($3::text[]) ORDER BY id LIMIT 1",
+                    crn, message_id, list(CUSTOMER_TEMPLATES))
+        return {"In-Reply-To": root, "References": root} if root else {}
+
+    async def _over_automatic_limit(self, req: EmailRequest, row: asyncpg.Record) -> bool:
+        """An automatic email for a complaint that came by email, to an address that already
+        had AUTOMATIC_PER_HOUR of them this hour: not sent (the outbox row says why)."""
+        async with self.pool.acquire() as conn:
+            if row["last_error"] and row["last_error"].startswith("suppressed"):
+                return True
+            by_email = await conn.fetchval(
+                "SELECT true FROM inbound_messages WHERE crn = $1 LIMIT 1", req.crn)
+            if not by_email:
+                return False
+            recent = await conn.fetchval(
+                """SELECT count(*) FROM email_outbox o
+                    WHERE o.recipients && $1::text[] AND o.sent_at > now() - interval '1 hour'
+                      AND split_part(o.kind, ':', 1) <> ALL($2::text[])
+                      AND EXISTS (SELECT 1 FROM inbound_messages i WHERE i.crn = o.crn)""",
+                req.to, list(WRITTEN_BY_PEOPLE))
+            if recent < AUTOMATIC_PER_HOUR:
+                return False
+            await conn.execute(
+                "UPDATE email_outbox SET last_error = $2 WHERE id = $1", row["id"],
+                f"suppressed: {AUTOMATIC_PER_HOUR} automatic emails to {', '.join(req.to)} "
+                "within the hour")
+            return True
+
     async def _outbox_row(self, req: EmailRequest) -> asyncpg.Record:
         """The stored message, counting this attempt: one statement. A retry renders again
         (the same input gives the same text) but keeps what the first attempt stored."""
-        subject, body = self.renderer.render(req.template, req.context)
+        links = self.links.for_email(req.crn, req.template, req.kind)
+        subject, body = self.renderer.render(req.template, {**req.context, "links": links})
         domain = self.mail_from.rpartition("@")[2].strip("> ") or "complaints.local"
         message_id = f"<{req.crn}.{req.kind.replace(':', '.')}@{domain}>"
         async with self.pool.acquire() as conn:

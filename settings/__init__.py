@@ -38,11 +38,20 @@ class Settings:
     mail_from: str = "Customer Care <care@example.com>"
     policy_path: str | None = None
     templates_dir: Path = field(default=TEMPLATES_DIR)
-    # Where people reach `complaints serve`: the console's links in internal emails.
-    public_url: str = "http://localhost:8000"
     # Complaints kept in the worker's memory between their tasks, about 0.8 MiB each; one
     # beyond it is replayed from its history when it next has work (docs/performance.md).
     workflow_cache_size: int = 500
+    # The email channel (DESIGN.md, "The email channel, both ways"): the address customers
+    # write to, where `complaints mail-gateway` listens, the largest message it takes.
+    support_address: str = "support@example.com"
+    inbound_smtp_host: str = "127.0.0.1"
+    inbound_smtp_port: int = 2525
+    inbound_max_bytes: int = 10 * 1024 * 1024
+    # Where people reach `complaints serve` (customers' links, the console's links in
+    # internal emails), and the secret that signs customers' links (no secret: emails carry
+    # no customer links, and the customer pages refuse every link).
+    public_url: str = "http://localhost:8000"
+    link_secret: str = ""
     # The worker's Prometheus endpoint (SDK and product metrics): http://host:9464/metrics.
     metrics_port: int = 9464
     # `json`: one JSON object per log line, for log shippers; `text` for people.
@@ -62,8 +71,13 @@ class Settings:
             mail_from=env.get("MAIL_FROM", defaults.mail_from),
             policy_path=env.get("COMPLAINTS_POLICY") or None,
             templates_dir=Path(env.get("COMPLAINTS_TEMPLATES", str(TEMPLATES_DIR))),
-            public_url=env.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
             workflow_cache_size=int(env.get("WORKFLOW_CACHE_SIZE", defaults.workflow_cache_size)),
+            support_address=env.get("SUPPORT_ADDRESS", defaults.support_address),
+            inbound_smtp_host=env.get("INBOUND_SMTP_HOST", defaults.inbound_smtp_host),
+            inbound_smtp_port=int(env.get("INBOUND_SMTP_PORT", defaults.inbound_smtp_port)),
+            inbound_max_bytes=int(env.get("INBOUND_MAX_BYTES", defaults.inbound_max_bytes)),
+            public_url=env.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
+            link_secret=env.get("LINK_SECRET", defaults.link_secret),
             metrics_port=int(env.get("METRICS_PORT", defaults.metrics_port)),
             log_format=env.get("LOG_FORMAT", defaults.log_format),
         )
@@ -74,16 +88,17 @@ class Settings:
 
 
 async def connect(settings: Settings | None = None, runtime: Runtime | None = None, *,
-                  tracer_provider: TracerProvider | None = None) -> Client:
+                  tracer_provider: TracerProvider | None = None, lazy: bool = False) -> Client:
     """The Temporal client of the settings' address and namespace; pydantic models travel
     as JSON (the worker uses the same converter). `runtime`: e.g. one serving metrics.
     Traced (settings/tracing.py) with `tracer_provider`, or the one OTEL_EXPORTER_OTLP_ENDPOINT
-    configures; a worker on this client traces its workflows and activities too."""
+    configures; a worker on this client traces its workflows and activities too. `lazy`:
+    connect at the first call (the mail gateway takes mail while Temporal is away)."""
     settings = settings or Settings.from_env()
     provider = tracer_provider or tracer_provider_from_env()
     return await Client.connect(settings.temporal_address, namespace=settings.namespace,
                                 data_converter=pydantic_data_converter, runtime=runtime,
-                                interceptors=tracing_interceptors(provider))
+                                interceptors=tracing_interceptors(provider), lazy=lazy)
 
 
 def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:

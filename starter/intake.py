@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows.complaint import ComplaintWorkflow
+from workflows.complaint.presentation import start_metadata
 from workflows.models import ComplaintIntake, ComplaintStart, complaint_reference
 
 # An intake system's clock may run a little ahead of ours; more than this is a bad payload.
@@ -70,11 +71,7 @@ async def submit(client: Client, payload: ComplaintIntake | Any, task_queue: str
             # also once the first complaint has closed.
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"{crn} · {intake.customer.name or intake.customer.id} · {intake.subject}",
-            static_details=(
-                f"Complaint {crn} from customer {intake.customer.id} via {intake.source.value} "
-                f"({intake.external_ref})."
-            ),
+            **start_metadata(crn, intake),
         )
     except WorkflowAlreadyStartedError:
         return Submission(crn=crn, created=False)

@@ -305,5 +305,12 @@ async def local_stack(local_env: WorkflowEnvironment, seeded: asyncpg.Pool, mail
     await stack.terminate_all()
 
 
+def text_of(mail: EmailMessage) -> str:
+    """An email's text part (customer emails are multipart: text and HTML)."""
+    part = mail.get_body(preferencelist=("plain",))
+    assert part is not None, "no text part"
+    return part.get_content()
+
+
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text())

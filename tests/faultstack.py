@@ -166,19 +166,21 @@ class Postgres:
 
 @dataclass
 class WorkerProcess:
-    """`python -m workers` with the production environment variables."""
+    """`python -m workers` (or another of the product's processes, `args`) with the
+    production environment variables."""
 
     env: dict[str, str]
     log: Path
     proc: subprocess.Popen | None = None
     starts: int = 0
+    args: tuple[str, ...] = ("-m", "workers")
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None
         with self.log.open("ab") as log:
             log.write(f"--- start {self.starts + 1} at {now().isoformat()}\n".encode())
             log.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", "workers"], cwd=REPO_ROOT,
+            self.proc = subprocess.Popen([sys.executable, *self.args], cwd=REPO_ROOT,
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, process_group=0)
         self.starts += 1

@@ -46,10 +46,10 @@ BLOOM = {"id": "cust-bloom", "name": "Mia Bloom", "email": "hello@bloom.example"
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
+async def serving(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
     """The app on a real socket (uvicorn, in this event loop); yields its base URL."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

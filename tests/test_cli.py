@@ -21,7 +21,7 @@ from activities.db import create_pool
 from devstack.mailsink import MailSink
 from settings import Settings
 from starter import cli
-from tests.conftest import ALL_MIGRATIONS, REPO_ROOT, ComplaintStack
+from tests.conftest import ALL_MIGRATIONS, REPO_ROOT, ComplaintStack, text_of
 from workflows.complaint import AUTOMATIC_ACK
 from workflows.models import ComplaintState, Phase, Status, complaint_reference
 from workflows.policy import load_policy
@@ -132,7 +132,7 @@ async def test_migrate_seed_submit_status_and_acknowledge(
             assert after.status == Status.acknowledged
             assert after.deadline("personal_acknowledgement").met_at is not None
             personal = await stack.mail_for(crn, "personal_acknowledgement")
-            assert "reverse it today" in personal.get_content()
+            assert "reverse it today" in text_of(personal)
     finally:
         await stack.terminate_all()
         await pool.close()

@@ -31,8 +31,9 @@ from workers.worker import build_worker
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 SERVICES = {"postgresql", "temporal", "temporal-ui", "mailpit", "migrate", "worker", "api",
-            "prometheus", "grafana"}
-APP_SERVICES = {"migrate", "worker", "seed", "api"}  # built from this repository's Dockerfile
+            "prometheus", "grafana", "mail-gateway"}
+# Built from this repository's Dockerfile.
+APP_SERVICES = {"migrate", "worker", "seed", "api", "mail-gateway"}
 ONE_SHOT = {"migrate", "seed"}
 # What DESIGN.md names for the worker; Settings.from_env may read more (it must all be set).
 DESIGN_VARIABLES = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TASK_QUEUE", "DATABASE_URL",
@@ -85,7 +86,7 @@ def test_compose_names_every_service(compose: dict[str, Any]):
 def test_every_variable_the_worker_reads_is_set(compose: dict[str, Any]):
     read = variables_read_by_settings()
     assert DESIGN_VARIABLES <= read  # the parser above still finds what DESIGN.md names
-    for name in ("worker", "migrate", "seed", "api"):
+    for name in ("worker", "migrate", "seed", "api", "mail-gateway"):
         env = env_of(compose["services"][name])
         assert read <= set(env), f"{name} lacks {sorted(read - set(env))}"
         empty = {k for k in read if env[k] == "" and k != "COMPLAINTS_POLICY"}

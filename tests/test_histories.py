@@ -10,6 +10,9 @@ differently fails `make test` before it reaches production. The paths:
 - refund_with_approval.json                    a refund above the threshold, approved by the
                                                Finance Manager, to archive
 - disagreement_and_replan.json                 the customer says no, a new plan, then yes
+- customer_by_email.json                       the customer acting themselves (the email
+                                               channel): a reply, asked for and giving the
+                                               written sign-off, rating the service
 - escalation_unanswered_before_reminder.json   the escalation chain recorded *before* the
                                                `remind-head-of-cs-when-unanswered` patch
 - full_life_before_upsert_patch.json           intake to archive recorded *before* the
@@ -46,7 +49,7 @@ from workflows.models import Status
 
 HISTORIES = Path(__file__).parent / "histories"
 PATHS = ["full_life", "missed_acknowledgement_escalation_chain", "refund_with_approval",
-         "disagreement_and_replan"]
+         "disagreement_and_replan", "customer_by_email"]
 BEFORE_REMINDER = HISTORIES / "escalation_unanswered_before_reminder.json"
 BEFORE_UPSERT_PATCH = HISTORIES / "full_life_before_upsert_patch.json"
 BEFORE_NEXT_DEADLINE_PATCH = HISTORIES / "full_life_before_next_deadline_patch.json"
@@ -108,6 +111,18 @@ async def test_old_complaints_replay_only_because_the_next_deadline_is_patched(m
     assert await replay(old) is None
     monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
     failure = await replay(old)
+    assert failure is not None and "nondetermin" in str(failure).lower(), failure
+
+
+async def test_old_complaints_replay_only_because_the_email_channel_is_patched(monkeypatch):
+    """The email channel asks the customer for the sign-off once the fix is deployed
+    (`ask-customer-for-sign-off`) and tells the owner of a reply (`customer-reply-notifies-
+    owner`). A complaint whose fix was deployed before sent no such email; it replays
+    because `patched` is False for it, and would not without the guard."""
+    full_life = HISTORIES / "full_life.json"
+    assert await replay(full_life) is None
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    failure = await replay(full_life)
     assert failure is not None and "nondetermin" in str(failure).lower(), failure
 
 
@@ -210,9 +225,28 @@ async def test_record_disagreement_and_replan(stack: ComplaintStack):
         await record(stack, crn, "disagreement_and_replan")
 
 
-async def to_archive(stack: ComplaintStack, crn: str, owner: str) -> None:
+@recorder
+async def test_record_customer_by_email(stack: ComplaintStack):
+    customer = "customer:cust-kite"
+    async with stack.worker():
+        crn, state = await drive(stack, "plan")
+        owner = state.owner
+        await stack.act(crn, "record_customer_response", m.CustomerResponse(
+            actor=customer, message="Does this cover the quarterly export too?"))
+        await stack.mail_for(crn, "customer_reply:1")
+        await stack.act(crn, "propose_solution", propose(owner))
+        await stack.act(crn, "record_customer_response", m.CustomerResponse(
+            actor=customer, agrees=True, message="Yes, go ahead"))
+        await stack.mail_for(crn, "sign_off_request:1")  # nothing left to do but sign off
+        await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
+            actor=customer, confirmation_text="Resolution Confirmed, thanks"))
+        await to_archive(stack, crn, owner, rated_by=customer)
+        await record(stack, crn, "customer_by_email")
+
+
+async def to_archive(stack: ComplaintStack, crn: str, owner: str, rated_by: str = "ana") -> None:
     """Post-mortem to the end of the run: CSAT, RCA, closed, archived after 30 days."""
-    await stack.act(crn, "record_csat", m.CsatResponse(actor="ana", score=4))
+    await stack.act(crn, "record_csat", m.CsatResponse(actor=rated_by, score=4))
     await stack.act(crn, "submit_rca", m.RootCauseAnalysis(
         actor=owner, root_cause="Found", process_failures=["A gap"],
         corrective_actions=["A fix"], kb_article_needed=False))

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from starter.operations import ActionRefused
-from tests.conftest import REPO_ROOT, ComplaintStack, load_json
+from tests.conftest import REPO_ROOT, ComplaintStack, load_json, text_of
 from workflows import search_attributes as sa
 from workflows.calendar import business_deadline
 from workflows.complaint import AUTOMATIC_ACK, PERSONAL_ACK
@@ -41,7 +41,7 @@ async def test_each_channel_is_registered_and_acknowledged(stack: ComplaintStack
         message = await stack.mail_for(result.crn, "acknowledgement")
 
     # The acknowledgement names the ticket, the handling agent and the estimated resolution.
-    body = message.get_content()
+    body = text_of(message)
     assert result.crn in message["Subject"] and result.crn in body
     agent = {r["id"]: r["name"] for r in await stack.rows("SELECT id, name FROM staff")}[
         state.handling_agent]
@@ -88,7 +88,7 @@ async def test_personal_acknowledgement_within_the_hour(stack: ComplaintStack):
     assert d.met_at is not None and d.met_at <= d.due_at and not d.breached
     assert (state.status, state.phase) == (Status.acknowledged, Phase.ownership)
     assert state.escalation_level == 0 and not state.sla_breached
-    assert "I am looking into it myself" in personal.get_content()
+    assert "I am looking into it myself" in text_of(personal)
     assert personal["To"] == "kite@kite.example"
     assert stack.mails(crn, "escalation") == []
 
@@ -146,7 +146,7 @@ async def test_refused_acknowledgements_change_nothing(stack: ComplaintStack):
         refusals = {
             "sam": ack(actor="sam"),  # a specialist, not an L1 agent
             "nobody": ack(actor="nobody"),  # not on the roster
-            "automatic": ack(message=automatic.get_content()),  # the template again
+            "automatic": ack(message=text_of(automatic)),  # the template again
         }
         reasons = {}
         for name, payload in refusals.items():

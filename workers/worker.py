@@ -22,6 +22,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import workflows
 from activities.db import create_pool
 from activities.email import EmailActivities, TemplateRenderer
+from activities.inbound import InboundActivities
+from activities.links import CustomerLinks
 from activities.policy import PolicyActivities
 from activities.refunds import RefundActivities
 from activities.reports import ReportActivities, ReportRenderer
@@ -31,12 +33,13 @@ from settings.logs import configure_logging
 from workers.gauges import keep_gauges_current
 from workers.schedules import ensure_report_schedules
 from workflows.complaint import ComplaintWorkflow
+from workflows.inbound import InboundMessageWorkflow
 from workflows.policy import PolicyError, SlaPolicy
 from workflows.report import ReportWorkflow
 
 log = logging.getLogger("complaints.worker")
 
-WORKFLOWS = [ComplaintWorkflow, ReportWorkflow]
+WORKFLOWS = [ComplaintWorkflow, ReportWorkflow, InboundMessageWorkflow]
 # Modules the sandbox shares with the worker instead of re-importing them for every
 # workflow run: pure, deterministic libraries the contract models are built on.
 # opentelemetry: the tracing interceptor's context, when tracing is on (settings/tracing.py).
@@ -44,12 +47,17 @@ PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "email_validator"
                "opentelemetry")
 
 
-def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy) -> list:
+def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
+                   client: Client | None = None) -> list:
+    """Every activity the workflows call. The inbound email's need the Temporal client (they
+    act on complaints as the customer), so they come with one."""
     store = StoreActivities(pool)
     renderer = TemplateRenderer(settings.templates_dir,
                                 console_url=f"{settings.public_url}/console")
-    email = EmailActivities(pool, renderer, settings.smtp_host, settings.smtp_port,
-                            settings.mail_from)
+    email = EmailActivities(
+        pool, renderer, settings.smtp_host, settings.smtp_port, settings.mail_from,
+        settings.support_address, CustomerLinks(settings.link_secret, settings.public_url),
+    )
     reports = ReportActivities(
         pool, ReportRenderer(settings.templates_dir), policy, settings.smtp_host,
         settings.smtp_port, settings.mail_from,
@@ -65,7 +73,12 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy) ->
         email.send_email,
         reports.prepare_report,
         reports.send_report,
-    ]
+    ] + (_inbound_activities(pool, client) if client is not None else [])
+
+
+def _inbound_activities(pool: asyncpg.Pool, client: Client) -> list:
+    inbound = InboundActivities(pool, client)
+    return [inbound.read_inbound, inbound.deliver_reply, inbound.record_inbound_outcome]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -94,7 +107,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=activities_for(settings, pool, policy),
+        activities=activities_for(settings, pool, policy, client),
         workflow_runner=workflow_runner(),
         **options,
     )

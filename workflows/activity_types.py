@@ -21,6 +21,8 @@ from workflows.models import (
     ContextRequest,
     EmailReceipt,
     EmailRequest,
+    InboundDecision,
+    InboundOutcome,
     OwnerAssignment,
     OwnerRequest,
     RefundApplication,
@@ -73,3 +75,19 @@ class RefundActivities:
         """Credit the customer's account once; returns the credit note's id."""
         raise NotImplementedError
 
+
+
+class InboundActivities:
+    @activity.defn
+    async def read_inbound(self, message_id: str) -> InboundDecision:
+        """Parse a stored inbound email and thread it: a new complaint, a reply, or nothing."""
+        raise NotImplementedError
+
+    @activity.defn
+    async def deliver_reply(self, decision: InboundDecision) -> InboundOutcome:
+        """The customer's reply as their own action on the complaint (once per message)."""
+        raise NotImplementedError
+
+    @activity.defn
+    async def record_inbound_outcome(self, outcome: InboundOutcome) -> None:
+        raise NotImplementedError

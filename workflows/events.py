@@ -55,6 +55,7 @@ class Event(StrEnum):
     """The `timeline[].event` kinds, in the order a complaint usually meets them."""
 
     received = "received"
+    attachments_received = "attachments_received"  # files that came with it (by email)
     triaged = "triaged"
     marked_recurrent = "marked_recurrent"
     handling_agent_assigned = "handling_agent_assigned"
@@ -80,6 +81,7 @@ class Event(StrEnum):
     refund_rejected = "refund_rejected"
     refund_decision_rejected = "refund_decision_rejected"
     refund_applied = "refund_applied"
+    sign_off_requested = "sign_off_requested"  # the customer asked for "Resolution Confirmed"
     resolved = "resolved"
     rca = "rca"
     kb_task_opened = "kb_task_opened"

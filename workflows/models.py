@@ -127,6 +127,14 @@ class IntakeFlags(Model):
     legal_or_compliance: bool = False
 
 
+class AttachmentInfo(Model):
+    """A file that came with the complaint (the email gateway keeps the file itself)."""
+
+    filename: str | None = None
+    content_type: str
+    size: int = Field(ge=0)
+
+
 class ComplaintIntake(Model):
     """What an intake system (email gateway, web form, phone desk) submits."""
 
@@ -140,6 +148,7 @@ class ComplaintIntake(Model):
     order_id: Name | None = None
     flags: IntakeFlags = Field(default_factory=IntakeFlags)
     received_at: AwareDatetime | None = None
+    attachments: list[AttachmentInfo] = Field(default_factory=list, max_length=200)
 
 
 # --- actions (updates and the signal); each carries its actor --------------
@@ -458,7 +467,7 @@ class AgentRequest(Model):
 
 
 class EmailReceipt(Model):
-    status: str  # "sent" or "already sent"
+    status: str  # "sent", "already sent", or "suppressed" (the hourly cap on automatic mail)
     subject: str
     body: str
 
@@ -537,3 +546,28 @@ class RefundApplication(Model):
     amount: Decimal
     currency: str
     approved_by: str | None = None
+
+
+# --- the email channel ----------------------------------------------------------
+
+
+class InboundDecision(Model):
+    """What an inbound email is, once read and threaded (activities/inbound.py)."""
+
+    message_id: str
+    kind: str  # new_complaint | reply | ignored | failed
+    detail: str = ""
+    crn: str | None = None  # the complaint it starts or answers
+    customer_id: str | None = None
+    text: str = ""  # quoted reply and signature stripped
+    confirms_resolution: bool = False  # the text contains "Resolution Confirmed"
+    intake: ComplaintIntake | None = None  # for a new complaint
+
+
+class InboundOutcome(Model):
+    """What became of an inbound email (kept on its row; `complaints inbound list`)."""
+
+    message_id: str
+    outcome: str  # new_complaint | reply | sign_off | ignored | refused | failed
+    crn: str | None = None
+    detail: str = ""

@@ -2,6 +2,10 @@
 
 The workflow checks every action's actor against the roster it read from
 PostgreSQL, in the update's validator, so a refused action never reaches history.
+
+Besides the roster there is one channel actor: `customer:<customer id>`, the customer
+acting for themselves (a reply by email, a form on a customer page). It may take only
+the customer's own actions, and only on that customer's complaints.
 """
 
 from __future__ import annotations
@@ -28,13 +32,40 @@ ROLES_FOR: dict[str, frozenset[Role]] = {
 }
 
 
+CUSTOMER_PREFIX = "customer:"
+# What a customer does themselves: reply, agree or not, sign off in writing, rate us.
+CUSTOMER_ACTIONS = frozenset({"record_customer_response", "confirm_resolution", "record_csat"})
+
+
+def customer_actor(customer_id: str) -> str:
+    """The channel actor of a customer acting for themselves."""
+    return CUSTOMER_PREFIX + customer_id
+
+
+def is_customer_actor(actor: str) -> bool:
+    return actor.startswith(CUSTOMER_PREFIX)
+
+
 class NotPermitted(ValueError):
     """The actor may not take this action on this complaint."""
+
+
+def check_customer(action: str, actor: str, customer_id: str) -> None:
+    """A channel actor: only the customer's own actions, only on their own complaint."""
+    if action not in CUSTOMER_ACTIONS:
+        raise NotPermitted(f"a customer may not {action.replace('_', ' ')}; only reply, "
+                           "agree, sign off or rate the service")
+    if actor != customer_actor(customer_id):
+        raise NotPermitted(f"{actor!r} is not this complaint's customer")
 
 
 def check_actor(
     action: str, actor: str, roster: dict[str, StaffMember], owner: str | None = None
 ) -> StaffMember:
+    """A staff member who may take `action` (a channel actor is refused here: the rules
+    that accept one call `check_customer` instead)."""
+    if is_customer_actor(actor):
+        raise NotPermitted(f"{actor!r} is a customer; {action.replace('_', ' ')} is for staff")
     member = roster.get(actor)
     if member is None:
         raise NotPermitted(f"{actor!r} is not on the roster")

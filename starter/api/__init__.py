@@ -5,6 +5,7 @@
     GET  /complaints/{crn}                       the `status` query
     POST /complaints/{crn}/actions/{update}      one per workflow update
     POST /complaints/{crn}/refund-decision       the Finance Manager's decision, answered at once
+    GET|POST /c/...                              the customer's pages (starter/console/customer.py)
 
 Every request carries an API key (`Authorization: Bearer <key>`, from `complaints keys
 create`). A staff key's owner is the actor of every action: the body never names one.
@@ -34,6 +35,7 @@ from settings.tracing import tracer_provider_from_env
 from starter.api import actions, complaints, intake, refunds, service
 from starter.api.errors import install_error_handlers
 from starter.api.observability import crn_on_span, install_metrics, install_tracing
+from starter.console import customer
 from starter.console.app import mount_console
 
 
@@ -57,6 +59,7 @@ def create_app(settings: Settings, client: Client, pool: Pool,
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
     mount_console(app, settings, client, pool)
+    app.include_router(customer.router)  # the customer's pages, /c/ (links from our emails)
     install_metrics(app)
     if tracer_provider is not None:
         install_tracing(app, tracer_provider)

@@ -12,6 +12,8 @@
     complaints serve                   the HTTP API (docs at /docs)
     complaints keys create|revoke|list API keys
     complaints staff set-password ID   a console password (read from standard input)
+    complaints mail-gateway            the SMTP server customers write to (SUPPORT_ADDRESS)
+    complaints inbound list [--failed] inbound email and what became of it
     complaints bench [--complaints N]  the lifecycle against the bare Temporal ceiling
 
 Every action subcommand is built from its payload model: fields become kebab-case
@@ -40,6 +42,7 @@ from starter.cli.admin import add_admin_commands, add_serve_command
 from starter.cli.bench import add_bench_command
 from starter.cli.complaints import add_complaint_commands
 from starter.cli.keys import add_key_commands
+from starter.cli.mail import add_mail_commands
 from starter.cli.reports import add_report_commands
 from starter.cli.staff import add_staff_commands
 from starter.cli.usage import UsageError
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_command(sub)
     add_key_commands(sub)
     add_staff_commands(sub)
+    add_mail_commands(sub)
     add_bench_command(sub)
     return parser
 

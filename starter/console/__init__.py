@@ -11,4 +11,5 @@ JavaScript (static/), no CDN and no build step.
     approvals.py  refunds awaiting the Finance Manager; escalations for the supervisors
     reports.py    the weekly, monthly and quarterly reports and the policy what-if
     views.py      what the pages show: countdowns, business time, names
+    customer.py   the customer's pages, under /c/ (signed links from our emails)
 """

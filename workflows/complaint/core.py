@@ -57,6 +57,9 @@ RETRY_FOREVER = RetryPolicy(
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 SYSTEM = "system"  # the actor of what the workflow does by itself
+# Patches (workflow.patched) for what the email channel added to running complaints.
+ASK_FOR_SIGN_OFF = "ask-customer-for-sign-off"
+REPLY_NOTIFIES_OWNER = "customer-reply-notifies-owner"
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -247,6 +250,9 @@ class ComplaintCore:
     def _escalate(self, level: int, reason: str, actor: str) -> None:
         raise NotImplementedError  # the escalation chain (escalation.py)
 
+    def _ask_for_sign_off(self) -> None:
+        raise NotImplementedError  # the procedure asks (procedure.py)
+
     def _mark_met(self, name: str, actor: str, how: str) -> None:
         clock = self._clocks.get(name)
         if clock is None or not clock.meet(workflow.now()):
@@ -329,7 +335,9 @@ class ComplaintCore:
                           reason=str(err.cause or err))
                 self._changed()
                 return
-            self._log(Event.email_sent, SYSTEM, f"{kind} to {', '.join(to)}")
+            held = " (held back: the hourly cap on automatic mail to this address)" \
+                if receipt.status == "suppressed" else ""
+            self._log(Event.email_sent, SYSTEM, f"{kind} to {', '.join(to)}{held}")
             self._changed()
             if then is not None:
                 await then(receipt)

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         Role,
         StaffMember,
     )
+    from workflows.permissions import is_customer_actor
     from workflows.policy import SlaPolicy
 
 LEVEL_ROLES = {1: Role.team_lead, 2: Role.head_of_cs}
@@ -125,8 +126,11 @@ class EscalationChain(ComplaintCore):
                           and not d.superseded],
         })
 
-    def _acted(self, actor: str) -> StaffMember:
-        """Record that a person acted: a team lead's or head's action answers their escalation."""
+    def _acted(self, actor: str) -> StaffMember | None:
+        """Record that a person acted: a team lead's or head's action answers their escalation.
+        None for the customer acting themselves (the channel actor)."""
+        if is_customer_actor(actor):
+            return None
         member = self.roster[actor]
         level = ROLE_LEVEL.get(member.role, 0)
         for lv in (1, 2):

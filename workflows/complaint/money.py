@@ -204,5 +204,6 @@ class MoneyPath(EscalationChain):
                 self._email(f"refund_applied:{refund.refund_id}", [to], "refund_applied", {
                     **self._mail_context(), "amount": str(application.amount),
                     "currency": application.currency, "order_id": order.id, "credit_note": note})
+            self._ask_for_sign_off()
 
         self._spawn(apply(), f"refund {refund.refund_id}")

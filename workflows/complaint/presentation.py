@@ -23,7 +23,15 @@ from workflows.events import (
     deadline_type,
     is_instance_of,
 )
-from workflows.models import ComplaintState, Deadline, Phase, StaffMember, Status
+from workflows.models import (
+    AttachmentInfo,
+    ComplaintIntake,
+    ComplaintState,
+    Deadline,
+    Phase,
+    StaffMember,
+    Status,
+)
 from workflows.policy import CalendarPolicy
 
 ACTIVE_PHASES = (Phase.ownership, Phase.resolution)
@@ -179,3 +187,18 @@ def mail_context(s: ComplaintState, customer_name: str) -> dict[str, Any]:
             "severity_score": s.severity_score, "retention_risk": s.retention_risk,
             "retention_reasons": ", ".join(s.retention_risk_reasons),
             "customer_id": s.customer_id}
+
+
+def attachment_list(attachments: list[AttachmentInfo]) -> str:
+    """Files as the timeline lists them: name (type, size)."""
+    return "; ".join(f"{a.filename or '(unnamed)'} ({a.content_type}, {a.size} bytes)"
+                     for a in attachments)
+
+
+def start_metadata(crn: str, intake: ComplaintIntake) -> dict[str, str]:
+    """The complaint's static summary and details in the Temporal UI, set when it starts."""
+    return {
+        "static_summary": f"{crn} · {intake.customer.name or intake.customer.id} · {intake.subject}",
+        "static_details": (f"Complaint {crn} from customer {intake.customer.id} via "
+                           f"{intake.source.value} ({intake.external_ref})."),
+    }

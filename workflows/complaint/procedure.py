@@ -15,10 +15,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows import calendar, triage
     from workflows.activity_types import PolicyActivities, StoreActivities
-    from workflows.complaint import metrics
+    from workflows.complaint import metrics, rules
     from workflows.complaint import presentation as ui
     from workflows.complaint.clocks import CustomerUpdateClock, SlaClock, wait_until
-    from workflows.complaint.core import SYSTEM
+    from workflows.complaint.core import ASK_FOR_SIGN_OFF, SYSTEM
     from workflows.complaint.escalation import intake_escalation_reasons
     from workflows.complaint.money import MoneyPath
     from workflows.events import (
@@ -70,6 +70,8 @@ class ComplaintProcedure(MoneyPath):
         self.update_clock_state.due = s.received_at + policy.communication.customer_update_every
         self._start_update_clock(running=None)
         self._log(Event.received, SYSTEM, f"via {s.source.value} ({s.external_ref}): {s.subject}")
+        if self.intake.attachments:  # (no complaint before the email channel had any)
+            self._log(Event.attachments_received, SYSTEM, ui.attachment_list(self.intake.attachments))
         self._changed()
 
         self.context = await self._call(
@@ -218,6 +220,25 @@ class ComplaintProcedure(MoneyPath):
         if due is not None:
             self._log(Event.update_clock_resumed, SYSTEM,
                       f"next customer update due {ui.clock(due)}", deadline=CUSTOMER_UPDATE)
+
+    # --- Phase 3: asking the customer for the written sign-off ----------------------------
+
+    def _ask_for_sign_off(self) -> None:
+        """Once everything the customer agreed to is done (the fix deployed, the money
+        applied), ask them for "Resolution Confirmed": by reply, or by the sign-off link the
+        email activity adds. Once per agreement."""
+        s = self.state
+        if not workflow.patched(ASK_FOR_SIGN_OFF) or not rules.ready_for_sign_off(s):
+            return
+        agreed = [e.seq for e in s.timeline if e.event == Event.customer_agreed]
+        asked = [e.seq for e in s.timeline if e.event == Event.sign_off_requested]
+        to = self._customer_email()
+        if not agreed or (asked and asked[-1] > agreed[-1]) or to is None:
+            return
+        self._log(Event.sign_off_requested, SYSTEM, f"asked {to} to reply \"Resolution Confirmed\"")
+        self._email(f"sign_off_request:{len(agreed)}", [to], "sign_off_request",
+                    {**self._mail_context(), "owner_name": self._name(s.owner)})
+        self._changed()
 
     # --- Phases 2 and 3: until resolved, continuing as new when the history is long -----
 

@@ -36,7 +36,7 @@ from workflows.models import (
     StaffMember,
     Status,
 )
-from workflows.permissions import check_actor
+from workflows.permissions import check_actor, check_customer, is_customer_actor
 
 RESOLUTION_PHRASE = "resolution confirmed"
 OWNER_ROLES = (Role.specialist, Role.csm, Role.team_lead, Role.head_of_cs)
@@ -87,6 +87,16 @@ def owner_action(c: Complaint, action: str, actor: str, phases: tuple[Phase, ...
     if c.state.owner is None:
         raise ValueError("no owner is assigned yet")
     check_actor(action, actor, dict(c.roster), owner=c.state.owner)
+
+
+def customer_or_role(c: Complaint, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
+    """The complaint's own customer (the channel actor), or staff whose role may."""
+    if not is_customer_actor(actor):
+        action_by_role(c, action, actor, phases)
+        return
+    registered(c)
+    check_customer(action, actor, c.state.customer_id)
+    in_phase(c, action, phases)
 
 
 def owner_or_role(c: Complaint, action: str, actor: str) -> None:
@@ -143,7 +153,11 @@ def propose_solution(c: Complaint, proposal: SolutionProposal) -> None:
 
 
 def record_customer_response(c: Complaint, reply: CustomerResponse) -> None:
-    action_by_role(c, "record_customer_response", reply.actor, ACTIVE_PHASES)
+    # The customer's own plain reply reaches an open complaint in any phase (they answer
+    # the acknowledgement before anyone owns it); staff record replies while it is active.
+    plain_from_customer = is_customer_actor(reply.actor) and reply.agrees is None
+    customer_or_role(c, "record_customer_response", reply.actor,
+                     ANY_OPEN_PHASE if plain_from_customer else ACTIVE_PHASES)
     if reply.agrees is not None and c.state.status != Status.awaiting_customer:
         raise ValueError("no solution is waiting for the customer's agreement; record a plain "
                          "reply (agrees: null) or propose a solution first")
@@ -162,7 +176,10 @@ def send_customer_update(c: Complaint, update: CustomerUpdate) -> None:
 
 def confirm_resolution(c: Complaint, confirmation: ResolutionConfirmation) -> None:
     s = c.state
-    owner_action(c, "confirm_resolution", confirmation.actor, (Phase.resolution,))
+    if is_customer_actor(confirmation.actor):  # the customer's own written sign-off
+        customer_or_role(c, "confirm_resolution", confirmation.actor, (Phase.resolution,))
+    else:
+        owner_action(c, "confirm_resolution", confirmation.actor, (Phase.resolution,))
     if not s.customer_agreed:
         raise ValueError("the customer has not agreed to a solution yet")
     if s.fix == "open":
@@ -171,6 +188,12 @@ def confirm_resolution(c: Complaint, confirmation: ResolutionConfirmation) -> No
         raise ValueError(f"the refund is not applied yet ({s.refund.status.replace('_', ' ')})")
     if RESOLUTION_PHRASE not in confirmation.confirmation_text.casefold():
         raise ValueError('the customer\'s written sign-off must contain "Resolution Confirmed"')
+
+
+def ready_for_sign_off(s: ComplaintState) -> bool:
+    """Everything the customer agreed to is done: what remains is their written sign-off."""
+    return (s.phase == Phase.resolution and s.customer_agreed is True and s.fix != "open"
+            and s.refund.status not in ("pending_approval", "approved"))
 
 
 def submit_rca(c: Complaint, rca: RootCauseAnalysis) -> None:
@@ -186,7 +209,7 @@ def record_kb_article(c: Complaint, done: KbArticleDone) -> None:
 
 
 def record_csat(c: Complaint, csat: CsatResponse) -> None:
-    action_by_role(c, "record_csat", csat.actor, (Phase.post_mortem, Phase.closed))
+    customer_or_role(c, "record_csat", csat.actor, (Phase.post_mortem, Phase.closed))
     if c.state.csat_score is not None:
         raise ValueError(f"satisfaction was already recorded ({c.state.csat_score}/5)")
 

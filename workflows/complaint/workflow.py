@@ -20,7 +20,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.complaint import presentation as ui
     from workflows.complaint import rules
-    from workflows.complaint.core import SYSTEM
+    from workflows.complaint.core import REPLY_NOTIFIES_OWNER, SYSTEM
     from workflows.complaint.money import MONEY_STEPS, refund_decision_problem
     from workflows.complaint.procedure import ComplaintProcedure
     from workflows.complaint.rules import Complaint
@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         Status,
         StepKind,
     )
+    from workflows.permissions import is_customer_actor
 
 excerpt = ui.excerpt
 
@@ -217,12 +218,25 @@ class ComplaintWorkflow(ComplaintProcedure):
                       "back to planning: " + excerpt(reply.message), outcome="disagreed")
         else:
             self._log(Event.customer_replied, reply.actor, excerpt(reply.message))
+            self._notify_owner_of_reply(reply)
+        if reply.agrees is True:
+            self._ask_for_sign_off()  # a plan with nothing left to carry out
         self._changed()
         return ui.reply(s)
 
     @record_customer_response.validator
     def _check_customer_response(self, reply: CustomerResponse) -> None:
         rules.record_customer_response(self._facts(), reply)
+
+    def _notify_owner_of_reply(self, reply: CustomerResponse) -> None:
+        """The owner hears of the customer's reply at once (it came by email or a page)."""
+        owner = self.roster.get(self.state.owner or "")
+        if owner is None or not workflow.patched(REPLY_NOTIFIES_OWNER):
+            return
+        n = len([e for e in self.state.timeline if e.event == Event.customer_replied])
+        self._email(f"customer_reply:{n}", [owner.email], "customer_reply", {
+            **self._mail_context(), "owner_name": owner.name, "message": reply.message,
+            "by_customer": is_customer_actor(reply.actor)})
 
     def _open_rnd_task(self, description: str) -> None:
         s = self.state
@@ -242,6 +256,7 @@ class ComplaintWorkflow(ComplaintProcedure):
         if s.status == Status.fix_in_progress:
             s.status = Status.under_investigation
         self._log(Event.fix_deployed, deployed.actor, deployed.reference)
+        self._ask_for_sign_off()
         self._changed()
         return ui.reply(s)
 
@@ -277,7 +292,8 @@ class ComplaintWorkflow(ComplaintProcedure):
         to = self._customer_email()
         if to:
             self._email("resolution_notice", [to], "resolution_notice",
-                        {**self._mail_context(), "owner_name": member.name})
+                        {**self._mail_context(),
+                         "owner_name": member.name if member else self._name(s.owner)})
         self._changed()
         return ui.reply(s)
 

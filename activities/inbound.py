@@ -1,0 +1,201 @@
+"""The inbound side of the email channel: read a stored message, thread it, and act on it
+as the customer (the activities of InboundMessageWorkflow, workflows/inbound.py).
+
+Threading (DESIGN.md): `In-Reply-To`/`References` naming a message of a complaint (one the
+product sent, or one it received); else a `[CRN-…]` subject token, but only when the
+sender is that complaint's customer; else a new complaint from the sender (found by
+address, case-insensitively, or a new customer record).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import asyncpg
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.inbound_metrics import count_inbound_message
+from activities.mailparse import ParsedMessage, Unparseable, parse_message
+from workflows import activity_types
+from workflows.complaint import ComplaintWorkflow
+from workflows.complaint.presentation import attachment_list
+from workflows.inbound import inbound_workflow_id
+from workflows.models import (
+    MAX_TEXT_BYTES,
+    AttachmentInfo,
+    ComplaintIntake,
+    CustomerResponse,
+    InboundDecision,
+    InboundOutcome,
+    ResolutionConfirmation,
+    complaint_reference,
+)
+from workflows.permissions import customer_actor
+
+
+def _bounded(text: str, limit: int = MAX_TEXT_BYTES - 1024) -> str:
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore") + "\n[…]"
+
+
+def _attachments(parsed: ParsedMessage) -> list[AttachmentInfo]:
+    return [AttachmentInfo(filename=a.filename, content_type=a.content_type, size=a.size)
+            for a in parsed.attachments]
+
+
+def _with_attachments(text: str, parsed: ParsedMessage) -> str:
+    """A reply's text as recorded: its files listed first, so the timeline shows them."""
+    if not parsed.attachments:
+        return text
+    return f"[attachments: {attachment_list(_attachments(parsed))}]\n\n{text}"
+
+
+class InboundActivities(activity_types.InboundActivities):
+    def __init__(self, pool: asyncpg.Pool, client: Client) -> None:
+        self.pool, self.client = pool, client
+
+    @activity.defn
+    async def read_inbound(self, message_id: str) -> InboundDecision:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT raw, envelope_from, received_at FROM "
+                                      "inbound_messages WHERE message_id = $1", message_id)
+        if row is None:
+            return InboundDecision(message_id=message_id, kind="failed",
+                                   detail="no such stored message")
+        try:
+            parsed = parse_message(bytes(row["raw"]), row["envelope_from"])
+        except Unparseable as err:
+            return InboundDecision(message_id=message_id, kind="failed", detail=str(err))
+        await self._keep(message_id, parsed)
+        if parsed.automatic:
+            return InboundDecision(message_id=message_id, kind="ignored",
+                                   detail=f"automatic mail ({parsed.automatic}): not answered")
+        text = _bounded(parsed.text or "(no text)")
+        crn = await self._thread(parsed)
+        if crn is not None:
+            await self._set_crn(message_id, crn)
+            return InboundDecision(message_id=message_id, kind="reply", crn=crn,
+                                   text=_bounded(_with_attachments(text, parsed)),
+                                   confirms_resolution=parsed.confirms_resolution)
+        try:
+            intake = ComplaintIntake(
+                source="email", external_ref=message_id,
+                customer=await self._customer(parsed),
+                subject=(parsed.subject or "(no subject)")[:500],
+                description=text, received_at=row["received_at"],
+                attachments=_attachments(parsed)[:200])
+        except ValidationError as err:
+            return InboundDecision(message_id=message_id, kind="failed",
+                                   detail=f"not a valid complaint: {err.errors()[0]['msg']}")
+        crn = complaint_reference("email", message_id)
+        await self._set_crn(message_id, crn)
+        return InboundDecision(message_id=message_id, kind="new_complaint", crn=crn,
+                               customer_id=intake.customer.id, text=text, intake=intake)
+
+    async def _keep(self, message_id: str, parsed: ParsedMessage) -> None:
+        """What was read, on the row; the attachments beside it (a retry writes nothing twice)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE inbound_messages SET from_address = $2, subject = $3, body = $4 "
+                "WHERE message_id = $1", message_id, parsed.from_address, parsed.subject,
+                parsed.text)
+            for n, a in enumerate(parsed.attachments, 1):
+                await conn.execute(
+                    """INSERT INTO inbound_attachments
+                           (message_id, n, filename, content_type, size, inline, content)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+                    message_id, n, a.filename, a.content_type, a.size, a.inline, a.content)
+
+    async def _set_crn(self, message_id: str, crn: str) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute("UPDATE inbound_messages SET crn = $2 WHERE message_id = $1",
+                               message_id, crn)
+
+    async def _thread(self, parsed: ParsedMessage) -> str | None:
+        async with self.pool.acquire() as conn:
+            if parsed.references:
+                crn = await conn.fetchval(
+                    """SELECT crn FROM (
+                         SELECT crn, message_id FROM email_outbox WHERE message_id = ANY($1)
+                         UNION ALL
+                         SELECT crn, message_id FROM inbound_messages
+                          WHERE message_id = ANY($1) AND crn IS NOT NULL) known
+                        ORDER BY array_position($1, message_id) LIMIT 1""",
+                    parsed.references)
+                if crn:
+                    return crn
+            if parsed.crn_token:
+                # Only the complaint's own customer may attach mail to it by its number.
+                owner_email = await conn.fetchval(
+                    "SELECT customer_email FROM complaints WHERE crn = $1", parsed.crn_token)
+                if owner_email and owner_email.lower() == parsed.from_address:
+                    return parsed.crn_token
+        return None
+
+    async def _customer(self, parsed: ParsedMessage) -> dict[str, str]:
+        """The customer with this address, or a new customer record made from the sender."""
+        async with self.pool.acquire() as conn:
+            known = await conn.fetchrow(
+                "SELECT id, name FROM customers WHERE lower(email) = $1 ORDER BY id LIMIT 1",
+                parsed.from_address)
+            if known is not None:
+                return {"id": known["id"], "name": known["name"], "email": parsed.from_address}
+            new_id = "email-" + hashlib.sha256(parsed.from_address.encode()).hexdigest()[:12]
+            name = (parsed.from_name or parsed.from_address)[:500]
+            await conn.execute("INSERT INTO customers (id, name, email) VALUES ($1, $2, $3) "
+                               "ON CONFLICT (id) DO NOTHING", new_id, name, parsed.from_address)
+        return {"id": new_id, "name": name, "email": parsed.from_address}
+
+    @activity.defn
+    async def deliver_reply(self, decision: InboundDecision) -> InboundOutcome:
+        assert decision.crn is not None
+        handle = self.client.get_workflow_handle(decision.crn)
+        done = InboundOutcome(message_id=decision.message_id, outcome="reply", crn=decision.crn)
+        try:
+            state = await handle.query(ComplaintWorkflow.status)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return done.model_copy(update={"outcome": "refused",
+                                           "detail": "the complaint is archived"})
+        actor = customer_actor(state.customer_id)
+        # The update's id derives from the message: a retried activity applies it once.
+        base = inbound_workflow_id(decision.message_id)
+        if decision.confirms_resolution:
+            try:
+                await handle.execute_update(
+                    ComplaintWorkflow.confirm_resolution,
+                    ResolutionConfirmation(actor=actor, confirmation_text=decision.text),
+                    id=f"{base}-sign-off")
+                return done.model_copy(update={"outcome": "sign_off"})
+            except WorkflowUpdateFailedError:
+                pass  # not awaiting the sign-off: it is a plain reply
+        try:
+            await handle.execute_update(
+                ComplaintWorkflow.record_customer_response,
+                CustomerResponse(actor=actor, agrees=None, message=decision.text),
+                id=f"{base}-reply")
+        except WorkflowUpdateFailedError as err:
+            reason = getattr(err.cause, "message", None) or str(err.cause or err)
+            return done.model_copy(update={"outcome": "refused", "detail": reason})
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return done.model_copy(update={"outcome": "refused",
+                                           "detail": "the complaint is archived"})
+        return done
+
+    @activity.defn
+    async def record_inbound_outcome(self, outcome: InboundOutcome) -> None:
+        """The outcome on the message's row, then counted (complaints_inbound_messages_total)."""
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """UPDATE inbound_messages
+                      SET processed_at = coalesce(processed_at, now()), outcome = $2,
+                          detail = $3, crn = coalesce($4, crn)
+                    WHERE message_id = $1""",
+                outcome.message_id, outcome.outcome, outcome.detail, outcome.crn)
+        count_inbound_message(outcome.outcome)

@@ -1,0 +1,184 @@
+"""The customer's pages, under /c/ (DESIGN.md, "Customer links").
+
+    GET  /c/{question}/{token}   the question (agreement, sign_off, survey): changes nothing
+    POST /c/{question}/{token}   the answer, as the customer's own action; the link works once
+    GET  /c/status/{token}       where the complaint stands (read-only, long-lived)
+
+A link is signed for one complaint and one question and expires (activities/links.py);
+mail scanners open links, so only the form's POST records anything. A refused answer
+(the complaint moved on, a bad score) changes nothing and leaves the link usable.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations.
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from activities import mailbox
+from activities.links import CustomerLinks, LinkRefused, LinkTarget
+from settings import Settings
+from starter.operations import ActionRefused, ComplaintNotFound, act, get_status
+from workflows.events import CUSTOMER_UPDATE, deadline_type
+from workflows.models import ComplaintState, Status
+from workflows.permissions import customer_actor
+
+router = APIRouter(prefix="/c", include_in_schema=False)
+
+QUESTIONS = ("agreement", "sign_off", "survey")
+STAGES = {
+    Status.new: "We have received your complaint and are registering it.",
+    Status.acknowledged: "We have acknowledged your complaint; a dedicated manager is taking "
+                         "it on.",
+    Status.under_investigation: "We are investigating your complaint.",
+    Status.awaiting_customer: "We are waiting for your answer to our proposal.",
+    Status.awaiting_approval: "The refund we agreed with you is being approved.",
+    Status.fix_in_progress: "The fix we agreed with you is being made.",
+    Status.resolved: "Your complaint is resolved. Thank you for confirming.",
+    Status.closed: "Your complaint is resolved and closed.",
+    Status.archived: "Your complaint is resolved and closed.",
+}
+# Personal data, a token in the address: never cached, never sent on as a referrer.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+_env: jinja2.Environment | None = None
+
+
+def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    global _env
+    settings: Settings = request.app.state.settings
+    if _env is None:
+        _env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(settings.templates_dir)),
+            autoescape=True, undefined=jinja2.StrictUndefined)
+    html = _env.get_template(f"customer/{template}.html.j2").render(**context)
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
+
+
+def _refused(request: Request, reason: str, status_code: int) -> HTMLResponse:
+    return _page(request, "message", status_code, title="This link cannot be used",
+                 message=reason)
+
+
+def _links(request: Request) -> CustomerLinks:
+    settings: Settings = request.app.state.settings
+    return CustomerLinks(settings.link_secret, settings.public_url)
+
+
+async def _target(request: Request, question: str, token: str
+                  ) -> tuple[LinkTarget, ComplaintState] | HTMLResponse:
+    if question not in (*QUESTIONS, "status"):
+        return _refused(request, "There is no such page.", 404)
+    try:
+        target = _links(request).read(question, token)
+        state = await get_status(request.app.state.client, target.crn)
+    except LinkRefused as err:
+        return _refused(request, str(err).capitalize() + ".", 410 if "expired" in str(err) else 403)
+    except ComplaintNotFound:
+        return _refused(request, "We cannot find this complaint.", 404)
+    return target, state
+
+
+@router.get("/status/{token}")
+async def status_page(request: Request, token: str) -> HTMLResponse:
+    found = await _target(request, "status", token)
+    if isinstance(found, HTMLResponse):
+        return found
+    _, s = found
+    pool = request.app.state.pool
+    updates = [d for d in s.deadlines if deadline_type(d.name) == CUSTOMER_UPDATE
+               and d.met_at is None and not d.superseded]
+    next_update = min((d.due_at for d in updates), default=None)
+    if s.status in (Status.awaiting_customer, Status.resolved, Status.closed, Status.archived):
+        next_update = None  # our clock waits for them, or it has stopped
+    return _page(request, "status", crn=s.crn, subject=s.subject,
+                 stage=STAGES.get(s.status, "We are working on your complaint."),
+                 owner=await mailbox.staff_name(pool, s.owner),
+                 next_update=_when(next_update), received=_when(s.received_at),
+                 messages=[{**m, "at": _when(m["at"])}
+                           for m in await mailbox.messages_exchanged(pool, s.crn)])
+
+
+@router.get("/{question}/{token}")
+async def question_page(request: Request, question: str, token: str) -> HTMLResponse:
+    found = await _target(request, question, token)
+    if isinstance(found, HTMLResponse):
+        return found
+    target, state = found
+    if await mailbox.link_used(request.app.state.pool, target.crn, question, target.email):
+        return _page(request, "message", title="Already answered",
+                     message="This link was used already; thank you. Reply to our email if "
+                             "you want to tell us more.")
+    return _page(request, "question", question=question, crn=state.crn, subject=state.subject,
+                 error=None)
+
+
+@router.post("/{question}/{token}")
+async def answer(request: Request, question: str, token: str) -> HTMLResponse:
+    if question == "status":
+        return _page(request, "message", 405, title="Nothing to send",
+                     message="This page only shows where your complaint stands.")
+    found = await _target(request, question, token)
+    if isinstance(found, HTMLResponse):
+        return found
+    target, state = found
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+    try:
+        update, payload = _answer(question, form, customer_actor(state.customer_id))
+    except ValueError as err:
+        return _page(request, "question", 422, question=question, crn=state.crn,
+                     subject=state.subject, error=str(err))
+    pool = request.app.state.pool
+    if not await mailbox.claim_link(pool, target.crn, question, target.email, form):
+        return _page(request, "message", 409, title="Already answered",
+                     message="This link was used already; your earlier answer stands.")
+    try:
+        await act(request.app.state.client, target.crn, update, payload)
+    except ActionRefused as err:
+        await mailbox.release_link(pool, target.crn, question, target.email)
+        return _page(request, "message", 409, title="We could not record this answer",
+                     message=f"{err}. Please reply to our email instead.")
+    return _page(request, "message", title="Thank you", message=THANKS[question])
+
+
+THANKS = {
+    "agreement": "Your answer is recorded; your case manager will be in touch.",
+    "sign_off": "Thank you for confirming that your complaint is resolved.",
+    "survey": "Thank you for telling us how we did.",
+}
+
+
+def _answer(question: str, form: dict[str, str], actor: str) -> tuple[str, dict[str, Any]]:
+    """The update a form's answer is, and its payload; ValueError for a bad form."""
+    comment = form.get("comment", "").strip()
+    if question == "agreement":
+        choice = form.get("answer")
+        if choice not in ("agree", "disagree"):
+            raise ValueError("Please choose whether you agree.")
+        return "record_customer_response", {
+            "actor": actor, "agrees": choice == "agree",
+            "message": comment or ("Agreed on the proposal page" if choice == "agree"
+                                   else "Did not agree on the proposal page")}
+    if question == "sign_off":
+        if form.get("confirm") != "Resolution Confirmed":
+            raise ValueError("Please press \"Resolution Confirmed\" to confirm.")
+        return "confirm_resolution", {
+            "actor": actor,
+            "confirmation_text": "Resolution Confirmed" + (f": {comment}" if comment else "")}
+    score = form.get("score", "")
+    if score not in ("1", "2", "3", "4", "5"):
+        raise ValueError("Please choose a score from 1 to 5.")
+    return "record_csat", {"actor": actor, "score": int(score), "comment": comment}
+
+
+def _when(instant: datetime | None) -> str | None:
+    return instant.astimezone(UTC).strftime("%d %B %Y, %H:%M UTC") if instant else None

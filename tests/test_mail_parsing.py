@@ -1,0 +1,194 @@
+"""The email channel's pure parts, without a server: reading mail (activities/mailparse.py),
+customer links (activities/links.py) and who the customer actor may be (permissions and
+rules). Property-based tests (hypothesis) feed malformed headers and bodies."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from activities.links import CustomerLinks, LinkRefused
+from activities.mailparse import ParsedMessage, Unparseable, message_id_of, parse_message
+from workflows.complaint import rules
+from workflows.models import (
+    ComplaintState,
+    CsatResponse,
+    CustomerResponse,
+    EscalationRequest,
+    Phase,
+    ResolutionConfirmation,
+    Role,
+    Source,
+    StaffMember,
+    Status,
+)
+from workflows.permissions import NotPermitted
+
+
+def mail(body: str = "Hello", charset: str = "utf-8", **headers: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = headers.pop("From", "Ann <ann@example.com>")
+    msg["Subject"] = headers.pop("Subject", "Totals wrong")
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body, charset=charset)
+    return msg.as_bytes()
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "iso-8859-1", "windows-1252", "iso-2022-jp"])
+def test_any_charset_a_mail_client_sends(charset: str):
+    text = "日本語のテキスト" if charset == "iso-2022-jp" else "Grüße, ça coûte 5 €" \
+        if charset != "iso-8859-1" else "Grüße, ça coûte"
+    parsed = parse_message(mail(text, charset))
+    assert parsed.text == text
+
+
+def test_encoded_headers_html_only_and_inline_images():
+    msg = EmailMessage()
+    msg["From"] = "=?utf-8?b?WsOrIMOcbmRlcg==?= <ZOE@Example.COM>"
+    msg["Subject"] = "=?iso-8859-1?q?Rechnung_f=FCr_M=E4rz?="
+    msg.set_content("<p>The <b>invoice</b> is wrong</p><img src='cid:logo'>", subtype="html")
+    msg.add_related(b"\x89PNG", maintype="image", subtype="png", cid="<logo>")
+    parsed = parse_message(msg.as_bytes())
+    assert (parsed.from_name, parsed.from_address) == ("Zë Ünder", "zoe@example.com")
+    assert parsed.subject == "Rechnung für März"
+    assert parsed.text == "The **invoice** is wrong"
+    assert [(a.content_type, a.inline, a.size) for a in parsed.attachments] == [
+        ("image/png", True, 4)]
+
+
+@pytest.mark.parametrize("headers, why", [
+    ({"Auto_Submitted": "auto-replied"}, "Auto-Submitted"),
+    ({"Precedence": "bulk"}, "Precedence"),
+    ({"X_Autoreply": "yes"}, "X-Autoreply"),
+    ({"List_Id": "<news.example.com>"}, "List-Id"),
+])
+def test_machines_are_recognised(headers: dict[str, str], why: str):
+    assert why in (parse_message(mail(**headers)).automatic or "")
+
+
+def test_a_person_and_a_bounce():
+    assert parse_message(mail(Auto_Submitted="no")).automatic is None
+    assert "bounce" in (parse_message(mail(), envelope_from="").automatic or "")
+
+
+def test_no_message_id_gets_one_from_its_bytes():
+    raw = mail()
+    assert message_id_of(raw) == message_id_of(raw) != message_id_of(raw + b"x")
+    assert message_id_of(mail(Message_ID="<abc@x>")) == "<abc@x>"
+
+
+def test_without_a_sender_it_is_unparseable():
+    with pytest.raises(Unparseable, match="sender"):
+        parse_message(b"Subject: hi\r\n\r\nno sender")
+
+
+# --- hypothesis: malformed input never crashes the parser, and is never lost --------------
+
+header_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=80)
+raw_bytes = st.binary(max_size=600)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(subject=header_text, sender=header_text, refs=header_text, body=raw_bytes,
+       ctype=st.sampled_from(["text/plain", "text/html", "multipart/mixed", "x/unknown",
+                              "text/plain; charset=klingon", "multipart/alternative; boundary="]))
+def test_malformed_headers_and_bodies_never_crash(subject, sender, refs, body, ctype):
+    head = (f"From: {sender}\r\nSubject: {subject}\r\nReferences: {refs}\r\n"
+            f"In-Reply-To: {refs}\r\nContent-Type: {ctype}\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n")
+    raw = head.encode("utf-8", "surrogateescape") + body
+    message_id = message_id_of(raw)  # what the gateway keys the stored row by
+    assert message_id.startswith("<") and message_id == message_id_of(raw)
+    try:
+        parsed = parse_message(raw)
+    except Unparseable:
+        return  # kept and flagged by the channel, never dropped
+    assert isinstance(parsed, ParsedMessage) and parsed.message_id == message_id
+    assert "@" in parsed.from_address
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_never_crash(raw: bytes):
+    message_id_of(raw)
+    try:
+        parse_message(raw)
+    except Unparseable:
+        pass
+
+
+# --- links ----------------------------------------------------------------------------------
+
+
+def test_links_are_for_one_question_and_expire():
+    links = CustomerLinks("secret", "http://x")
+    token = links.token("CRN-AAAAAAAAAA", "survey", "survey")
+    assert links.read("survey", token).crn == "CRN-AAAAAAAAAA"
+    with pytest.raises(LinkRefused, match="not valid"):
+        links.read("agreement", token)
+    with pytest.raises(LinkRefused, match="not valid"):
+        CustomerLinks("another secret", "http://x").read("survey", token)
+    old = links.token("CRN-AAAAAAAAAA", "survey", "survey", now=1_000_000)
+    with pytest.raises(LinkRefused, match="expired"):
+        links.read("survey", old)
+    with pytest.raises(LinkRefused, match="switched off"):
+        CustomerLinks("", "http://x").read("survey", token)
+    assert CustomerLinks("", "http://x").for_email("C", "survey", "survey") == {"survey": None}
+
+
+# --- the customer actor --------------------------------------------------------------------
+
+
+def complaint(**state) -> rules.Complaint:
+    s = ComplaintState(crn="CRN-AAAAAAAAAA", source=Source.email, external_ref="<m@x>",
+                       customer_id="cust-kite", subject="s", received_at="2026-12-01T10:00:00Z",
+                       phase=Phase.resolution, status=Status.under_investigation, owner="priya")
+    return rules.Complaint(state=s.model_copy(update=state))
+
+
+def test_the_customer_may_reply_only_on_their_own_complaint():
+    c = complaint()
+    rules.record_customer_response(c, CustomerResponse(actor="customer:cust-kite", message="hi"))
+    with pytest.raises(NotPermitted, match="not this complaint's customer"):
+        rules.record_customer_response(c, CustomerResponse(actor="customer:cust-acme", message="x"))
+
+
+def test_the_customer_is_heard_before_anyone_owns_the_complaint():
+    triage = complaint(phase=Phase.triage, status=Status.new, owner=None)
+    rules.record_customer_response(triage, CustomerResponse(actor="customer:cust-kite",
+                                                            message="One more thing"))
+    agent = StaffMember(id="ana", name="Ana", email="ana@example.com", role=Role.agent)
+    staffed = rules.Complaint(state=triage.state, roster={"ana": agent})
+    with pytest.raises(ValueError, match="ownership or resolution"):
+        rules.record_customer_response(staffed, CustomerResponse(actor="ana", message="x"))
+
+
+def test_the_customer_takes_no_staff_action():
+    with pytest.raises(NotPermitted, match="is a customer"):
+        rules.escalate(complaint(), EscalationRequest(actor="customer:cust-kite", reason="now"))
+
+
+def test_the_customer_signs_off_in_writing_only_when_everything_is_done():
+    sign_off = ResolutionConfirmation(actor="customer:cust-kite",
+                                      confirmation_text="Resolution Confirmed")
+    with pytest.raises(ValueError, match="not agreed"):
+        rules.confirm_resolution(complaint(), sign_off)
+    ready = complaint(customer_agreed=True, fix="deployed")
+    assert rules.ready_for_sign_off(ready.state)
+    rules.confirm_resolution(ready, sign_off)
+    with pytest.raises(ValueError, match="Resolution Confirmed"):
+        rules.confirm_resolution(ready, sign_off.model_copy(update={"confirmation_text": "ok"}))
+    with pytest.raises(NotPermitted):
+        rules.confirm_resolution(ready, sign_off.model_copy(update={"actor": "customer:other"}))
+
+
+def test_the_customer_rates_once_after_resolution():
+    done = complaint(phase=Phase.post_mortem, status=Status.resolved)
+    rules.record_csat(done, CsatResponse(actor="customer:cust-kite", score=5))
+    with pytest.raises(ValueError, match="already"):
+        rules.record_csat(done.__class__(state=done.state.model_copy(update={"csat_score": 4})),
+                          CsatResponse(actor="customer:cust-kite", score=5))
