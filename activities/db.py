@@ -23,6 +23,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x636F6D70  # any constant; "comp"
 
 Pool = asyncpg.Pool
+Connection = asyncpg.Connection
 # PostgreSQL down, unreachable, or refusing: what a caller answers "try again later" to.
 UNAVAILABLE: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError,
                                             OSError)

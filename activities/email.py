@@ -77,7 +77,8 @@ def _counter(name: str, description: str) -> MetricCounter:
 class TemplateRenderer:
     """Templates are `templates/email/<name>.txt.j2`: a `Subject:` line, a blank line, the body."""
 
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(self, templates_dir: Path,
+                 console_url: str = "http://localhost:8000/console") -> None:
         self.env = jinja2.Environment(  # nosec B701 # plain-text email templates, nothing to HTML-escape
             loader=jinja2.FileSystemLoader(str(templates_dir)),
             undefined=jinja2.StrictUndefined,  # a missing field is a bug, not a blank in an email
@@ -85,6 +86,8 @@ class TemplateRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # Internal emails link to the complaint's page in the staff console.
+        self.env.globals["console_url"] = console_url
 
     def render(self, name: str, context: dict) -> tuple[str, str]:
         text = self.env.get_template(f"email/{name}.txt.j2").render(**context)

@@ -9,29 +9,20 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
+from activities.records import read_order, read_profile, staff_member
 from workflows import activity_types
 from workflows.models import (
     AgentRequest,
     ComplaintContext,
     ComplaintProgress,
     ContextRequest,
-    CreditNote,
-    CustomerProfile,
     EarlierComplaint,
-    Order,
     OwnerAssignment,
     OwnerRequest,
     StaffMember,
 )
 
 _OPEN = "('resolved', 'closed', 'archived')"
-
-
-def _staff(row: asyncpg.Record) -> StaffMember:
-    return StaffMember(
-        id=row["id"], name=row["name"], email=row["email"], role=row["role"],
-        skills=list(row["skills"]), available=row["available"],
-    )
 
 
 class StoreActivities(activity_types.StoreActivities):
@@ -43,21 +34,8 @@ class StoreActivities(activity_types.StoreActivities):
         """Seed 003 steps 2 and 7: the customer's profile, the related order, earlier
         complaints within the repeat window, and the roster the workflow checks actors against."""
         async with self.pool.acquire() as conn:
-            profile_row = await conn.fetchrow("SELECT * FROM customers WHERE id = $1", req.customer_id)
-            order = None
-            if req.order_id:
-                order_row = await conn.fetchrow("SELECT * FROM orders WHERE id = $1", req.order_id)
-                if order_row is not None:
-                    notes = await conn.fetch(
-                        "SELECT id, amount FROM credit_notes WHERE order_id = $1 ORDER BY created_at, id",
-                        req.order_id,
-                    )
-                    order = Order(
-                        id=order_row["id"], customer_id=order_row["customer_id"],
-                        net_amount=order_row["net_amount"], tax_rate=order_row["tax_rate"],
-                        currency=order_row["currency"],
-                        credit_notes=[CreditNote(id=n["id"], amount=n["amount"]) for n in notes],
-                    )
+            profile = await read_profile(conn, req.customer_id)
+            order = await read_order(conn, req.order_id)
             earlier = await conn.fetch(
                 """SELECT crn, category, received_at, status FROM complaints
                    WHERE customer_id = $1 AND crn <> $2
@@ -67,14 +45,11 @@ class StoreActivities(activity_types.StoreActivities):
                 req.customer_id, req.crn, req.received_at, req.repeat_window_days,
             )
             roster = await conn.fetch("SELECT * FROM staff ORDER BY id")
-        profile = None
-        if profile_row is not None:
-            profile = CustomerProfile(**{k: profile_row[k] for k in CustomerProfile.model_fields})
         return ComplaintContext(
             profile=profile,
             order=order,
             earlier_complaints=[EarlierComplaint(**dict(r)) for r in earlier],
-            roster=[_staff(r) for r in roster],
+            roster=[staff_member(r) for r in roster],
         )
 
     @activity.defn
@@ -91,7 +66,7 @@ class StoreActivities(activity_types.StoreActivities):
                     LIMIT 1""",  # nosec B608 # SQL from constants only; values are bound $n parameters
                 req.category.value if req.category else None, req.crn,
             )
-        return _staff(row) if row else None
+        return staff_member(row) if row else None
 
     @activity.defn
     async def save_progress(self, progress: ComplaintProgress) -> None:
@@ -140,7 +115,7 @@ class StoreActivities(activity_types.StoreActivities):
                 row = await conn.fetchrow(
                     "SELECT * FROM staff WHERE id = $1 AND available", req.customer_csm)
                 if row is not None:
-                    return OwnerAssignment(owner=_staff(row), how="csm")
+                    return OwnerAssignment(owner=staff_member(row), how="csm")
             if req.category is not None:
                 row = await conn.fetchrow(
                     f"""SELECT s.*, (SELECT count(*) FROM complaints c
@@ -152,11 +127,11 @@ class StoreActivities(activity_types.StoreActivities):
                     req.category.value, req.crn,
                 )
                 if row is not None:
-                    return OwnerAssignment(owner=_staff(row), how="specialist")
+                    return OwnerAssignment(owner=staff_member(row), how="specialist")
             row = await conn.fetchrow(
                 """SELECT * FROM staff WHERE role = 'team_lead'
                    ORDER BY available DESC, id LIMIT 1""")
-        return OwnerAssignment(owner=_staff(row), how="team_lead") if row else None
+        return OwnerAssignment(owner=staff_member(row), how="team_lead") if row else None
 
     @activity.defn
     async def archive_complaint(self, crn: str) -> None:

@@ -14,6 +14,7 @@ _TYPE_NAMES = {
     SearchAttributeIndexedValueType.KEYWORD: "Keyword",
     SearchAttributeIndexedValueType.INT: "Int",
     SearchAttributeIndexedValueType.BOOL: "Bool",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
 }
 
 # start-dev also sets system.forceSearchAttributesCacheRefreshOnRead=true: search attributes

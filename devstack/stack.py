@@ -108,10 +108,11 @@ def main() -> int:
             "METRICS_PORT": str(metrics_port),
             "COMPLAINTS_POLICY": os.environ.get("COMPLAINTS_POLICY")
             or str(REPO_ROOT / "workflows" / "policies" / "demo.toml"),
+            # Internal emails link to the console on this stack's API port.
+            "PUBLIC_URL": os.environ.get("PUBLIC_URL") or f"http://localhost:{api_port}",
             "PYTHONUNBUFFERED": "1",
             "INBOUND_SMTP_HOST": "127.0.0.1",
             "INBOUND_SMTP_PORT": str(inbound_port),
-            "PUBLIC_URL": f"http://localhost:{api_port}",
             "LINK_SECRET": os.environ.get("LINK_SECRET") or _link_secret(),
             "PAYLOAD_ENCRYPTION_KEYS": os.environ.get("PAYLOAD_ENCRYPTION_KEYS")
             or _payload_keys(),
@@ -375,6 +376,8 @@ Complaint workflows development stack is up.
   Encryption     payloads encrypted with the key in .dev/payload-keys
   Temporal gRPC  {env["TEMPORAL_ADDRESS"]}
   HTTP API       http://localhost:{api_port}  (docs: http://localhost:{api_port}/docs; log .dev/api.log)
+  Staff console  http://localhost:{api_port}/console/  (a password first:
+                 complaints staff set-password ana; the roster is in seeds/demo.json)
   Metrics        worker http://localhost:{env["METRICS_PORT"]}/metrics, API http://localhost:{api_port}/metrics
                  (README, "On call"; readiness: http://localhost:{api_port}/ready)
   Mail           lands in .dev/mail/ as .eml files (SMTP {env["SMTP_HOST"]}:{env["SMTP_PORT"]})

@@ -49,8 +49,9 @@ class Settings:
     inbound_smtp_host: str = "127.0.0.1"
     inbound_smtp_port: int = 2525
     inbound_max_bytes: int = 10 * 1024 * 1024
-    # Where customers' links point (`complaints serve`), and the secret that signs them
-    # (no secret: emails carry no links, and the customer pages refuse every link).
+    # Where people reach `complaints serve` (customers' links, the console's links in
+    # internal emails), and the secret that signs customers' links (no secret: emails carry
+    # no customer links, and the customer pages refuse every link).
     public_url: str = "http://localhost:8000"
     link_secret: str = ""
     # The worker's Prometheus endpoint (SDK and product metrics): http://host:9464/metrics.

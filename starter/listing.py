@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
@@ -66,6 +66,8 @@ class ComplaintSummary(BaseModel):
     category: str | None
     sla_breached: bool
     retention_risk: bool
+    next_deadline_at: datetime | None = Field(
+        default=None, description="NextDeadlineAt: when its next open deadline falls due")
     received_at: datetime | None = Field(description="when the workflow started")
     closed_at: datetime | None = Field(description="when the workflow ended (archived)")
     running: bool = Field(description="false once archived, terminated or failed")
@@ -87,6 +89,7 @@ def summarize(wf: WorkflowExecution) -> ComplaintSummary:
         category=attrs.get(sa.COMPLAINT_CATEGORY),
         sla_breached=bool(attrs.get(sa.SLA_BREACHED)),
         retention_risk=bool(attrs.get(sa.RETENTION_RISK)),
+        next_deadline_at=attrs.get(sa.NEXT_DEADLINE_AT),
         received_at=wf.start_time, closed_at=wf.close_time,
         running=wf.status == WorkflowExecutionStatus.RUNNING)
 
@@ -121,3 +124,19 @@ async def list_page(client: Client, filters: ListFilters, limit: int = DEFAULT_L
     items = [summarize(wf) for wf in it.current_page or []]
     nxt = it.next_page_token
     return ComplaintPage(items=items, next_page_token=encode_token(query, nxt) if nxt else None)
+
+
+QUEUE_LIMIT = 500
+
+
+async def most_urgent(client: Client, query: str, limit: int = QUEUE_LIMIT
+                      ) -> list[ComplaintSummary]:
+    """The running complaints `query` matches, most urgent first: the soonest NextDeadlineAt
+    first, those with none last. SQL visibility (the dev server, PostgreSQL) has no ORDER BY,
+    so the sort is here, over what visibility returned: no complaint is queried."""
+    items: list[ComplaintSummary] = []
+    async for wf in client.list_workflows(f"({query}) AND ExecutionStatus = 'Running'",
+                                          page_size=min(limit, MAX_LIMIT), limit=limit):
+        items.append(summarize(wf))
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(items, key=lambda s: (s.next_deadline_at or far, s.crn))

@@ -27,7 +27,7 @@ from workflows import models as m
 from workflows import search_attributes as sa
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import ComplaintState
-from workflows.permissions import NotPermitted
+from workflows.permissions import OWNER_ACTIONS, NotPermitted, check_actor
 
 # The actions people take, one workflow update each, with the payload each takes. The
 # refund decision is apart (`decide_refund`): its refusals name the approver differently.
@@ -52,6 +52,10 @@ UPDATES: dict[str, type[BaseModel]] = {
 NOT_A_FINANCE_MANAGER = "is not a finance manager"
 
 
+# Actions an owner may take whatever their role; others need a role from ROLES_FOR.
+OWNER_OR_ROLE = frozenset({"record_fix_deployed", "record_kb_article"})
+
+
 class ComplaintNotFound(LookupError):
     def __init__(self, crn: str) -> None:
         super().__init__(f"no complaint {crn}")
@@ -64,6 +68,22 @@ class ActionRefused(ValueError):
 
 class ActionNotPermitted(ActionRefused):
     """Refused because the actor may not take this action (their role, not the phase)."""
+
+
+def check_permission(update: str, member: m.StaffMember, state: ComplaintState) -> None:
+    """The role check the workflow's validator makes, decided before anything is sent, so
+    that a role that may not act is refused (ActionNotPermitted: 403) whatever phase the
+    complaint is in. Before an owner is assigned the workflow refuses owner actions for the
+    phase (ActionRefused: 409)."""
+    roster = {member.id: member}
+    try:
+        if update in OWNER_ACTIONS:
+            if state.owner is not None:
+                check_actor(update, member.id, roster, owner=state.owner)
+        elif not (update in OWNER_OR_ROLE and member.id == state.owner):
+            check_actor(update, member.id, roster)
+    except NotPermitted as err:
+        raise ActionNotPermitted(str(err)) from None
 
 
 async def get_status(client: Client, crn: str) -> ComplaintState:
@@ -150,6 +170,7 @@ _INDEXED = {
     SearchAttributeIndexedValueType.KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     SearchAttributeIndexedValueType.INT: IndexedValueType.INDEXED_VALUE_TYPE_INT,
     SearchAttributeIndexedValueType.BOOL: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    SearchAttributeIndexedValueType.DATETIME: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 }
 
 

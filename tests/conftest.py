@@ -241,12 +241,19 @@ class ComplaintStack:
         await skip_time(self.env, duration)
 
     async def settle(self, timeout: float = 10.0) -> None:
+        from temporalio.api.common.v1 import WorkflowExecution
         from temporalio.api.enums.v1 import PendingActivityState
+        from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
         deadline = asyncio.get_running_loop().time() + timeout
         for crn in dict.fromkeys(self.started):
             while asyncio.get_running_loop().time() < deadline:
-                raw = (await self.client.get_workflow_handle(crn).describe()).raw_description
+                # The raw description: the time-skipping server hands an unset Datetime
+                # search attribute (NextDeadlineAt) back as `[]`, which describe() cannot decode.
+                raw = await self.client.workflow_service.describe_workflow_execution(
+                    DescribeWorkflowExecutionRequest(
+                        namespace=self.client.namespace,
+                        execution=WorkflowExecution(workflow_id=crn)))
                 busy = raw.HasField("pending_workflow_task") or any(
                     a.state in (PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
                                 PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED)

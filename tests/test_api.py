@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -417,11 +418,15 @@ async def test_list_filters_and_pages_against_several_complaints(api: Api):
     items = await listed({minor, urgent}, customer=customer)
     by_crn = {i["crn"]: i for i in items}
     assert by_crn[urgent]["owner"] == urgent_state.owner and by_crn[urgent]["running"]
-    assert by_crn[minor] | {"received_at": None} == {
+    assert by_crn[minor] | {"received_at": None, "next_deadline_at": None} == {
         "crn": minor, "status": "new", "phase": "triage", "severity": minor_state.severity,
         "escalation_level": minor_state.escalation_level, "owner": "unassigned",
         "customer_id": customer, "category": "feature_request", "sla_breached": False,
-        "retention_risk": False, "received_at": None, "closed_at": None, "running": True}
+        "retention_risk": False, "received_at": None, "closed_at": None, "running": True,
+        "next_deadline_at": None}
+    # NextDeadlineAt: when one of its deadlines falls due (the console's queue sorts by it).
+    due = datetime.fromisoformat(by_crn[minor]["next_deadline_at"])
+    assert due in {d.due_at for d in minor_state.deadlines}
     await listed({minor}, customer=customer, status="new")
     await listed({urgent}, customer=customer, phase="ownership")
     await listed({urgent}, customer=customer, owner=urgent_state.owner)

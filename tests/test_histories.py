@@ -17,8 +17,10 @@ differently fails `make test` before it reaches production. The paths:
                                                `remind-head-of-cs-when-unanswered` patch
 - full_life_before_upsert_patch.json           intake to archive recorded *before* the
                                                `upsert-only-changed-search-attributes` patch
+- full_life_before_next_deadline_patch.json    intake to archive recorded *before* the
+                                               `next-deadline-search-attribute` patch
 
-`RECORD_HISTORIES=1 make test` re-records all but the last two (the recorders below are skipped
+`RECORD_HISTORIES=1 make test` re-records all but the last three (the recorders below are skipped
 otherwise). See docs/reliability.md, "Safe evolution", for how a change is made.
 """
 
@@ -50,6 +52,7 @@ PATHS = ["full_life", "missed_acknowledgement_escalation_chain", "refund_with_ap
          "disagreement_and_replan", "customer_by_email"]
 BEFORE_REMINDER = HISTORIES / "escalation_unanswered_before_reminder.json"
 BEFORE_UPSERT_PATCH = HISTORIES / "full_life_before_upsert_patch.json"
+BEFORE_NEXT_DEADLINE_PATCH = HISTORIES / "full_life_before_next_deadline_patch.json"
 UPSERT_ATTRIBUTES = "upsertWorkflowSearchAttributesEventAttributes"
 RECORDING = bool(os.environ.get("RECORD_HISTORIES"))
 recorder = pytest.mark.skipif(not RECORDING, reason="RECORD_HISTORIES=1 records histories")
@@ -71,6 +74,7 @@ def test_every_path_has_a_recorded_history():
     missing = [p for p in PATHS if not (HISTORIES / f"{p}.json").exists()]
     assert not missing, f"record them with RECORD_HISTORIES=1 make test: {missing}"
     assert BEFORE_REMINDER.exists() and BEFORE_UPSERT_PATCH.exists()
+    assert BEFORE_NEXT_DEADLINE_PATCH.exists()
 
 
 async def test_old_complaints_replay_only_because_the_reminder_is_patched(monkeypatch):
@@ -94,6 +98,19 @@ async def test_old_complaints_replay_only_because_the_upsert_change_is_patched(m
     assert await replay(BEFORE_UPSERT_PATCH) is None
     monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
     failure = await replay(BEFORE_UPSERT_PATCH)
+    assert failure is not None and "nondetermin" in str(failure).lower(), failure
+
+
+async def test_old_complaints_replay_only_because_the_next_deadline_is_patched(monkeypatch):
+    """ComplaintWorkflow._changed() now also upserts NextDeadlineAt (the console's queue sorts
+    by it), behind `workflow.patched("next-deadline-search-attribute")`. The history was
+    recorded before that: it replays because `patched` is False for it, and would not
+    without the guard (the new upserts are commands its history lacks)."""
+    old = BEFORE_NEXT_DEADLINE_PATCH
+    assert "NextDeadlineAt" not in old.read_text()
+    assert await replay(old) is None
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    failure = await replay(old)
     assert failure is not None and "nondetermin" in str(failure).lower(), failure
 
 

@@ -72,8 +72,11 @@ async def test_a_complaint_living_400_days_continues_as_new_and_keeps_every_dead
     assert max(lengths) < HISTORY_EVENTS_BOUND + SLACK, lengths
     continued = [r for r in logged if r["event"] == Event.continued]
     assert len(continued) == len(lengths) - 1
-    # What a run carries stays small however old the complaint: the recent timeline only.
-    assert len(final.timeline) <= procedure.CARRIED_TIMELINE + 100
+    # What a run carries stays small however old the complaint: the recent timeline only
+    # (and what was not persisted yet, such as the hand-over itself). Counted up to the last
+    # hand-over: how far the last run got depends on where the run boundaries fell.
+    carried = [e for e in final.timeline if e.seq <= continued[-1]["seq"]]
+    assert len(carried) <= procedure.CARRIED_TIMELINE + 5, len(carried)
     assert carried_input < 200_000, carried_input
     # Every update met its period, each period due 24 hours after the message before it.
     periods = [d for d in final.deadlines if deadline_type(d.name) == CUSTOMER_UPDATE]

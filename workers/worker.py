@@ -52,10 +52,11 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
     """Every activity the workflows call. The inbound email's need the Temporal client (they
     act on complaints as the customer), so they come with one."""
     store = StoreActivities(pool)
+    renderer = TemplateRenderer(settings.templates_dir,
+                                console_url=f"{settings.public_url}/console")
     email = EmailActivities(
-        pool, TemplateRenderer(settings.templates_dir), settings.smtp_host, settings.smtp_port,
-        settings.mail_from, settings.support_address,
-        CustomerLinks(settings.link_secret, settings.public_url),
+        pool, renderer, settings.smtp_host, settings.smtp_port, settings.mail_from,
+        settings.support_address, CustomerLinks(settings.link_secret, settings.public_url),
     )
     reports = ReportActivities(
         pool, ReportRenderer(settings.templates_dir), policy, settings.smtp_host,

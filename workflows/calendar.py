@@ -105,17 +105,25 @@ def add_business_time(cal: CalendarPolicy, start: datetime, amount: str | timede
     raise AssertionError("unreachable")  # _windows_from raises first
 
 
-def business_time_between(cal: CalendarPolicy, start: datetime, end: datetime) -> timedelta:
-    """Working time from `start` to `end` (zero when end is not after start)."""
+def business_windows(cal: CalendarPolicy, start: datetime,
+                     end: datetime) -> list[tuple[datetime, datetime]]:
+    """The working windows between `start` and `end`, clipped to them, in order (none when
+    end is not after start)."""
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    total = timedelta(0)
+    windows: list[tuple[datetime, datetime]] = []
     if end <= start:
-        return total
+        return windows
     for opens, closes in _windows_from(cal, start):
         if opens >= end:
             break
-        total += min(closes, end) - opens
-    return total
+        windows.append((opens, min(closes, end)))
+    return windows
+
+
+def business_time_between(cal: CalendarPolicy, start: datetime, end: datetime) -> timedelta:
+    """Working time from `start` to `end` (zero when end is not after start)."""
+    return sum((closes - opens for opens, closes in business_windows(cal, start, end)),
+               timedelta(0))
 
 
 def business_deadline(

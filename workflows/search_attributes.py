@@ -14,6 +14,9 @@ COMPLAINT_SEVERITY = SearchAttributeKey.for_int("ComplaintSeverity")
 ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
 RETENTION_RISK = SearchAttributeKey.for_bool("RetentionRisk")
 SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
+# When the next open deadline falls due (unset when none runs): the console's queue sorts
+# by it in visibility, most urgent first, instead of querying every complaint.
+NEXT_DEADLINE_AT = SearchAttributeKey.for_datetime("NextDeadlineAt")
 
 ALL = (
     COMPLAINT_STATUS,
@@ -25,4 +28,5 @@ ALL = (
     ESCALATION_LEVEL,
     RETENTION_RISK,
     SLA_BREACHED,
+    NEXT_DEADLINE_AT,
 )

@@ -16,6 +16,8 @@ the reference the 500 gives).
 
 One router per area (service, intake, complaints, actions, refunds); each calls the
 operations the CLI calls too (starter/operations.py, starter/intake.py, starter/listing.py).
+The staff console (starter/console/) is mounted beside them, under /console/ (`/` goes
+there).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from starter.api.errors import install_error_handlers
 from starter.api.limits import AuthFailures, BodyLimit
 from starter.api.observability import crn_on_span, install_metrics, install_tracing
 from starter.console import customer
+from starter.console.app import mount_console
 
 
 def create_app(settings: Settings, client: Client, pool: Pool,
@@ -58,6 +61,7 @@ def create_app(settings: Settings, client: Client, pool: Pool,
     install_error_handlers(app)
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
+    mount_console(app, settings, client, pool)
     app.include_router(customer.router)  # the customer's pages, /c/ (links from our emails)
     app.mount("/codec", codec.codec_app(settings, {
         "settings": settings, "client": client, "pool": pool,

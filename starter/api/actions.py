@@ -17,23 +17,13 @@ from activities.db import on_roster
 from starter.api.bodies import body_model, strict_body, with_actor
 from starter.api.complaints import Crn, complaint_state
 from starter.api.deps import Database, Staff, Temporal
-from starter.api.errors import (
-    FieldProblem,
-    forbidden,
-    in_time,
-    invalid,
-    refuse_unless,
-    responses,
-)
-from starter.operations import UPDATES, act
-from workflows import models as m
+from starter.api.errors import FieldProblem, forbidden, in_time, invalid, responses
+from starter.operations import OWNER_OR_ROLE, UPDATES, act, check_permission
 from workflows.models import ComplaintState
-from workflows.permissions import OWNER_ACTIONS, ROLES_FOR, check_actor
+from workflows.permissions import OWNER_ACTIONS, ROLES_FOR
 
 router = APIRouter(tags=["actions"])
 
-# Actions an owner may take whatever their role; others need a role from ROLES_FOR.
-OWNER_OR_ROLE = frozenset({"record_fix_deployed", "record_kb_article"})
 # What each action is, for /docs (DESIGN.md, the public contract).
 ACTION_DOCS = {
     "acknowledge_personally": "The personal (non-templated) acknowledgement of a formal "
@@ -69,7 +59,7 @@ def _add_action(update: str, model: type[BaseModel]) -> None:
         member = principal.staff
         if member is None:  # the Staff dependency refused intake keys already
             raise forbidden("an intake key may not act on a complaint")
-        _check_permission(update, member, state)
+        check_permission(update, member, state)
         if update == "reassign":
             await _check_new_owner(pool, strict.owner)  # type: ignore[attr-defined]
         return await in_time(act(client, crn, update, with_actor(model, strict, member.id)),
@@ -90,18 +80,6 @@ def _who(update: str) -> str:
         return "the complaint's owner, a team lead or the head of customer success"
     roles = ", ".join(sorted(r.value for r in ROLES_FOR[update]))
     return ("the owner, or one of: " if update in OWNER_OR_ROLE else "one of: ") + roles
-
-
-def _check_permission(update: str, member: m.StaffMember, state: ComplaintState) -> None:
-    """The role check the workflow's validator makes, decided here so that a role that may
-    not act gets 403 whatever phase the complaint is in. Before an owner is assigned the
-    workflow refuses owner actions for the phase (409)."""
-    roster = {member.id: member}
-    if update in OWNER_ACTIONS:
-        if state.owner is not None:
-            refuse_unless(lambda: check_actor(update, member.id, roster, owner=state.owner))
-    elif not (update in OWNER_OR_ROLE and member.id == state.owner):
-        refuse_unless(lambda: check_actor(update, member.id, roster))
 
 
 async def _check_new_owner(pool: Database, owner: str) -> None:

@@ -12,6 +12,7 @@
     complaints erase CUSTOMER_ID [--yes]   a customer's personal data removed on request
     complaints serve                   the HTTP API (docs at /docs)
     complaints keys create|revoke|list API keys
+    complaints staff set-password ID   a console password (read from standard input)
     complaints mail-gateway            the SMTP server customers write to (SUPPORT_ADDRESS)
     complaints inbound list [--failed] inbound email and what became of it
     complaints bench [--complaints N]  the lifecycle against the bare Temporal ceiling
@@ -21,7 +22,7 @@ flags, booleans `--x/--no-x`, lists a repeated flag, nested objects flattened,
 plan steps `--step kind:description[:amount]`. A refused action exits 1 with a
 one-line reason; bad input exits 2.
 
-Each area is a module of this package (admin, complaints, actions, reports, keys, bench),
+Each area is a module of this package (admin, complaints, actions, reports, keys, staff, bench),
 and each calls the operations the HTTP API calls too (starter/operations.py).
 """
 
@@ -45,6 +46,7 @@ from starter.cli.erase import add_erase_command
 from starter.cli.keys import add_key_commands
 from starter.cli.mail import add_mail_commands
 from starter.cli.reports import add_report_commands
+from starter.cli.staff import add_staff_commands
 from starter.cli.usage import UsageError
 from starter.cli.views import format_state
 from starter.operations import ActionRefused, ComplaintNotFound
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_commands(sub)
     add_serve_command(sub)
     add_key_commands(sub)
+    add_staff_commands(sub)
     add_mail_commands(sub)
     add_erase_command(sub)
     add_bench_command(sub)

@@ -170,8 +170,23 @@ class ComplaintCore:
         if indexed:
             workflow.upsert_search_attributes([k.value_set(v) for k, v in indexed.items()])
             self._indexed.update({k.name: v for k, v in indexed.items()})
+        if workflow.patched("next-deadline-search-attribute"):
+            self._index_next_deadline()
         workflow.set_current_details(ui.ui_details(s))
         self._dirty = True
+
+    def _index_next_deadline(self) -> None:
+        """NextDeadlineAt: the open deadline due first (the customer-update clock not while it
+        is paused for the customer), upserted only when it changed. Kept as ISO text in
+        `_indexed`, which continue-as-new carries as JSON."""
+        paused = self.update_clock_state.paused_with is not None
+        due = ui.next_deadline(self.state, paused_update_clock=paused)
+        value = due.due_at.isoformat() if due else None
+        if self._indexed.get(sa.NEXT_DEADLINE_AT.name) == value:
+            return
+        workflow.upsert_search_attributes([sa.NEXT_DEADLINE_AT.value_set(due.due_at) if due
+                                           else sa.NEXT_DEADLINE_AT.value_unset()])
+        self._indexed[sa.NEXT_DEADLINE_AT.name] = value
 
     # --- deadlines ---------------------------------------------------------------------
 

@@ -144,10 +144,13 @@ def waiting_for(s: ComplaintState, roster: Mapping[str, StaffMember]) -> list[st
     return waiting
 
 
-def next_deadline(s: ComplaintState) -> Deadline | None:
-    """The open deadline that falls due first."""
+def next_deadline(s: ComplaintState, paused_update_clock: bool = False) -> Deadline | None:
+    """The open deadline that falls due first; the customer-update clock's left out while
+    it is paused for the customer (its due time moves when the customer answers)."""
     return min((d for d in s.deadlines if d.met_at is None and not d.superseded
-                and not d.breached), key=lambda d: d.due_at, default=None)
+                and not d.breached
+                and not (paused_update_clock and deadline_type(d.name) == CUSTOMER_UPDATE)),
+               key=lambda d: d.due_at, default=None)
 
 
 def ui_details(s: ComplaintState) -> str:

@@ -1,0 +1,200 @@
+"""Each action as a form: its labelled fields, the button named for what it does, how the
+posted fields become the update's payload, and whether the console offers it to a person
+now.
+
+What is offered is decided with the workflow's own rules (workflows/complaint/rules.py)
+over the complaint's state, so the page shows only what would be accepted; the workflow's
+validator still decides when the form comes back, and a refused action changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from starter.operations import UPDATES
+from workflows.complaint import rules
+from workflows.complaint.rules import Complaint
+from workflows.events import Event
+from workflows.models import (
+    ComplaintState,
+    Order,
+    PlanStep,
+    RefundDecision,
+    Role,
+    StaffMember,
+    StepKind,
+)
+from workflows.permissions import NotPermitted
+
+PLAN_ROWS = 3  # step rows on the action-plan form; empty rows are left out
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: str = "textarea"  # textarea | text | checkbox | select | number
+    required: bool = True
+    options: tuple[tuple[str, str], ...] = ()  # (value, label)
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class ActionForm:
+    update: str
+    title: str
+    button: str
+    fields: tuple[Field, ...] = ()
+    plan_rows: int = 0
+    intro: str = ""
+    owners: tuple[tuple[str, str], ...] = field(default=())
+
+
+def _text(form: Mapping[str, Any], name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _lines(form: Mapping[str, Any], name: str) -> list[str]:
+    return [line.strip() for line in _text(form, name).splitlines() if line.strip()]
+
+
+def _checked(form: Mapping[str, Any], name: str) -> bool:
+    return form.get(name) in ("on", "true", "1", "yes")
+
+
+AGREES = (("", "A plain reply (no decision)"), ("yes", "The customer agrees"),
+          ("no", "The customer disagrees"))
+STEP_KINDS = tuple((k.value, k.value.replace("_", " ")) for k in StepKind)
+
+FORMS: dict[str, ActionForm] = {f.update: f for f in (
+    ActionForm("acknowledge_personally", "Personal acknowledgement", "Acknowledge personally",
+               (Field("message", "Message to the customer",
+                      hint="Written for this customer, not the automatic acknowledgement"),)),
+    ActionForm("record_phone_contact", "Phone call", "Record phone call",
+               (Field("reached", "The customer was reached", "checkbox", required=False),
+                Field("summary", "Summary of the call"),
+                Field("expectations", "Expectations set", required=False))),
+    ActionForm("submit_internal_review", "The 3 Whys", "Submit the 3 Whys",
+               (Field("root_cause", "Root cause"),
+                Field("process_failure", "Process failure"),
+                Field("communication_failure", "Communication failure"),
+                Field("history_reviewed", "Customer history reviewed", "checkbox", False),
+                Field("issue_verified", "Issue verified", "checkbox", False),
+                Field("order_checked", "Order checked", "checkbox", False))),
+    ActionForm("submit_action_plan", "Action plan", "Submit action plan", plan_rows=PLAN_ROWS,
+               intro="One step per row; a refund or credit offer names an amount."),
+    ActionForm("record_fix_deployed", "Technical fix", "Record fix deployed",
+               (Field("reference", "Release or change reference", "text"),)),
+    ActionForm("send_customer_update", "Customer update", "Send customer update",
+               (Field("message", "Update for the customer"),)),
+    ActionForm("propose_solution", "Solution proposal", "Propose solution",
+               (Field("message", "Proposal to the customer"),)),
+    ActionForm("record_customer_response", "Customer's response", "Record customer response",
+               (Field("agrees", "The customer's answer", "select", False, AGREES),
+                Field("message", "What the customer said", required=False))),
+    ActionForm("confirm_resolution", "Resolution sign-off", "Confirm resolution",
+               (Field("confirmation_text", "The customer's written sign-off",
+                      hint='Must contain "Resolution Confirmed"'),)),
+    ActionForm("submit_rca", "Root cause analysis", "Submit RCA",
+               (Field("root_cause", "Root cause"),
+                Field("process_failures", "Process failures (one per line)"),
+                Field("corrective_actions", "Corrective actions (one per line)"),
+                Field("kb_article_needed", "A knowledge base article is needed", "checkbox",
+                      False))),
+    ActionForm("record_kb_article", "Knowledge base article", "Record KB article",
+               (Field("reference", "Article reference", "text"),)),
+    ActionForm("record_csat", "Customer satisfaction", "Record satisfaction",
+               (Field("score", "Score (1 to 5)", "select", True,
+                      tuple((str(n), str(n)) for n in range(5, 0, -1))),
+                Field("comment", "Comment", required=False))),
+    ActionForm("escalate", "Escalation", "Escalate",
+               (Field("reason", "Reason for escalating"),)),
+    ActionForm("reassign", "Reassignment", "Reassign",
+               (Field("owner", "New owner", "select"),)),
+)}
+
+
+def payload(update: str, form: Mapping[str, Any], actor: str) -> dict[str, Any]:
+    """The update's payload from a posted form (validated by the model when it is sent)."""
+    spec = FORMS[update]
+    if update == "submit_internal_review":
+        data: dict[str, Any] = {k: _text(form, k) for k in
+                                ("root_cause", "process_failure", "communication_failure")}
+        data["checklist"] = {k: _checked(form, k) for k in
+                             ("history_reviewed", "issue_verified", "order_checked")}
+    elif update == "submit_action_plan":
+        data = {"steps": [
+            {"kind": _text(form, f"step_{i}_kind"), "description": _text(form, f"step_{i}_description"),
+             **({"amount": _text(form, f"step_{i}_amount")} if _text(form, f"step_{i}_amount") else {})}
+            for i in range(1, spec.plan_rows + 1) if _text(form, f"step_{i}_description")]}
+    else:
+        data = {}
+        for f in spec.fields:
+            if f.kind == "checkbox":
+                data[f.name] = _checked(form, f.name)
+            elif f.name in ("process_failures", "corrective_actions"):
+                data[f.name] = _lines(form, f.name)
+            elif f.name == "agrees":
+                data[f.name] = {"yes": True, "no": False}.get(_text(form, f.name))
+            elif f.name == "score":
+                data[f.name] = int(_text(form, f.name)) if _text(form, f.name).isdigit() else 0
+            else:
+                data[f.name] = _text(form, f.name)
+    return {**data, "actor": actor}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules need beyond the state, from the complaint's records."""
+
+    customer_email: str | None
+    order: Order | None
+
+
+_PROBE_OWNER = StaffMember(id="~new-owner", name="probe", email="probe@example.com",
+                           role=Role.specialist)
+
+
+def _probe(update: str, actor: str, s: ComplaintState) -> Any:
+    """A payload the rules read as an ordinary one, to ask whether the action is open now."""
+    model = _MODELS[update]
+    base: dict[str, Any] = {"actor": actor}
+    extra = {
+        "acknowledge_personally": {"message": "(probe)"},
+        "submit_action_plan": {"steps": [PlanStep(kind=StepKind.technical_fix,
+                                                  description="(probe)")]},
+        "confirm_resolution": {"confirmation_text": "Resolution Confirmed"},
+        "record_customer_response": {"agrees": None},
+        "reassign": {"owner": _PROBE_OWNER.id},
+        "decide_refund": {"approved": True, "amount": s.refund.amount or Decimal(0)},
+    }.get(update, {})
+    return model.model_construct(**base, **extra)
+
+
+# The payload model of every action the console offers (the refund decision too).
+_MODELS: dict[str, type[BaseModel]] = {**UPDATES, "decide_refund": RefundDecision}
+
+
+def open_to(update: str, member: StaffMember, s: ComplaintState, facts: Facts) -> bool:
+    """Whether the workflow's rules would accept `update` from `member` now."""
+    personal_ack = next((e.actor for e in s.timeline if e.event == Event.acknowledged_personally),
+                        None)
+    c = Complaint(state=s, roster={member.id: member, _PROBE_OWNER.id: _PROBE_OWNER},
+                  personal_ack_by=personal_ack, customer_email=facts.customer_email,
+                  order=facts.order)
+    try:
+        getattr(rules, update)(c, _probe(update, member.id, s))
+    except (NotPermitted, ValueError):
+        return False
+    return True
+
+
+def offered(member: StaffMember, s: ComplaintState, facts: Facts) -> list[ActionForm]:
+    """The action forms to show this person on this complaint now."""
+    return [f for u, f in FORMS.items() if open_to(u, member, s, facts)]

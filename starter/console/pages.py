@@ -1,0 +1,144 @@
+"""A complaint's page and the actions taken from it.
+
+GET shows the summary, the customer and order, every deadline with its countdown, what it
+waits for, the refund, the whole timeline, and the forms of the actions this person may
+take now (forms.py). POST sends one action as the workflow update of that name, with the
+signed-in member as the actor: a role that may not take it is refused (403) before
+anything is sent; an action the complaint refuses shows the reason on the page (409) and
+changes nothing.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from activities.records import ComplaintFile, complaint_file, roster
+from starter.console.auth import CheckedForm, SignedIn
+from starter.console.base import PREFIX, ConsoleError, answered, console, render
+from starter.console.forms import FORMS, Facts, offered, open_to, payload
+from starter.console.views import countdowns, iso
+from starter.operations import (
+    ActionNotPermitted,
+    ActionRefused,
+    ComplaintNotFound,
+    act,
+    check_permission,
+    decide_refund,
+    get_status,
+)
+from workflows.complaint import presentation as ui
+from workflows.complaint.rules import OWNER_ROLES
+from workflows.models import ComplaintState, RefundDecision, StaffMember
+from workflows.permissions import NotPermitted, check_actor
+
+router = APIRouter(include_in_schema=False)
+CRN_PATTERN = re.compile(r"^CRN-[A-Z2-7]{10}$")
+
+
+async def state_of(request: Request, crn: str) -> ComplaintState:
+    if not CRN_PATTERN.match(crn):
+        raise ConsoleError(404, f"There is no complaint {crn} (a CRN looks like CRN-WKTLI5TNQT).")
+    try:
+        return await answered(get_status(console(request).client, crn), crn)
+    except ComplaintNotFound:
+        raise ConsoleError(404, f"There is no complaint {crn}.") from None
+
+
+def facts(file: ComplaintFile) -> Facts:
+    email = file.customer_email or (str(file.profile.email) if file.profile and
+                                    file.profile.email else None)
+    return Facts(customer_email=email, order=file.order)
+
+
+async def _owners(request: Request) -> list[StaffMember]:
+    return [m for m in await roster(console(request).pool) if m.role in OWNER_ROLES]
+
+
+async def complaint_page(request: Request, session: SignedIn, crn: str, status: int = 200,
+                         error: str | None = None, done: str | None = None) -> Response:
+    c = console(request)
+    s = await state_of(request, crn)
+    file = await complaint_file(c.pool, crn, s.customer_id)
+    member = session.member
+    forms = offered(member, s, facts(file))
+    may_decide = open_to("decide_refund", member, s, facts(file))
+    owners = await _owners(request) if any(f.update == "reassign" for f in forms) else []
+    cal = c.policy.calendar
+    return render(request, "complaint.html.j2", status=status, member=member,
+                  csrf=session.csrf_token, s=s, file=file, forms=forms, owners=owners,
+                  deadlines=countdowns(s, cal), may_decide=may_decide, error=error,
+                  done=FORMS[done].button if done in FORMS else
+                  ("Refund decision" if done == "decide_refund" else None),
+                  local=lambda t: ui.local(t, cal), iso=iso, timezone=cal.timezone)
+
+
+@router.get(PREFIX + "/complaints/{crn}")
+async def complaint(request: Request, crn: str, session: SignedIn) -> Response:
+    return await complaint_page(request, session, crn, done=request.query_params.get("done"))
+
+
+@router.post(PREFIX + "/complaints/{crn}/actions/{update}")
+async def take_action(request: Request, crn: str, update: str, session: SignedIn,
+                      form: CheckedForm) -> Response:
+    if update not in FORMS:
+        raise ConsoleError(404, f"There is no action {update!r}.")
+    s = await state_of(request, crn)
+    try:
+        check_permission(update, session.member, s)
+    except ActionNotPermitted as err:
+        raise ConsoleError(403, f"You may not do this: {err}. Nothing was changed.") from None
+    try:
+        await answered(act(console(request).client, crn, update,
+                           payload(update, form, session.member.id)), crn)
+    except ActionNotPermitted as err:
+        raise ConsoleError(403, f"You may not do this: {err}. Nothing was changed.") from None
+    except ActionRefused as err:
+        return await complaint_page(request, session, crn, 409,
+                                    f"{FORMS[update].button} was refused: {err}. Nothing "
+                                    "was changed.")
+    return RedirectResponse(f"{PREFIX}/complaints/{crn}?done={update}", status_code=303)
+
+
+def back_to(form: CheckedForm, crn: str) -> str:
+    target = str(form.get("back") or "")
+    return target if target == f"{PREFIX}/approvals" else f"{PREFIX}/complaints/{crn}"
+
+
+@router.post(PREFIX + "/complaints/{crn}/refund-decision")
+async def refund_decision(request: Request, crn: str, session: SignedIn,
+                          form: CheckedForm) -> Response:
+    """Approve or reject the refund awaiting a decision (the `decide_refund` update)."""
+    member = session.member
+    try:
+        check_actor("decide_refund", member.id, {member.id: member})
+    except NotPermitted as err:
+        raise ConsoleError(403, f"Only the Finance Manager decides refunds: {err}. Nothing "
+                           "was changed.") from None
+    decision = str(form.get("decision") or "")
+    if decision not in ("approve", "reject"):
+        raise ConsoleError(422, "Choose Approve refund or Reject refund.")
+    try:
+        amount = Decimal(str(form.get("amount") or "").strip())
+    except InvalidOperation:
+        raise ConsoleError(422, "The amount must be a number, such as 600.00.") from None
+    await state_of(request, crn)
+    try:
+        decided = RefundDecision(actor=member.id, approved=decision == "approve",
+                                 amount=amount, note=str(form.get("note") or "").strip())
+    except ValueError as err:
+        raise ConsoleError(422, f"The decision is not valid: {err}") from None
+    try:
+        await answered(decide_refund(console(request).client, crn, decided), crn)
+    except ActionNotPermitted as err:
+        raise ConsoleError(403, f"{err}. Nothing was changed.") from None
+    except ActionRefused as err:
+        if back_to(form, crn).endswith("/approvals"):
+            raise ConsoleError(409, f"{err}. Nothing was changed.") from None
+        return await complaint_page(request, session, crn, 409, f"{err}. Nothing was changed.")
+    return RedirectResponse(back_to(form, crn) + ("?done=decide_refund" if "complaints" in
+                                                  back_to(form, crn) else f"?decided={crn}"),
+                            status_code=303)
