@@ -92,7 +92,7 @@ def main() -> int:
         command += ["--db-filename", str(DEV / "temporal.db"), *_extra_namespace()]
         command += start_dev_flags()  # attributes registered at start, SQLite in WAL mode
         # The UI decodes payloads through the API's codec server (README, "Encryption").
-        command += ["--ui-codec-endpoint", f"http://localhost:{api_port}/codec"]
+        command += ["--ui-codec-endpoint", f"http://localhost:{api_port}/console/codec"]
         temporal = _spawn("temporal", command, DEV / "temporal.log")
         children.append(temporal)
         _wait_for_temporal(temporal, f"127.0.0.1:{temporal_port}")
@@ -372,7 +372,7 @@ def _print_banner(env: dict, ui_port: int, api_port: int) -> None:
     print(
         f"""
 Complaint workflows development stack is up.
-  Temporal UI    http://localhost:{ui_port}  (payloads decoded by http://localhost:{api_port}/codec)
+  Temporal UI    http://localhost:{ui_port}  (payloads decoded by http://localhost:{api_port}/console/codec: sign in to the console)
   Encryption     payloads encrypted with the key in .dev/payload-keys
   Temporal gRPC  {env["TEMPORAL_ADDRESS"]}
   HTTP API       http://localhost:{api_port}  (docs: http://localhost:{api_port}/docs; log .dev/api.log)

@@ -10,12 +10,14 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import httpx
 import pytest_asyncio
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from settings.codec import new_key_spec, parse_keys
 from tests.conftest import ComplaintStack, _binary
+from tests.console_stack import console_on, signed_in
 from tests.test_api import Api, api_on
 from tests.test_encryption import ADDRESS, encrypted_client, history_payloads
 
@@ -114,3 +116,25 @@ async def test_temporal_cli_reads_the_history_through_the_codec(encrypted_api: A
         "--codec-endpoint", f"{encrypted_api.base}/codec",
         "--codec-auth", f"Bearer {encrypted_api.keys['sam']}"))
     assert encoding == b"json/plain" and ADDRESS.encode() in data
+
+
+async def test_a_console_session_decodes_under_the_consoles_path(local_stack: ComplaintStack):
+    """What the Temporal UI does in a signed-in engineer's browser: POST to /console/codec
+    with the console's session cookie (path /console) and no key."""
+    spec = new_key_spec("k1")
+    local_stack.own_client = encrypted_client(local_stack, spec)
+    local_stack.settings = replace(local_stack.settings, payload_keys=parse_keys(spec),
+                                   temporal_ui_origin=UI)
+    async with console_on(local_stack) as console:
+        crn = (await local_stack.submit()).crn
+        stored = await history_payloads(local_stack.env.client, crn)
+        body = json_format.MessageToJson(Payloads(payloads=stored[:1]))
+        async with signed_in(console, "sam") as browser:
+            decoded = await browser.post("/console/codec/decode", content=body,
+                                         headers={"Origin": UI, "X-Namespace": "default"})
+            assert decoded.status_code == 200, decoded.text
+            assert decoded.headers["access-control-allow-origin"] == UI
+            assert ADDRESS.encode() in json_format.Parse(decoded.text, Payloads()).payloads[0].data
+        async with httpx.AsyncClient(base_url=console.base) as anonymous:
+            refused = await anonymous.post("/console/codec/decode", content=body)
+            assert refused.status_code == 401 and ADDRESS not in refused.text

@@ -119,7 +119,7 @@ def test_the_variables_point_at_the_services(compose: dict[str, Any]):
     ui = env_of(services["temporal-ui"])
     assert ui["TEMPORAL_ADDRESS"] == env["TEMPORAL_ADDRESS"]
     # The UI decodes through the API's codec server, whose CORS admits the UI's origin.
-    assert ui["TEMPORAL_CODEC_ENDPOINT"] == env["PUBLIC_URL"] + "/codec"
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == env["PUBLIC_URL"] + "/console/codec"
     assert env["TEMPORAL_UI_ORIGIN"] in ui["TEMPORAL_CORS_ORIGINS"]
     # Archived complaints leave Temporal after the namespace's retention (README).
     assert temporal["DEFAULT_NAMESPACE_RETENTION"] == "30d"

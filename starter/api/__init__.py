@@ -6,7 +6,8 @@
     POST /complaints/{crn}/actions/{update}      one per workflow update
     POST /complaints/{crn}/refund-decision       the Finance Manager's decision, answered at once
     GET|POST /c/...                              the customer's pages (starter/console/customer.py)
-    POST /codec/encode, /codec/decode            Temporal's remote codec protocol (codec.py)
+    POST /codec/encode, /codec/decode            Temporal's remote codec protocol (codec.py);
+                                                 the same under /console/codec for the UI
 
 Every request carries an API key (`Authorization: Bearer <key>`, from `complaints keys
 create`). A staff key's owner is the actor of every action: the body never names one.
@@ -27,6 +28,7 @@ from typing import Any
 import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.routing import Mount
 from temporalio.client import Client
 
 from activities.db import Pool, create_pool
@@ -57,15 +59,19 @@ def create_app(settings: Settings, client: Client, pool: Pool,
         dependencies=[Depends(crn_on_span)],
     )
     app.state.settings, app.state.client, app.state.pool = settings, client, pool
-    app.state.auth_failures = AuthFailures()
     install_error_handlers(app)
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
+    app.state.auth_failures = AuthFailures()
+    # The codec server twice: /codec for the CLI (a staff key), and under the console's path
+    # for the Temporal UI, whose browser sends the console's session cookie (path /console).
     mount_console(app, settings, client, pool)
-    app.include_router(customer.router)  # the customer's pages, /c/ (links from our emails)
-    app.mount("/codec", codec.codec_app(settings, {
+    codec_server = codec.codec_app(settings, {
         "settings": settings, "client": client, "pool": pool,
-        "auth_failures": app.state.auth_failures}))
+        "auth_failures": app.state.auth_failures, "console": app.state.console})
+    app.router.routes.insert(0, Mount("/console/codec", codec_server))
+    app.mount("/codec", codec_server)
+    app.include_router(customer.router)  # the customer's pages, /c/ (links from our emails)
     app.add_middleware(BodyLimit)
     install_metrics(app)
     if tracer_provider is not None:

@@ -7,23 +7,47 @@ the Temporal UI (`--ui-codec-endpoint`) and the `temporal` CLI (`--codec-endpoin
 
 Payloads are protobuf JSON (`temporal.api.common.v1.Payloads`), as samples-python's
 `encryption/codec_server.py` answers them. Only staff may call it: a decoded payload is the
-customer's data. Mounted as its own app so that its CORS (the Temporal UI's origin, which
+customer's data: a staff API key (`Authorization: Bearer`, what the CLI sends), or a console
+session (the cookie the Temporal UI sends when its codec setting includes credentials).
+Mounted as its own app so that its CORS (the Temporal UI's origin, which
 calls it from the browser) admits that origin here and nowhere else in the API. Payloads
 are never logged, either way.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
-from fastapi import FastAPI, Request
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from settings import Settings
 from settings.codec import EncryptionCodec
-from starter.api.deps import Staff
-from starter.api.errors import ApiError, install_error_handlers
+from starter.api.deps import Database, bearer, caller
+from starter.api.errors import ApiError, forbidden, install_error_handlers
+from starter.console.auth import session_of
+from workflows.models import StaffMember
+
+
+async def _staff(request: Request, pool: Database,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+                 ) -> StaffMember:
+    """A staff key's owner, or the console session's when no key is sent."""
+    if credentials is None:
+        session = await session_of(request)
+        if session is not None:
+            return session.member
+    principal = await caller(request, pool, credentials)  # 401 (or 429) without a good key
+    if principal.staff is None:
+        raise forbidden(f"{principal.name!r} is an intake key: it may not read payloads")
+    return principal.staff
+
+
+Staff = Annotated[StaffMember, Depends(_staff)]
 
 
 def codec_app(settings: Settings, state: dict) -> FastAPI:

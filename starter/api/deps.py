@@ -36,7 +36,7 @@ bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey",
                     description="an API key from `complaints keys create`")
 
 
-async def _caller(
+async def caller(
     request: Request,
     pool: Database,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
@@ -59,12 +59,12 @@ async def _caller(
     return principal
 
 
-async def _staff_caller(principal: Annotated[Principal, Depends(_caller)]) -> Principal:
+async def _staff_caller(principal: Annotated[Principal, Depends(caller)]) -> Principal:
     if principal.staff is None:
         raise forbidden(f"{principal.name!r} is an intake key: it may only submit complaints "
                         "(POST /complaints)")
     return principal
 
 
-Caller = Annotated[Principal, Depends(_caller)]
+Caller = Annotated[Principal, Depends(caller)]
 Staff = Annotated[Principal, Depends(_staff_caller)]
