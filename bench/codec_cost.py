@@ -12,7 +12,7 @@ same cost once more per replay.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from google.protobuf.message import Message
@@ -24,9 +24,15 @@ from settings.codec import ENCODING, EncryptionCodec, parse_keys
 ROUNDS = 20
 
 
-def _payloads(message: Message) -> Iterator[Payload]:
+def payloads_in(message: Message,
+                skip: Callable[[Message], bool] = lambda _: False) -> Iterator[Payload]:
+    """Every Payload anywhere in a protobuf message (a history event: inputs, results,
+    update arguments, user metadata, failures' encoded attributes), however deeply nested,
+    except inside the messages `skip` names."""
     if isinstance(message, Payload):
         yield message
+        return
+    if skip(message):
         return
     for descriptor, value in message.ListFields():
         if descriptor.message_type is None:
@@ -39,7 +45,7 @@ def _payloads(message: Message) -> Iterator[Payload]:
             values = [value]
         for v in values:
             if isinstance(v, Message):
-                yield from _payloads(v)
+                yield from payloads_in(v, skip)
 
 
 async def codec_cost(client: Client, payload_keys: str, ceiling_cpu_ms: float | None
@@ -51,7 +57,7 @@ async def codec_cost(client: Client, payload_keys: str, ceiling_cpu_ms: float | 
     if crn is None:
         return {}
     history = await client.get_workflow_handle(crn).fetch_history()
-    stored = [p for e in history.events for p in _payloads(e)
+    stored = [p for e in history.events for p in payloads_in(e)
               if p.metadata.get("encoding") == ENCODING]
     began = time.process_time()
     for _ in range(ROUNDS):

@@ -4,7 +4,6 @@ what Temporal stores holds no customer data in clear, the codec reads it back, k
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -13,6 +12,7 @@ from temporalio.api.common.v1 import Payload, SearchAttributes
 from temporalio.api.history.v1 import MarkerRecordedEventAttributes
 from temporalio.client import Client
 
+from bench.codec_cost import payloads_in
 from settings import Settings
 from settings.codec import KEY_ID, EncryptionCodec, EncryptionKeyError, new_key_spec, parse_keys
 from tests.conftest import ComplaintStack, intake
@@ -23,31 +23,12 @@ ADDRESS = "kite@kite.example"
 DESCRIPTION = "The monthly export shows totals that do not match the dashboard."
 
 
-def payloads_in(message: Message) -> Iterator[Payload]:
-    """Every Payload anywhere in a history event (inputs, results, update arguments, user
-    metadata, failures' encoded attributes, ...), however deeply nested, except search
-    attributes (Temporal's visibility indexes them; they hold ids, statuses and severities,
-    workflows/search_attributes.py) and the SDK's own patch markers (a `workflow.patched` id,
-    which the SDK writes past the codec)."""
-    if isinstance(message, Payload):
-        yield message
-        return
-    if isinstance(message, SearchAttributes) or (
-            isinstance(message, MarkerRecordedEventAttributes)
-            and message.marker_name == "core_patch"):
-        return
-    for descriptor, value in message.ListFields():
-        if descriptor.message_type is None:
-            continue
-        if descriptor.message_type.GetOptions().map_entry:
-            values = value.values()
-        elif descriptor.is_repeated:
-            values = value
-        else:
-            values = [value]
-        for v in values:
-            if isinstance(v, Message):
-                yield from payloads_in(v)
+def _not_encoded_by_design(message: Message) -> bool:
+    """Search attributes (Temporal's visibility indexes them; they hold ids, statuses and
+    severities, workflows/search_attributes.py) and the SDK's own patch markers (a
+    `workflow.patched` id, which the SDK writes past the codec)."""
+    return isinstance(message, SearchAttributes) or (
+        isinstance(message, MarkerRecordedEventAttributes) and message.marker_name == "core_patch")
 
 
 def encrypted_client(stack: ComplaintStack, spec: str) -> Client:
@@ -60,7 +41,7 @@ def encrypted_client(stack: ComplaintStack, spec: str) -> Client:
 
 async def history_payloads(client: Client, crn: str) -> list[Payload]:
     history = await client.get_workflow_handle(crn).fetch_history()
-    return [p for event in history.events for p in payloads_in(event)]
+    return [p for event in history.events for p in payloads_in(event, _not_encoded_by_design)]
 
 
 async def test_history_without_the_codec_holds_no_customer_data(local_stack: ComplaintStack):
