@@ -115,3 +115,12 @@ def test_intake_fixture_carries_the_data_searched_for():
     # The history test searches for these exact strings: keep them in the intake.
     payload = intake()
     assert payload["customer"]["email"] == ADDRESS and payload["description"] == DESCRIPTION
+
+
+async def test_a_malformed_key_stops_the_cli_with_a_clear_error(capsys, monkeypatch):
+    from tests.test_cli import Cli
+
+    monkeypatch.setenv("PAYLOAD_ENCRYPTION_KEYS", "k1:QUJD")
+    code, out, err = await Cli(capsys)("status", "CRN-AAAAAAAAAA")
+    assert code == 2 and "PAYLOAD_ENCRYPTION_KEYS key 'k1': 3 bytes" in err
+    assert "Traceback" not in err and "QUJD" not in err

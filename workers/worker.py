@@ -29,6 +29,7 @@ from activities.refunds import RefundActivities
 from activities.reports import ReportActivities, ReportRenderer
 from activities.store import StoreActivities
 from settings import Settings, connect, metrics_runtime
+from settings.codec import EncryptionKeyError
 from settings.logs import configure_logging
 from workers.gauges import keep_gauges_current
 from workers.schedules import ensure_report_schedules
@@ -164,7 +165,11 @@ async def _ensure_report_schedules(client: Client, settings: Settings, policy: S
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except EncryptionKeyError as err:  # names the entry, never the key
+        print(f"worker not started: {err}", file=sys.stderr)
+        sys.exit(2)
     configure_logging(settings.log_format)
     try:
         asyncio.run(run(settings))

@@ -38,6 +38,7 @@ import typing
 from collections.abc import Callable
 
 from settings import Settings
+from settings.codec import EncryptionKeyError
 from starter.cli.actions import ACTIONS, add_action_commands
 from starter.cli.admin import add_admin_commands, add_serve_command
 from starter.cli.bench import add_bench_command
@@ -75,7 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     if argv is None:  # the `complaints` process itself (tests call main with arguments)
         _exit_without_teardown(main, sys.argv[1:])
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except EncryptionKeyError as err:  # names the entry, never the key
+        print(f"complaints {args.command}: {err}", file=sys.stderr)
+        sys.exit(2)
     try:
         asyncio.run(args.func(args, settings))
     except KeyboardInterrupt:  # Ctrl-C (e.g. stopping `complaints serve`): no traceback
