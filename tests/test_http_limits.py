@@ -33,7 +33,7 @@ async def test_a_body_over_1_mib_gets_413_and_starts_nothing(api: Api):
 
     streamed = await api("POST", "/complaints", "intake", content=chunks(),
                          headers={"content-type": "application/json"})
-    assert streamed.status_code == 413 and "1024 KiB" in streamed.json()["message"]
+    assert streamed.status_code == 413 and "1024 KiB" in streamed.json()["message"], streamed.text
     crn = complaint_reference("web", "big")
     assert (await api("GET", f"/complaints/{crn}", "ana")).status_code == 404
 

@@ -16,7 +16,6 @@ import json
 import math
 import time
 
-from fastapi import HTTPException
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -42,20 +41,38 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await _refuse(send)
             return
-        received = 0
+        received, too_large, answered = 0, False, False
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # FastAPI passes its own HTTPException through body parsing; the API's
-                    # error handler answers it as JSON.
-                    raise HTTPException(413, _too_large())
+                    too_large = True
+                    raise BodyTooLarge(_too_large())
             return message
 
-        await self.app(scope, counted, send)
+        async def answer(message: Message) -> None:
+            # Past the limit, whatever the app makes of the error (FastAPI turns a failed
+            # body read into a 400) gives way to the 413.
+            nonlocal answered
+            if too_large:
+                if message["type"] == "http.response.start" and not answered:
+                    answered = True
+                    await _refuse(send)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counted, answer)
+        except BodyTooLarge:
+            if not answered:
+                await _refuse(send)
+
+
+class BodyTooLarge(Exception):
+    """Raised by the counted receive once the body passes the limit."""
 
 
 async def _refuse(send: Send) -> None:
