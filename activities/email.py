@@ -38,7 +38,7 @@ from temporalio.common import MetricCounter
 
 from activities.links import CustomerLinks
 from workflows import activity_types
-from workflows.models import EmailReceipt, EmailRequest
+from workflows.messages import EmailReceipt, EmailRequest
 
 # Templates written to the customer (multipart, threaded, with their links).
 CUSTOMER_TEMPLATES = frozenset({

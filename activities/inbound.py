@@ -23,13 +23,12 @@ from workflows import activity_types
 from workflows.complaint import ComplaintWorkflow
 from workflows.complaint.presentation import attachment_list
 from workflows.inbound import inbound_workflow_id
+from workflows.messages import InboundDecision, InboundOutcome
 from workflows.models import (
     MAX_TEXT_BYTES,
     AttachmentInfo,
     ComplaintIntake,
     CustomerResponse,
-    InboundDecision,
-    InboundOutcome,
     ResolutionConfirmation,
     complaint_reference,
 )

@@ -11,7 +11,7 @@ import asyncpg
 from temporalio import activity
 
 from workflows import activity_types
-from workflows.models import RefundApplication
+from workflows.messages import RefundApplication
 
 
 class RefundActivities(activity_types.RefundActivities):

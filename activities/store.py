@@ -11,16 +11,14 @@ from temporalio import activity
 
 from activities.records import read_order, read_profile, staff_member
 from workflows import activity_types
-from workflows.models import (
+from workflows.messages import (
     AgentRequest,
-    ComplaintContext,
     ComplaintProgress,
     ContextRequest,
-    EarlierComplaint,
     OwnerAssignment,
     OwnerRequest,
-    StaffMember,
 )
+from workflows.models import ComplaintContext, EarlierComplaint, StaffMember
 
 _OPEN = "('resolved', 'closed', 'archived')"
 

@@ -20,7 +20,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows.complaint import ComplaintWorkflow
 from workflows.complaint.presentation import start_metadata
-from workflows.models import ComplaintIntake, ComplaintStart, complaint_reference
+from workflows.messages import ComplaintStart
+from workflows.models import ComplaintIntake, complaint_reference
 
 # An intake system's clock may run a little ahead of ours; more than this is a bad payload.
 CLOCK_SKEW = timedelta(minutes=5)

@@ -9,7 +9,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.complaint import PERSONAL_ACK, ComplaintWorkflow
     from workflows.complaint.clocks import ClockEvent, SlaClock
-    from workflows.models import ComplaintStart, ComplaintState
+    from workflows.messages import ComplaintStart
+    from workflows.models import ComplaintState
 
 
 @workflow.defn(name="ComplaintWorkflow")

@@ -1,5 +1,5 @@
 """The staff console in a real headless browser: Playwright for Python driving Debian's
-`chromium` (never `playwright install`, which downloads a browser), against the app on
+`chromium` (never Playwright's own browser download, which fails here), against the app on
 the Temporal dev server, PostgreSQL with the demo roster and the worker.
 
 Without chromium these tests skip with how to get it (`apt-get install -y chromium`);
@@ -28,7 +28,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 MISSING = ("the browser tests need Debian's chromium: run `apt-get update && apt-get install "
-           "-y chromium` as root (never `playwright install`)")
+           "-y chromium` as root (never Playwright's own browser download)")
 
 
 def chromium_path() -> str:

@@ -241,6 +241,8 @@ async def test_record_customer_by_email(stack: ComplaintStack):
         await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
             actor=customer, confirmation_text="Resolution Confirmed, thanks"))
         await to_archive(stack, crn, owner, rated_by=customer)
+        events = [(e.event, e.actor) for e in (await stack.status(crn)).timeline]
+        assert ("resolved", customer) in events and ("csat", customer) in events
         await record(stack, crn, "customer_by_email")
 
 

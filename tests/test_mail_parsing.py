@@ -114,11 +114,15 @@ def test_malformed_headers_and_bodies_never_crash(subject, sender, refs, body, c
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_never_crash(raw: bytes):
-    message_id_of(raw)
+    """Any bytes at all: a Message-ID to keep them under, and either a parsed message or
+    `Unparseable` (kept and flagged), never another exception."""
+    message_id = message_id_of(raw)
+    assert message_id.startswith("<") and message_id.endswith(">")
     try:
-        parse_message(raw)
+        parsed = parse_message(raw)
     except Unparseable:
-        pass
+        return
+    assert isinstance(parsed, ParsedMessage)
 
 
 # --- links ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from tests.conftest import ComplaintStack
 from tests.test_lifecycle import to_owner
 from workers.worker import activities_for, workflow_runner
 from workflows import models as m
+from workflows.messages import RefundApplication
 from workflows.models import CreditNote, Order, Status
 from workflows.policy import load_policy
 from workflows.refunds import refund_limit
@@ -237,7 +238,7 @@ async def test_a_refund_retried_after_its_commit_changes_the_balance_once(stack:
     attempts = []
 
     @activity.defn(name="apply_refund")
-    async def apply_then_fail_once(refund: m.RefundApplication) -> str:
+    async def apply_then_fail_once(refund: RefundApplication) -> str:
         note = await real(refund)
         attempts.append(note)
         if len(attempts) == 1:

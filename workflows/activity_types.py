@@ -14,9 +14,8 @@ from datetime import datetime
 
 from temporalio import activity
 
-from workflows.models import (
+from workflows.messages import (
     AgentRequest,
-    ComplaintContext,
     ComplaintProgress,
     ContextRequest,
     EmailReceipt,
@@ -26,8 +25,8 @@ from workflows.models import (
     OwnerAssignment,
     OwnerRequest,
     RefundApplication,
-    StaffMember,
 )
+from workflows.models import ComplaintContext, StaffMember
 from workflows.policy import SlaPolicy
 
 

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_types import InboundActivities
     from workflows.complaint import ComplaintWorkflow
     from workflows.complaint.presentation import start_metadata
-    from workflows.models import ComplaintStart, InboundDecision, InboundOutcome
+    from workflows.messages import ComplaintStart, InboundDecision, InboundOutcome
 
 # PostgreSQL or Temporal away: retried with backoff until they are back; nothing is lost.
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,

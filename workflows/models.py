@@ -7,7 +7,7 @@ Pure pydantic: no I/O, safe inside the workflow sandbox.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -400,113 +400,13 @@ class ComplaintState(Model):
         return next((d for d in self.deadlines if d.name == name), None)
 
 
-# --- activity inputs ---------------------------------------------------------
+class KbArticleDone(Action):
+    """Not in the original contract: closes the KB article task an RCA opened."""
+
+    reference: Name
 
 
-class ComplaintRecord(Model):
-    """The complaint's row in PostgreSQL, written by the workflow through an activity."""
-
-    crn: str
-    source: Source
-    external_ref: str
-    customer_id: str
-    customer_name: str | None = None
-    customer_email: str | None = None
-    subject: str
-    description: str
-    category: Category | None = None
-    impact: Impact | None = None
-    order_id: str | None = None
-    severity: int
-    severity_score: int
-    status: Status
-    phase: Phase
-    owner: str | None = None
-    handling_agent: str | None = None
-    escalation_level: int = 0
-    retention_risk: bool = False
-    sla_breached: bool = False
-    recurrent_of: str | None = None
-    policy_name: str
-    received_at: datetime
-    acknowledged_at: datetime | None = None
-    resolved_at: datetime | None = None
-    closed_at: datetime | None = None
-    archived_at: datetime | None = None
-    csat_score: int | None = None
-
-
-class ComplaintProgress(Model):
-    """One write of the resolution log: the row as it is now and the events since the last write."""
-
-    record: ComplaintRecord
-    events: list[TimelineEvent] = Field(default_factory=list)
-
-
-class EmailRequest(Model):
-    """One email, sent at most once per (crn, kind): the outbox key."""
-
-    crn: str
-    kind: str
-    to: list[str] = Field(min_length=1)
-    template: str
-    context: dict[str, Any] = Field(default_factory=dict)
-
-
-class ContextRequest(Model):
-    crn: str
-    customer_id: str
-    order_id: str | None = None
-    received_at: datetime
-    repeat_window_days: int
-
-
-class AgentRequest(Model):
-    crn: str
-    category: Category | None = None
-
-
-class EmailReceipt(Model):
-    status: str  # "sent", "already sent", or "suppressed" (the hourly cap on automatic mail)
-    subject: str
-    body: str
-
-
-# --- starting a complaint -----------------------------------------------------
-
-
-class UpdateClockState(Model):
-    """The customer-update clock as continue-as-new carries it."""
-
-    due: datetime | None = None
-    paused_with: timedelta | None = None  # time left when it paused for the customer
-    sent: int = 0  # substantive messages sent (numbers their outbox keys)
-    stopped: bool = False
-
-
-class CarriedComplaint(Model):
-    """Everything a complaint's run knows, carried whole into the next run by
-    continue-as-new: the state, the policy snapshot, what it read at intake, the clocks."""
-
-    state: ComplaintState
-    policy: dict[str, Any]  # SlaPolicy.model_dump(mode="json"): workflows.policy imports this
-    context: ComplaintContext
-    personal_ack: PersonalAcknowledgement | None = None
-    automatic_ack_body: str | None = None
-    update_clock: UpdateClockState = Field(default_factory=UpdateClockState)
-    supervisor_acted: dict[int, bool] = Field(default_factory=dict)
-    refunded_total: Decimal = Decimal(0)
-    reassignments: int = 0  # numbers the reassignment emails' outbox keys
-    persisted_seq: int = 0
-    indexed: dict[str, Any] = Field(default_factory=dict)
-    runs: int = 1  # this complaint's runs so far, the carried one included
-
-
-class ComplaintStart(Model):
-    """The workflow's input: the intake, and what continue-as-new carries over."""
-
-    intake: ComplaintIntake
-    carried: CarriedComplaint | None = None
+# --- the complaint reference ------------------------------------------------
 
 
 def complaint_reference(source: Source | str, external_ref: str) -> str:
@@ -517,57 +417,3 @@ def complaint_reference(source: Source | str, external_ref: str) -> str:
 
     digest = hashlib.sha256(f"{Source(source).value}\x1f{external_ref.strip()}".encode()).digest()
     return "CRN-" + base64.b32encode(digest).decode()[:10]
-
-
-class OwnerRequest(Model):
-    crn: str
-    customer_csm: str | None = None
-    category: Category | None = None
-
-
-class OwnerAssignment(Model):
-    owner: StaffMember
-    how: str  # "csm", "specialist" or "team_lead" (nobody available)
-
-
-class KbArticleDone(Action):
-    """Not in the original contract: closes the KB article task an RCA opened."""
-
-    reference: Name
-
-
-class RefundApplication(Model):
-    """Credit the customer's account and record a credit note, exactly once per refund."""
-
-    crn: str
-    refund_id: int
-    customer_id: str
-    order_id: str
-    amount: Decimal
-    currency: str
-    approved_by: str | None = None
-
-
-# --- the email channel ----------------------------------------------------------
-
-
-class InboundDecision(Model):
-    """What an inbound email is, once read and threaded (activities/inbound.py)."""
-
-    message_id: str
-    kind: str  # new_complaint | reply | ignored | failed
-    detail: str = ""
-    crn: str | None = None  # the complaint it starts or answers
-    customer_id: str | None = None
-    text: str = ""  # quoted reply and signature stripped
-    confirms_resolution: bool = False  # the text contains "Resolution Confirmed"
-    intake: ComplaintIntake | None = None  # for a new complaint
-
-
-class InboundOutcome(Model):
-    """What became of an inbound email (kept on its row; `complaints inbound list`)."""
-
-    message_id: str
-    outcome: str  # new_complaint | reply | sign_off | ignored | refused | failed
-    crn: str | None = None
-    detail: str = ""

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.models import Deadline, UpdateClockState
+    from workflows.messages import UpdateClockState
+    from workflows.models import Deadline
 
 ClockEvent = Callable[["SlaClock"], None]
 

@@ -30,21 +30,23 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint import presentation as ui
     from workflows.complaint.clocks import ClockEvent, SlaClock
     from workflows.events import PERSONAL_ACK, Event, Outcome
-    from workflows.models import (
-        ComplaintContext,
-        ComplaintIntake,
+    from workflows.messages import (
         ComplaintProgress,
         ComplaintRecord,
         ComplaintStart,
-        ComplaintState,
-        Deadline,
         EmailReceipt,
         EmailRequest,
+        UpdateClockState,
+    )
+    from workflows.models import (
+        ComplaintContext,
+        ComplaintIntake,
+        ComplaintState,
+        Deadline,
         PersonalAcknowledgement,
         Role,
         StaffMember,
         TimelineEvent,
-        UpdateClockState,
     )
     from workflows.policy import SlaPolicy
 

@@ -22,11 +22,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.core import SYSTEM
     from workflows.complaint.escalation import EscalationChain
     from workflows.events import REFUND_APPROVAL, Event, Outcome, deadline_type
+    from workflows.messages import RefundApplication
     from workflows.models import (
         ActionPlan,
         Order,
         PlanStep,
-        RefundApplication,
         RefundDecision,
         RefundState,
         Role,

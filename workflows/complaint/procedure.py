@@ -30,17 +30,15 @@ with workflow.unsafe.imports_passed_through():
         Event,
         deadline_type,
     )
-    from workflows.models import (
+    from workflows.messages import (
         AgentRequest,
         CarriedComplaint,
         ComplaintStart,
         ContextRequest,
         EmailReceipt,
         OwnerRequest,
-        Phase,
-        StaffMember,
-        Status,
     )
+    from workflows.models import Phase, StaffMember, Status
     from workflows.policy import format_duration
 
 # Events in one run's history before it continues as new (the server's own suggestion,

@@ -25,9 +25,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.procedure import ComplaintProcedure
     from workflows.complaint.rules import Complaint
     from workflows.events import PERSONAL_ACK, PHONE_CONTACT, RESOLUTION, Event
+    from workflows.messages import ComplaintStart
     from workflows.models import (
         ActionPlan,
-        ComplaintStart,
         ComplaintState,
         CsatResponse,
         CustomerResponse,
