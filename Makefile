@@ -32,8 +32,10 @@ faults: venv
 bench: venv
 	$(BIN)/python -m starter.cli bench $(BENCH_ARGS)
 
+# ruff, then bandit (security findings: fixed, or `# nosec` with its reason; docs/security.md).
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/bandit -q -c pyproject.toml -r workflows activities workers starter settings devstack bench
 
 # Deletes the development stack's data (PostgreSQL, Temporal history, mail); stop `make dev` first.
 clean-dev:

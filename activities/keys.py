@@ -105,7 +105,7 @@ async def revoke_key(conn: asyncpg.Connection, *, key_id: str | None = None,
     else:
         raise KeyRefused("say which key: its id, --staff ID or --intake NAME")
     rows = await conn.fetch(
-        f"UPDATE api_keys SET revoked_at = now() WHERE {where} AND revoked_at IS NULL "
+        f"UPDATE api_keys SET revoked_at = now() WHERE {where} AND revoked_at IS NULL "  # nosec B608 # SQL from constants only; values are bound $n parameters
         "RETURNING id", *args)
     if not rows:
         raise KeyRefused("no live key matches; nothing was revoked")
@@ -114,7 +114,7 @@ async def revoke_key(conn: asyncpg.Connection, *, key_id: str | None = None,
 
 async def list_keys(conn: asyncpg.Connection, include_revoked: bool = False) -> list[KeyInfo]:
     rows = await conn.fetch(
-        "SELECT id, kind, name, created_at, revoked_at FROM api_keys"
+        "SELECT id, kind, name, created_at, revoked_at FROM api_keys"  # nosec B608 # SQL from constants only; values are bound $n parameters
         + ("" if include_revoked else " WHERE revoked_at IS NULL")
         + " ORDER BY kind, name, created_at")
     return [KeyInfo(**dict(r)) for r in rows]

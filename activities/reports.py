@@ -184,5 +184,5 @@ class ReportActivities(report.ReportActivities):
     async def _row(conn: asyncpg.Connection, period: ReportPeriod,
                    lock: bool = False) -> asyncpg.Record | None:
         return await conn.fetchrow(
-            "SELECT * FROM reports WHERE kind = $1 AND period_key = $2"
+            "SELECT * FROM reports WHERE kind = $1 AND period_key = $2"  # nosec B608 # SQL from constants only; values are bound $n parameters
             + (" FOR UPDATE" if lock else ""), period.kind.value, period.key)

@@ -61,7 +61,7 @@ class StoreActivities(activity_types.StoreActivities):
                                    AND c.status NOT IN {_OPEN}) AS workload
                     FROM staff s WHERE s.role = 'agent' AND s.available
                     ORDER BY ($1::text IS NOT NULL AND $1 = ANY(s.skills)) DESC, workload, s.id
-                    LIMIT 1""",
+                    LIMIT 1""",  # nosec B608 # SQL from constants only; values are bound $n parameters
                 req.category.value if req.category else None, req.crn,
             )
         return staff_member(row) if row else None
@@ -121,7 +121,7 @@ class StoreActivities(activity_types.StoreActivities):
                                        AND c.status NOT IN {_OPEN}) AS workload
                         FROM staff s
                         WHERE s.role = 'specialist' AND s.available AND $1 = ANY(s.skills)
-                        ORDER BY workload, s.id LIMIT 1""",
+                        ORDER BY workload, s.id LIMIT 1""",  # nosec B608 # SQL from constants only; values are bound $n parameters
                     req.category.value, req.crn,
                 )
                 if row is not None:

@@ -29,6 +29,7 @@ class BenchOptions:
     sqlite_pragmas: tuple[str, ...] = ()  # more `--sqlite-pragma` for the dev server
     dynamic_config: tuple[str, ...] = ()  # more `--dynamic-config-value` for the dev server
     plain_server: bool = False  # SQLite as start-dev leaves it, not `make dev`'s WAL mode
+    plain_payloads: bool = False  # both sides without the payload codec (bench/codec_cost.py)
     keep: Path | None = None
 
 
@@ -76,6 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plain-server", action="store_true",
                    help="run the dev server without `make dev`'s tuning: SQLite with a "
                         "rollback journal and a full sync per commit")
+    p.add_argument("--plain-payloads", action="store_true",
+                   help="run both sides without payload encryption (by default both encrypt, "
+                        "and the report gives the codec's own cost against the ceiling)")
     p.add_argument("--keep", type=Path, help="run in this directory and keep it (worker logs)")
     p.add_argument("--json", action="store_true",
                    help="print the report as JSON on stdout (the table goes to stderr)")

@@ -33,6 +33,9 @@ def notes(o: BenchOptions) -> list[str]:
         out.append(f"scale sizes {','.join(map(str, o.scale_sizes))} with a {o.scale_cache}-workflow "
                    "cache, to finish in under 5 minutes (the issue's sizes: --scale 100,400,1600 "
                    "--scale-cache 100)")
+    out.append("both sides encrypt payloads (the codec's own cost is reported apart)"
+               if not o.plain_payloads else "both sides without payload encryption "
+               "(--plain-payloads)")
     out.append("the dev server as `make dev` runs it: search attributes registered at start, "
                "SQLite in WAL mode with normal sync" if not o.plain_server else
                "the dev server with SQLite's default journal and a full sync per commit "
@@ -119,6 +122,13 @@ def format_report(r: dict[str, Any]) -> str:
                          f"{ceil['cpu_s'].get(part, '-')!s:>10}")
         lines.append(f"  {'errors':<36} {life['errors']:>10} {ceil['errors']:>10}")
         lines.append(f"  ratio of activity throughput (lifecycle / ceiling): {r.get('ratio')}")
+        if r.get("codec"):
+            c = r["codec"]
+            lines.append(f"  payload codec (AES-256-GCM, both sides): {c['cpu_ms_per_complaint']} "
+                         f"CPU ms per complaint to decrypt and encrypt its {c['payloads_per_complaint']} "
+                         f"payloads ({c['payload_kib_per_complaint']} KiB); the ceiling's worker "
+                         f"spends {c['ceiling_worker_cpu_ms_per_workflow']} CPU ms per workflow "
+                         f"(codec = {c['share_of_ceiling']} of it)")
         lines.append("")
     if r.get("explain"):
         lines.append("The ceiling with one of the complaint's costs added back:")

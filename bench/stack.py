@@ -15,7 +15,7 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 # fixed programs of this repository
 import sys
 import tempfile
 import time
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import create_pool, load_seed, migrate, parse_seed
 from devstack.mailsink import MailSink
 from settings import REPO_ROOT
+from settings.codec import data_converter, new_key_spec, parse_keys
 from workflows import search_attributes as sa
 from workflows.models import SeedData
 
@@ -114,7 +114,7 @@ async def scrape(port: int, by_operation: tuple[str, ...] = ()) -> dict[str, flo
     """Prometheus metrics summed over their labels (`name` -> value); the metrics named in
     `by_operation` are kept per operation too (`name:operation`)."""
     url = f"http://127.0.0.1:{port}/metrics"
-    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())  # nosec B310 # a fixed http URL on 127.0.0.1
     totals: dict[str, float] = defaultdict(float)
     for line in text.decode().splitlines():
         if not line or line.startswith("#") or "_bucket" in line:
@@ -185,6 +185,7 @@ class BenchStack:
     server_metrics_port: int = 0
     roster_by_email: dict[str, str] = field(default_factory=dict)
     workers: list[WorkerProcess] = field(default_factory=list)
+    payload_keys: str = ""  # PAYLOAD_ENCRYPTION_KEYS of the client and every worker; "" = none
 
     @property
     def client(self) -> Client:
@@ -221,6 +222,7 @@ class BenchStack:
             "SMTP_PORT": str(self.sink.port),
             "BENCH_METRICS_PORT": str(port),
             "PYTHONUNBUFFERED": "1",
+            "PAYLOAD_ENCRYPTION_KEYS": self.payload_keys,
         }
         if policy is not None:
             env["COMPLAINTS_POLICY"] = str(policy)
@@ -228,7 +230,7 @@ class BenchStack:
             env["BENCH_MAX_CACHED_WORKFLOWS"] = str(cache_size)
         log = self.root / f"worker-{workload}-{task_queue}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "bench.worker", workload],
+            proc = subprocess.Popen([sys.executable, "-m", "bench.worker", workload],  # nosec B603 # fixed argv, no shell
                                     cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
         worker = WorkerProcess(workload, proc, log, port, task_queue)
@@ -256,11 +258,13 @@ def _output_to(path: Path) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def bench_stack(keep: Path | None = None,
-                      server_args: tuple[str, ...] = ()) -> AsyncIterator[BenchStack]:
+async def bench_stack(keep: Path | None = None, server_args: tuple[str, ...] = (),
+                      encrypt: bool = True) -> AsyncIterator[BenchStack]:
     """PostgreSQL, the Temporal dev server on a SQLite file and the sink, in a fresh directory
     (`keep`: use this directory and leave it behind, logs included; `server_args`: more
-    flags for `temporal server start-dev`, such as `--sqlite-pragma journal_mode=wal`)."""
+    flags for `temporal server start-dev`, such as `--sqlite-pragma journal_mode=wal`;
+    `encrypt`: the client and every worker with the payload codec, a key made for the run)."""
+    payload_keys = new_key_spec("bench") if encrypt else ""
     root = keep or Path(tempfile.mkdtemp(prefix="complaints-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)  # PostgreSQL runs as a system user when the benchmark runs as root
@@ -281,7 +285,7 @@ async def bench_stack(keep: Path | None = None,
         metrics_port = free_port()
         with _output_to(root / "temporal.log"):  # its banner and errors stay out of the report
             env = await WorkflowEnvironment.start_local(
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter(parse_keys(payload_keys)),
                 dev_server_existing_path=str(VENV_BIN / "temporal"),
                 dev_server_database_filename=str(root / "temporal.db"),
                 dev_server_extra_args=["--metrics-port", str(metrics_port), *server_args],
@@ -291,7 +295,8 @@ async def bench_stack(keep: Path | None = None,
         sink = CountingSink(asyncio.get_running_loop())
         sink.start()
         stack = BenchStack(root, env, database_url, pool, sink, metrics_port,
-                           roster_by_email={s.email: s.id for s in seed.staff})
+                           roster_by_email={s.email: s.id for s in seed.staff},
+                           payload_keys=payload_keys)
         yield stack
     finally:
         for worker in stack.workers if stack else []:

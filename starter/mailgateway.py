@@ -63,8 +63,8 @@ class InboundHandler:
         except UNAVAILABLE as err:
             log.warning("cannot store %s, answered 451: %s", message_id, err)
             return "451 4.3.0 the message cannot be stored right now; please try again later"
-        log.info("%s %s from %r (%d bytes)", "stored" if stored else "already had",
-                 message_id, envelope.mail_from, len(raw))
+        # Not the sender: a customer's address stays out of logs (docs/security.md).
+        log.info("%s %s (%d bytes)", "stored" if stored else "already had", message_id, len(raw))
         if stored:
             task = asyncio.create_task(self.start(message_id))
             self._starting.add(task)

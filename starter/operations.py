@@ -191,3 +191,28 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+async def still_running(client: Client, crns: list[str]) -> list[str]:
+    """The complaints among `crns` whose workflow still runs (an erasure must wait for them:
+    a running complaint writes its data back). One whose history Temporal no longer has
+    (past the namespace's retention) has ended."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import WorkflowExecutionStatus
+    from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+
+    running = []
+    for crn in crns:
+        # The raw answer: only its status is needed, none of the search attributes decoded.
+        request = DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=crn))
+        try:
+            described = await client.workflow_service.describe_workflow_execution(request)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                continue
+            raise
+        status = described.workflow_execution_info.status
+        if status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+            running.append(crn)
+    return running

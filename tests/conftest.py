@@ -159,10 +159,12 @@ class ComplaintStack:
     mail: MailSink
     policy: SlaPolicy
     started: list[str] = field(default_factory=list)
+    # A client of the same server with another data converter (the encryption tests).
+    own_client: Client | None = None
 
     @property
     def client(self) -> Client:
-        return self.env.client
+        return self.own_client or self.env.client
 
     @asynccontextmanager
     async def worker(self, **options: Any) -> AsyncIterator[Worker]:

@@ -80,6 +80,12 @@ async def test_a_small_benchmark_reports_both_runs_and_their_ratio():
     expected = (life["activities"] / life["wall_s"]) / (ceiling["activities"] / ceiling["wall_s"])
     assert report["ratio"] > 0 and abs(report["ratio"] - expected) < 0.02 * expected + 0.002
 
+    # Both sides ran with the payload codec; its own cost is measured against the ceiling's.
+    codec = report["codec"]
+    assert codec["payloads_per_complaint"] > 10 and codec["cpu_ms_per_complaint"] > 0
+    share = codec["cpu_ms_per_complaint"] / ceiling["worker_cpu_ms_per_workflow"]
+    assert abs(codec["share_of_ceiling"] - share) < 0.002 + 0.01 * share
+
     escalation = report["escalation"]
     assert escalation["errors"] == 0 and escalation["measured"] == 2, escalation["first_errors"]
     assert 0 <= escalation["lateness_ms"]["p50"] <= escalation["lateness_ms"]["p99"] < 60_000
@@ -95,3 +101,4 @@ async def test_a_small_benchmark_reports_both_runs_and_their_ratio():
                                                       "escalation lateness p99"}
     table = format_report(report)
     assert "ratio of activity throughput" in table and "Targets:" in table
+    assert "payload codec (AES-256-GCM, both sides)" in table

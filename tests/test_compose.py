@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from settings import REPO_ROOT, Settings, connect, metrics_runtime
+from settings.codec import new_key_spec
 from starter.cli import build_parser
 from tests.conftest import ComplaintStack
 from tests.faultstack import free_port
@@ -38,7 +39,8 @@ ONE_SHOT = {"migrate", "seed"}
 # What DESIGN.md names for the worker; Settings.from_env may read more (it must all be set).
 DESIGN_VARIABLES = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TASK_QUEUE", "DATABASE_URL",
                     "SMTP_HOST", "SMTP_PORT", "MAIL_FROM", "COMPLAINTS_POLICY"}
-_DEFAULTED = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+_DEFAULTED = re.compile(r"\$\{(\w+)(?::?-([^}]*)|(:\?)[^}]*)?\}")
+REQUIRED = "<required: compose refuses to start without it>"
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,9 @@ def compose() -> dict[str, Any]:
 
 
 def interpolate(value: Any) -> str:
-    """`${VAR:-default}` as compose resolves it with VAR unset (the documented defaults)."""
-    return _DEFAULTED.sub(lambda m: m.group(2) or "", str(value))
+    """`${VAR:-default}` as compose resolves it with VAR unset (the documented defaults);
+    `${VAR:?message}`, which compose refuses to run without, as REQUIRED."""
+    return _DEFAULTED.sub(lambda m: REQUIRED if m.group(3) else (m.group(2) or ""), str(value))
 
 
 def env_of(service: dict[str, Any]) -> dict[str, str]:
@@ -89,7 +92,10 @@ def test_every_variable_the_worker_reads_is_set(compose: dict[str, Any]):
     for name in ("worker", "migrate", "seed", "api", "mail-gateway"):
         env = env_of(compose["services"][name])
         assert read <= set(env), f"{name} lacks {sorted(read - set(env))}"
-        empty = {k for k in read if env[k] == "" and k != "COMPLAINTS_POLICY"}
+        # Empty means off: the built-in policy; no TLS or API key to the compose file's server.
+        optional = {"COMPLAINTS_POLICY", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY",
+                    "TEMPORAL_TLS_CA", "TEMPORAL_API_KEY"}
+        empty = {k for k in read if env[k] == "" and k not in optional}
         assert not empty, f"{name}: {empty} empty"
 
 
@@ -110,11 +116,20 @@ def test_the_variables_point_at_the_services(compose: dict[str, Any]):
     assert temporal["POSTGRES_SEEDS"] == "postgresql" and temporal["DB"].startswith("postgres")
     assert (temporal["POSTGRES_USER"], temporal["POSTGRES_PWD"]) == (
         postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"])
-    assert env_of(services["temporal-ui"])["TEMPORAL_ADDRESS"] == env["TEMPORAL_ADDRESS"]
+    ui = env_of(services["temporal-ui"])
+    assert ui["TEMPORAL_ADDRESS"] == env["TEMPORAL_ADDRESS"]
+    # The UI decodes through the API's codec server, whose CORS admits the UI's origin.
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == env["PUBLIC_URL"] + "/console/codec"
+    assert env["TEMPORAL_UI_ORIGIN"] in ui["TEMPORAL_CORS_ORIGINS"]
+    # Archived complaints leave Temporal after the namespace's retention (README).
+    assert temporal["DEFAULT_NAMESPACE_RETENTION"] == "30d"
 
     # The worker can be configured from exactly this (paths as they are inside the image).
     inside = {k: v.replace("/app", str(REPO_ROOT), 1) if v.startswith("/app") else v
               for k, v in env.items()}
+    # Encryption is on in production: the key comes from the environment, never the file.
+    assert inside["PAYLOAD_ENCRYPTION_KEYS"] == REQUIRED
+    inside["PAYLOAD_ENCRYPTION_KEYS"] = new_key_spec("k1")
     settings = Settings.from_env(inside)
     assert (settings.templates_dir / "email" / "acknowledgement.txt.j2").exists()
     assert settings.policy().name  # the configured policy loads and validates

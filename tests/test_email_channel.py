@@ -393,7 +393,10 @@ async def test_attachments_and_charsets_are_kept(channel: Channel):
                        filename="rechnung.pdf")
     assert await channel.deliver(msg) == "new_complaint"
     crn = complaint_reference("email", msg["Message-ID"])
-    state = await channel.stack.until(crn, lambda s: s.subject == "Rechnung für März")
+    # The attachments' event is logged a step after the subject: wait for both (under load
+    # the status could be read between them).
+    state = await channel.stack.until(crn, lambda s: s.subject == "Rechnung für März" and any(
+        e.event == Event.attachments_received for e in s.timeline))
     files = await channel.stack.rows("SELECT * FROM inbound_attachments")
     assert [(f["filename"], f["content_type"], f["size"]) for f in files] == [
         ("rechnung.pdf", "application/pdf", 13)]

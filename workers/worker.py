@@ -29,6 +29,7 @@ from activities.refunds import RefundActivities
 from activities.reports import ReportActivities, ReportRenderer
 from activities.store import StoreActivities
 from settings import Settings, connect, metrics_runtime
+from settings.codec import EncryptionKeyError
 from settings.logs import configure_logging
 from workers.gauges import keep_gauges_current
 from workers.schedules import ensure_report_schedules
@@ -138,6 +139,12 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if not settings.payload_keys:
+        log.warning("PAYLOAD_ENCRYPTION_KEYS is not set: workflow payloads (customer names, "
+                    "addresses, descriptions) are stored in clear in Temporal's history")
+    else:
+        log.info("payloads encrypted with key %r (%d key(s) can decrypt)",
+                 next(iter(settings.payload_keys)), len(settings.payload_keys))
     log.info("worker on task queue %r, namespace %r, policy %r (%s); metrics on :%d/metrics",
              settings.task_queue, settings.namespace, policy.name,
              settings.policy_path or "built-in default", settings.metrics_port)
@@ -158,7 +165,11 @@ async def _ensure_report_schedules(client: Client, settings: Settings, policy: S
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except EncryptionKeyError as err:  # names the entry, never the key
+        print(f"worker not started: {err}", file=sys.stderr)
+        sys.exit(2)
     configure_logging(settings.log_format)
     try:
         asyncio.run(run(settings))

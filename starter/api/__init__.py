@@ -6,6 +6,8 @@
     POST /complaints/{crn}/actions/{update}      one per workflow update
     POST /complaints/{crn}/refund-decision       the Finance Manager's decision, answered at once
     GET|POST /c/...                              the customer's pages (starter/console/customer.py)
+    POST /codec/encode, /codec/decode            Temporal's remote codec protocol (codec.py);
+                                                 the same under /console/codec for the UI
 
 Every request carries an API key (`Authorization: Bearer <key>`, from `complaints keys
 create`). A staff key's owner is the actor of every action: the body never names one.
@@ -26,14 +28,16 @@ from typing import Any
 import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.routing import Mount
 from temporalio.client import Client
 
 from activities.db import Pool, create_pool
 from settings import Settings, connect
 from settings.logs import configure_logging
 from settings.tracing import tracer_provider_from_env
-from starter.api import actions, complaints, intake, refunds, service
+from starter.api import actions, codec, complaints, intake, refunds, service
 from starter.api.errors import install_error_handlers
+from starter.api.limits import AuthFailures, BodyLimit
 from starter.api.observability import crn_on_span, install_metrics, install_tracing
 from starter.console import customer
 from starter.console.app import mount_console
@@ -58,8 +62,17 @@ def create_app(settings: Settings, client: Client, pool: Pool,
     install_error_handlers(app)
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
+    app.state.auth_failures = AuthFailures()
+    # The codec server twice: /codec for the CLI (a staff key), and under the console's path
+    # for the Temporal UI, whose browser sends the console's session cookie (path /console).
     mount_console(app, settings, client, pool)
+    codec_server = codec.codec_app(settings, {
+        "settings": settings, "client": client, "pool": pool,
+        "auth_failures": app.state.auth_failures, "console": app.state.console})
+    app.router.routes.insert(0, Mount("/console/codec", codec_server))
+    app.mount("/codec", codec_server)
     app.include_router(customer.router)  # the customer's pages, /c/ (links from our emails)
+    app.add_middleware(BodyLimit)
     install_metrics(app)
     if tracer_provider is not None:
         install_tracing(app, tracer_provider)

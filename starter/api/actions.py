@@ -17,7 +17,7 @@ from activities.db import on_roster
 from starter.api.bodies import body_model, strict_body, with_actor
 from starter.api.complaints import Crn, complaint_state
 from starter.api.deps import Database, Staff, Temporal
-from starter.api.errors import FieldProblem, in_time, invalid, responses
+from starter.api.errors import FieldProblem, forbidden, in_time, invalid, responses
 from starter.operations import OWNER_OR_ROLE, UPDATES, act, check_permission
 from workflows.models import ComplaintState
 from workflows.permissions import OWNER_ACTIONS, ROLES_FOR
@@ -57,7 +57,8 @@ def _add_action(update: str, model: type[BaseModel]) -> None:
                      client: Temporal, pool: Database) -> ComplaintState:
         state = await complaint_state(client, crn)
         member = principal.staff
-        assert member is not None
+        if member is None:  # the Staff dependency refused intake keys already
+            raise forbidden("an intake key may not act on a complaint")
         check_permission(update, member, state)
         if update == "reassign":
             await _check_new_owner(pool, strict.owner)  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from activities.db import Pool
 from activities.keys import Principal, authenticate
 from settings import Settings
 from starter.api.errors import ApiError, forbidden
+from starter.api.limits import AuthFailures
 
 
 def _client(request: Request) -> Client:
@@ -35,27 +36,35 @@ bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey",
                     description="an API key from `complaints keys create`")
 
 
-async def _caller(
+async def caller(
+    request: Request,
     pool: Database,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Principal:
     challenge = {"WWW-Authenticate": "Bearer"}
+    failures: AuthFailures = request.app.state.auth_failures
+    client = request.client.host if request.client else "unknown"
+    wait = failures.retry_after(client)
+    if wait is not None:  # too many bad keys from here: no key is even looked at
+        raise ApiError(429, "too_many_requests", f"too many failed authentications from "
+                       f"this client; try again in {wait} s", headers={"Retry-After": str(wait)})
     if credentials is None:
         raise ApiError(401, "unauthenticated", "send an API key: Authorization: Bearer "
                        "<key> (complaints keys create)", headers=challenge)
     principal = await authenticate(pool, credentials.credentials)
     if principal is None:
+        failures.failed(client)
         raise ApiError(401, "unauthenticated", "the API key is unknown or revoked",
                        headers=challenge)
     return principal
 
 
-async def _staff_caller(principal: Annotated[Principal, Depends(_caller)]) -> Principal:
+async def _staff_caller(principal: Annotated[Principal, Depends(caller)]) -> Principal:
     if principal.staff is None:
         raise forbidden(f"{principal.name!r} is an intake key: it may only submit complaints "
                         "(POST /complaints)")
     return principal
 
 
-Caller = Annotated[Principal, Depends(_caller)]
+Caller = Annotated[Principal, Depends(caller)]
 Staff = Annotated[Principal, Depends(_staff_caller)]

@@ -4,7 +4,9 @@ each failure gets:
 - 401 no valid key; 403 a role that may not act (`ActionNotPermitted`, `NotPermitted`);
 - 404 unknown CRN (`ComplaintNotFound`) or route; 405 a method a route does not take;
 - 409 an action the complaint refuses now (`ActionRefused`: wrong phase, already done);
+- 413 a body over 1 MiB, refused before it is read whole (limits.py);
 - 422 an invalid body or parameter, naming each field;
+- 429 too many failed authentications from one client, with Retry-After (limits.py);
 - 503 Temporal or PostgreSQL unavailable, or no worker answered in time (`in_time`);
 - 500 anything else, with a reference to the server log and never a stack trace.
 """
@@ -44,7 +46,8 @@ class ApiErrorBody(BaseModel):
     """Every error the API returns."""
 
     error: str = Field(description="unauthenticated | forbidden | not_found | conflict | "
-                       "invalid | unavailable | internal | method_not_allowed")
+                       "invalid | unavailable | internal | method_not_allowed | too_large | "
+                       "too_many_requests")
     message: str = Field(description="one line a person can act on")
     fields: list[FieldProblem] = Field(default_factory=list)
 
@@ -63,13 +66,19 @@ ERRORS = {
     403: ("the key's owner may not do this", "forbidden"),
     404: ("no such complaint", "not_found"),
     409: ("the complaint refuses the action now (wrong phase, already done)", "conflict"),
+    413: ("the body is over 1 MiB", "too_large"),
     422: ("an invalid body or parameter; `fields` names each one", "invalid"),
+    429: ("too many failed authentications from this client; see Retry-After",
+          "too_many_requests"),
     503: ("Temporal or PostgreSQL unavailable, or no worker answered in time", "unavailable"),
 }
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The error answers a route documents in the OpenAPI schema."""
+    """The error answers a route documents in the OpenAPI schema; one that takes a key (401)
+    may also answer 413 and 429 (limits.py), so every such route documents them too."""
+    if 401 in codes:
+        codes = tuple(sorted({*codes, 413, 429}))
     return {code: {"model": ApiErrorBody, "description": ERRORS[code][0]} for code in codes}
 
 
@@ -148,7 +157,7 @@ def install_error_handlers(app: FastAPI) -> None:
                                         message="not valid JSON (UTF-8)")])
             return _error(err.status, err.error, err.message, err.fields)
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated",
-                 403: "forbidden"}
+                 403: "forbidden", 413: "too_large"}
         message = {404: f"no such endpoint: {request.method} {request.url.path}",
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(
                        exc.status_code, str(exc.detail))

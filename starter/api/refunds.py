@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starter.api.bodies import body_model, strict_body, with_actor
 from starter.api.complaints import Crn, known_crn
 from starter.api.deps import Staff, Temporal
-from starter.api.errors import in_time, refuse_unless, responses
+from starter.api.errors import forbidden, in_time, refuse_unless, responses
 from starter.operations import decide_refund
 from workflows import models as m
 from workflows.models import ComplaintState
@@ -35,7 +35,8 @@ async def refund_decision(crn: Crn, principal: Staff, body: DecisionBody,  # typ
                           strict: Annotated[BaseModel, strict_body(DecisionBody)],
                           client: Temporal) -> ComplaintState:
     member = principal.staff
-    assert member is not None
+    if member is None:  # the Staff dependency refused intake keys already
+        raise forbidden("an intake key may not decide a refund")
     refuse_unless(lambda: check_actor("decide_refund", member.id, {member.id: member}))
     known_crn(crn)
     decision = with_actor(m.RefundDecision, strict, member.id)

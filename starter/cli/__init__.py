@@ -9,6 +9,7 @@
     complaints refund-decision CRN --actor ID --approve|--reject --amount A [--note N]
     complaints report weekly|monthly|quarterly [--period P] [--out FILE]
     complaints policy check|simulate FILE
+    complaints erase CUSTOMER_ID [--yes]   a customer's personal data removed on request
     complaints serve                   the HTTP API (docs at /docs)
     complaints keys create|revoke|list API keys
     complaints staff set-password ID   a console password (read from standard input)
@@ -37,10 +38,12 @@ import typing
 from collections.abc import Callable
 
 from settings import Settings
+from settings.codec import EncryptionKeyError
 from starter.cli.actions import ACTIONS, add_action_commands
 from starter.cli.admin import add_admin_commands, add_serve_command
 from starter.cli.bench import add_bench_command
 from starter.cli.complaints import add_complaint_commands
+from starter.cli.erase import add_erase_command
 from starter.cli.keys import add_key_commands
 from starter.cli.mail import add_mail_commands
 from starter.cli.reports import add_report_commands
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_key_commands(sub)
     add_staff_commands(sub)
     add_mail_commands(sub)
+    add_erase_command(sub)
     add_bench_command(sub)
     return parser
 
@@ -72,7 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     if argv is None:  # the `complaints` process itself (tests call main with arguments)
         _exit_without_teardown(main, sys.argv[1:])
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except EncryptionKeyError as err:  # names the entry, never the key
+        print(f"complaints {args.command}: {err}", file=sys.stderr)
+        sys.exit(2)
     try:
         asyncio.run(args.func(args, settings))
     except KeyboardInterrupt:  # Ctrl-C (e.g. stopping `complaints serve`): no traceback

@@ -46,5 +46,5 @@ async def _bench_from_checkout(args: argparse.Namespace, settings: Settings) -> 
     if checkout in sys.path or not (REPO_ROOT / "bench" / "__init__.py").is_file():
         raise UsageError("complaints bench runs from a source checkout: make bench")
     path = os.pathsep.join(p for p in (checkout, os.environ.get("PYTHONPATH")) if p)
-    os.execve(sys.executable, [sys.executable, "-m", "starter.cli", "bench", *args.options],
+    os.execve(sys.executable, [sys.executable, "-m", "starter.cli", "bench", *args.options],  # nosec B606 # fixed argv, no shell
               os.environ | {"PYTHONPATH": path})

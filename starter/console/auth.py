@@ -64,6 +64,11 @@ async def _session(request: Request) -> Session | None:
     return await current_session(console(request).pool, token, touch=not refresh)
 
 
+async def session_of(request: Request) -> Session | None:
+    """The caller's live console session, or None (the codec server accepts one)."""
+    return await _session(request)
+
+
 async def signed_in(request: Request) -> Session:
     """The caller's live session, or to the sign-in page (and back afterwards)."""
     session = await _session(request)

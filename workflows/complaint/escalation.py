@@ -73,7 +73,8 @@ class EscalationChain(ComplaintCore):
         self._log(Event.escalated, actor, f"level {level} ({LEVEL_NAMES[level]}): {reason}",
                   level=level, reason=reason, deadline=act_by_name)
         metrics.escalated(level)
-        workflow.logger.info("escalated to level %d (%s): %s", level, LEVEL_NAMES[level], reason)
+        # Not the reason: free text that may quote the customer (it is in the timeline).
+        workflow.logger.info("escalated to level %d (%s)", level, LEVEL_NAMES[level])
         seq = s.timeline[-1].seq
         act_by = None
         if act_by_name is not None:

@@ -1,0 +1,95 @@
+"""Erasure on request (`complaints erase CUSTOMER_ID`): a customer's personal data leaves
+PostgreSQL, and the numbers reports are made of stay.
+
+What goes: the profile's name, email and phone; each complaint's customer name and email,
+subject, description and external reference; the free text of every event (detail, reason);
+the emails' recipients, subjects and bodies; the archive snapshots; the customer's inbound
+messages (raw bytes, addresses, subject, body) and their attachments' names and contents;
+the answers given through links. What stays: ids, CRNs, dates, statuses, severities,
+categories, deadlines and their outcomes, escalation levels, amounts, scores, sizes: every
+count and sum a report computes.
+
+One transaction: all of it or nothing. `erasures` records who, when and which complaints;
+the resolution log's append-only trigger admits this one change (0009_erasure.sql).
+Complaints whose workflow still runs are refused (`StillOpen`, naming them): a running
+complaint would write its data back. Temporal's copy (encrypted) leaves with the namespace's
+retention period.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import asyncpg
+
+ERASED = "[erased]"
+
+
+class UnknownCustomer(LookupError):
+    """No profile and no complaint under this customer id."""
+
+
+@dataclass(frozen=True)
+class Erasure:
+    id: int
+    customer_id: str
+    complaints: list[str]
+    rows_changed: dict[str, int]
+
+
+async def complaints_of(conn: asyncpg.Connection, customer_id: str) -> list[str]:
+    rows = await conn.fetch("SELECT crn FROM complaints WHERE customer_id = $1 ORDER BY crn",
+                            customer_id)
+    return [r["crn"] for r in rows]
+
+
+async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: str) -> Erasure:
+    """Erase now; the caller has made sure none of the complaints still runs."""
+    async with conn.transaction():
+        profile = await conn.fetchrow("SELECT email FROM customers WHERE id = $1 FOR UPDATE",
+                                      customer_id)
+        crns = await complaints_of(conn, customer_id)
+        if profile is None and not crns:
+            raise UnknownCustomer(f"no customer {customer_id!r} and no complaint of theirs")
+        addresses = {a.lower() for a in [profile["email"] if profile else None] if a}
+        addresses |= {r["e"].lower() for r in await conn.fetch(
+            "SELECT DISTINCT customer_email AS e FROM complaints WHERE crn = ANY($1) "
+            "AND customer_email IS NOT NULL", crns)}
+        erasure_id = await conn.fetchval(
+            "INSERT INTO erasures (customer_id, erased_by, complaints, rows_changed) "
+            "VALUES ($1, $2, $3, '{}') RETURNING id", customer_id, erased_by, crns)
+        await conn.execute("SELECT set_config('complaints.erasure', $1, true)", str(erasure_id))
+        changed: dict[str, int] = {}
+
+        async def run(table: str, sql: str, *args) -> None:
+            status = await conn.execute(sql, *args)
+            changed[table] = changed.get(table, 0) + int(status.rsplit(" ", 1)[-1])
+
+        await run("customers", "UPDATE customers SET name = $2, email = NULL, phone = NULL "
+                  "WHERE id = $1", customer_id, ERASED)
+        await run("complaints", """UPDATE complaints SET customer_name = NULL,
+                  customer_email = NULL, subject = $2, description = $2,
+                  external_ref = 'erased:' || crn WHERE crn = ANY($1)""", crns, ERASED)
+        await run("complaint_events", """UPDATE complaint_events
+                  SET detail = CASE WHEN detail = '' THEN '' ELSE $2 END,
+                      reason = CASE WHEN reason IS NULL THEN NULL ELSE $2 END
+                  WHERE crn = ANY($1) AND (detail <> '' OR reason IS NOT NULL)""", crns, ERASED)
+        await run("email_outbox", """UPDATE email_outbox SET recipients = '{}', subject = $2,
+                  body = $2, last_error = NULL WHERE crn = ANY($1)""", crns, ERASED)
+        await run("complaint_archive", """UPDATE complaint_archive
+                  SET snapshot = jsonb_build_object('erasure', $2::bigint) WHERE crn = ANY($1)""",
+                  crns, erasure_id)
+        await run("customer_link_uses", "UPDATE customer_link_uses SET answer = '{}' "
+                  "WHERE crn = ANY($1)", crns)
+        inbound = """(crn = ANY($1) OR lower(from_address) = ANY($2)
+                      OR lower(envelope_from) = ANY($2))"""
+        await run("inbound_attachments", f"""UPDATE inbound_attachments SET filename = NULL,
+                  content = NULL WHERE message_id IN (SELECT message_id FROM inbound_messages
+                  WHERE {inbound})""", crns, sorted(addresses))  # nosec B608 # constant SQL
+        await run("inbound_messages", f"""UPDATE inbound_messages SET raw = ''::bytea,
+                  envelope_from = '', from_address = NULL, subject = NULL, body = NULL,
+                  detail = NULL WHERE {inbound}""", crns, sorted(addresses))  # nosec B608 # constant SQL
+        await conn.execute("UPDATE erasures SET rows_changed = $2 WHERE id = $1", erasure_id,
+                           json.dumps(changed))
+    return Erasure(erasure_id, customer_id, crns, changed)

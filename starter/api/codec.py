@@ -1,0 +1,93 @@
+"""The codec server (DESIGN.md, production hardening): Temporal's remote codec protocol, so
+the Temporal UI (`--ui-codec-endpoint`) and the `temporal` CLI (`--codec-endpoint ...
+--codec-auth "Bearer <key>"`) show complaints in clear while the history stays encrypted.
+
+    POST /codec/encode   {"payloads": [...]}  -> the same payloads, encrypted
+    POST /codec/decode   {"payloads": [...]}  -> the same payloads, in clear
+
+Payloads are protobuf JSON (`temporal.api.common.v1.Payloads`), as samples-python's
+`encryption/codec_server.py` answers them. Only staff may call it: a decoded payload is the
+customer's data: a staff API key (`Authorization: Bearer`, what the CLI sends), or a console
+session (the cookie the Temporal UI sends when its codec setting includes credentials).
+Mounted as its own app so that its CORS (the Temporal UI's origin, which
+calls it from the browser) admits that origin here and nowhere else in the API. Payloads
+are never logged, either way.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+
+from settings import Settings
+from settings.codec import EncryptionCodec
+from starter.api.deps import Database, bearer, caller
+from starter.api.errors import ApiError, forbidden, install_error_handlers
+from starter.console.auth import session_of
+from workflows.models import StaffMember
+
+
+async def _staff(request: Request, pool: Database,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+                 ) -> StaffMember:
+    """A staff key's owner, or the console session's when no key is sent."""
+    if credentials is None:
+        session = await session_of(request)
+        if session is not None:
+            return session.member
+    principal = await caller(request, pool, credentials)  # 401 (or 429) without a good key
+    if principal.staff is None:
+        raise forbidden(f"{principal.name!r} is an intake key: it may not read payloads")
+    return principal.staff
+
+
+Staff = Annotated[StaffMember, Depends(_staff)]
+
+
+def codec_app(settings: Settings, state: dict) -> FastAPI:
+    """The /codec sub-application; `state`: the parent app's client, pool and settings."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    for name, value in state.items():
+        setattr(app.state, name, value)
+    install_error_handlers(app)
+    origins = [o.strip() for o in settings.temporal_ui_origin.split(",") if o.strip()]
+    app.add_middleware(CORSMiddleware, allow_origins=origins,
+                       allow_credentials=True, allow_methods=["POST"],
+                       allow_headers=["authorization", "content-type", "x-namespace"])
+    codec = EncryptionCodec(settings.payload_keys) if settings.payload_keys else None
+
+    async def _payloads(request: Request) -> Payloads:
+        if codec is None:
+            raise ApiError(503, "unavailable", "PAYLOAD_ENCRYPTION_KEYS is not set on this "
+                           "server: payloads are stored in clear, there is nothing to decode")
+        try:
+            return json_format.Parse(await request.body(), Payloads())
+        except json_format.ParseError:
+            raise ApiError(422, "invalid", 'expected {"payloads": [...]} (protobuf JSON '
+                           "of temporal.api.common.v1.Payloads)") from None
+
+    def _answer(payloads: list) -> Response:
+        return Response(json_format.MessageToJson(Payloads(payloads=payloads)),
+                        media_type="application/json")
+
+    @app.post("/encode")
+    async def encode(request: Request, caller: Staff) -> Response:
+        return _answer(await codec.encode((await _payloads(request)).payloads))
+
+    @app.post("/decode")
+    async def decode(request: Request, caller: Staff) -> Response:
+        payloads = await _payloads(request)
+        try:
+            return _answer(await codec.decode(payloads.payloads))
+        except ValueError as err:  # a key this server does not hold
+            raise ApiError(422, "invalid", str(err)) from None
+        except Exception:  # tampered with, or not ours: say so, never echo the payload
+            raise ApiError(422, "invalid", "a payload could not be decrypted") from None
+
+    return app

@@ -1,0 +1,140 @@
+"""The codec server (issue 16) through a real HTTP client and the real `temporal` CLI: the
+history stays encrypted on the dev server, staff read it in clear through /codec, nobody
+else does, and only the Temporal UI's origin may call it from a browser."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import httpx
+import pytest_asyncio
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+
+from settings.codec import new_key_spec, parse_keys
+from tests.conftest import ComplaintStack, _binary
+from tests.console_stack import console_on, signed_in
+from tests.test_api import Api, api_on
+from tests.test_encryption import ADDRESS, encrypted_client, history_payloads
+
+UI = "http://localhost:8233"
+
+
+@pytest_asyncio.fixture
+async def encrypted_api(local_stack: ComplaintStack) -> AsyncIterator[Api]:
+    spec = new_key_spec("k1")
+    local_stack.own_client = encrypted_client(local_stack, spec)
+    local_stack.settings = replace(local_stack.settings, payload_keys=parse_keys(spec),
+                                   temporal_ui_origin=UI)
+    async with api_on(local_stack) as api:
+        yield api
+
+
+async def stored_start(api: Api) -> tuple[str, str]:
+    """A complaint's first payloads as Temporal stores them, as the codec protocol's JSON."""
+    crn = await api.submit()
+    stored = await history_payloads(api.stack.env.client, crn)
+    return crn, json_format.MessageToJson(Payloads(payloads=stored[:3]))
+
+
+async def test_staff_decode_in_clear_and_encode_back(encrypted_api: Api):
+    crn, body = await stored_start(encrypted_api)
+    assert ADDRESS not in body
+    decoded = await encrypted_api("POST", "/codec/decode", "sam", content=body,
+                                  headers={"X-Namespace": "default"})
+    assert decoded.status_code == 200, decoded.text
+    clear = json_format.Parse(decoded.text, Payloads())
+    assert any(ADDRESS.encode() in p.data for p in clear.payloads)
+    encoded = await encrypted_api("POST", "/codec/encode", "sam", content=decoded.text)
+    assert encoded.status_code == 200 and ADDRESS not in encoded.text
+    again = await encrypted_api("POST", "/codec/decode", "sam", content=encoded.text)
+    assert json_format.Parse(again.text, Payloads()) == clear
+
+
+async def test_codec_refuses_a_missing_wrong_or_intake_key(encrypted_api: Api):
+    _, body = await stored_start(encrypted_api)
+    for path in ("/codec/decode", "/codec/encode"):
+        missing = await encrypted_api("POST", path, content=body)
+        assert missing.status_code == 401 and ADDRESS not in missing.text
+        wrong = await encrypted_api("POST", path, content=body,
+                                    headers={"Authorization": "Bearer ck_00000000_wrong"})
+        assert wrong.status_code == 401 and ADDRESS not in wrong.text
+        intake = await encrypted_api("POST", path, "intake", content=body)
+        assert intake.status_code == 403 and ADDRESS not in intake.text
+
+
+async def test_codec_refuses_a_body_that_is_not_payloads(encrypted_api: Api):
+    bad = await encrypted_api("POST", "/codec/decode", "sam", content=b"{not json")
+    assert bad.status_code == 422 and "payloads" in bad.json()["message"]
+    forged = json.dumps({"payloads": [{"metadata": {
+        "encoding": "YmluYXJ5L2VuY3J5cHRlZA==", "encryption-key-id": "azE="},
+        "data": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]})
+    tampered = await encrypted_api("POST", "/codec/decode", "sam", content=forged)
+    assert tampered.status_code == 422 and "could not be decrypted" in tampered.json()["message"]
+
+
+async def test_cors_admits_the_temporal_ui_origin_only(encrypted_api: Api):
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type,x-namespace"}
+    ui = await encrypted_api.http.options("/codec/decode", headers={"Origin": UI, **preflight})
+    assert ui.status_code == 200 and ui.headers["access-control-allow-origin"] == UI
+    assert ui.headers["access-control-allow-credentials"] == "true"
+    other = await encrypted_api.http.options(
+        "/codec/decode", headers={"Origin": "https://evil.example", **preflight})
+    assert "access-control-allow-origin" not in other.headers
+    # The rest of the API admits no browser origin at all.
+    api = await encrypted_api.http.options("/complaints", headers={"Origin": UI, **preflight})
+    assert "access-control-allow-origin" not in api.headers
+
+
+async def test_temporal_cli_reads_the_history_through_the_codec(encrypted_api: Api):
+    crn = await encrypted_api.submit()
+    await encrypted_api.stack.until(crn, lambda s: bool(s.timeline))
+    address = encrypted_api.stack.env.client.service_client.config.target_host
+
+    async def show(*codec: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            _binary("temporal"), "workflow", "show", "-w", crn, "--address", address,
+            "-o", "json", *codec, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        return out.decode()
+
+    def intake_payload(shown: str) -> tuple[bytes, bytes]:
+        start = json.loads(shown)["events"][0]["workflowExecutionStartedEventAttributes"]
+        payload = start["input"]["payloads"][0]
+        return base64.b64decode(payload["metadata"]["encoding"]), base64.b64decode(payload["data"])
+
+    encoding, data = intake_payload(await show())
+    assert encoding == b"binary/encrypted" and ADDRESS.encode() not in data
+    encoding, data = intake_payload(await show(
+        "--codec-endpoint", f"{encrypted_api.base}/codec",
+        "--codec-auth", f"Bearer {encrypted_api.keys['sam']}"))
+    assert encoding == b"json/plain" and ADDRESS.encode() in data
+
+
+async def test_a_console_session_decodes_under_the_consoles_path(local_stack: ComplaintStack):
+    """What the Temporal UI does in a signed-in engineer's browser: POST to /console/codec
+    with the console's session cookie (path /console) and no key."""
+    spec = new_key_spec("k1")
+    local_stack.own_client = encrypted_client(local_stack, spec)
+    local_stack.settings = replace(local_stack.settings, payload_keys=parse_keys(spec),
+                                   temporal_ui_origin=UI)
+    async with console_on(local_stack) as console:
+        crn = (await local_stack.submit()).crn
+        stored = await history_payloads(local_stack.env.client, crn)
+        body = json_format.MessageToJson(Payloads(payloads=stored[:1]))
+        async with signed_in(console, "sam") as browser:
+            decoded = await browser.post("/console/codec/decode", content=body,
+                                         headers={"Origin": UI, "X-Namespace": "default"})
+            assert decoded.status_code == 200, decoded.text
+            assert decoded.headers["access-control-allow-origin"] == UI
+            assert ADDRESS.encode() in json_format.Parse(decoded.text, Payloads()).payloads[0].data
+        async with httpx.AsyncClient(base_url=console.base) as anonymous:
+            refused = await anonymous.post("/console/codec/decode", content=body)
+            assert refused.status_code == 401 and ADDRESS not in refused.text

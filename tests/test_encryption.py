@@ -1,0 +1,126 @@
+"""Payload encryption (issue 16) through the real Temporal dev server, PostgreSQL and SMTP:
+what Temporal stores holds no customer data in clear, the codec reads it back, keys rotate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload, SearchAttributes
+from temporalio.api.history.v1 import MarkerRecordedEventAttributes
+from temporalio.client import Client
+
+from bench.codec_cost import payloads_in
+from settings import Settings
+from settings.codec import KEY_ID, EncryptionCodec, EncryptionKeyError, new_key_spec, parse_keys
+from tests.conftest import ComplaintStack, intake
+from tests.test_lifecycle import to_owner
+from workflows import models as m
+
+ADDRESS = "kite@kite.example"
+DESCRIPTION = "The monthly export shows totals that do not match the dashboard."
+
+
+def _not_encoded_by_design(message: Message) -> bool:
+    """Search attributes (Temporal's visibility indexes them; they hold ids, statuses and
+    severities, workflows/search_attributes.py) and the SDK's own patch markers (a
+    `workflow.patched` id, which the SDK writes past the codec)."""
+    return isinstance(message, SearchAttributes) or (
+        isinstance(message, MarkerRecordedEventAttributes) and message.marker_name == "core_patch")
+
+
+def encrypted_client(stack: ComplaintStack, spec: str) -> Client:
+    """A client of the stack's server whose data converter is the one settings build."""
+    settings = Settings.from_env({"PAYLOAD_ENCRYPTION_KEYS": spec})
+    base = stack.env.client
+    return Client(base.service_client, namespace=base.namespace,
+                  data_converter=settings.data_converter())
+
+
+async def history_payloads(client: Client, crn: str) -> list[Payload]:
+    history = await client.get_workflow_handle(crn).fetch_history()
+    return [p for event in history.events for p in payloads_in(event, _not_encoded_by_design)]
+
+
+async def test_history_without_the_codec_holds_no_customer_data(local_stack: ComplaintStack):
+    local_stack.own_client = encrypted_client(local_stack, new_key_spec("k1"))
+    async with local_stack.worker():
+        crn = await to_owner(local_stack)
+        await local_stack.act(crn, "record_phone_contact", m.PhoneContact(
+            actor=(await local_stack.status(crn)).owner, reached=True,
+            summary=f"Called about {ADDRESS}", expectations="A fix this week"))
+        # Read with the plain client, no codec: every payload as Temporal stores it.
+        stored = await history_payloads(local_stack.env.client, crn)
+        assert len(stored) > 10
+        for payload in stored:
+            assert payload.metadata["encoding"] == b"binary/encrypted"
+            assert payload.metadata[KEY_ID] == b"k1"
+            raw = payload.SerializeToString()
+            assert ADDRESS.encode() not in raw and b"Jon Kite" not in raw
+            assert DESCRIPTION.encode()[:24] not in raw
+        # The same history through the codec reads in clear.
+        clear = await local_stack.client.data_converter.payload_codec.decode(stored)
+        text = b"".join(p.data for p in clear)
+        assert ADDRESS.encode() in text and DESCRIPTION.encode() in text
+        # And the product itself works on it: the status query is decoded by the client.
+        assert (await local_stack.status(crn)).owner is not None
+
+
+async def test_key_rotation_keeps_old_complaints_readable(local_stack: ComplaintStack):
+    old, new = new_key_spec("2026-01"), new_key_spec("2026-06")
+    local_stack.own_client = encrypted_client(local_stack, old)
+    async with local_stack.worker():
+        before = (await local_stack.submit()).crn
+        await local_stack.until(before, lambda s: s.owner is not None or bool(s.timeline))
+    # Rotated: the new key first, the old one still there to decrypt.
+    local_stack.own_client = encrypted_client(local_stack, f"{new},{old}")
+    async with local_stack.worker():
+        after = (await local_stack.submit()).crn
+        await local_stack.until(after, lambda s: bool(s.timeline))
+        assert (await local_stack.status(before)).crn == before
+        start = (await history_payloads(local_stack.env.client, before))[0]
+        assert start.metadata[KEY_ID] == b"2026-01"
+        start = (await history_payloads(local_stack.env.client, after))[0]
+        assert start.metadata[KEY_ID] == b"2026-06"
+    # A reader without the old key is told which key it lacks, not handed garbage.
+    only_new = EncryptionCodec(parse_keys(new))
+    stored = await history_payloads(local_stack.env.client, before)
+    with pytest.raises(ValueError, match="2026-01"):
+        await only_new.decode(stored)
+
+
+@pytest.mark.parametrize("spec, problem", [
+    ("k1", "expected id:base64key"),
+    ("k1:s3cret*material", "not base64"),
+    ("k1:" + "QUJD", "3 bytes"),
+    (new_key_spec("k1") + "," + new_key_spec("k1"), "twice"),
+])
+def test_malformed_keys_are_refused_without_showing_the_key(spec: str, problem: str):
+    with pytest.raises(EncryptionKeyError, match=problem) as refused:
+        Settings.from_env({"PAYLOAD_ENCRYPTION_KEYS": spec})
+    material = spec.split(",")[0].partition(":")[2]
+    assert not material or material not in str(refused.value)
+
+
+def test_without_keys_payloads_are_plain_pydantic_json():
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    assert Settings.from_env({}).data_converter() is pydantic_data_converter
+    assert "payload_keys" not in repr(replace(Settings(), payload_keys={"k": b"x" * 32}))
+
+
+def test_intake_fixture_carries_the_data_searched_for():
+    # The history test searches for these exact strings: keep them in the intake.
+    payload = intake()
+    assert payload["customer"]["email"] == ADDRESS and payload["description"] == DESCRIPTION
+
+
+async def test_a_malformed_key_stops_the_cli_with_a_clear_error(capsys, monkeypatch):
+    from tests.test_cli import Cli
+
+    monkeypatch.setenv("PAYLOAD_ENCRYPTION_KEYS", "k1:QUJD")
+    code, out, err = await Cli(capsys)("status", "CRN-AAAAAAAAAA")
+    assert code == 2 and "PAYLOAD_ENCRYPTION_KEYS key 'k1': 3 bytes" in err
+    assert "Traceback" not in err and "QUJD" not in err

@@ -1,0 +1,145 @@
+"""Erasure on request (issue 16) through the real parts: a customer's whole complaint life on
+the time-skipping server with the product's worker, PostgreSQL and SMTP; then
+`complaints erase` (the CLI, in-process), and a search of every text-like column of the
+schema (information_schema) for anything of theirs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from activities.metrics import compute_metrics
+from tests.conftest import ComplaintStack
+from tests.test_cli import Cli
+from tests.test_lifecycle import plan_agreed, signed_off_and_reviewed, to_owner
+from workflows import models as m
+from workflows.report import period_containing
+
+NAME, ADDRESS, PHONE = "Jon Kite", "kite@kite.example", "+44 20 7946 0003"
+SUBJECT = "Export shows wrong totals"
+DESCRIPTION = "The monthly export shows totals that do not match the dashboard."
+PERSONAL = (NAME, ADDRESS, PHONE, "Kite Studio", SUBJECT, DESCRIPTION[:30])
+TEXTLIKE = ("text", "character varying", "character", "jsonb", "json", "ARRAY")
+
+
+async def where_it_appears(conn: asyncpg.Connection, needle: str) -> list[str]:
+    """Every table.column of the public schema holding `needle` (case-insensitive)."""
+    columns = await conn.fetch(
+        """SELECT table_name, column_name, data_type FROM information_schema.columns
+           WHERE table_schema = 'public' AND (data_type = ANY($1) OR data_type = 'bytea')""",
+        list(TEXTLIKE))
+    assert len(columns) > 40  # the whole schema, not a few columns
+    found = []
+    for c in columns:
+        column = f'"{c["table_name"]}"."{c["column_name"]}"'
+        if c["data_type"] == "bytea":
+            test = f"position(convert_to($1, 'UTF8') in {column}) > 0"
+        else:
+            test = f"{column}::text ILIKE '%' || $1 || '%'"
+        sql = f'SELECT count(*) FROM "{c["table_name"]}" WHERE {test}'  # nosec B608 # names from information_schema
+        if await conn.fetchval(sql, needle):
+            found.append(column)
+    return found
+
+
+async def report_numbers(conn: asyncpg.Connection, stack: ComplaintStack, at: Any) -> dict:
+    period = period_containing("monthly", at.date(), stack.policy.calendar.timezone)
+    metrics = await compute_metrics(conn, period, stack.policy, as_of=at + timedelta(days=40))
+    return metrics.model_dump(mode="json")
+
+
+async def archived_complaint(stack: ComplaintStack) -> str:
+    crn = await to_owner(stack, customer={"id": "cust-kite", "name": NAME, "email": ADDRESS,
+                                          "phone": PHONE})
+    owner = (await stack.status(crn)).owner
+    await plan_agreed(stack, crn, owner)
+    await stack.act(crn, "escalate", m.EscalationRequest(
+        actor="ana", reason=f"{NAME} asked for a manager"))
+    await stack.act(crn, "record_fix_deployed", m.FixDeployed(actor="raj", reference="R-1"))
+    await signed_off_and_reviewed(stack, crn, owner)
+    await stack.until(crn, lambda s: s.phase == m.Phase.closed)
+    await stack.sleep(timedelta(days=31))  # archived after the policy's 30 days; the run ends
+    await stack.client.get_workflow_handle(crn).result()
+    return crn
+
+
+@pytest.fixture
+def cli_env(stack: ComplaintStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", stack.env.client.service_client.config.target_host)
+    monkeypatch.setenv("DATABASE_URL", stack.settings.database_url)
+
+
+async def test_erasure_leaves_no_personal_data_and_the_reports_add_up(
+        stack: ComplaintStack, capsys: Any, cli_env: None):
+    async with stack.worker():
+        crn = await archived_complaint(stack)
+        other = (await stack.submit(customer={"id": "cust-bloom", "name": "Mia Bloom",
+                                              "email": "hello@bloom.example"},
+                                    subject="Invoice sent twice",
+                                    description="We were invoiced twice for March.")).crn
+        await stack.until(other, lambda s: bool(s.timeline))
+        received = (await stack.rows("SELECT received_at FROM complaints WHERE crn = $1",
+                                     crn))[0]["received_at"]
+        async with stack.pool.acquire() as conn:
+            before = await report_numbers(conn, stack, received)
+            assert before["received"] >= 1 and before["resolved"] == 1
+            assert before["csat_responses"] == 1 and before["escalations"]
+            assert await where_it_appears(conn, ADDRESS)  # the search finds what is there
+            events_before = await conn.fetch(
+                "SELECT seq, event, actor, at, outcome, level, amount FROM complaint_events "
+                "WHERE crn = $1 ORDER BY seq", crn)
+
+        code, out, err = await Cli(capsys)("erase", "cust-kite", "--yes", "--by", "dpo-helen")
+        assert code == 0, err
+        assert "erased cust-kite" in out and "1 complaint(s)" in out
+
+        async with stack.pool.acquire() as conn:
+            for needle in PERSONAL:
+                assert await where_it_appears(conn, needle) == [], needle
+            assert await report_numbers(conn, stack, received) == before
+            # The resolution log keeps every event, in order, with its numbers.
+            assert await conn.fetch(
+                "SELECT seq, event, actor, at, outcome, level, amount FROM complaint_events "
+                "WHERE crn = $1 ORDER BY seq", crn) == events_before
+            record = await conn.fetchrow("SELECT * FROM erasures")
+            assert (record["customer_id"], record["erased_by"], record["complaints"]) == (
+                "cust-kite", "dpo-helen", [crn])
+            # Another customer's complaint is untouched.
+            assert await where_it_appears(conn, "hello@bloom.example")
+            # Append-only for everything else: outside an erasure no event changes.
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute("UPDATE complaint_events SET detail = 'x' WHERE crn = $1", crn)
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute("DELETE FROM complaint_events WHERE crn = $1", crn)
+
+
+async def test_erasure_refuses_while_a_complaint_is_open_and_changes_nothing(
+        stack: ComplaintStack, capsys: Any, cli_env: None):
+    async with stack.worker():
+        crn = (await stack.submit()).crn
+        await stack.until(crn, lambda s: bool(s.timeline))
+        code, out, err = await Cli(capsys)("erase", "cust-kite", "--yes")
+        assert code == 2 and crn in err and "nothing was erased" in err
+        assert await stack.rows("SELECT * FROM erasures") == []
+        row = (await stack.rows("SELECT customer_email, description FROM complaints "
+                                "WHERE crn = $1", crn))[0]
+        assert (row["customer_email"], row["description"]) == (ADDRESS, DESCRIPTION)
+
+
+async def test_erasure_of_an_unknown_customer_is_refused(
+        stack: ComplaintStack, capsys: Any, cli_env: None):
+    code, out, err = await Cli(capsys)("erase", "cust-nobody", "--yes")
+    assert code == 2 and "no customer 'cust-nobody'" in err
+    assert await stack.rows("SELECT * FROM erasures") == []
+
+
+async def test_erasure_without_yes_and_no_terminal_is_refused(
+        stack: ComplaintStack, capsys: Any, cli_env: None, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    code, out, err = await Cli(capsys)("erase", "cust-kite")
+    assert code == 2 and "--yes" in err
+    assert (await stack.rows("SELECT name FROM customers WHERE id = 'cust-kite'"))[0]["name"] \
+        == "Kite Studio"
