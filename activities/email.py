@@ -35,6 +35,7 @@ import asyncpg
 import jinja2
 from temporalio import activity
 from temporalio.common import MetricCounter
+from temporalio.exceptions import ApplicationError
 
 from activities.links import CustomerLinks
 from workflows import activity_types
@@ -181,11 +182,15 @@ class EmailActivities(activity_types.EmailActivities):
                 1, {"kind": message_kind(req.kind)})
             # The error's class only: SMTP's refusals quote the recipients' addresses.
             activity.logger.warning("email %s not sent: %s", req.kind, type(err).__name__)
+            if isinstance(err, jinja2.TemplateError):  # a broken template: retrying won't mend it
+                raise ApplicationError(str(err), type=type(err).__name__,
+                                       non_retryable=True) from err
             raise
 
     async def _send_once(self, req: EmailRequest) -> EmailReceipt:
         row = await self._outbox_row(req)
-        receipt = EmailReceipt(status="sent", subject=row["subject"], body=row["body"])
+        receipt = (EmailReceipt(status="sent", subject=row["subject"], body=row["body"])
+                   if req.with_body else EmailReceipt(status="sent"))
         if row["sent_at"] is not None:
             return receipt.model_copy(update={"status": "already sent"})
         automatic = req.template not in WRITTEN_BY_PEOPLE

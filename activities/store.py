@@ -23,6 +23,19 @@ from workflows.models import ComplaintContext, EarlierComplaint, StaffMember
 _OPEN = "('resolved', 'closed', 'archived')"
 
 
+# The complaint row's columns after crn, in the INSERT's order; those a later write may set.
+_ROW_COLUMNS = (
+    "source", "external_ref", "customer_id", "customer_name", "customer_email", "subject",
+    "description", "category", "impact", "order_id", "severity", "severity_score", "status",
+    "phase", "owner", "handling_agent", "escalation_level", "retention_risk", "sla_breached",
+    "recurrent_of", "policy_name", "received_at", "acknowledged_at", "resolved_at",
+    "closed_at", "archived_at", "csat_score",
+)
+_CHANGING = frozenset(_ROW_COLUMNS) - {
+    "source", "external_ref", "customer_id", "customer_name", "customer_email", "subject",
+    "description", "order_id", "policy_name", "received_at"}
+
+
 class StoreActivities(activity_types.StoreActivities):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -68,32 +81,38 @@ class StoreActivities(activity_types.StoreActivities):
 
     @activity.defn
     async def save_progress(self, progress: ComplaintProgress) -> None:
-        """Upsert the complaint row and append the new resolution-log events, in one
-        transaction. Events are keyed by (crn, seq): a retry appends nothing twice."""
+        """Write the complaint row (whole, or what changed) and append the new resolution-log
+        events, in one transaction. Events are keyed by (crn, seq): a retry appends nothing
+        twice."""
         r = progress.record
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """INSERT INTO complaints (crn, source, external_ref, customer_id, customer_name,
-                       customer_email, subject, description, category, impact, order_id, severity,
-                       severity_score, status, phase, owner, handling_agent, escalation_level,
-                       retention_risk, sla_breached, recurrent_of, policy_name, received_at,
-                       acknowledged_at, resolved_at, closed_at, archived_at, csat_score)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                           $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
-                   ON CONFLICT (crn) DO UPDATE SET category = $9, impact = $10, severity = $12,
-                       severity_score = $13, status = $14, phase = $15, owner = $16,
-                       handling_agent = $17, escalation_level = $18, retention_risk = $19,
-                       sla_breached = $20, recurrent_of = $21, acknowledged_at = $24,
-                       resolved_at = $25, closed_at = $26, archived_at = $27, csat_score = $28,
-                       updated_at = now()""",
-                r.crn, r.source.value, r.external_ref, r.customer_id, r.customer_name,
-                r.customer_email, r.subject, r.description,
-                r.category.value if r.category else None, r.impact.value if r.impact else None,
-                r.order_id, r.severity, r.severity_score, r.status.value, r.phase.value, r.owner,
-                r.handling_agent, r.escalation_level, r.retention_risk, r.sla_breached,
-                r.recurrent_of, r.policy_name, r.received_at, r.acknowledged_at, r.resolved_at,
-                r.closed_at, r.archived_at, r.csat_score,
-            )
+            if r.inserts:  # a run's first write: the whole row
+                await conn.execute(
+                    """INSERT INTO complaints (crn, source, external_ref, customer_id,
+                           customer_name, customer_email, subject, description, category, impact,
+                           order_id, severity, severity_score, status, phase, owner,
+                           handling_agent, escalation_level, retention_risk, sla_breached,
+                           recurrent_of, policy_name, received_at, acknowledged_at, resolved_at,
+                           closed_at, archived_at, csat_score)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                               $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
+                       ON CONFLICT (crn) DO UPDATE SET category = $9, impact = $10,
+                           severity = $12, severity_score = $13, status = $14, phase = $15,
+                           owner = $16, handling_agent = $17, escalation_level = $18,
+                           retention_risk = $19, sla_breached = $20, recurrent_of = $21,
+                           acknowledged_at = $24, resolved_at = $25, closed_at = $26,
+                           archived_at = $27, csat_score = $28, updated_at = now()""",
+                    r.crn, *(r.changed().get(column) for column in _ROW_COLUMNS),
+                )
+            elif changed := {k: v for k, v in r.changed().items() if k in _CHANGING}:
+                # A later write: only what changed since the one before.
+                columns = list(changed)
+                sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+                updated = await conn.execute(
+                    f"UPDATE complaints SET {sets}, updated_at = now() WHERE crn = $1",  # nosec B608 # column names from _CHANGING only; values are bound $n parameters
+                    r.crn, *changed.values())
+                if updated == "UPDATE 0":
+                    raise RuntimeError(f"complaint {r.crn} has no row to update yet")
             if progress.events:
                 await conn.executemany(
                     """INSERT INTO complaint_events (crn, seq, at, event, actor, detail,

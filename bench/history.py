@@ -126,8 +126,16 @@ def unchanged_upserts(history: WorkflowHistory) -> int:
 def history_counts(history: WorkflowHistory) -> dict[str, Any]:
     kinds = Counter(_kind(e) for e in history.events)
     size: Counter[str] = Counter()
+    by_activity: Counter[str] = Counter()  # what each activity's inputs and results weigh
+    names: dict[int, str] = {}
     for e in history.events:
         size[_kind(e)] += e.ByteSize()
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            names[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
+            by_activity[names[e.event_id]] += e.ByteSize()
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            done = e.activity_task_completed_event_attributes
+            by_activity[names.get(done.scheduled_event_id, "?")] += e.ByteSize()
     return {
         "activities": kinds["activity_task_scheduled"],
         "timers": kinds["timer_started"],
@@ -140,4 +148,5 @@ def history_counts(history: WorkflowHistory) -> dict[str, Any]:
         "history_events": len(history.events),
         "history_bytes": sum(e.ByteSize() for e in history.events),
         "bytes_by_event": dict(size.most_common(6)),
+        "bytes_by_activity": dict(by_activity.most_common(6)),
     }

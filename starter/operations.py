@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from workflows import models as m
 from workflows import search_attributes as sa
 from workflows.complaint import ComplaintWorkflow
-from workflows.models import ComplaintState
+from workflows.models import ComplaintReceipt, ComplaintState
 from workflows.permissions import OWNER_ACTIONS, NotPermitted, check_actor
 
 # The actions people take, one workflow update each, with the payload each takes. The
@@ -95,12 +95,13 @@ async def get_status(client: Client, crn: str) -> ComplaintState:
         raise
 
 
-async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintState:
-    """Send one action (a workflow update) and return the complaint's state after it."""
+async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintReceipt:
+    """Send one action (a workflow update) and return where the complaint stands after it
+    (status, phase, next deadline). Callers that show more read `get_status` afterwards."""
     payload = _checked(update, payload)
     handle = client.get_workflow_handle(crn)
     try:
-        return await handle.execute_update(update, payload, result_type=ComplaintState)
+        return await handle.execute_update(update, payload, result_type=ComplaintReceipt)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = getattr(cause, "message", None) or str(cause or err)
@@ -115,9 +116,16 @@ async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintS
         raise
 
 
-async def decide_refund(client: Client, crn: str, decision: m.RefundDecision) -> ComplaintState:
+async def act_and_read(client: Client, crn: str, update: str, payload: Any) -> ComplaintState:
+    """An action, then the complaint's whole state after it (for callers that show it)."""
+    await act(client, crn, update, payload)
+    return await get_status(client, crn)
+
+
+async def decide_refund(client: Client, crn: str, decision: m.RefundDecision) -> ComplaintReceipt:
     """The Finance Manager's decision, answered at once (the `decide_refund` update): the
-    state with the refund approved or rejected, or the reason it does not count."""
+    refund approved or rejected (read `get_status` for its state), or the reason it does
+    not count."""
     try:
         return await act(client, crn, "decide_refund", decision)
     except ActionRefused as refused:

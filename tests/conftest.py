@@ -36,7 +36,7 @@ from activities.db import MIGRATIONS_DIR, create_pool, load_seed, migrate, parse
 from devstack.mailsink import MailSink
 from settings import REPO_ROOT, Settings
 from starter.intake import Submission, submit
-from starter.operations import act, get_status, register_search_attributes
+from starter.operations import act_and_read, get_status, register_search_attributes
 from workers.worker import build_worker
 from workflows import search_attributes as sa
 from workflows.models import ComplaintState
@@ -193,7 +193,8 @@ class ComplaintStack:
         return await get_status(self.client, crn)
 
     async def act(self, crn: str, update: str, payload: Any) -> ComplaintState:
-        return await act(self.client, crn, update, payload)
+        """An action, then the whole state (`act` itself returns a small receipt)."""
+        return await act_and_read(self.client, crn, update, payload)
 
     async def until(self, crn: str, check: Callable[[ComplaintState], bool],
                     timeout: float = 15.0) -> ComplaintState:

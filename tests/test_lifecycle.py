@@ -105,8 +105,12 @@ async def test_full_life_from_intake_to_archive(stack: ComplaintStack):
 
         # Archived after the policy's retention period (30 days), then the run ends.
         await stack.sleep(timedelta(days=30, seconds=1))
-        final = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
-        assert final.status == Status.archived
+        # The run's result is a receipt; the whole state stays readable by query once it ended.
+        ended = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
+        assert (ended.crn, ended.status, ended.phase) == (crn, Status.archived, Phase.closed)
+        assert ended.next_deadline is None
+        final = await stack.status(crn)
+        assert final.status == Status.archived and ended.last_event_seq == final.timeline[-1].seq
         assert final.archived_at >= closed_at + timedelta(days=30)
         if os.environ.get("RECORD_HISTORIES"):
             history = await stack.client.get_workflow_handle(crn).fetch_history()

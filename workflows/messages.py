@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from workflows.models import (
     Category,
@@ -30,36 +31,57 @@ from workflows.models import (
 
 
 class ComplaintRecord(Model):
-    """The complaint's row in PostgreSQL, written by the workflow through an activity."""
+    """The complaint's row in PostgreSQL, or what changed in it: written by the workflow
+    through an activity.
+
+    Only the fields set are sent (and written). A run's first write sets them all, with
+    what the row is inserted with and never changes (source ... received_at); each later
+    write sets only what changed since the one before. Every write is an activity input
+    kept in history, and the whole row, description and all, would otherwise be sent a
+    dozen times."""
 
     crn: str
-    source: Source
-    external_ref: str
-    customer_id: str
+    source: Source | None = None
+    external_ref: str | None = None
+    customer_id: str | None = None
     customer_name: str | None = None
     customer_email: str | None = None
-    subject: str
-    description: str
+    subject: str | None = None
+    description: str | None = None
     category: Category | None = None
     impact: Impact | None = None
     order_id: str | None = None
-    severity: int
-    severity_score: int
-    status: Status
-    phase: Phase
+    severity: int | None = None
+    severity_score: int | None = None
+    status: Status | None = None
+    phase: Phase | None = None
     owner: str | None = None
     handling_agent: str | None = None
-    escalation_level: int = 0
-    retention_risk: bool = False
-    sla_breached: bool = False
+    escalation_level: int | None = None
+    retention_risk: bool | None = None
+    sla_breached: bool | None = None
     recurrent_of: str | None = None
-    policy_name: str
-    received_at: datetime
+    policy_name: str | None = None
+    received_at: datetime | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     archived_at: datetime | None = None
     csat_score: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_what_is_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+
+    @property
+    def inserts(self) -> bool:
+        """Whether this write carries what inserting the row takes (a run's first write)."""
+        return "source" in self.model_fields_set
+
+    def changed(self) -> dict[str, Any]:
+        """The columns this write sets, with their values as PostgreSQL takes them."""
+        return {k: v.value if isinstance(v, StrEnum) else v
+                for k, v in self if k in self.model_fields_set and k != "crn"}
 
 
 class ComplaintProgress(Model):
@@ -77,6 +99,9 @@ class EmailRequest(Model):
     to: list[str] = Field(min_length=1)
     template: str
     context: dict[str, Any] = Field(default_factory=dict)
+    # Whether the receipt carries the rendered subject and body back (it stays in history;
+    # only the automatic acknowledgement's is read, by the personal acknowledgement's check).
+    with_body: bool = True
 
 
 class ContextRequest(Model):
@@ -94,8 +119,8 @@ class AgentRequest(Model):
 
 class EmailReceipt(Model):
     status: str  # "sent", "already sent", or "suppressed" (the hourly cap on automatic mail)
-    subject: str
-    body: str
+    subject: str = ""  # these two when the request asked for them
+    body: str = ""
 
 
 # --- starting a complaint -----------------------------------------------------

@@ -400,6 +400,23 @@ class ComplaintState(Model):
         return next((d for d in self.deadlines if d.name == name), None)
 
 
+class NextDeadline(Model):
+    name: str
+    due_at: datetime
+
+
+class ComplaintReceipt(Model):
+    """What an update (and the run, when it ends) returns: where the complaint stands after
+    it. Update results stay in history for the complaint's whole life, so this is kept
+    small; the whole state, timeline and all, is the `status` query's."""
+
+    crn: str
+    status: Status
+    phase: Phase
+    next_deadline: NextDeadline | None = None
+    last_event_seq: int = 0  # the timeline's last event after the action
+
+
 class KbArticleDone(Action):
     """Not in the original contract: closes the KB article task an RCA opened."""
 

@@ -18,7 +18,7 @@ from starter.api.bodies import body_model, strict_body, with_actor
 from starter.api.complaints import Crn, complaint_state
 from starter.api.deps import Database, Staff, Temporal
 from starter.api.errors import FieldProblem, forbidden, in_time, invalid, responses
-from starter.operations import OWNER_OR_ROLE, UPDATES, act, check_permission
+from starter.operations import OWNER_OR_ROLE, UPDATES, act_and_read, check_permission
 from workflows.models import ComplaintState
 from workflows.permissions import OWNER_ACTIONS, ROLES_FOR
 
@@ -62,15 +62,15 @@ def _add_action(update: str, model: type[BaseModel]) -> None:
         check_permission(update, member, state)
         if update == "reassign":
             await _check_new_owner(pool, strict.owner)  # type: ignore[attr-defined]
-        return await in_time(act(client, crn, update, with_actor(model, strict, member.id)),
+        return await in_time(act_and_read(client, crn, update, with_actor(model, strict, member.id)),
                              update)
 
     router.post(
         f"/complaints/{{crn}}/actions/{update}", name=update, operation_id=update,
         summary=f"{update.replace('_', ' ').capitalize()} ({_who(update)})",
         description=ACTION_DOCS.get(update, "") + "\n\nWho: " + _who(update) + ". The "
-        "actor is the key's owner. Returns the complaint's state after the action "
-        "(recent timeline only; GET the complaint for all of it).",
+        "actor is the key's owner. Returns the complaint's state after the action, as GET "
+        "the complaint does.",
         responses=responses(401, 403, 404, 409, 422, 503),
     )(action)
 

@@ -13,7 +13,7 @@ from starter.api.bodies import body_model, strict_body, with_actor
 from starter.api.complaints import Crn, known_crn
 from starter.api.deps import Staff, Temporal
 from starter.api.errors import forbidden, in_time, refuse_unless, responses
-from starter.operations import decide_refund
+from starter.operations import decide_refund, get_status
 from workflows import models as m
 from workflows.models import ComplaintState
 from workflows.permissions import check_actor
@@ -40,4 +40,5 @@ async def refund_decision(crn: Crn, principal: Staff, body: DecisionBody,  # typ
     refuse_unless(lambda: check_actor("decide_refund", member.id, {member.id: member}))
     known_crn(crn)
     decision = with_actor(m.RefundDecision, strict, member.id)
-    return await in_time(decide_refund(client, crn, decision), "refund decision")
+    await in_time(decide_refund(client, crn, decision), "refund decision")
+    return await in_time(get_status(client, crn), "the complaint's status")

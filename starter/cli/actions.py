@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from settings import Settings, connect
 from starter.cli.usage import UsageError, describe, read_text
-from starter.operations import UPDATES, act, decide_refund
+from starter.operations import UPDATES, act, decide_refund, get_status
 from workflows import models as m
 
 # subcommand -> (workflow update name, payload model)
@@ -56,8 +56,11 @@ def _action_command(update: str, model: type[BaseModel]) -> Callable:
                 raise UsageError("--actor is required (the roster id of the person acting)")
             data = _payload_from_flags(args)
         payload = _validated(model, data)  # before connecting: bad input sends nothing
-        state = await act(await connect(settings), args.crn, update, payload)
-        print(f"{state.crn}: {state.status.value}, phase {state.phase.value}")
+        done = await act(await connect(settings), args.crn, update, payload)
+        due = done.next_deadline
+        print(f"{done.crn}: {done.status.value}, phase {done.phase.value}"
+              + (f"; next deadline {due.name} at {due.due_at.isoformat(timespec='minutes')}"
+                 if due else ""))
     return run
 
 
@@ -72,7 +75,9 @@ async def cmd_refund_decision(args: argparse.Namespace, settings: Settings) -> N
         data = {"actor": args.actor, "approved": args.approved, "amount": args.amount,
                 "note": args.note or ""}
     decision = _validated(m.RefundDecision, data)
-    state = await decide_refund(await connect(settings), args.crn, decision)
+    client = await connect(settings)
+    await decide_refund(client, args.crn, decision)
+    state = await get_status(client, args.crn)
     print(f"{state.crn}: refund {state.refund.status} "
           f"({state.refund.amount} {state.refund.currency}); status {state.status.value}")
 

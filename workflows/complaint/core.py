@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         ComplaintContext,
         ComplaintIntake,
+        ComplaintReceipt,
         ComplaintState,
         Deadline,
         PersonalAcknowledgement,
@@ -52,16 +53,20 @@ with workflow.unsafe.imports_passed_through():
 
 # Activities retry until they succeed: a database or SMTP outage delays a write or an
 # email, it never loses one. Backoff caps at a minute. A broken template never retries.
+# Until they succeed: what may not be retried (a broken template) the activity says so
+# itself (a non-retryable error), which keeps a list of names out of every activity's
+# history event.
 RETRY_FOREVER = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["TemplateNotFound", "UndefinedError", "TemplateSyntaxError"],
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 SYSTEM = "system"  # the actor of what the workflow does by itself
 # Patches (workflow.patched) for what the email channel added to running complaints.
 ASK_FOR_SIGN_OFF = "ask-customer-for-sign-off"
 REPLY_NOTIFIES_OWNER = "customer-reply-notifies-owner"
+# A workflow task's search-attribute changes in one upsert (before it: one per change).
+ONE_UPSERT_PER_TASK = "one-search-attribute-upsert-per-task"
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -106,6 +111,9 @@ class ComplaintCore:
         self._indexed: dict[str, Any] = dict(carried.indexed) if carried else {}
         self._clocks: dict[str, SlaClock] = {}
         self._dirty = False
+        self._row_written: dict[str, Any] = {}  # the row as this run last wrote it
+        self._index_pending = False  # search attributes to upsert at the end of the task
+        self._indexer: asyncio.Task[None] | None = None
         self._writing = False
         self._finished = False
         self._background: list[asyncio.Task[Any]] = []
@@ -154,6 +162,34 @@ class ComplaintCore:
         """After every state change: search attributes, UI details, and a database write."""
         s = self.state
         s.waiting_for = ui.waiting_for(s, self.roster)
+        if workflow.patched(ONE_UPSERT_PER_TASK):
+            # What every handler and the procedure changed in this workflow task goes out in
+            # one upsert, made once they have all had their turn (an upsert is a history
+            # event and a visibility write each).
+            if self._indexer is None:
+                self._indexer = self._spawn(self._index_when_changed(), "the search attributes",
+                                            track=False)
+            self._index_pending = True
+        else:
+            self._index(merge=False)
+        workflow.set_current_details(ui.ui_details(s))
+        self._dirty = True
+
+    async def _index_when_changed(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: self._index_pending)
+            self._index(merge=True)
+
+    def _flush_index(self) -> None:
+        """Before the run ends or continues as new: what is still to upsert."""
+        if self._index_pending:
+            self._index(merge=True)
+
+    def _index(self, merge: bool) -> None:
+        """Upsert the search attributes that changed; `merge`: in one upsert (else the
+        attributes and NextDeadlineAt apart, as histories before ONE_UPSERT_PER_TASK did)."""
+        self._index_pending = False
+        s = self.state
         indexed = {
             sa.COMPLAINT_STATUS: s.status.value,
             sa.COMPLAINT_PHASE: s.phase.value,
@@ -169,26 +205,32 @@ class ComplaintCore:
             # An upsert is a history event, a visibility task and a write; most state changes
             # leave every attribute as it was (17 of 28 in a complaint's life).
             indexed = {k: v for k, v in indexed.items() if self._indexed.get(k.name) != v}
-        if indexed:
-            workflow.upsert_search_attributes([k.value_set(v) for k, v in indexed.items()])
-            self._indexed.update({k.name: v for k, v in indexed.items()})
+        updates: list[SearchAttributeUpdate[Any]] = [k.value_set(v) for k, v in indexed.items()]
+        self._indexed.update({k.name: v for k, v in indexed.items()})
+        if updates and not merge:
+            workflow.upsert_search_attributes(updates)
+            updates = []
         if workflow.patched("next-deadline-search-attribute"):
-            self._index_next_deadline()
-        workflow.set_current_details(ui.ui_details(s))
-        self._dirty = True
+            updates += self._next_deadline_update()
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
-    def _index_next_deadline(self) -> None:
+    def _receipt(self) -> ComplaintReceipt:
+        return ui.receipt(self.state,
+                          paused_update_clock=self.update_clock_state.paused_with is not None)
+
+    def _next_deadline_update(self) -> list[SearchAttributeUpdate[Any]]:
         """NextDeadlineAt: the open deadline due first (the customer-update clock not while it
-        is paused for the customer), upserted only when it changed. Kept as ISO text in
-        `_indexed`, which continue-as-new carries as JSON."""
+        is paused for the customer), when it changed. Kept as ISO text in `_indexed`, which
+        continue-as-new carries as JSON."""
         paused = self.update_clock_state.paused_with is not None
         due = ui.next_deadline(self.state, paused_update_clock=paused)
         value = due.due_at.isoformat() if due else None
         if self._indexed.get(sa.NEXT_DEADLINE_AT.name) == value:
-            return
-        workflow.upsert_search_attributes([sa.NEXT_DEADLINE_AT.value_set(due.due_at) if due
-                                           else sa.NEXT_DEADLINE_AT.value_unset()])
+            return []
         self._indexed[sa.NEXT_DEADLINE_AT.name] = value
+        return [sa.NEXT_DEADLINE_AT.value_set(due.due_at) if due
+                else sa.NEXT_DEADLINE_AT.value_unset()]
 
     # --- deadlines ---------------------------------------------------------------------
 
@@ -283,11 +325,15 @@ class ComplaintCore:
                 return
             self._dirty, self._writing = False, True
             new_events = [e for e in self.state.timeline if e.seq > self._persisted_seq]
+            row = self._row()
+            changed = {k: v for k, v in row.items()
+                       if k not in self._row_written or self._row_written[k] != v}
             await self._call(
                 StoreActivities.save_progress,
-                ComplaintProgress(record=self._record(), events=new_events),
-                f"Save {self.state.crn} ({len(new_events)} new events)")
-            self._writing = False
+                ComplaintProgress(record=ComplaintRecord(crn=self.state.crn, **changed),
+                                  events=new_events),
+                f"Save progress ({len(new_events)} new events)")
+            self._writing, self._row_written = False, row
             if new_events:
                 self._persisted_seq = new_events[-1].seq
 
@@ -297,12 +343,14 @@ class ComplaintCore:
         self._finished = True
         await writer
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._flush_index()
 
-    def _record(self) -> ComplaintRecord:
+    def _row(self) -> dict[str, Any]:
+        """The complaint's row (ComplaintRecord's fields); a run's first write sends it all."""
         s = self.state
         ack = s.deadline(PERSONAL_ACK)
-        return ComplaintRecord(
-            crn=s.crn, source=s.source, external_ref=s.external_ref, customer_id=s.customer_id,
+        return dict(
+            source=s.source, external_ref=s.external_ref, customer_id=s.customer_id,
             customer_name=self._customer_name(), customer_email=self._customer_email(),
             subject=s.subject, description=self.intake.description, category=s.category,
             impact=s.impact, order_id=self.intake.order_id, severity=s.severity,
@@ -323,10 +371,11 @@ class ComplaintCore:
             summary=summary)
 
     def _email(self, kind: str, to: list[str], template: str, context: dict[str, Any],
-               then: Callable[[EmailReceipt], Awaitable[None]] | None = None) -> None:
+               then: Callable[[EmailReceipt], Awaitable[None]] | None = None,
+               with_body: bool = False) -> None:
         """Queue an email in the background: SMTP being down never holds up a decision."""
         request = EmailRequest(crn=self.state.crn, kind=kind, to=to, template=template,
-                               context=context)
+                               context=ui.for_template(template, context), with_body=with_body)
 
         async def send() -> None:
             try:

@@ -26,8 +26,10 @@ from workflows.events import (
 from workflows.models import (
     AttachmentInfo,
     ComplaintIntake,
+    ComplaintReceipt,
     ComplaintState,
     Deadline,
+    NextDeadline,
     Phase,
     StaffMember,
     Status,
@@ -35,7 +37,6 @@ from workflows.models import (
 from workflows.policy import CalendarPolicy
 
 ACTIVE_PHASES = (Phase.ownership, Phase.resolution)
-REPLY_TIMELINE = 20  # timeline events in an update's reply
 
 _WHAT = {
     AUTOMATIC_ACK: "automatic acknowledgement",
@@ -168,15 +169,29 @@ def ui_details(s: ComplaintState) -> str:
     return "\n\n".join(lines)
 
 
-def reply(s: ComplaintState) -> ComplaintState:
-    """What an update returns: the state with the recent timeline and the deadlines that
-    matter now. Update results are kept in history, so a full timeline in every reply
-    would grow a long complaint's history quadratically; `status` has everything."""
-    updates = [d for d in s.deadlines if d.name.startswith(CUSTOMER_UPDATE)]
-    keep = {id(d) for d in updates[-2:]}
-    deadlines = [d for d in s.deadlines if not d.name.startswith(CUSTOMER_UPDATE)
-                 or id(d) in keep or d.breached]
-    return s.model_copy(update={"timeline": s.timeline[-REPLY_TIMELINE:], "deadlines": deadlines})
+def receipt(s: ComplaintState, paused_update_clock: bool = False) -> ComplaintReceipt:
+    """What an update returns: the complaint's status, phase, next deadline and last event."""
+    due = next_deadline(s, paused_update_clock=paused_update_clock)
+    return ComplaintReceipt(
+        crn=s.crn, status=s.status, phase=s.phase,
+        next_deadline=NextDeadline(name=due.name, due_at=due.due_at) if due else None,
+        last_event_seq=s.timeline[-1].seq if s.timeline else 0)
+
+
+# The templates that show the case file (severity, status, retention risk, ...); the rest
+# name the complaint by its CRN and subject only, so their requests (kept in history)
+# leave the case file out.
+CASE_FILE_TEMPLATES = frozenset({"owner_assigned", "escalation", "reassigned", "rnd_task",
+                                 "refund_approval"})
+CASE_FILE = frozenset({"severity", "status", "phase", "category", "severity_score",
+                       "retention_risk", "retention_reasons", "customer_id"})
+
+
+def for_template(template: str, context: dict[str, Any]) -> dict[str, Any]:
+    """The email context a template reads (see CASE_FILE_TEMPLATES)."""
+    if template in CASE_FILE_TEMPLATES:
+        return context
+    return {k: v for k, v in context.items() if k not in CASE_FILE}
 
 
 def mail_context(s: ComplaintState, customer_name: str) -> dict[str, Any]:

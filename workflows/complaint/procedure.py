@@ -138,7 +138,8 @@ class ComplaintProcedure(MoneyPath):
             self.automatic_ack_body = receipt.body
             self._mark_met(AUTOMATIC_ACK, SYSTEM, f"emailed to {to}")
 
-        self._email("acknowledgement", [to], "acknowledgement", context, then=sent)
+        self._email("acknowledgement", [to], "acknowledgement", context, then=sent,
+                    with_body=True)
 
     # --- Phase 2: ownership -----------------------------------------------------------
 
@@ -264,10 +265,12 @@ class ComplaintProcedure(MoneyPath):
 
     def _quiet(self) -> bool:
         return (workflow.all_handlers_finished() and not self._dirty and not self._writing
+                and not self._index_pending
                 and all(t.done() for t in self._background if t not in self._watchers))
 
     def _continue_as_new(self) -> None:
         assert self.policy is not None
+        self._flush_index()
         s = self.state
         recent = [e for i, e in enumerate(s.timeline)
                   if i >= len(s.timeline) - CARRIED_TIMELINE or e.seq > self._persisted_seq]

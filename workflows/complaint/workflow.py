@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import ComplaintStart
     from workflows.models import (
         ActionPlan,
+        ComplaintReceipt,
         ComplaintState,
         CsatResponse,
         CustomerResponse,
@@ -60,15 +61,16 @@ class ComplaintWorkflow(ComplaintProcedure):
         super().__init__(start)
 
     @workflow.run
-    async def run(self, start: ComplaintStart) -> ComplaintState:
+    async def run(self, start: ComplaintStart) -> ComplaintReceipt:
         # The procedure runs as a task so that a background task's failure (a deadline's
         # watcher, an email, a notice) ends this wait and fails the workflow task.
         procedure = asyncio.create_task(self._procedure(start))
         await workflow.wait_condition(lambda: procedure.done() or self._failure is not None)
         self._raise_background_failure()
-        return procedure.result()
+        procedure.result()
+        return self._receipt()  # archived; the whole state stays readable through `status`
 
-    async def _procedure(self, start: ComplaintStart) -> ComplaintState:
+    async def _procedure(self, start: ComplaintStart) -> None:
         writer = self._spawn(self._write_progress(), "the progress writer", track=False)
         if start.carried is None:
             await self._register()
@@ -82,7 +84,6 @@ class ComplaintWorkflow(ComplaintProcedure):
         await self._post_mortem()
         await self._archive()
         await self._finish(writer)
-        return self.state
 
     def _facts(self) -> Complaint:
         """The complaint as the update rules read it."""
@@ -95,7 +96,7 @@ class ComplaintWorkflow(ComplaintProcedure):
     # --- Phase 1 ----------------------------------------------------------------------
 
     @workflow.update
-    async def acknowledge_personally(self, ack: PersonalAcknowledgement) -> ComplaintState:
+    async def acknowledge_personally(self, ack: PersonalAcknowledgement) -> ComplaintReceipt:
         s = self.state
         self.personal_ack = ack
         member = self._acted(ack.actor)
@@ -111,7 +112,7 @@ class ComplaintWorkflow(ComplaintProcedure):
                   ("late: " if late else "") + excerpt(ack.message),
                   outcome="late" if late else "on_time")
         self._changed()
-        return ui.reply(s)
+        return self._receipt()
 
     @acknowledge_personally.validator
     def _check_personal_ack(self, ack: PersonalAcknowledgement) -> None:
@@ -120,7 +121,7 @@ class ComplaintWorkflow(ComplaintProcedure):
     # --- Phase 2: ownership -------------------------------------------------------------
 
     @workflow.update
-    async def record_phone_contact(self, call: PhoneContact) -> ComplaintState:
+    async def record_phone_contact(self, call: PhoneContact) -> ComplaintReceipt:
         self._acted(call.actor)
         if call.reached:
             self.state.phone_contact_made = True
@@ -132,14 +133,14 @@ class ComplaintWorkflow(ComplaintProcedure):
             self._log(Event.phone_attempt, call.actor, f"not reached: {excerpt(call.summary)}",
                       outcome="not_reached")
         self._changed()
-        return ui.reply(self.state)
+        return self._receipt()
 
     @record_phone_contact.validator
     def _check_phone_contact(self, call: PhoneContact) -> None:
         rules.record_phone_contact(self._facts(), call)
 
     @workflow.update
-    async def submit_internal_review(self, review: InternalReview) -> ComplaintState:
+    async def submit_internal_review(self, review: InternalReview) -> ComplaintReceipt:
         s = self.state
         self._acted(review.actor)
         missing = [name.replace("_", " ") for name, done in review.checklist.model_dump().items()
@@ -153,7 +154,7 @@ class ComplaintWorkflow(ComplaintProcedure):
                      "; checklist complete"),
                   outcome="incomplete" if missing else "complete")
         self._changed()
-        return ui.reply(s)
+        return self._receipt()
 
     @submit_internal_review.validator
     def _check_internal_review(self, review: InternalReview) -> None:
@@ -162,7 +163,7 @@ class ComplaintWorkflow(ComplaintProcedure):
     # --- Phase 3: resolution ------------------------------------------------------------
 
     @workflow.update
-    async def submit_action_plan(self, plan: ActionPlan) -> ComplaintState:
+    async def submit_action_plan(self, plan: ActionPlan) -> ComplaintReceipt:
         s = self.state
         self._acted(plan.actor)
         s.action_plan, s.customer_agreed, s.fix = list(plan.steps), None, "none"
@@ -177,28 +178,28 @@ class ComplaintWorkflow(ComplaintProcedure):
                   amount=sum(money) if money else None,
                   currency=self.context.order.currency if money and self.context.order else None)
         self._changed()
-        return ui.reply(s)
+        return self._receipt()
 
     @submit_action_plan.validator
     def _check_action_plan(self, plan: ActionPlan) -> None:
         rules.submit_action_plan(self._facts(), plan)
 
     @workflow.update
-    async def propose_solution(self, proposal: SolutionProposal) -> ComplaintState:
+    async def propose_solution(self, proposal: SolutionProposal) -> ComplaintReceipt:
         member = self._acted(proposal.actor)
         self.state.status = Status.awaiting_customer
         self._customer_message("solution_proposal", proposal.message, member)
         self._pause_update_clock()  # SOP: the customer's turn; our 24-hour clock waits
         self._log(Event.solution_proposed, proposal.actor, excerpt(proposal.message))
         self._changed()
-        return ui.reply(self.state)
+        return self._receipt()
 
     @propose_solution.validator
     def _check_proposal(self, proposal: SolutionProposal) -> None:
         rules.propose_solution(self._facts(), proposal)
 
     @workflow.update
-    async def record_customer_response(self, reply: CustomerResponse) -> ComplaintState:
+    async def record_customer_response(self, reply: CustomerResponse) -> ComplaintReceipt:
         s = self.state
         self._acted(reply.actor)
         if s.status == Status.awaiting_customer:
@@ -222,7 +223,7 @@ class ComplaintWorkflow(ComplaintProcedure):
         if reply.agrees is True:
             self._ask_for_sign_off()  # a plan with nothing left to carry out
         self._changed()
-        return ui.reply(s)
+        return self._receipt()
 
     @record_customer_response.validator
     def _check_customer_response(self, reply: CustomerResponse) -> None:
@@ -249,7 +250,7 @@ class ComplaintWorkflow(ComplaintProcedure):
                 "owner_name": self._name(s.owner)})
 
     @workflow.update
-    async def record_fix_deployed(self, deployed: FixDeployed) -> ComplaintState:
+    async def record_fix_deployed(self, deployed: FixDeployed) -> ComplaintReceipt:
         s = self.state
         self._acted(deployed.actor)
         s.fix = "deployed"
@@ -258,26 +259,26 @@ class ComplaintWorkflow(ComplaintProcedure):
         self._log(Event.fix_deployed, deployed.actor, deployed.reference)
         self._ask_for_sign_off()
         self._changed()
-        return ui.reply(s)
+        return self._receipt()
 
     @record_fix_deployed.validator
     def _check_fix_deployed(self, deployed: FixDeployed) -> None:
         rules.record_fix_deployed(self._facts(), deployed)
 
     @workflow.update
-    async def send_customer_update(self, update: CustomerUpdate) -> ComplaintState:
+    async def send_customer_update(self, update: CustomerUpdate) -> ComplaintReceipt:
         member = self._acted(update.actor)
         self._customer_message("customer_update", update.message, member)
         self._log(Event.customer_update, update.actor, excerpt(update.message))
         self._changed()
-        return ui.reply(self.state)
+        return self._receipt()
 
     @send_customer_update.validator
     def _check_customer_update(self, update: CustomerUpdate) -> None:
         rules.send_customer_update(self._facts(), update)
 
     @workflow.update
-    async def confirm_resolution(self, confirmation: ResolutionConfirmation) -> ComplaintState:
+    async def confirm_resolution(self, confirmation: ResolutionConfirmation) -> ComplaintReceipt:
         s = self.state
         member = self._acted(confirmation.actor)
         s.status, s.phase, s.resolved_at = Status.resolved, Phase.post_mortem, workflow.now()
@@ -295,7 +296,7 @@ class ComplaintWorkflow(ComplaintProcedure):
                         {**self._mail_context(),
                          "owner_name": member.name if member else self._name(s.owner)})
         self._changed()
-        return ui.reply(s)
+        return self._receipt()
 
     @confirm_resolution.validator
     def _check_confirmation(self, confirmation: ResolutionConfirmation) -> None:
@@ -304,7 +305,7 @@ class ComplaintWorkflow(ComplaintProcedure):
     # --- Phase 4: post-mortem -----------------------------------------------------------
 
     @workflow.update
-    async def submit_rca(self, rca: RootCauseAnalysis) -> ComplaintState:
+    async def submit_rca(self, rca: RootCauseAnalysis) -> ComplaintReceipt:
         s = self.state
         self._acted(rca.actor)
         s.rca_submitted = True
@@ -323,26 +324,26 @@ class ComplaintWorkflow(ComplaintProcedure):
             if to:
                 self._email("kb_task", to, "kb_task", context)
         self._changed()
-        return ui.reply(s)
+        return self._receipt()
 
     @submit_rca.validator
     def _check_rca(self, rca: RootCauseAnalysis) -> None:
         rules.submit_rca(self._facts(), rca)
 
     @workflow.update
-    async def record_kb_article(self, done: KbArticleDone) -> ComplaintState:
+    async def record_kb_article(self, done: KbArticleDone) -> ComplaintReceipt:
         self._acted(done.actor)
         self.state.kb_article = "done"
         self._log(Event.kb_article_done, done.actor, done.reference)
         self._changed()
-        return ui.reply(self.state)
+        return self._receipt()
 
     @record_kb_article.validator
     def _check_kb_article(self, done: KbArticleDone) -> None:
         rules.record_kb_article(self._facts(), done)
 
     @workflow.update
-    async def record_csat(self, csat: CsatResponse) -> ComplaintState:
+    async def record_csat(self, csat: CsatResponse) -> ComplaintReceipt:
         s = self.state
         self._acted(csat.actor)
         s.csat_score = csat.score
@@ -350,7 +351,7 @@ class ComplaintWorkflow(ComplaintProcedure):
                   f"{csat.score}/5" + (f": {excerpt(csat.comment)}" if csat.comment else ""),
                   outcome=str(csat.score))
         self._changed()
-        return ui.reply(s)
+        return self._receipt()
 
     @record_csat.validator
     def _check_csat(self, csat: CsatResponse) -> None:
@@ -359,17 +360,17 @@ class ComplaintWorkflow(ComplaintProcedure):
     # --- any phase: escalate, reassign ----------------------------------------------------
 
     @workflow.update
-    async def escalate(self, request: EscalationRequest) -> ComplaintState:
+    async def escalate(self, request: EscalationRequest) -> ComplaintReceipt:
         self._acted(request.actor)
         self._escalate(self.state.escalation_level + 1, request.reason, request.actor)
-        return ui.reply(self.state)
+        return self._receipt()
 
     @escalate.validator
     def _check_escalate(self, request: EscalationRequest) -> None:
         rules.escalate(self._facts(), request)
 
     @workflow.update
-    async def reassign(self, request: Reassignment) -> ComplaintState:
+    async def reassign(self, request: Reassignment) -> ComplaintReceipt:
         assert self.policy is not None
         s = self.state
         actor = self._acted(request.actor)
@@ -396,7 +397,7 @@ class ComplaintWorkflow(ComplaintProcedure):
             self._email(f"reassigned:{n}:old", [old.email], "reassigned",
                         {**context, "to_new": False, "recipient_name": old.name})
         self._changed()
-        return ui.reply(s)
+        return self._receipt()
 
     @reassign.validator
     def _check_reassign(self, request: Reassignment) -> None:
@@ -417,11 +418,11 @@ class ComplaintWorkflow(ComplaintProcedure):
         self._decide_refund(decision)
 
     @workflow.update
-    async def decide_refund(self, decision: RefundDecision) -> ComplaintState:
+    async def decide_refund(self, decision: RefundDecision) -> ComplaintReceipt:
         """The same decision as the signal, for callers that want the answer: a decision
         that may not count is refused by the validator and leaves no trace in history."""
         self._decide_refund(decision)
-        return ui.reply(self.state)
+        return self._receipt()
 
     @decide_refund.validator
     def _check_decide_refund(self, decision: RefundDecision) -> None:
