@@ -12,7 +12,7 @@ which mail clients treat as one message.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 
 import aiosmtplib
@@ -175,7 +175,7 @@ class ReportActivities(report.ReportActivities):
             raise failure
         return receipt
 
-    def _message(self, period: ReportPeriod, row: asyncpg.Record) -> EmailMessage:
+    def _message(self, period: ReportPeriod, row: asyncpg.Record) -> Message:
         return compose(self.mail_from, row, row["body_text"],
                        {"X-Complaint-Report": f"{period.kind.value}:{period.key}"},
                        html=row["body_html"])
