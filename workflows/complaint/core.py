@@ -259,6 +259,10 @@ class ComplaintCore:
 
     def _warned(self, action: ClockEvent) -> ClockEvent:
         def warned(clock: SlaClock) -> None:
+            d = clock.deadline
+            self._log(Event.deadline_warning, SYSTEM,
+                      f"{d.name}: {clock.what} due {ui.clock(d.due_at)}",
+                      deadline=d.name, outcome=Outcome.warned)
             action(clock)
             self._changed()
         return warned
@@ -283,8 +287,6 @@ class ComplaintCore:
     def _on_warning(self, clock: SlaClock) -> None:
         """The default warning at 75%: the owner (or, before ownership, a team lead) is told."""
         d = clock.deadline
-        self._log(Event.deadline_warning, SYSTEM, f"{d.name}: {clock.what} due {ui.clock(d.due_at)}",
-                  deadline=d.name, outcome=Outcome.warned)
         recipient = self.roster.get(self.state.owner or "") or self._staff_for(Role.team_lead)
         if recipient is not None:
             self._email(f"warning:{d.name}", [recipient.email], "deadline_warning", {

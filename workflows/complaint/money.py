@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.clocks import ClockEvent, SlaClock
     from workflows.complaint.core import SYSTEM
     from workflows.complaint.escalation import EscalationChain
-    from workflows.events import REFUND_APPROVAL, Event, Outcome, deadline_type
+    from workflows.events import REFUND_APPROVAL, Event, deadline_type
     from workflows.messages import RefundApplication
     from workflows.models import (
         ActionPlan,
@@ -143,9 +143,8 @@ class MoneyPath(EscalationChain):
                 "reasons": [st.description for st in money_steps(s.action_plan)]}
 
     def _remind_finance(self, clock: SlaClock) -> None:
+        """The refund approval's warning: the Finance Manager is reminded."""
         d = clock.deadline
-        self._log(Event.deadline_warning, SYSTEM, f"{d.name}: {clock.what} due {ui.clock(d.due_at)}",
-                  deadline=d.name, outcome=Outcome.warned)
         finance = self._staff_emails(Role.finance_manager)
         if finance:
             self._email(f"{d.name}:reminder", finance, "refund_approval",
