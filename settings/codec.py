@@ -14,6 +14,7 @@ import base64
 import binascii
 import dataclasses
 import os
+import zlib
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -28,6 +29,8 @@ from temporalio.converter import (
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
+ZLIB = b"binary/zlib"  # inside the encryption: the payload compressed
+COMPRESS_FROM = 200  # bytes; below it compression saves little and costs a call
 
 
 class EncryptionKeyError(ValueError):
@@ -73,7 +76,7 @@ class EncryptionCodec(PayloadCodec):
             nonce = os.urandom(NONCE_BYTES)
             out.append(Payload(
                 metadata={"encoding": ENCODING, KEY_ID: self.key_id.encode()},
-                data=nonce + cipher.encrypt(nonce, p.SerializeToString(), None)))
+                data=nonce + cipher.encrypt(nonce, _compressed(p).SerializeToString(), None)))
         return out
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -87,9 +90,30 @@ class EncryptionCodec(PayloadCodec):
             if cipher is None:
                 raise ValueError(f"payload encrypted with key {key_id!r}, which "
                                  "PAYLOAD_ENCRYPTION_KEYS does not hold")
-            out.append(Payload.FromString(
-                cipher.decrypt(p.data[:NONCE_BYTES], p.data[NONCE_BYTES:], None)))
+            out.append(_decompressed(Payload.FromString(
+                cipher.decrypt(p.data[:NONCE_BYTES], p.data[NONCE_BYTES:], None))))
         return out
+
+
+def _compressed(p: Payload) -> Payload:
+    """The payload zlib-compressed inside its envelope when that makes it smaller (JSON
+    text does, by half or more: a complaint's history is mostly its payloads). Compressed
+    before it is encrypted, as ciphertext does not compress. What this reveals is the
+    compressed length of one complaint's own data to whoever reads the history's bytes
+    (docs/security.md)."""
+    inner = p.SerializeToString()
+    if len(inner) < COMPRESS_FROM:
+        return p
+    packed = zlib.compress(inner, 6)
+    if len(packed) + len(ZLIB) + 12 >= len(inner):
+        return p
+    return Payload(metadata={"encoding": ZLIB}, data=packed)
+
+
+def _decompressed(p: Payload) -> Payload:
+    if p.metadata.get("encoding", b"") != ZLIB:
+        return p  # encrypted uncompressed (small, or from before compression)
+    return Payload.FromString(zlib.decompress(p.data))
 
 
 def data_converter(keys: dict[str, bytes]) -> DataConverter:

@@ -124,3 +124,21 @@ async def test_a_malformed_key_stops_the_cli_with_a_clear_error(capsys, monkeypa
     code, out, err = await Cli(capsys)("status", "CRN-AAAAAAAAAA")
     assert code == 2 and "PAYLOAD_ENCRYPTION_KEYS key 'k1': 3 bytes" in err
     assert "Traceback" not in err and "QUJD" not in err
+
+
+async def test_large_payloads_are_compressed_inside_the_encryption_and_old_ones_still_read():
+    codec = EncryptionCodec(parse_keys(new_key_spec("k1")))
+    text = ('{"detail": "' + "the export shows totals that do not match " * 20 + '"}').encode()
+    large = Payload(metadata={"encoding": b"json/plain"}, data=text)
+    small = Payload(metadata={"encoding": b"json/plain"}, data=b'"Save progress"')
+    encoded_large, encoded_small = await codec.encode([large, small])
+    # Compressed before it was encrypted: far smaller than the JSON it holds.
+    assert len(encoded_large.data) < len(text) / 3
+    assert len(encoded_small.data) > len(small.SerializeToString())  # too small to compress
+    assert await codec.decode([encoded_large, encoded_small]) == [large, small]
+    # Encrypted before compression existed (the whole payload, uncompressed): still reads.
+    nonce = b"\x00" * 12
+    cipher = codec._ciphers["k1"]
+    before = Payload(metadata={"encoding": b"binary/encrypted", KEY_ID: b"k1"},
+                     data=nonce + cipher.encrypt(nonce, large.SerializeToString(), None))
+    assert await codec.decode([before]) == [large]
