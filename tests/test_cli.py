@@ -127,8 +127,12 @@ async def test_migrate_seed_submit_status_and_acknowledge(
                                        "--message", "Dear Mia, I am sorry about the double charge. "
                                        "I have asked billing to reverse it today. Ana")
             assert (code, err) == (0, "")
-            assert out.strip() == f"{crn}: acknowledged, phase ownership"
+            head, _, due = out.strip().partition("; next deadline ")
+            assert head == f"{crn}: acknowledged, phase ownership"
             after = await stack.status(crn)
+            # The receipt's next deadline: one of the complaint's, at its due minute.
+            name, _, at = due.partition(" at ")
+            assert at == after.deadline(name).due_at.isoformat(timespec="minutes")
             assert after.status == Status.acknowledged
             assert after.deadline("personal_acknowledgement").met_at is not None
             personal = await stack.mail_for(crn, "personal_acknowledgement")
