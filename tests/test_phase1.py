@@ -8,13 +8,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 
-from starter.operations import ActionRefused
+from starter.operations import ActionRefused, act
 from tests.conftest import REPO_ROOT, ComplaintStack, load_json, text_of
 from workflows import search_attributes as sa
 from workflows.calendar import business_deadline
 from workflows.complaint import AUTOMATIC_ACK, PERSONAL_ACK
-from workflows.models import PersonalAcknowledgement, Phase, Status
+from workflows.events import Event
+from workflows.models import ComplaintReceipt, PersonalAcknowledgement, Phase, Status
 from workflows.policy import snapshot_policy
 
 
@@ -166,3 +168,36 @@ async def test_refused_acknowledgements_change_nothing(stack: ComplaintStack):
         await stack.act(crn, "acknowledge_personally", ack())
         with pytest.raises(ActionRefused, match="already acknowledged"):
             await stack.act(crn, "acknowledge_personally", ack(actor="ben"))
+
+
+async def test_an_update_answers_with_a_small_receipt_and_the_state_stays_on_the_query(
+        stack: ComplaintStack):
+    """Every update's answer stays in the complaint's history for its whole life, so it is
+    a receipt (where the complaint stands), not the state with its timeline."""
+    async with stack.worker():
+        crn = (await stack.submit()).crn
+        await stack.mail_for(crn, "acknowledgement")
+        done = await act(stack.client, crn, "acknowledge_personally", ack())
+        state = await stack.status(crn)
+        history = await stack.client.get_workflow_handle(crn).fetch_history()
+
+    assert isinstance(done, ComplaintReceipt)
+    assert (done.crn, done.status, done.phase) == (crn, Status.acknowledged, Phase.ownership)
+    acknowledged = next(e for e in state.timeline if e.seq == done.last_event_seq)
+    assert acknowledged.event == Event.acknowledged_personally
+    # The next deadline: one still open, and no open deadline falls due before it (the owner's
+    # phone call, started just after, falls later).
+    assert done.next_deadline is not None
+    due = state.deadline(done.next_deadline.name)
+    assert due.due_at == done.next_deadline.due_at and due.met_at is None and not due.breached
+    assert state.deadline(PERSONAL_ACK).met_at is not None  # met by the update: not next
+    open_ = [d for d in state.deadlines if d.met_at is None and not d.superseded and not d.breached]
+    assert min(d.due_at for d in open_) == done.next_deadline.due_at
+    # In history: the update's answer is the receipt, a few hundred bytes at most.
+    completed = [e.workflow_execution_update_completed_event_attributes.outcome.success
+                 for e in history.events if e.event_type
+                 == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED]
+    assert len(completed) == 1
+    assert completed[0].ByteSize() < 400, completed[0].ByteSize()
+    assert b"timeline" not in completed[0].payloads[0].data
+    assert len(state.timeline) >= 4  # the whole state is the query's
