@@ -77,22 +77,23 @@ class StoreActivities(activity_types.StoreActivities):
                        customer_email, subject, description, category, impact, order_id, severity,
                        severity_score, status, phase, owner, handling_agent, escalation_level,
                        retention_risk, sla_breached, recurrent_of, policy_name, received_at,
-                       acknowledged_at, resolved_at, closed_at, archived_at, csat_score)
+                       acknowledged_at, resolved_at, closed_at, archived_at, csat_score,
+                       outcome)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                           $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
+                           $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
                    ON CONFLICT (crn) DO UPDATE SET category = $9, impact = $10, severity = $12,
                        severity_score = $13, status = $14, phase = $15, owner = $16,
                        handling_agent = $17, escalation_level = $18, retention_risk = $19,
                        sla_breached = $20, recurrent_of = $21, acknowledged_at = $24,
                        resolved_at = $25, closed_at = $26, archived_at = $27, csat_score = $28,
-                       updated_at = now()""",
+                       outcome = $29, updated_at = now()""",
                 r.crn, r.source.value, r.external_ref, r.customer_id, r.customer_name,
                 r.customer_email, r.subject, r.description,
                 r.category.value if r.category else None, r.impact.value if r.impact else None,
                 r.order_id, r.severity, r.severity_score, r.status.value, r.phase.value, r.owner,
                 r.handling_agent, r.escalation_level, r.retention_risk, r.sla_breached,
                 r.recurrent_of, r.policy_name, r.received_at, r.acknowledged_at, r.resolved_at,
-                r.closed_at, r.archived_at, r.csat_score,
+                r.closed_at, r.archived_at, r.csat_score, r.outcome,
             )
             if progress.events:
                 await conn.executemany(

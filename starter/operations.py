@@ -46,6 +46,7 @@ UPDATES: dict[str, type[BaseModel]] = {
     "record_csat": m.CsatResponse,
     "escalate": m.EscalationRequest,
     "reassign": m.Reassignment,
+    "withdraw": m.Withdrawal,
 }
 # How the decide_refund validator says the approver is not one (it raises a plain ValueError
 # with the problem the refund_decision signal logs).
