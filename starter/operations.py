@@ -217,3 +217,33 @@ async def still_running(client: Client, crns: list[str]) -> list[str]:
         if status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
             running.append(crn)
     return running
+
+
+async def withdraw_and_wait(client: Client, crn: str, withdrawal: m.Withdrawal,
+                            timeout: float = 60.0) -> None:
+    """Withdraw one complaint (the `withdraw` update) and wait until its workflow run has
+    completed. One still being registered is asked again for a moment; one already
+    withdrawn (or already completed) is only waited for. Refused otherwise (ActionRefused:
+    closed already, or the actor may not), and then nothing was changed."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            await act(client, crn, "withdraw", withdrawal)
+            break
+        except ActionNotPermitted:
+            raise
+        except ActionRefused as refused:
+            reason = str(refused)
+            if "already withdrawn" in reason or "takes no more actions" in reason:
+                break
+            if "being registered" not in reason or loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    while await still_running(client, [crn]):
+        if loop.time() > deadline:
+            raise ActionRefused(f"{crn} was withdrawn, but its workflow had not completed "
+                                f"within {timeout:.0f} s")
+        await asyncio.sleep(0.1)
