@@ -12,10 +12,10 @@ import asyncpg
 import pytest
 
 from activities.metrics import compute_metrics
-from tests.conftest import ComplaintStack
-from tests.test_cli import Cli
 from starter.cli.erase import ERASURE_REASON
 from starter.operations import still_running
+from tests.conftest import ComplaintStack
+from tests.test_cli import Cli
 from tests.test_lifecycle import plan_agreed, signed_off_and_reviewed, to_owner
 from workflows import models as m
 from workflows.events import Event

@@ -23,6 +23,8 @@ from starter.operations import (
     still_running,
 )
 from tests.conftest import ComplaintStack
+from tests.console_stack import console_on, signed_in, token
+from tests.test_api import api_on
 from tests.test_cli import Cli
 from tests.test_lifecycle import plan_agreed, to_owner
 from tests.test_ownership_and_actions import refused
@@ -219,3 +221,65 @@ async def test_reports_count_a_withdrawn_complaint_as_withdrawn_not_resolved(
     assert (metrics.received, metrics.resolved, metrics.withdrawn) == (1, 0, 1)
     assert metrics.open_at_end == 0 and metrics.first_contact_resolutions == 0
     assert metrics.breaches == 0 and metrics.average_resolution_days is None
+
+
+async def test_the_api_route_and_the_console_form(stack: ComplaintStack):
+    """POST /complaints/{crn}/actions/withdraw with the key's owner as the actor; the
+    console offers a team lead the Withdraw form and an agent nothing of the kind."""
+    async with api_on(stack) as api:
+        crn = await api.submit()
+        await stack.until(crn, lambda s: s.handling_agent is not None)
+        forbidden = await api.act(crn, "withdraw", "ana", reason=REASON)
+        assert forbidden.status_code == 403 and "team_lead" in forbidden.json()["message"]
+        bad = await api.act(crn, "withdraw", "tom", reason=REASON, actor="helen")
+        assert bad.status_code == 422  # the key says who acts, never the body
+        assert await still_running(stack.client, [crn]) == [crn]
+        done = await api.act(crn, "withdraw", "tom", reason=REASON)
+        assert done.status_code == 200, done.text
+        body = done.json()
+        assert (body["status"], body["phase"], body["outcome"]) == ("closed", "closed",
+                                                                    "withdrawn")
+        await ended(stack, crn)
+        again = await api.act(crn, "withdraw", "helen", reason=REASON)
+        assert again.status_code in (404, 409)  # ended (the test server says "not found")
+
+    async with console_on(stack) as console:
+        crn = (await stack.submit()).crn
+        await stack.until(crn, lambda s: s.handling_agent is not None)
+        async with signed_in(console, "ana") as ana:
+            page = await ana.get(f"/console/complaints/{crn}")
+            assert page.status_code == 200 and "Withdraw</button>" not in page.text
+            refused_post = await ana.post(f"/console/complaints/{crn}/actions/withdraw", data={
+                "csrf_token": token(page.text), "reason": REASON})
+            assert refused_post.status_code == 403
+        assert await still_running(stack.client, [crn]) == [crn]
+        async with signed_in(console, "tom") as tom:
+            page = await tom.get(f"/console/complaints/{crn}")
+            assert "Withdraw</button>" in page.text
+            posted = await tom.post(f"/console/complaints/{crn}/actions/withdraw", data={
+                "csrf_token": token(page.text), "reason": REASON})
+            assert posted.status_code == 303
+            await ended(stack, crn)
+            shown = await tom.get(f"/console/complaints/{crn}")
+            assert "withdrawn at the customer&rsquo;s request" in shown.text
+            assert "Withdraw</button>" not in shown.text
+
+
+def test_the_policy_what_if_stops_a_withdrawn_complaints_clocks_at_its_withdrawal():
+    """The what-if replays a past complaint's deadlines up to its resolution or, for one
+    withdrawn, its withdrawal: what fell due afterwards was never missed."""
+    from tests.test_whatif import AS_OF, SUPERVISORS, at, ev
+    from workflows.policy import load_policy, snapshot_policy
+    from workflows.whatif import PastComplaint, simulate
+
+    received = at(6, 16)  # Friday 16:00; the personal acknowledgement is due within the hour
+    left = (ev(received, "received"),)
+    gone = (*left, ev(at(6, 16, 30), "withdrawn", "customer:cust-kite", reason=REASON))
+    policy = snapshot_policy(load_policy(), at(1, 0, month=1))
+    outcome = simulate(policy, [
+        PastComplaint("CRN-LEFT", received, m.Impact.minor, None, None, left),
+        PastComplaint("CRN-GONE", received, m.Impact.minor, None, None, gone)],
+        SUPERVISORS, AS_OF)
+    assert "personal_acknowledgement" in [n for _, n in outcome.replays["CRN-LEFT"].breaches]
+    assert outcome.replays["CRN-GONE"].breaches == []
+    assert outcome.replays["CRN-GONE"].escalations == []
