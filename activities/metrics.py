@@ -149,7 +149,7 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
     open_at_end = await conn.fetchval(
         """SELECT count(*) FROM complaints
            WHERE received_at < $1 AND (resolved_at IS NULL OR resolved_at >= $1)
-             AND NOT (outcome = 'withdrawn' AND closed_at < $1)""", end)
+             AND (outcome IS DISTINCT FROM 'withdrawn' OR closed_at >= $1)""", end)
     withdrawn = await conn.fetchval(
         """SELECT count(*) FROM complaints
            WHERE outcome = 'withdrawn' AND closed_at >= $1 AND closed_at < $2""", start, end)
