@@ -233,6 +233,8 @@ async def withdraw_and_wait(client: Client, crn: str, withdrawal: m.Withdrawal,
         try:
             await act(client, crn, "withdraw", withdrawal)
             break
+        except ComplaintNotFound:  # gone from Temporal (retention), or already completed
+            break
         except ActionNotPermitted:
             raise
         except ActionRefused as refused:
