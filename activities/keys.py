@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -146,3 +146,35 @@ async def authenticate(pool: asyncpg.Pool, key: str) -> Principal | None:
 
 def _owner(kind: str, name: str) -> str:
     return f"staff member {name!r}" if kind == STAFF else f"intake system {name!r}"
+
+
+# --- failed authentications, shared by every API process (starter/api/limits.py) ---------
+
+# Kept this long, then deleted as new failures come in (the limit looks back a minute).
+AUTH_FAILURES_KEPT = timedelta(minutes=5)
+
+
+async def record_auth_failure(pool: asyncpg.Pool, client: str) -> None:
+    """One failed authentication from `client`, counted in the current second (one atomic
+    upsert, so concurrent failures from several processes all count)."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO auth_failures (client, second, failures)
+               VALUES ($1, date_trunc('second', now()), 1)
+               ON CONFLICT (client, second)
+               DO UPDATE SET failures = auth_failures.failures + 1""", client)
+        await conn.execute("DELETE FROM auth_failures WHERE second < now() - $1::interval",
+                           AUTH_FAILURES_KEPT)
+
+
+async def recent_auth_failures(pool: asyncpg.Pool, client: str, within_seconds: int
+                               ) -> tuple[datetime | None, list[tuple[datetime, int]]]:
+    """(second, failures) for `client` in the last `within_seconds`, oldest first, and
+    PostgreSQL's now when there are any (the database's clock: the same for every API
+    process). One query, and nothing found for a client that has not failed."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT now() AS now, second, failures FROM auth_failures
+               WHERE client = $1 AND second > now() - make_interval(secs => $2)
+               ORDER BY second""", client, within_seconds)
+    return (rows[0]["now"] if rows else None), [(r["second"], r["failures"]) for r in rows]

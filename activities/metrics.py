@@ -6,7 +6,12 @@ Definitions (SOP v2.0 section 5 names the metrics and their targets):
   channel, and per local day. Open: received before the period's end and not resolved by it.
 - resolved: complaints whose `resolved_at` (the customer's written "Resolution Confirmed")
   is in the period. Their resolution time counts business time only (the policy's calendar),
-  in business days of the calendar's length.
+  in business days of the calendar's length. A complaint withdrawn at the customer's request
+  before its resolution has no `resolved_at`: it never counts as resolved (nor within its
+  SLA, nor towards first contact resolution); one withdrawn in its post-mortem, after the
+  customer's written sign-off, stays resolved.
+- withdrawn: complaints withdrawn at the customer's request (`outcome` withdrawn) whose
+  `closed_at` is in the period. A withdrawn complaint is no longer open from that instant.
 - first contact resolution: a resolved complaint that was never escalated and never
   reopened. The product has no reopen action: a customer who comes back about the same
   issue starts a new complaint marked `recurrent_of` the first, so a complaint counts as
@@ -83,6 +88,7 @@ class ReportMetrics(Model):
     received: int
     resolved: int
     open_at_end: int
+    withdrawn: int = 0  # withdrawn at the customer's request in the period
     first_contact_resolutions: int
     fcr_rate: float | None
     average_resolution_days: float | None
@@ -142,7 +148,11 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
         start, end, ACKNOWLEDGED_WITHIN, as_of)
     open_at_end = await conn.fetchval(
         """SELECT count(*) FROM complaints
-           WHERE received_at < $1 AND (resolved_at IS NULL OR resolved_at >= $1)""", end)
+           WHERE received_at < $1 AND (resolved_at IS NULL OR resolved_at >= $1)
+             AND (outcome IS DISTINCT FROM 'withdrawn' OR closed_at >= $1)""", end)
+    withdrawn = await conn.fetchval(
+        """SELECT count(*) FROM complaints
+           WHERE outcome = 'withdrawn' AND closed_at >= $1 AND closed_at < $2""", start, end)
     by_category = await conn.fetch(
         f"""SELECT coalesce(category, '{UNCATEGORISED}') AS name, count(*) AS count
             FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1""", start, end)  # nosec B608 # SQL from constants only; values are bound $n parameters
@@ -223,6 +233,7 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
     metrics = ReportMetrics(
         period=period, as_of=as_of, policy_name=policy.name,
         received=n_received, resolved=len(resolved), open_at_end=open_at_end,
+        withdrawn=withdrawn,
         first_contact_resolutions=fcr, fcr_rate=_rate(fcr, len(resolved)),
         average_resolution_days=statistics.fmean(values) if values else None,
         median_resolution_days=statistics.median(values) if values else None,

@@ -23,17 +23,24 @@ from workflows.models import ComplaintContext, EarlierComplaint, StaffMember
 _OPEN = "('resolved', 'closed', 'archived')"
 
 
-# The complaint row's columns after crn, in the INSERT's order; those a later write may set.
+# The complaint row's columns after crn; those a later write may set (the rest are only
+# ever inserted).
 _ROW_COLUMNS = (
     "source", "external_ref", "customer_id", "customer_name", "customer_email", "subject",
     "description", "category", "impact", "order_id", "severity", "severity_score", "status",
     "phase", "owner", "handling_agent", "escalation_level", "retention_risk", "sla_breached",
     "recurrent_of", "policy_name", "received_at", "acknowledged_at", "resolved_at",
-    "closed_at", "archived_at", "csat_score",
+    "closed_at", "archived_at", "csat_score", "outcome",
 )
 _CHANGING = frozenset(_ROW_COLUMNS) - {
     "source", "external_ref", "customer_id", "customer_name", "customer_email", "subject",
     "description", "order_id", "policy_name", "received_at"}
+_INSERT_ROW = (  # nosec B608 # column names from the constants above; values are bound $n parameters
+    f"INSERT INTO complaints (crn, {', '.join(_ROW_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_ROW_COLUMNS) + 2))}) "
+    "ON CONFLICT (crn) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _ROW_COLUMNS if c in _CHANGING)
+    + ", updated_at = now()")
 
 
 class StoreActivities(activity_types.StoreActivities):
@@ -87,23 +94,8 @@ class StoreActivities(activity_types.StoreActivities):
         r = progress.record
         async with self.pool.acquire() as conn, conn.transaction():
             if r.inserts:  # a run's first write: the whole row
-                await conn.execute(
-                    """INSERT INTO complaints (crn, source, external_ref, customer_id,
-                           customer_name, customer_email, subject, description, category, impact,
-                           order_id, severity, severity_score, status, phase, owner,
-                           handling_agent, escalation_level, retention_risk, sla_breached,
-                           recurrent_of, policy_name, received_at, acknowledged_at, resolved_at,
-                           closed_at, archived_at, csat_score)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                               $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
-                       ON CONFLICT (crn) DO UPDATE SET category = $9, impact = $10,
-                           severity = $12, severity_score = $13, status = $14, phase = $15,
-                           owner = $16, handling_agent = $17, escalation_level = $18,
-                           retention_risk = $19, sla_breached = $20, recurrent_of = $21,
-                           acknowledged_at = $24, resolved_at = $25, closed_at = $26,
-                           archived_at = $27, csat_score = $28, updated_at = now()""",
-                    r.crn, *(r.changed().get(column) for column in _ROW_COLUMNS),
-                )
+                await conn.execute(_INSERT_ROW, r.crn,
+                                   *(r.changed().get(column) for column in _ROW_COLUMNS))
             elif changed := {k: v for k, v in r.changed().items() if k in _CHANGING}:
                 # A later write: only what changed since the one before.
                 columns = list(changed)

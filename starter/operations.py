@@ -46,6 +46,7 @@ UPDATES: dict[str, type[BaseModel]] = {
     "record_csat": m.CsatResponse,
     "escalate": m.EscalationRequest,
     "reassign": m.Reassignment,
+    "withdraw": m.Withdrawal,
 }
 # How the decide_refund validator says the approver is not one (it raises a plain ValueError
 # with the problem the refund_decision signal logs).
@@ -111,7 +112,8 @@ async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintR
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             if "completed" in err.message:
-                raise ActionRefused(f"complaint {crn} is archived; it takes no more actions") from None
+                raise ActionRefused(f"complaint {crn} has ended (archived, or withdrawn); it "
+                                    "takes no more actions") from None
             raise ComplaintNotFound(crn) from None
         raise
 
@@ -224,3 +226,35 @@ async def still_running(client: Client, crns: list[str]) -> list[str]:
         if status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
             running.append(crn)
     return running
+
+
+async def withdraw_and_wait(client: Client, crn: str, withdrawal: m.Withdrawal,
+                            timeout: float = 60.0) -> None:
+    """Withdraw one complaint (the `withdraw` update) and wait until its workflow run has
+    completed. One still being registered is asked again for a moment; one already
+    withdrawn (or already completed) is only waited for. Refused otherwise (ActionRefused:
+    closed already, or the actor may not), and then nothing was changed."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            await act(client, crn, "withdraw", withdrawal)
+            break
+        except ComplaintNotFound:  # gone from Temporal (retention), or already completed
+            break
+        except ActionNotPermitted:
+            raise
+        except ActionRefused as refused:
+            reason = str(refused)
+            if "already withdrawn" in reason or "takes no more actions" in reason:
+                break
+            if "being registered" not in reason or loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    while await still_running(client, [crn]):
+        if loop.time() > deadline:
+            raise ActionRefused(f"{crn} was withdrawn, but its workflow had not completed "
+                                f"within {timeout:.0f} s")
+        await asyncio.sleep(0.1)

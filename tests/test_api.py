@@ -481,14 +481,23 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         assert process.returncode == 0, text[-8000:]
         return text
 
-    print(await run(""))
+    # All but `withdraw`, which a team lead may send and which ends the complaint (the
+    # fuzzer reuses the CRNs it lists): it goes last.
+    print(await run("", "--exclude-operation-id", "withdraw"))
     # The operations on one complaint again, aimed at a real one (its CRN in every path).
-    print(await run(f'[parameters]\n"path.crn" = "{crn}"\n', "--include-path-regex", "crn"))
+    real = f'[parameters]\n"path.crn" = "{crn}"\n'
+    print(await run(real, "--include-path-regex", "crn", "--exclude-operation-id", "withdraw"))
     # The complaint the fuzzer aimed at still runs and answers: nothing it sent broke it.
     state = await api.stack.status(crn)
     assert state.crn == crn
     description = await api.stack.client.get_workflow_handle(crn).describe()
     assert description.status == WorkflowExecutionStatus.RUNNING
+    # Last, `withdraw` at it: accepted once (it ends the complaint), refused after.
+    print(await run(real, "--include-operation-id", "withdraw"))
+    state = await api.stack.status(crn)
+    assert state.outcome == "withdrawn"
+    description = await api.stack.client.get_workflow_handle(crn).describe()
+    assert description.status == WorkflowExecutionStatus.COMPLETED
 
 
 # --- `complaints keys` ---------------------------------------------------------------------

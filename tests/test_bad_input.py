@@ -229,6 +229,8 @@ ACTIONS: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
     "record-csat": (m.CsatResponse, {**ACTOR, "score": 4, "comment": "Fine"}),
     "escalate": (m.EscalationRequest, {**ACTOR, "reason": "Asked for a manager"}),
     "reassign": (m.Reassignment, {**ACTOR, "owner": "priya"}),
+    "withdraw": (m.Withdrawal, {**ACTOR, "reason": "The customer asked us to close it",
+                                "recorded_by": "dpo"}),
     "refund-decision": (m.RefundDecision, {"actor": "fiona", "approved": True, "amount": "10.00",
                                            "note": ""}),
 }

@@ -12,10 +12,13 @@ import asyncpg
 import pytest
 
 from activities.metrics import compute_metrics
+from starter.cli.erase import ERASURE_REASON
+from starter.operations import still_running
 from tests.conftest import ComplaintStack
 from tests.test_cli import Cli
 from tests.test_lifecycle import plan_agreed, signed_off_and_reviewed, to_owner
 from workflows import models as m
+from workflows.events import Event
 from workflows.report import period_containing
 
 NAME, ADDRESS, PHONE = "Jon Kite", "kite@kite.example", "+44 20 7946 0003"
@@ -123,10 +126,73 @@ async def test_erasure_refuses_while_a_complaint_is_open_and_changes_nothing(
         await stack.until(crn, lambda s: bool(s.timeline))
         code, out, err = await Cli(capsys)("erase", "cust-kite", "--yes")
         assert code == 2 and crn in err and "nothing was erased" in err
+        assert "--withdraw-open" in err
         assert await stack.rows("SELECT * FROM erasures") == []
+        assert await still_running(stack.client, [crn]) == [crn]
+        assert (await stack.status(crn)).outcome is None
         row = (await stack.rows("SELECT customer_email, description FROM complaints "
                                 "WHERE crn = $1", crn))[0]
         assert (row["customer_email"], row["description"]) == (ADDRESS, DESCRIPTION)
+
+
+async def test_erasure_with_withdraw_open_ends_the_open_complaints_then_erases(
+        stack: ComplaintStack, capsys: Any, cli_env: None):
+    """`--withdraw-open`: each open complaint withdrawn at the customer's request (actor
+    `customer:<id>`, the operator recorded), its run waited for, then the erasure as ever."""
+    customer = {"id": "cust-kite", "name": NAME, "email": ADDRESS, "phone": PHONE}
+    async with stack.worker():
+        archived = await archived_complaint(stack)
+        in_triage = (await stack.submit(customer=customer, subject=SUBJECT,
+                                        description=DESCRIPTION)).crn
+        await stack.until(in_triage, lambda s: s.handling_agent is not None)
+        owned = await to_owner(stack, customer=customer)
+        other = (await stack.submit(customer={"id": "cust-bloom", "name": "Mia Bloom",
+                                              "email": "hello@bloom.example"},
+                                    subject="Invoice sent twice",
+                                    description="We were invoiced twice for March.")).crn
+        await stack.until(other, lambda s: s.handling_agent is not None)
+        await stack.settle()
+        assert sorted(await still_running(stack.client, [archived, in_triage, owned])) \
+            == sorted([in_triage, owned])
+        mails_before = len(stack.mails(in_triage)) + len(stack.mails(owned))
+
+        code, out, err = await Cli(capsys)("erase", "cust-kite", "--yes", "--by", "dpo-helen",
+                                           "--withdraw-open")
+        assert code == 0, err
+        assert "withdrew 2 open complaint(s)" in out and in_triage in out and owned in out
+        assert "erased cust-kite" in out and "3 complaint(s)" in out
+        assert await still_running(stack.client, [in_triage, owned, other]) == [other]
+        for crn in (in_triage, owned):
+            state = await stack.status(crn)  # Temporal's copy: withdrawn, and by whom
+            assert (state.status, state.outcome) == (m.Status.closed, m.ComplaintOutcome.withdrawn)
+            withdrawn = [e for e in state.timeline if e.event == Event.withdrawn]
+            assert [(e.actor, e.reason) for e in withdrawn] == [
+                ("customer:cust-kite", ERASURE_REASON)]
+            assert "recorded by dpo-helen" in withdrawn[0].detail
+        rows = await stack.rows("SELECT crn, status, outcome, closed_at FROM complaints "
+                                "WHERE customer_id = 'cust-kite' ORDER BY crn")
+        assert {r["crn"]: (r["status"], r["outcome"]) for r in rows} == {
+            archived: ("archived", None), in_triage: ("closed", "withdrawn"),
+            owned: ("closed", "withdrawn")}
+        logged = await stack.rows("SELECT crn, actor FROM complaint_events WHERE event = $1",
+                                  Event.withdrawn.value)
+        assert sorted((r["crn"], r["actor"]) for r in logged) == sorted(
+            [(in_triage, "customer:cust-kite"), (owned, "customer:cust-kite")])
+
+        async with stack.pool.acquire() as conn:
+            for needle in PERSONAL:
+                assert await where_it_appears(conn, needle) == [], needle
+            record = await conn.fetchrow("SELECT * FROM erasures")
+            assert (record["erased_by"], sorted(record["complaints"])) == (
+                "dpo-helen", sorted([archived, in_triage, owned]))
+            assert await where_it_appears(conn, "hello@bloom.example")
+
+        # Past every deadline the withdrawn complaints had: nothing fires, nothing is sent.
+        await stack.sleep(timedelta(days=10))
+        assert len(stack.mails(in_triage)) + len(stack.mails(owned)) == mails_before
+        async with stack.pool.acquire() as conn:
+            for needle in PERSONAL:
+                assert await where_it_appears(conn, needle) == [], needle
 
 
 async def test_erasure_of_an_unknown_customer_is_refused(

@@ -13,6 +13,9 @@ differently fails `make test` before it reaches production. The paths:
 - customer_by_email.json                       the customer acting themselves (the email
                                                channel): a reply, asked for and giving the
                                                written sign-off, rating the service
+- withdrawn_awaiting_approval.json             withdrawn at the customer's request while a
+                                               refund awaited the Finance Manager: every
+                                               timer cancelled, the run completed
 - escalation_unanswered_before_reminder.json   the escalation chain recorded *before* the
                                                `remind-head-of-cs-when-unanswered` patch
 - full_life_before_upsert_patch.json           intake to archive recorded *before* the
@@ -49,7 +52,7 @@ from workflows.models import Status
 
 HISTORIES = Path(__file__).parent / "histories"
 PATHS = ["full_life", "missed_acknowledgement_escalation_chain", "refund_with_approval",
-         "disagreement_and_replan", "customer_by_email"]
+         "disagreement_and_replan", "customer_by_email", "withdrawn_awaiting_approval"]
 BEFORE_REMINDER = HISTORIES / "escalation_unanswered_before_reminder.json"
 BEFORE_UPSERT_PATCH = HISTORIES / "full_life_before_upsert_patch.json"
 BEFORE_NEXT_DEADLINE_PATCH = HISTORIES / "full_life_before_next_deadline_patch.json"
@@ -127,9 +130,10 @@ async def test_old_complaints_replay_only_because_the_email_channel_is_patched(m
 
 
 def upserts(path: Path) -> list[dict[str, str]]:
-    """The search attributes each upsert in a recorded history set (name -> encoded value)."""
+    """The search attributes each upsert in a recorded history set (name -> encoded value;
+    None for one unset, as NextDeadlineAt once no deadline is open)."""
     events = json.loads(path.read_text())["events"]
-    return [{name: payload["data"] for name, payload in e[UPSERT_ATTRIBUTES]["searchAttributes"]
+    return [{name: payload.get("data") for name, payload in e[UPSERT_ATTRIBUTES]["searchAttributes"]
              ["indexedFields"].items()}
             for e in events if e["eventType"] == "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"]
 
@@ -244,6 +248,20 @@ async def test_record_customer_by_email(stack: ComplaintStack):
         events = [(e.event, e.actor) for e in (await stack.status(crn)).timeline]
         assert ("resolved", customer) in events and ("csat", customer) in events
         await record(stack, crn, "customer_by_email")
+
+
+@recorder
+async def test_record_withdrawn_awaiting_approval(stack: ComplaintStack):
+    async with stack.worker():
+        crn, _ = await agree_to_refund(stack, "600.00")
+        await stack.until(crn, lambda s: s.refund.status == "pending_approval")
+        await stack.settle()
+        await stack.act(crn, "withdraw", m.Withdrawal(
+            actor="customer:cust-bloom", reason="Sorted out with the bank; please close it"))
+        final = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
+        assert (final.status, final.outcome, final.refund.status) == (
+            Status.closed, m.ComplaintOutcome.withdrawn, "withdrawn")
+        await record(stack, crn, "withdrawn_awaiting_approval")
 
 
 async def to_archive(stack: ComplaintStack, crn: str, owner: str, rated_by: str = "ana") -> None:

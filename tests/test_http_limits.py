@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest_asyncio
 
+from starter.api import create_app
 from starter.api.limits import AUTH_FAILURES, MAX_BODY_BYTES
 from tests.conftest import ComplaintStack
-from tests.test_api import Api, api_on
+from tests.test_api import Api, api_on, serving
 from workflows.models import complaint_reference
 
 
@@ -61,3 +63,39 @@ async def test_repeated_failed_authentication_gets_429_with_retry_after(api: Api
     # Even a good key waits: the guesser cannot tell a hit while it is slowed down.
     good = await api("GET", "/complaints", "sam")
     assert good.status_code == 429
+
+
+async def test_the_failure_count_is_shared_by_every_api_process(api: Api):
+    """Two apps on the same PostgreSQL (two `serve` processes behind a load balancer): the
+    failures a guesser spreads over both add up, and both refuse it."""
+    other = create_app(api.stack.settings, api.stack.client, api.stack.pool)
+    async with serving(other) as base, httpx.AsyncClient(base_url=base, timeout=60) as second:
+        bad = {"Authorization": "Bearer ck_0badbad0_guess"}
+        for i in range(AUTH_FAILURES):
+            if i % 2:
+                response = await second.get("/complaints", headers=bad)
+            else:
+                response = await api("GET", "/complaints", headers=bad)
+            assert response.status_code == 401
+        for response in (await second.get("/complaints", headers=bad),
+                         await api("GET", "/complaints", "sam")):
+            assert response.status_code == 429
+            assert 1 <= int(response.headers["Retry-After"]) <= 60
+    counted = await api.stack.rows("SELECT sum(failures) AS n FROM auth_failures "
+                                   "WHERE client = '127.0.0.1'")
+    assert counted[0]["n"] == AUTH_FAILURES
+
+
+async def test_failures_leave_the_count_a_minute_later(api: Api):
+    """A moving minute on PostgreSQL's clock: failures 57 s old still count (and say when
+    they stop), 61 s old they do not. (Three seconds' margin: a loaded machine may take a
+    second or two between the insert and the request.)"""
+    async with api.stack.pool.acquire() as conn:
+        await conn.execute("INSERT INTO auth_failures (client, second, failures) VALUES "
+                           "('127.0.0.1', date_trunc('second', now()) - interval '57 seconds', "
+                           "$1)", AUTH_FAILURES)
+    slowed = await api("GET", "/complaints", "sam")
+    assert slowed.status_code == 429 and int(slowed.headers["Retry-After"]) in (1, 2, 3, 4)
+    async with api.stack.pool.acquire() as conn:
+        await conn.execute("UPDATE auth_failures SET second = second - interval '4 seconds'")
+    assert (await api("GET", "/complaints", "sam")).status_code == 200

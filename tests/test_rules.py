@@ -186,3 +186,38 @@ def test_waiting_for_and_the_next_deadline_follow_the_state():
     assert ui.latest(s, "escalation_level_1") == "escalation_level_1_2"
     details = ui.ui_details(s.model_copy(update={"waiting_for": ui.waiting_for(s, ROSTER)}))
     assert "Next deadline: team lead to act on the escalation due 2026-03-02 10:00 UTC" in details
+
+
+def test_who_may_withdraw_and_when():
+    def withdrawal(actor: str) -> m.Withdrawal:
+        return m.Withdrawal(actor=actor, reason="the customer asked us to close it")
+
+    for phase in (Phase.triage, Phase.ownership, Phase.resolution, Phase.post_mortem):
+        for actor in ("tom", "helen", "customer:cust-1"):
+            rules.withdraw(complaint(phase=phase), withdrawal(actor))
+    rules.withdraw(complaint(status=Status.awaiting_approval, phase=Phase.resolution),
+                   withdrawal("tom"))
+    for actor, reason in [("ana", "needs one of: head_of_cs, team_lead"),
+                          ("sam", "is a specialist"), ("fiona", "is a finance_manager"),
+                          ("customer:cust-2", "is not this complaint's customer"),
+                          ("nobody", "not on the roster")]:
+        with pytest.raises(ValueError, match=reason):
+            rules.withdraw(complaint(), withdrawal(actor))
+    with pytest.raises(ValueError, match="already closed; there is nothing to withdraw"):
+        rules.withdraw(complaint(phase=Phase.closed, status=Status.closed), withdrawal("tom"))
+    with pytest.raises(ValueError, match="already archived"):
+        rules.withdraw(complaint(phase=Phase.closed, status=Status.archived), withdrawal("tom"))
+    with pytest.raises(ValueError, match="still being registered"):
+        rules.withdraw(replace(complaint(), registered=False), withdrawal("tom"))
+    gone = complaint(phase=Phase.closed, status=Status.closed,
+                     outcome=m.ComplaintOutcome.withdrawn, timeline=[m.TimelineEvent(
+                         seq=1, at=T0, event=Event.withdrawn, actor="helen")])
+    with pytest.raises(ValueError, match="already withdrawn on 2026-03-02 09:00 UTC by helen"):
+        rules.withdraw(gone, withdrawal("tom"))
+    # Once withdrawn, nothing else is taken either (the run is ending).
+    with pytest.raises(ValueError, match="withdrawn at the customer's request"):
+        rules.record_csat(gone, m.CsatResponse(actor="ana", score=5))
+    with pytest.raises(ValueError, match="withdrawn at the customer's request"):
+        rules.record_fix_deployed(gone, m.FixDeployed(actor="raj", reference="R-1"))
+    assert ui.waiting_for(gone.state, ROSTER) == []
+    assert "withdrawn at the customer's request" in ui.ui_details(gone.state)

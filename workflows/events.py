@@ -88,6 +88,7 @@ class Event(StrEnum):
     kb_article_done = "kb_article_done"
     csat = "csat"
     closed = "closed"
+    withdrawn = "withdrawn"  # at the customer's request: closed, every clock cancelled
     archived = "archived"
     escalated = "escalated"
     escalation_unassigned = "escalation_unassigned"

@@ -68,6 +68,8 @@ class ComplaintRecord(Model):
     closed_at: datetime | None = None
     archived_at: datetime | None = None
     csat_score: int | None = None
+    # withdrawn (ComplaintState.outcome); left out of the JSON when not set.
+    outcome: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @model_serializer(mode="wrap")
     def _only_what_is_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

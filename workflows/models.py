@@ -241,6 +241,16 @@ class RefundDecision(Action):
     note: OptionalText = ""
 
 
+class Withdrawal(Action):
+    """The complaint withdrawn at the customer's request (issue 16): it ends, closed, every
+    clock cancelled, nothing more emailed. `actor` is the customer (`customer:<id>`), a team
+    lead or the head of customer success; `recorded_by` names whoever entered a customer's
+    own request for them (the operator of `complaints erase --withdraw-open`)."""
+
+    reason: Text
+    recorded_by: Name | None = None
+
+
 # --- reference data (the roster, customers, orders) -------------------------
 
 
@@ -343,7 +353,7 @@ class TimelineEvent(Model):
 
 class RefundState(Model):
     """The money path of the current plan: none | pending_approval | approved | applied |
-    rejected. `maximum` is what the order allows (net + tax - earlier credit notes)."""
+    rejected | withdrawn (the complaint was withdrawn while it awaited a decision). `maximum` is what the order allows (net + tax - earlier credit notes)."""
 
     status: str = "none"
     refund_id: int = 0
@@ -354,6 +364,12 @@ class RefundState(Model):
     approver: str | None = None
     note: str = ""
     credit_note: str | None = None
+
+
+class ComplaintOutcome(StrEnum):
+    """How a closed complaint ended, when not by the customer's written sign-off."""
+
+    withdrawn = "withdrawn"  # withdrawn at the customer's request (the `withdraw` update)
 
 
 class ComplaintState(Model):
@@ -392,6 +408,9 @@ class ComplaintState(Model):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     archived_at: datetime | None = None
+    # Set when it ends otherwise than resolved (withdrawn); left out of the JSON until then,
+    # so payloads of complaints that never set it read as they always did.
+    outcome: ComplaintOutcome | None = _typed_field()
     # The whole timeline; after a long life continued as new, the most recent events (the
     # first one's `seq` says where it starts; the resolution log in PostgreSQL has them all).
     timeline: list[TimelineEvent] = Field(default_factory=list)
@@ -415,6 +434,7 @@ class ComplaintReceipt(Model):
     phase: Phase
     next_deadline: NextDeadline | None = None
     last_event_seq: int = 0  # the timeline's last event after the action
+    outcome: ComplaintOutcome | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class KbArticleDone(Action):

@@ -29,12 +29,16 @@ ROLES_FOR: dict[str, frozenset[Role]] = {
     "reassign": SUPERVISORS,
     "refund_decision": frozenset({Role.finance_manager}),
     "decide_refund": frozenset({Role.finance_manager}),
+    # Ending a complaint at the customer's request: a supervisor, or the customer themself.
+    "withdraw": SUPERVISORS,
 }
 
 
 CUSTOMER_PREFIX = "customer:"
-# What a customer does themselves: reply, agree or not, sign off in writing, rate us.
-CUSTOMER_ACTIONS = frozenset({"record_customer_response", "confirm_resolution", "record_csat"})
+# What a customer does themselves: reply, agree or not, sign off in writing, rate us, or
+# withdraw the complaint.
+CUSTOMER_ACTIONS = frozenset({"record_customer_response", "confirm_resolution", "record_csat",
+                              "withdraw"})
 
 
 def customer_actor(customer_id: str) -> str:
@@ -54,7 +58,7 @@ def check_customer(action: str, actor: str, customer_id: str) -> None:
     """A channel actor: only the customer's own actions, only on their own complaint."""
     if action not in CUSTOMER_ACTIONS:
         raise NotPermitted(f"a customer may not {action.replace('_', ' ')}; only reply, "
-                           "agree, sign off or rate the service")
+                           "agree, sign off, rate the service or withdraw the complaint")
     if actor != customer_actor(customer_id):
         raise NotPermitted(f"{actor!r} is not this complaint's customer")
 

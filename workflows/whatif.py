@@ -19,8 +19,8 @@ What each deadline is measured against (the recorded events stay as they happene
 - escalation chain: the first escalation gives a team lead `team_lead_acts_within` to act
   (any logged action by a team lead or head of customer success); if none does, it goes to
   level 2, and the head of customer success has `head_of_cs_acts_within`.
-- A complaint's resolution closes every deadline still open; a deadline still running now
-  is not counted.
+- A complaint's resolution, or its withdrawal at the customer's request (`withdrawn`),
+  closes every deadline still open; a deadline still running now is not counted.
 
 Escalations counted are the ones the policy causes: one per breached acknowledgement,
 phone, update or resolution deadline, one at intake for a severity at or under
@@ -133,11 +133,12 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
     severity = severity_level(SimpleNamespace(impact=c.impact, category=c.category),
                               policy.severity)
     replay = Replay(crn=c.crn, severity=severity)
-    # Resolution closes what is still open; otherwise only what fell due by now counts.
-    horizon = c.resolved_at or as_of
-
     def first(event: str) -> datetime | None:
         return next((e.at for e in c.events if e.event == event), None)
+
+    # Resolution (or a withdrawal at the customer's request) closes what is still open;
+    # otherwise only what fell due by now counts.
+    horizon = c.resolved_at or first(Event.withdrawn) or as_of
 
     def check(name: str, due: datetime, met: datetime | None) -> None:
         if due < min(met or horizon, horizon):

@@ -62,7 +62,7 @@ def create_app(settings: Settings, client: Client, pool: Pool,
     install_error_handlers(app)
     for area in (service, intake, complaints, actions, refunds):
         app.include_router(area.router)
-    app.state.auth_failures = AuthFailures()
+    app.state.auth_failures = AuthFailures(pool)
     # The codec server twice: /codec for the CLI (a staff key), and under the console's path
     # for the Temporal UI, whose browser sends the console's session cookie (path /console).
     mount_console(app, settings, client, pool)

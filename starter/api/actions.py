@@ -46,6 +46,9 @@ ACTION_DOCS = {
     "record_csat": "The customer's satisfaction, 1-5, with an optional comment.",
     "escalate": "Manual escalation one level up (customer asked for a manager, ...).",
     "reassign": "A new owner: a specialist, CSM or team lead on the roster.",
+    "withdraw": "Withdrawn at the customer's request, in any open phase: the complaint is "
+    "closed (outcome `withdrawn`), every deadline and reminder cancelled, nothing more "
+    "emailed, and its workflow completes. Refused once closed or withdrawn.",
 }
 
 

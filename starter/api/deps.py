@@ -44,7 +44,7 @@ async def caller(
     challenge = {"WWW-Authenticate": "Bearer"}
     failures: AuthFailures = request.app.state.auth_failures
     client = request.client.host if request.client else "unknown"
-    wait = failures.retry_after(client)
+    wait = await failures.retry_after(client)
     if wait is not None:  # too many bad keys from here: no key is even looked at
         raise ApiError(429, "too_many_requests", f"too many failed authentications from "
                        f"this client; try again in {wait} s", headers={"Retry-After": str(wait)})
@@ -53,7 +53,7 @@ async def caller(
                        "<key> (complaints keys create)", headers=challenge)
     principal = await authenticate(pool, credentials.credentials)
     if principal is None:
-        failures.failed(client)
+        await failures.failed(client)
         raise ApiError(401, "unauthenticated", "the API key is unknown or revoked",
                        headers=challenge)
     return principal

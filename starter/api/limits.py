@@ -5,24 +5,26 @@
   says so, and as soon as the streamed bytes pass the limit when it does not (chunked).
 - `AuthFailures`: a client (its socket address; `serve` trusts no proxy header) whose keys
   failed AUTH_FAILURES times within a minute gets 429 with Retry-After until the window
-  moves on, whatever key it sends meanwhile. The moving window is `limits` (the engine
-  under slowapi); slowapi itself counts requests per route, and this must count failures.
-  In memory: one `serve` process; behind several replicas each holds its own count.
+  moves on, whatever key it sends meanwhile. The count is in PostgreSQL (`auth_failures`,
+  activities/keys.py: one atomic upsert per client per second, a moving minute summed over
+  the last 60 seconds, PostgreSQL's clock), so every `serve` process behind a load
+  balancer refuses the same guesser.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
+from datetime import timedelta
 
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from activities.db import Pool
+from activities.keys import recent_auth_failures, record_auth_failure
 
 MAX_BODY_BYTES = 1024 * 1024
 AUTH_FAILURES = 10  # per client per minute
+WINDOW_SECONDS = 60
 
 
 def _too_large() -> str:
@@ -84,16 +86,22 @@ async def _refuse(send: Send) -> None:
 
 
 class AuthFailures:
-    def __init__(self, per_minute: int = AUTH_FAILURES) -> None:
-        self._item = RateLimitItemPerMinute(per_minute)
-        self._window = MovingWindowRateLimiter(MemoryStorage())
+    def __init__(self, pool: Pool, per_minute: int = AUTH_FAILURES) -> None:
+        self._pool, self._limit = pool, per_minute
 
-    def retry_after(self, client: str) -> int | None:
+    async def retry_after(self, client: str) -> int | None:
         """Seconds this client must wait, or None if it may try a key now."""
-        if self._window.test(self._item, "auth-failures", client):
+        now, recent = await recent_auth_failures(self._pool, client, WINDOW_SECONDS)
+        total = sum(n for _, n in recent)
+        if now is None or total < self._limit:
             return None
-        reset = self._window.get_window_stats(self._item, "auth-failures", client).reset_time
-        return max(1, math.ceil(reset - time.time()))
+        # It may try again once enough of its oldest failures have left the minute.
+        for second, n in recent:
+            total -= n
+            if total < self._limit:
+                left = second + timedelta(seconds=WINDOW_SECONDS) - now
+                return max(1, math.ceil(left.total_seconds()))
+        return WINDOW_SECONDS  # not reached: the loop ends below the limit
 
-    def failed(self, client: str) -> None:
-        self._window.hit(self._item, "auth-failures", client)
+    async def failed(self, client: str) -> None:
+        await record_auth_failure(self._pool, client)

@@ -9,7 +9,10 @@
     complaints refund-decision CRN --actor ID --approve|--reject --amount A [--note N]
     complaints report weekly|monthly|quarterly [--period P] [--out FILE]
     complaints policy check|simulate FILE
-    complaints erase CUSTOMER_ID [--yes]   a customer's personal data removed on request
+    complaints withdraw CRN --actor ID --reason R   closed at the customer's request
+    complaints erase CUSTOMER_ID [--yes] [--by WHO] [--withdraw-open]
+                                       a customer's personal data removed on request
+                                       (--withdraw-open: their open complaints withdrawn first)
     complaints serve                   the HTTP API (docs at /docs)
     complaints keys create|revoke|list API keys
     complaints staff set-password ID   a console password (read from standard input)

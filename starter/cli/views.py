@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from starter.listing import ComplaintSummary
+from workflows.complaint.presentation import closed_as
 from workflows.models import ComplaintState, Deadline
 
 LEVELS = {0: "none", 1: "level 1: team lead", 2: "level 2: head of customer success"}
@@ -90,7 +91,8 @@ def render_state(s: ComplaintState, now: datetime | None = None) -> RenderableTy
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("Status", f"{s.status.value} (phase {s.phase.value})")
+    facts.add_row("Status", f"{s.status.value} (phase {s.phase.value})"
+                  + (f": {closed_as(s)}" if s.outcome else ""))
     facts.add_row("Severity", f"{s.severity} (score {s.severity_score}) · category "
                   f"{s.category.value if s.category else '-'} · impact "
                   f"{s.impact.value if s.impact else '-'}")

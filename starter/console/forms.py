@@ -117,6 +117,11 @@ FORMS: dict[str, ActionForm] = {f.update: f for f in (
                (Field("reason", "Reason for escalating"),)),
     ActionForm("reassign", "Reassignment", "Reassign",
                (Field("owner", "New owner", "select"),)),
+    ActionForm("withdraw", "Withdrawal", "Withdraw",
+               (Field("reason", "Why the customer withdraws it",
+                      hint="Closes the complaint at the customer's request: every deadline "
+                           "is cancelled and nothing more is emailed"),),
+               intro="Only when the customer asks for the complaint to be withdrawn."),
 )}
 
 

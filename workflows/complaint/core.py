@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         ComplaintContext,
         ComplaintIntake,
+        ComplaintOutcome,
         ComplaintReceipt,
         ComplaintState,
         Deadline,
@@ -116,9 +117,15 @@ class ComplaintCore:
         self._indexer: asyncio.Task[None] | None = None
         self._writing = False
         self._finished = False
+        self._writer: asyncio.Task[Any] | None = None  # the progress writer, once started
         self._background: list[asyncio.Task[Any]] = []
         self._watchers: set[asyncio.Task[Any]] = set()
         self._failure: BackgroundTaskFailed | None = None
+
+    @property
+    def withdrawn(self) -> bool:
+        """Withdrawn at the customer's request (withdrawal.py): it is over."""
+        return self.state.outcome == ComplaintOutcome.withdrawn
 
     # --- background tasks -----------------------------------------------------------
 
@@ -259,6 +266,8 @@ class ComplaintCore:
 
     def _warned(self, action: ClockEvent) -> ClockEvent:
         def warned(clock: SlaClock) -> None:
+            if self.withdrawn:  # its timer fell in the same task as the withdrawal
+                return
             d = clock.deadline
             self._log(Event.deadline_warning, SYSTEM,
                       f"{d.name}: {clock.what} due {ui.clock(d.due_at)}",
@@ -269,6 +278,8 @@ class ComplaintCore:
 
     def _breached(self, action: ClockEvent | None) -> ClockEvent:
         def breached(clock: SlaClock) -> None:
+            if self.withdrawn:  # its timer fell in the same task as the withdrawal
+                return
             d = clock.deadline
             self._log(Event.deadline_breached, SYSTEM,
                       f"{d.name}: {clock.what} was due {ui.clock(d.due_at)}",
@@ -362,6 +373,7 @@ class ComplaintCore:
             recurrent_of=s.recurrent_of, policy_name=s.policy_name, received_at=s.received_at,
             acknowledged_at=ack.met_at if ack else None, resolved_at=s.resolved_at,
             closed_at=s.closed_at, archived_at=s.archived_at, csat_score=s.csat_score,
+            outcome=s.outcome.value if s.outcome else None,
         )
 
     # --- activities and email -------------------------------------------------------------
@@ -375,7 +387,10 @@ class ComplaintCore:
     def _email(self, kind: str, to: list[str], template: str, context: dict[str, Any],
                then: Callable[[EmailReceipt], Awaitable[None]] | None = None,
                with_body: bool = False) -> None:
-        """Queue an email in the background: SMTP being down never holds up a decision."""
+        """Queue an email in the background: SMTP being down never holds up a decision.
+        A withdrawn complaint writes to nobody again (what was queued before still goes)."""
+        if self.withdrawn:
+            return
         request = EmailRequest(crn=self.state.crn, kind=kind, to=to, template=template,
                                context=ui.for_template(template, context), with_body=with_body)
 

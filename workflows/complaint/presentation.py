@@ -26,6 +26,7 @@ from workflows.events import (
 from workflows.models import (
     AttachmentInfo,
     ComplaintIntake,
+    ComplaintOutcome,
     ComplaintReceipt,
     ComplaintState,
     Deadline,
@@ -106,6 +107,8 @@ def name_of(roster: Mapping[str, StaffMember], staff_id: str | None) -> str:
 
 def waiting_for(s: ComplaintState, roster: Mapping[str, StaffMember]) -> list[str]:
     """What the complaint waits for, and from whom."""
+    if s.outcome is not None:  # withdrawn: nothing more
+        return []
     owner = name_of(roster, s.owner) if s.owner else "the owner"
     waiting: list[str] = []
     if s.phase == Phase.triage:
@@ -154,10 +157,18 @@ def next_deadline(s: ComplaintState, paused_update_clock: bool = False) -> Deadl
                key=lambda d: d.due_at, default=None)
 
 
+def closed_as(s: ComplaintState) -> str:
+    """How a closed complaint ended, in the team's words."""
+    if s.outcome == ComplaintOutcome.withdrawn:
+        return "withdrawn at the customer's request"
+    return "resolved" if s.resolved_at else s.status.value
+
+
 def ui_details(s: ComplaintState) -> str:
     """The complaint's current details in the Temporal UI (markdown)."""
     lines = [
-        f"**{s.crn}** · {s.status.value} · phase {s.phase.value} · severity {s.severity}",
+        f"**{s.crn}** · {s.status.value} · phase {s.phase.value} · severity {s.severity}"
+        + (f" · {closed_as(s)}" if s.outcome is not None else ""),
         f"Owner: {s.owner or 'unassigned'} · escalation level {s.escalation_level}"
         + (" · SLA breached" if s.sla_breached else "")
         + (" · Retention Risk" if s.retention_risk else ""),
@@ -175,7 +186,7 @@ def receipt(s: ComplaintState, paused_update_clock: bool = False) -> ComplaintRe
     return ComplaintReceipt(
         crn=s.crn, status=s.status, phase=s.phase,
         next_deadline=NextDeadline(name=due.name, due_at=due.due_at) if due else None,
-        last_event_seq=s.timeline[-1].seq if s.timeline else 0)
+        last_event_seq=s.timeline[-1].seq if s.timeline else 0, outcome=s.outcome)
 
 
 # The templates that show the case file (severity, status, retention risk, ...); the rest

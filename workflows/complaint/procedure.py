@@ -326,8 +326,9 @@ class ComplaintProcedure(MoneyPath):
         context = {**self._mail_context(), "reminder": False}
         self._email("survey", [to], "survey", context)
         remind_at = workflow.now() + self.policy.lifecycle.survey_reminder_after
-        if not await wait_until(lambda: self.state.csat_score is not None, remind_at,
-                                "Survey reminder"):
+        # A withdrawal ends the wait: no reminder for a complaint the customer withdrew.
+        if not await wait_until(lambda: self.state.csat_score is not None or self.withdrawn,
+                                remind_at, "Survey reminder"):
             self._email("survey_reminder", [to], "survey", {**context, "reminder": True})
 
     async def _archive(self) -> None:

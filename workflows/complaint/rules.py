@@ -13,8 +13,10 @@ from decimal import Decimal
 
 from workflows.complaint import money
 from workflows.complaint.presentation import ACTIVE_PHASES, same_text
+from workflows.events import Event
 from workflows.models import (
     ActionPlan,
+    ComplaintOutcome,
     ComplaintState,
     CsatResponse,
     CustomerResponse,
@@ -35,6 +37,7 @@ from workflows.models import (
     SolutionProposal,
     StaffMember,
     Status,
+    Withdrawal,
 )
 from workflows.permissions import check_actor, check_customer, is_customer_actor
 
@@ -61,6 +64,9 @@ class Complaint:
 
 
 def registered(c: Complaint) -> None:
+    if c.state.outcome is not None:
+        raise ValueError("the complaint was withdrawn at the customer's request; it takes no "
+                         "more actions")
     if not c.registered:
         raise ValueError("the complaint is still being registered; try again in a moment")
 
@@ -238,3 +244,22 @@ def decide_refund(c: Complaint, decision: RefundDecision) -> None:
                                             decision)
     if problem is not None:
         raise ValueError(problem)
+
+
+def withdraw(c: Complaint, withdrawal: Withdrawal) -> None:
+    """At the customer's request, in any open phase: the customer themself, a team lead or
+    the head of customer success. Once closed (resolved and reviewed, or withdrawn) there is
+    nothing left to withdraw."""
+    s = c.state
+    if is_customer_actor(withdrawal.actor):
+        check_customer("withdraw", withdrawal.actor, s.customer_id)
+    else:
+        check_actor("withdraw", withdrawal.actor, dict(c.roster))
+    if s.outcome == ComplaintOutcome.withdrawn:
+        event = next((e for e in reversed(s.timeline) if e.event == Event.withdrawn), None)
+        raise ValueError("the complaint was already withdrawn" + (
+            f" on {event.at:%Y-%m-%d %H:%M} UTC by {event.actor}" if event else ""))
+    registered(c)
+    if s.phase == Phase.closed or s.status == Status.archived:
+        raise ValueError(f"the complaint is already {s.status.value}; there is nothing to "
+                         "withdraw")

@@ -9,6 +9,7 @@ Reading guide (the package `workflows/complaint/`):
 - `money.py`, `escalation.py`: the refund path and the escalation chain.
 - `core.py`: state, the resolution log, deadlines, background tasks, the single writer.
 - `clocks.py`: the SLA clocks; `presentation.py`: how the complaint reads to people.
+- `withdrawal.py`: withdrawn at the customer's request, in any open phase; the run ends.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint import rules
     from workflows.complaint.core import REPLY_NOTIFIES_OWNER, SYSTEM
     from workflows.complaint.money import MONEY_STEPS, refund_decision_problem
-    from workflows.complaint.procedure import ComplaintProcedure
     from workflows.complaint.rules import Complaint
+    from workflows.complaint.withdrawal import WithdrawalPath
     from workflows.events import PERSONAL_ACK, PHONE_CONTACT, RESOLUTION, Event
     from workflows.messages import ComplaintStart
     from workflows.models import (
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         SolutionProposal,
         Status,
         StepKind,
+        Withdrawal,
     )
     from workflows.permissions import is_customer_actor
 
@@ -55,7 +57,7 @@ excerpt = ui.excerpt
 
 
 @workflow.defn(name="ComplaintWorkflow")
-class ComplaintWorkflow(ComplaintProcedure):
+class ComplaintWorkflow(WithdrawalPath):
     @workflow.init
     def __init__(self, start: ComplaintStart) -> None:
         super().__init__(start)
@@ -65,13 +67,18 @@ class ComplaintWorkflow(ComplaintProcedure):
         # The procedure runs as a task so that a background task's failure (a deadline's
         # watcher, an email, a notice) ends this wait and fails the workflow task.
         procedure = asyncio.create_task(self._procedure(start))
-        await workflow.wait_condition(lambda: procedure.done() or self._failure is not None)
+        await workflow.wait_condition(lambda: procedure.done() or self._failure is not None
+                                      or self.withdrawn)
         self._raise_background_failure()
-        procedure.result()
-        return self._receipt()  # archived; the whole state stays readable through `status`
+        if not procedure.done():  # withdrawn at the customer's request (withdrawal.py)
+            await self._end_withdrawn(procedure)
+        else:
+            procedure.result()
+        return self._receipt()  # ended; the whole state stays readable through `status`
 
     async def _procedure(self, start: ComplaintStart) -> None:
-        writer = self._spawn(self._write_progress(), "the progress writer", track=False)
+        writer = self._writer = self._spawn(self._write_progress(), "the progress writer",
+                                            track=False)
         if start.carried is None:
             await self._register()
             # Phase 1 ends with the personal acknowledgement (on time or late).
@@ -402,6 +409,18 @@ class ComplaintWorkflow(ComplaintProcedure):
     @reassign.validator
     def _check_reassign(self, request: Reassignment) -> None:
         rules.reassign(self._facts(), request)
+
+    # --- any open phase: withdrawn at the customer's request ---------------------------------
+
+    @workflow.update
+    def withdraw(self, withdrawal: Withdrawal) -> ComplaintReceipt:
+        """Closed as withdrawn: every clock cancelled, nothing more emailed; the run ends."""
+        self._withdraw(withdrawal)
+        return self._receipt()
+
+    @withdraw.validator
+    def _check_withdraw(self, withdrawal: Withdrawal) -> None:
+        rules.withdraw(self._facts(), withdrawal)
 
     # --- the Finance Manager's decision ------------------------------------------------------
 
