@@ -203,8 +203,12 @@ def test_who_may_withdraw_and_when():
                           ("nobody", "not on the roster")]:
         with pytest.raises(ValueError, match=reason):
             rules.withdraw(complaint(), withdrawal(actor))
-    with pytest.raises(ValueError, match="already closed; there is nothing to withdraw"):
-        rules.withdraw(complaint(phase=Phase.closed, status=Status.closed), withdrawal("tom"))
+    # Closed (resolved and reviewed) but not archived: taken, once (it is archived at once).
+    rules.withdraw(complaint(phase=Phase.closed, status=Status.closed), withdrawal("tom"))
+    asked = complaint(phase=Phase.closed, status=Status.closed, timeline=[m.TimelineEvent(
+        seq=1, at=T0, event=Event.archive_requested, actor="tom")])
+    with pytest.raises(ValueError, match="already archived"):
+        rules.withdraw(asked, withdrawal("tom"))
     with pytest.raises(ValueError, match="already archived"):
         rules.withdraw(complaint(phase=Phase.closed, status=Status.archived), withdrawal("tom"))
     with pytest.raises(ValueError, match="still being registered"):

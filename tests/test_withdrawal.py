@@ -20,6 +20,7 @@ from starter.operations import (
     ActionNotPermitted,
     ActionRefused,
     ComplaintNotFound,
+    act,
     still_running,
 )
 from tests.conftest import ComplaintStack
@@ -289,3 +290,45 @@ def test_the_policy_what_if_stops_a_withdrawn_complaints_clocks_at_its_withdrawa
     assert "personal_acknowledgement" in [n for _, n in outcome.replays["CRN-LEFT"].breaches]
     assert outcome.replays["CRN-GONE"].breaches == []
     assert outcome.replays["CRN-GONE"].escalations == []
+
+
+async def test_withdrawn_once_closed_is_archived_at_once_and_stays_resolved(
+        stack: ComplaintStack):
+    """Closed (resolved, RCA done) but still waiting out its survey reminder and its archive
+    delay: a withdrawal ends that wait, so the run ends (and an erasure may follow), and the
+    complaint keeps its resolution."""
+    async with stack.worker():
+        crn = await to_owner(stack)
+        owner = (await stack.status(crn)).owner
+        await plan_agreed(stack, crn, owner, fix=False)
+        await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
+            actor=owner, confirmation_text="Resolution Confirmed"))
+        await stack.mail_for(crn, "survey")  # no answer yet: its reminder is pending
+        await stack.act(crn, "submit_rca", m.RootCauseAnalysis(
+            actor=owner, root_cause="Found", process_failures=["A gap"],
+            corrective_actions=["A fix"], kb_article_needed=False))
+        closed = await stack.until(crn, lambda s: s.status == Status.closed)
+        await stack.settle()
+        mails_before = len(stack.mails(crn))
+
+        done = await act(stack.client, crn, "withdraw",
+                         m.Withdrawal(actor="customer:cust-kite", reason=REASON))
+        assert (done.status, done.phase, done.outcome) == (Status.closed, Phase.closed, None)
+        await ended(stack, crn)
+        final = await stack.status(crn)
+        events = [e.event for e in final.timeline]
+        assert events[-2:] == [Event.archive_requested, Event.archived]
+        assert Event.withdrawn not in events
+        assert final.status == Status.archived and final.outcome is None
+        assert final.closed_at == closed.closed_at and final.resolved_at == closed.resolved_at
+        # Archived within seconds of server time, not after the policy's 30 days.
+        assert final.archived_at - final.timeline[-2].at < timedelta(seconds=5)
+        assert await stack.rows("SELECT 1 FROM complaint_archive WHERE crn = $1", crn)
+        # Its run has ended (the time-skipping server answers that it has no such run).
+        with pytest.raises((ActionRefused, ComplaintNotFound)):
+            await act(stack.client, crn, "withdraw", m.Withdrawal(actor="tom", reason=REASON))
+
+        await stack.sleep(PAST_EVERY_DEADLINE)
+        await stack.settle()
+        assert stack.mails(crn, "survey_reminder") == []
+        assert len(stack.mails(crn)) == mails_before

@@ -90,6 +90,8 @@ class Event(StrEnum):
     closed = "closed"
     withdrawn = "withdrawn"  # at the customer's request: closed, every clock cancelled
     archived = "archived"
+    # Withdrawn once closed: the rest of its life (survey reminder, archive wait) ends now.
+    archive_requested = "archive_requested"
     escalated = "escalated"
     escalation_unassigned = "escalation_unassigned"
     escalation_unanswered = "escalation_unanswered"

@@ -33,9 +33,10 @@ def add_erase_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--by", default=None,
                    help="who is erasing, for the record (default: the OS user)")
     p.add_argument("--withdraw-open", action="store_true",
-                   help="first withdraw the customer's open complaints at their request "
-                        "(every deadline cancelled, nothing more emailed) and wait for "
-                        "them to end; without it, open complaints refuse the erasure")
+                   help="first withdraw the customer's running complaints at their request "
+                        "(every deadline cancelled, nothing more emailed; one closed "
+                        "already is archived at once) and wait for them to end; without "
+                        "it, running complaints refuse the erasure")
     p.set_defaults(func=cmd_erase)
 
 

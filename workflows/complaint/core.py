@@ -114,6 +114,7 @@ class ComplaintCore:
         self._dirty = False
         self._row_written: dict[str, Any] = {}  # the row as this run last wrote it
         self._index_pending = False  # search attributes to upsert at the end of the task
+        self._archive_requested = False  # withdrawn once closed: archived at once
         self._indexer: asyncio.Task[None] | None = None
         self._writing = False
         self._finished = False
@@ -126,6 +127,11 @@ class ComplaintCore:
     def withdrawn(self) -> bool:
         """Withdrawn at the customer's request (withdrawal.py): it is over."""
         return self.state.outcome == ComplaintOutcome.withdrawn
+
+    @property
+    def archive_requested(self) -> bool:
+        """Withdrawn once closed (withdrawal.py): archived now, no survey reminder."""
+        return self._archive_requested
 
     # --- background tasks -----------------------------------------------------------
 
@@ -389,7 +395,7 @@ class ComplaintCore:
                with_body: bool = False) -> None:
         """Queue an email in the background: SMTP being down never holds up a decision.
         A withdrawn complaint writes to nobody again (what was queued before still goes)."""
-        if self.withdrawn:
+        if self.withdrawn or self.archive_requested:
             return
         request = EmailRequest(crn=self.state.crn, kind=kind, to=to, template=template,
                                context=ui.for_template(template, context), with_body=with_body)

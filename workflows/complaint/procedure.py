@@ -327,8 +327,8 @@ class ComplaintProcedure(MoneyPath):
         self._email("survey", [to], "survey", context)
         remind_at = workflow.now() + self.policy.lifecycle.survey_reminder_after
         # A withdrawal ends the wait: no reminder for a complaint the customer withdrew.
-        if not await wait_until(lambda: self.state.csat_score is not None or self.withdrawn,
-                                remind_at, "Survey reminder"):
+        if not await wait_until(lambda: self.state.csat_score is not None or self.withdrawn
+                                or self.archive_requested, remind_at, "Survey reminder"):
             self._email("survey_reminder", [to], "survey", {**context, "reminder": True})
 
     async def _archive(self) -> None:
@@ -336,7 +336,9 @@ class ComplaintProcedure(MoneyPath):
         assert self.policy is not None and self.state.closed_at is not None
         s = self.state
         keep = self.policy.lifecycle.archive_after
-        await wait_until(lambda: False, s.closed_at + keep, f"Archive after {format_duration(keep)}")
+        # Withdrawn once closed (the customer's erasure, say): archived at once.
+        await wait_until(lambda: self.archive_requested, s.closed_at + keep,
+                         f"Archive after {format_duration(keep)}")
         # The last word on the row before the archive copies it.
         s.status, s.archived_at = Status.archived, workflow.now()
         self._log(Event.archived, SYSTEM, "moved out of the active queue")

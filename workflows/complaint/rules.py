@@ -247,9 +247,10 @@ def decide_refund(c: Complaint, decision: RefundDecision) -> None:
 
 
 def withdraw(c: Complaint, withdrawal: Withdrawal) -> None:
-    """At the customer's request, in any open phase: the customer themself, a team lead or
-    the head of customer success. Once closed (resolved and reviewed, or withdrawn) there is
-    nothing left to withdraw."""
+    """At the customer's request, in any phase until archived: the customer themself, a team
+    lead or the head of customer success. Once closed (resolved and reviewed) it stays
+    resolved and what is left of it ends: it is archived at once. Once withdrawn or archived
+    there is nothing left to withdraw."""
     s = c.state
     if is_customer_actor(withdrawal.actor):
         check_customer("withdraw", withdrawal.actor, s.customer_id)
@@ -260,6 +261,7 @@ def withdraw(c: Complaint, withdrawal: Withdrawal) -> None:
         raise ValueError("the complaint was already withdrawn" + (
             f" on {event.at:%Y-%m-%d %H:%M} UTC by {event.actor}" if event else ""))
     registered(c)
-    if s.phase == Phase.closed or s.status == Status.archived:
-        raise ValueError(f"the complaint is already {s.status.value}; there is nothing to "
-                         "withdraw")
+    if s.status == Status.archived or any(e.event == Event.archive_requested
+                                          for e in s.timeline):
+        raise ValueError("the complaint is already archived (or being archived); there is "
+                         "nothing to withdraw")

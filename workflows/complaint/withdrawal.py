@@ -31,6 +31,9 @@ class WithdrawalPath(ComplaintProcedure):
     def _withdraw(self, withdrawal: Withdrawal) -> None:
         """Closed, withdrawn, every clock cancelled; checked already (rules.withdraw)."""
         s = self.state
+        if s.phase == Phase.closed:
+            self._withdraw_after_closing(withdrawal)
+            return
         was = f"{s.phase.value} phase, {s.status.value}"
         s.outcome = ComplaintOutcome.withdrawn
         s.phase, s.status, s.closed_at = Phase.closed, Status.closed, workflow.now()
@@ -45,6 +48,18 @@ class WithdrawalPath(ComplaintProcedure):
         if s.refund.status == "pending_approval":
             s.refund.status = "withdrawn"
         workflow.logger.info("withdrawn at the customer's request in the %s", was)
+        self._changed()
+
+    def _withdraw_after_closing(self, withdrawal: Withdrawal) -> None:
+        """Resolved and reviewed already, so it stays so (its outcome, its counts); what is
+        left of its life ends now: no survey reminder, no more email, archived at once, so
+        that its run ends (and an erasure can follow)."""
+        self._archive_requested = True
+        by = f"; recorded by {withdrawal.recorded_by}" if withdrawal.recorded_by else ""
+        self._log(Event.archive_requested, withdrawal.actor,
+                  f"{WITHDRAWN} after it closed: no survey reminder, archived now: "
+                  f"{ui.excerpt(withdrawal.reason)}{by}", reason=withdrawal.reason)
+        workflow.logger.info("withdrawn after closing: archived now")
         self._changed()
 
     async def _end_withdrawn(self, procedure: asyncio.Task[Any]) -> None:
