@@ -54,7 +54,8 @@ async def report_numbers(conn: asyncpg.Connection, stack: ComplaintStack, at: An
     return metrics.model_dump(mode="json")
 
 
-async def archived_complaint(stack: ComplaintStack) -> str:
+async def closed_complaint(stack: ComplaintStack) -> str:
+    """Resolved and reviewed: closed, its run waiting out the archive delay."""
     crn = await to_owner(stack, customer={"id": "cust-kite", "name": NAME, "email": ADDRESS,
                                           "phone": PHONE})
     owner = (await stack.status(crn)).owner
@@ -64,6 +65,11 @@ async def archived_complaint(stack: ComplaintStack) -> str:
     await stack.act(crn, "record_fix_deployed", m.FixDeployed(actor="raj", reference="R-1"))
     await signed_off_and_reviewed(stack, crn, owner)
     await stack.until(crn, lambda s: s.phase == m.Phase.closed)
+    return crn
+
+
+async def archived_complaint(stack: ComplaintStack) -> str:
+    crn = await closed_complaint(stack)
     await stack.sleep(timedelta(days=31))  # archived after the policy's 30 days; the run ends
     await stack.client.get_workflow_handle(crn).result()
     return crn
@@ -142,6 +148,7 @@ async def test_erasure_with_withdraw_open_ends_the_open_complaints_then_erases(
     customer = {"id": "cust-kite", "name": NAME, "email": ADDRESS, "phone": PHONE}
     async with stack.worker():
         archived = await archived_complaint(stack)
+        closed = await closed_complaint(stack)  # still running: its archive is 30 days off
         in_triage = (await stack.submit(customer=customer, subject=SUBJECT,
                                         description=DESCRIPTION)).crn
         await stack.until(in_triage, lambda s: s.handling_agent is not None)
@@ -152,16 +159,22 @@ async def test_erasure_with_withdraw_open_ends_the_open_complaints_then_erases(
                                     description="We were invoiced twice for March.")).crn
         await stack.until(other, lambda s: s.handling_agent is not None)
         await stack.settle()
-        assert sorted(await still_running(stack.client, [archived, in_triage, owned])) \
-            == sorted([in_triage, owned])
+        assert sorted(await still_running(stack.client, [archived, closed, in_triage, owned])) \
+            == sorted([closed, in_triage, owned])
         mails_before = len(stack.mails(in_triage)) + len(stack.mails(owned))
 
         code, out, err = await Cli(capsys)("erase", "cust-kite", "--yes", "--by", "dpo-helen",
                                            "--withdraw-open")
         assert code == 0, err
-        assert "withdrew 2 open complaint(s)" in out and in_triage in out and owned in out
-        assert "erased cust-kite" in out and "3 complaint(s)" in out
-        assert await still_running(stack.client, [in_triage, owned, other]) == [other]
+        assert "withdrew 3 running complaint(s)" in out and in_triage in out and owned in out
+        assert "erased cust-kite" in out and "4 complaint(s)" in out
+        assert await still_running(stack.client, [closed, in_triage, owned, other]) == [other]
+        # The closed one kept its resolution and was archived at once.
+        state = await stack.status(closed)
+        assert (state.status, state.outcome) == (m.Status.archived, None)
+        assert state.resolved_at is not None
+        assert [e.actor for e in state.timeline if e.event == Event.archive_requested] == [
+            "customer:cust-kite"]
         for crn in (in_triage, owned):
             state = await stack.status(crn)  # Temporal's copy: withdrawn, and by whom
             assert (state.status, state.outcome) == (m.Status.closed, m.ComplaintOutcome.withdrawn)
@@ -172,7 +185,8 @@ async def test_erasure_with_withdraw_open_ends_the_open_complaints_then_erases(
         rows = await stack.rows("SELECT crn, status, outcome, closed_at FROM complaints "
                                 "WHERE customer_id = 'cust-kite' ORDER BY crn")
         assert {r["crn"]: (r["status"], r["outcome"]) for r in rows} == {
-            archived: ("archived", None), in_triage: ("closed", "withdrawn"),
+            archived: ("archived", None), closed: ("archived", None),
+            in_triage: ("closed", "withdrawn"),
             owned: ("closed", "withdrawn")}
         logged = await stack.rows("SELECT crn, actor FROM complaint_events WHERE event = $1",
                                   Event.withdrawn.value)
@@ -184,7 +198,7 @@ async def test_erasure_with_withdraw_open_ends_the_open_complaints_then_erases(
                 assert await where_it_appears(conn, needle) == [], needle
             record = await conn.fetchrow("SELECT * FROM erasures")
             assert (record["erased_by"], sorted(record["complaints"])) == (
-                "dpo-helen", sorted([archived, in_triage, owned]))
+                "dpo-helen", sorted([archived, closed, in_triage, owned]))
             assert await where_it_appears(conn, "hello@bloom.example")
 
         # Past every deadline the withdrawn complaints had: nothing fires, nothing is sent.

@@ -54,7 +54,7 @@ async def cmd_erase(args: argparse.Namespace, settings: Settings) -> None:
             if not sys.stdin.isatty():
                 raise UsageError("give --yes to erase without a terminal to confirm on; "
                                  "nothing was erased")
-            first = (f"Withdraw {len(running)} open complaint(s) ({', '.join(running)}) and "
+            first = (f"Withdraw {len(running)} running complaint(s) ({', '.join(running)}) and "
                      if running else "")
             answer = input(f"{first}Erase the personal data of {args.customer_id} "
                            f"({len(crns)} complaint(s))? This cannot be undone. [y/N] ")
@@ -72,7 +72,7 @@ async def cmd_erase(args: argparse.Namespace, settings: Settings) -> None:
                                  f"erased{done}") from None
             withdrawn.append(crn)
         if withdrawn:
-            print(f"withdrew {len(withdrawn)} open complaint(s): {', '.join(withdrawn)}")
+            print(f"withdrew {len(withdrawn)} running complaint(s): {', '.join(withdrawn)}")
         try:
             erasure = await erase_customer(conn, args.customer_id, erased_by)
         except UnknownCustomer as err:
