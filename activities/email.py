@@ -227,7 +227,7 @@ class EmailActivities(activity_types.EmailActivities):
             headers["Auto-Submitted"] = "auto-generated"
         html_part = None
         if req.template in CUSTOMER_TEMPLATES:
-            headers.update(await self._thread_headers(req.crn, row["message_id"]))
+            headers.update(self._thread_headers(row))
             html_part = text_to_html(row["body"])
         msg = compose(self.mail_from, row, row["body"], headers, html_part)
         try:
@@ -251,30 +251,22 @@ class EmailActivities(activity_types.EmailActivities):
         activity.logger.info("email %s sent to %d recipient(s)", req.kind, len(req.to))
         return receipt
 
-    async def _thread_headers(self, crn: str, message_id: str) -> dict[str, str]:
+    @staticmethod
+    def _thread_headers(row: asyncpg.Record) -> dict[str, str]:
         """One thread per complaint in the customer's mail client: every email answers the
-        customer's first message, or, when the complaint did not come by email, our first."""
-        async with self.pool.acquire() as conn:
-            root = await conn.fetchval(
-                "SELECT message_id FROM inbound_messages WHERE crn = $1 "
-                "ORDER BY received_at LIMIT 1", crn)
-            if root is None:
-                root = await conn.fetchval(
-                    "SELECT message_id FROM email_outbox WHERE crn = $1 AND message_id <> $2 "
-                    "AND split_part(kind, ':', 1) = ANY($3::text[]) ORDER BY id LIMIT 1",
-                    crn, message_id, list(CUSTOMER_TEMPLATES))
+        customer's first message, or, when the complaint did not come by email, our first
+        (both read with the outbox row)."""
+        root = row["inbound_root"] or row["outbox_root"]
         return {"In-Reply-To": root, "References": root} if root else {}
 
     async def _over_automatic_limit(self, req: EmailRequest, row: asyncpg.Record) -> bool:
         """An automatic email for a complaint that came by email, to an address that already
         had AUTOMATIC_PER_HOUR of them this hour: not sent (the outbox row says why)."""
+        if row["last_error"] and row["last_error"].startswith("suppressed"):
+            return True
+        if row["inbound_root"] is None:  # the complaint did not come by email
+            return False
         async with self.pool.acquire() as conn:
-            if row["last_error"] and row["last_error"].startswith("suppressed"):
-                return True
-            by_email = await conn.fetchval(
-                "SELECT true FROM inbound_messages WHERE crn = $1 LIMIT 1", req.crn)
-            if not by_email:
-                return False
             recent = await conn.fetchval(
                 """SELECT count(*) FROM email_outbox o
                     WHERE o.recipients && $1::text[] AND o.sent_at > now() - interval '1 hour'
@@ -302,6 +294,13 @@ class EmailActivities(activity_types.EmailActivities):
                        (crn, kind, recipients, subject, body, message_id, attempts)
                    VALUES ($1, $2, $3, $4, $5, $6, 1)
                    ON CONFLICT (crn, kind) DO UPDATE SET attempts = email_outbox.attempts + 1
-                   RETURNING *""",
-                req.crn, req.kind, req.to, subject, body, message_id,
+                   RETURNING *,
+                       -- What threading and the automatic-mail cap read, in the same trip:
+                       -- the customer's first message, else our first one to the customer.
+                       (SELECT i.message_id FROM inbound_messages i WHERE i.crn = $1
+                         ORDER BY i.received_at LIMIT 1) AS inbound_root,
+                       (SELECT o.message_id FROM email_outbox o WHERE o.crn = $1
+                           AND o.message_id <> $6 AND split_part(o.kind, ':', 1) = ANY($7::text[])
+                         ORDER BY o.id LIMIT 1) AS outbox_root""",
+                req.crn, req.kind, req.to, subject, body, message_id, list(CUSTOMER_TEMPLATES),
             )
