@@ -76,8 +76,10 @@ def payload_sizes(history: WorkflowHistory) -> Extras:
 def timer_lateness(history: WorkflowHistory, due: Any, summary: bytes) -> list[tuple[str, float]]:
     """Where an escalation's lateness went, from the history of the timer that ran out: the
     timer recorded after the instant the workflow computed it from, the server firing it
-    after it ran out, and the workflow task that acts on it being scheduled and picked up."""
-    started = fired = picked = None
+    after it ran out, the workflow task that acts on it being scheduled and picked up (the
+    breach's time in the timeline is that pick-up: `workflow.now()`), and when that task's
+    decision was recorded (completed), after the due instant."""
+    started = fired = picked = completed = None
     for e in history.events:
         if (e.event_type == EventType.EVENT_TYPE_TIMER_STARTED and started is None
                 and summary in e.user_metadata.summary.data):
@@ -88,6 +90,9 @@ def timer_lateness(history: WorkflowHistory, due: Any, summary: bytes) -> list[t
         elif (e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED and fired is not None
               and picked is None):
             picked = e
+        elif (e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and picked is not None
+              and completed is None):
+            completed = e
     if not (started and fired and picked):
         return []
     runs_out = (started.event_time.ToDatetime(tzinfo=due.tzinfo)
@@ -98,8 +103,11 @@ def timer_lateness(history: WorkflowHistory, due: Any, summary: bytes) -> list[t
     def ms(delta: Any) -> float:
         return delta.total_seconds() * 1000
 
-    return [("timer_started_late", ms(runs_out - due)), ("timer_fired_late", ms(fired_at - runs_out)),
-            ("workflow_task_pickup", ms(picked_at - fired_at))]
+    out = [("timer_started_late", ms(runs_out - due)), ("timer_fired_late", ms(fired_at - runs_out)),
+           ("workflow_task_pickup", ms(picked_at - fired_at))]
+    if completed is not None:
+        out.append(("decision_recorded", ms(completed.event_time.ToDatetime(tzinfo=due.tzinfo) - due)))
+    return out
 
 
 def _kind(e: Any) -> str:

@@ -13,6 +13,7 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from temporalio.client import Client
@@ -100,11 +101,17 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+# Worker options beyond the SDK's defaults (measured with `complaints bench`, docs/performance.md);
+# the benchmark's ceiling worker runs with the same.
+WORKER_TUNING: dict[str, Any] = {}
+
+
 def build_worker(
     client: Client, settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy, **options
 ) -> Worker:
     _compile_workflow_sources()
     options.setdefault("max_cached_workflows", settings.workflow_cache_size)
+    options = WORKER_TUNING | options
     return Worker(
         client,
         task_queue=settings.task_queue,
