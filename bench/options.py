@@ -23,7 +23,7 @@ class BenchOptions:
     # A burst: complaints submitted ahead of time, received_at chosen so that every one's
     # personal acknowledgement falls due at the same instant (0 skips).
     burst: int = 100
-    burst_lead: float = 0.0  # seconds from the first submission to that instant (0: n/4 + 15)
+    burst_lead: float = 0.0  # seconds from the first submission to that instant (0: n/5 + 10)
     workers: int = 1  # worker processes: >1 runs the lifecycle and the burst again at that many
     worker_options: tuple[str, ...] = ()  # KEY=VALUE Worker options for every worker under test
     scale_sizes: tuple[int, ...] = (50, 200, 800)
@@ -66,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"(default {d.burst}; 0 skips)")
     p.add_argument("--burst-lead", type=float, default=d.burst_lead,
                    help="seconds from the first submission to that instant (default: "
-                        "burst/4 + 15, time for them all to be opened first)")
+                        "burst/5 + 10, time for them all to be opened first)")
     p.add_argument("--workers", type=int, default=d.workers,
                    help="worker processes on the task queue: above 1, the lifecycle and the "
                         "burst run again with that many and both are reported (default 1)")
