@@ -72,7 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "burst run again with that many and both are reported (default 1)")
     p.add_argument("--worker-option", action="append", default=[], dest="worker_options",
                    metavar="KEY=VALUE", help="a Worker option for every worker under test, "
-                   "e.g. max_concurrent_workflow_tasks=500 (a number; seconds for *_timeout)")
+                   "e.g. max_concurrent_workflow_tasks=500 (a number; seconds for *_timeout; "
+                   "workflow_task_poller_behavior=autoscaling)")
     p.add_argument("--scale", type=_sizes, default=d.scale_sizes, dest="scale_sizes",
                    help="sizes of open complaints, comma-separated "
                         f"(default {','.join(map(str, d.scale_sizes))}; empty skips)")
@@ -112,13 +113,17 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
     return BenchOptions(**{k: getattr(args, k) for k in asdict(BenchOptions()) if hasattr(args, k)})
 
 
-def parse_worker_options(pairs: tuple[str, ...] | list[str]) -> dict[str, float]:
-    """`--worker-option KEY=VALUE` pairs as Worker keyword arguments (numbers)."""
-    out: dict[str, float] = {}
+def parse_worker_options(pairs: tuple[str, ...] | list[str]) -> dict[str, float | str]:
+    """`--worker-option KEY=VALUE` pairs as Worker keyword arguments: numbers, or `autoscaling`
+    for a `*_poller_behavior`."""
+    out: dict[str, float | str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise ValueError(f"--worker-option {pair!r}: expected KEY=VALUE")
+        if value == "autoscaling":
+            out[key.strip()] = value
+            continue
         number = float(value)
         out[key.strip()] = int(number) if number.is_integer() and "." not in value else number
     return out

@@ -231,7 +231,7 @@ class BenchStack:
 
     async def start_worker(self, workload: str, task_queue: str, policy: Path | None = None,
                            cache_size: int | None = None, processes: int = 1,
-                           options: dict[str, float] | None = None) -> WorkerProcess:
+                           options: dict[str, float | str] | None = None) -> WorkerProcess:
         """`processes` workers on the task queue (`--workers`); `options`: Worker options
         (`--worker-option`) over those `build_worker` gives."""
         env = os.environ | {

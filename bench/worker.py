@@ -21,7 +21,7 @@ import sys
 from datetime import timedelta
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from activities.db import create_pool
 from bench.ceiling import BenchCeilingWorkflow, bench_no_op
@@ -39,7 +39,10 @@ def worker_options() -> dict:
     if os.environ.get("BENCH_MAX_CACHED_WORKFLOWS"):
         options["max_cached_workflows"] = int(os.environ["BENCH_MAX_CACHED_WORKFLOWS"])
     for key, value in json.loads(os.environ.get("BENCH_WORKER_OPTIONS") or "{}").items():
-        options[key] = timedelta(seconds=value) if key.endswith("_timeout") else value
+        if value == "autoscaling":
+            options[key] = PollerBehaviorAutoscaling()
+        else:
+            options[key] = timedelta(seconds=value) if key.endswith("_timeout") else value
     return options
 
 
