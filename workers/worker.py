@@ -101,9 +101,12 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-# Worker options beyond the SDK's defaults (measured with `complaints bench`, docs/performance.md);
-# the benchmark's ceiling worker runs with the same.
-WORKER_TUNING: dict[str, Any] = {}
+# Worker options beyond the SDK's defaults, measured with `complaints bench --burst 200`
+# (docs/performance.md, "Escalations in a burst"); the benchmark's ceiling runs with the same.
+# When many deadlines fall due at once, the 100 workflow-task slots and 5 pollers of the
+# SDK's defaults hold back picking up the timers' tasks while the first ones are worked on.
+WORKER_TUNING: dict[str, Any] = {"max_concurrent_workflow_tasks": 500,
+                                 "max_concurrent_workflow_task_polls": 20}
 
 
 def build_worker(
