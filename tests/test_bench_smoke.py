@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import starter.cli.bench
+from bench.options import parse_worker_options
 from bench.report import format_report
 from bench.run import BenchOptions, percentiles, run_bench
 from starter import cli
@@ -31,6 +32,16 @@ def test_the_cli_takes_the_benchmark_options():
     args = build_parser().parse_args(["bench", "--complaints", "7", "--concurrency", "2",
                                       "--scale", "10,20", "--json"])
     assert (args.complaints, args.concurrency, args.scale_sizes, args.json) == (7, 2, (10, 20), True)
+
+
+def test_worker_options_are_numbers_or_autoscaling():
+    assert parse_worker_options(["max_concurrent_workflow_tasks=500",
+                                 "sticky_queue_schedule_to_start_timeout=2.5",
+                                 "workflow_task_poller_behavior=autoscaling"]) == {
+        "max_concurrent_workflow_tasks": 500, "sticky_queue_schedule_to_start_timeout": 2.5,
+        "workflow_task_poller_behavior": "autoscaling"}
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        parse_worker_options(["max_concurrent_activities"])
 
 
 def test_the_installed_command_runs_the_checkouts_benchmark(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,7 +41,6 @@ def _metrics_port() -> int:
 
 
 def _free(port: int) -> bool:
-    import socket
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
