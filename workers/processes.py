@@ -52,16 +52,20 @@ def child_metrics_port(settings: Settings, index: int) -> int:
 def supervise(settings: Settings) -> int:
     """Run WORKER_PROCESSES children until a signal (exit code 0) or one child's end (1)."""
     n = settings.worker_processes
-    children = [subprocess.Popen([sys.executable, "-m", "workers", "--process", str(i)])  # nosec B603 # fixed argv, no shell
-                for i in range(n)]
+    try:  # first: a busy METRICS_PORT stops the start before any child runs
+        fan_in = MetricsFanIn(settings, n)
+    except OSError as err:
+        print(f"worker not started: METRICS_PORT {settings.metrics_port}: {err}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: Any) -> None:
         stop.set()  # no logging here: a signal handler must not take the logging lock
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the children: none is left orphaned
         signal.signal(sig, on_signal)
-    fan_in = MetricsFanIn(settings, n)
+    children = [subprocess.Popen([sys.executable, "-m", "workers", "--process", str(i)])  # nosec B603 # fixed argv, no shell
+                for i in range(n)]
     fan_in.start()
     log.info("%d worker processes (pids %s); metrics of all on :%d/metrics", n,
              ", ".join(str(c.pid) for c in children), settings.metrics_port)
