@@ -104,9 +104,9 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 # Worker options beyond the SDK's defaults, measured with `complaints bench --burst 200`
 # (docs/performance.md, "Worker processes, a burst of 200"); the benchmark's ceiling runs with
 # the same. With many deadlines due at once, more slots and pollers than the SDK's 100 and 5
-# take the timers' tasks as the server hands them out (burst p50 3.0 s to about 1 s, p99 4.9 s
-# to 2 to 3.5 s on 2 cores). 20 pollers as a poller behaviour: `max_concurrent_workflow_task_polls`
-# is deprecated.
+# can take the timers' tasks as the server hands them out (on 2 cores: burst p50 3.0 s to 0.8
+# to 1.7 s, p99 4.9 s to 1.9 to 4.2 s; the dev server is the rest). 20 pollers as a poller
+# behaviour: `max_concurrent_workflow_task_polls` is deprecated.
 WORKER_TUNING: dict[str, Any] = {
     "max_concurrent_workflow_tasks": 500,
     "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(20),
