@@ -73,33 +73,54 @@ def payload_sizes(history: WorkflowHistory) -> Extras:
                   update_reply_bytes=mean(replies))
 
 
-def timer_lateness(history: WorkflowHistory, due: Any, summary: bytes) -> list[tuple[str, float]]:
+def timer_lateness(history: WorkflowHistory, due: Any) -> list[tuple[str, float]]:
     """Where an escalation's lateness went, from the history of the timer that ran out: the
     timer recorded after the instant the workflow computed it from, the server firing it
-    after it ran out, and the workflow task that acts on it being scheduled and picked up."""
-    started = fired = picked = None
+    after it ran out, the workflow task that acts on it being scheduled and picked up (the
+    breach's time in the timeline is that pick-up: `workflow.now()`), and when that task's
+    decision was recorded (completed), after the due instant.
+
+    The timer is the fired one whose end is nearest `due` (not matched by its summary, which
+    the payload codec encrypts)."""
+    def at(e: Any) -> Any:
+        return e.event_time.ToDatetime(tzinfo=due.tzinfo)
+
+    started: dict[int, Any] = {}
+    best = None
     for e in history.events:
-        if (e.event_type == EventType.EVENT_TYPE_TIMER_STARTED and started is None
-                and summary in e.user_metadata.summary.data):
-            started = e
-        elif (e.event_type == EventType.EVENT_TYPE_TIMER_FIRED and started is not None
-              and e.timer_fired_event_attributes.started_event_id == started.event_id):
-            fired = e
-        elif (e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED and fired is not None
-              and picked is None):
-            picked = e
-    if not (started and fired and picked):
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            started[e.event_id] = e
+        elif e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            timer = started.get(e.timer_fired_event_attributes.started_event_id)
+            if timer is None:
+                continue
+            runs_out = at(timer) + (
+                timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta())
+            if best is None or abs(runs_out - due) < abs(best[1] - due):
+                best = (e, runs_out)
+    if best is None:
         return []
-    runs_out = (started.event_time.ToDatetime(tzinfo=due.tzinfo)
-                + started.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta())
-    fired_at = fired.event_time.ToDatetime(tzinfo=due.tzinfo)
-    picked_at = picked.event_time.ToDatetime(tzinfo=due.tzinfo)
+    fired, runs_out = best
+    picked = completed = None
+    for e in history.events:
+        if e.event_id <= fired.event_id:
+            continue
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED and picked is None:
+            picked = e
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and picked is not None:
+            completed = e
+            break
+    if picked is None:
+        return []
 
     def ms(delta: Any) -> float:
         return delta.total_seconds() * 1000
 
-    return [("timer_started_late", ms(runs_out - due)), ("timer_fired_late", ms(fired_at - runs_out)),
-            ("workflow_task_pickup", ms(picked_at - fired_at))]
+    out = [("timer_started_late", ms(runs_out - due)), ("timer_fired_late", ms(at(fired) - runs_out)),
+           ("workflow_task_pickup", ms(at(picked) - at(fired)))]
+    if completed is not None:
+        out.append(("decision_recorded", ms(at(completed) - due)))
+    return out
 
 
 def _kind(e: Any) -> str:

@@ -20,9 +20,16 @@ class BenchOptions:
     escalation_complaints: int = 40
     escalation_after: str = "20s"  # the personal acknowledgement's deadline in that run
     escalation_rate: float = 4.0  # complaints arriving per second in that run (0: all at once)
+    # A burst: complaints submitted ahead of time, received_at chosen so that every one's
+    # personal acknowledgement falls due at the same instant (0 skips).
+    burst: int = 100
+    burst_lead: float = 0.0  # seconds from the first submission to that instant (0: n/5 + 10)
+    workers: int = 1  # worker processes: >1 runs the lifecycle and the burst again at that many
+    worker_options: tuple[str, ...] = ()  # KEY=VALUE Worker options for every worker under test
     scale_sizes: tuple[int, ...] = (50, 200, 800)
     scale_cache: int = 50  # the scale worker's workflow cache (the product's default is 500)
     scale_sample: int = 15  # updates timed, one at a time, at each size
+    scale_concurrency: int = 20  # complaints opened at once (keep it under the cache size)
     archive_after: str = "2s"
     rounds: int = 2  # lifecycle and ceiling alternate: A B, B A, ...
     explain: bool = False  # also run the ceiling with the complaint's upserts / payload sizes
@@ -54,6 +61,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"complaints arriving per second in that run, so their deadlines fall due "
                         f"at that rate (default {d.escalation_rate}; 0: as fast as --concurrency "
                         "allows, a burst)")
+    p.add_argument("--burst", type=int, default=d.burst,
+                   help=f"complaints whose personal acknowledgement falls due at one instant "
+                        f"(default {d.burst}; 0 skips)")
+    p.add_argument("--burst-lead", type=float, default=d.burst_lead,
+                   help="seconds from the first submission to that instant (default: "
+                        "burst/5 + 10, time for them all to be opened first)")
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="worker processes on the task queue: above 1, the lifecycle and the "
+                        "burst run again with that many and both are reported (default 1)")
+    p.add_argument("--worker-option", action="append", default=[], dest="worker_options",
+                   metavar="KEY=VALUE", help="a Worker option for every worker under test, "
+                   "e.g. max_concurrent_workflow_tasks=500 (a number; seconds for *_timeout; "
+                   "workflow_task_poller_behavior=autoscaling)")
     p.add_argument("--scale", type=_sizes, default=d.scale_sizes, dest="scale_sizes",
                    help="sizes of open complaints, comma-separated "
                         f"(default {','.join(map(str, d.scale_sizes))}; empty skips)")
@@ -61,6 +81,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"the scale worker's workflow cache size (default {d.scale_cache})")
     p.add_argument("--scale-sample", type=int, default=d.scale_sample,
                    help=f"updates timed at each size (default {d.scale_sample})")
+    p.add_argument("--scale-concurrency", type=int, default=d.scale_concurrency,
+                   help=f"complaints opened at once in the scale phase (default "
+                        f"{d.scale_concurrency}; keep it under --scale-cache)")
     p.add_argument("--archive-after", default=d.archive_after,
                    help=f"the lifecycle policy's archive delay (default {d.archive_after})")
     p.add_argument("--rounds", type=int, default=d.rounds,
@@ -88,3 +111,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace) -> BenchOptions:
     """The options `add_arguments` parsed."""
     return BenchOptions(**{k: getattr(args, k) for k in asdict(BenchOptions()) if hasattr(args, k)})
+
+
+def parse_worker_options(pairs: tuple[str, ...] | list[str]) -> dict[str, float | str]:
+    """`--worker-option KEY=VALUE` pairs as Worker keyword arguments: numbers, or `autoscaling`
+    for a `*_poller_behavior`."""
+    out: dict[str, float | str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--worker-option {pair!r}: expected KEY=VALUE")
+        if value == "autoscaling":
+            out[key.strip()] = value
+            continue
+        number = float(value)
+        out[key.strip()] = int(number) if number.is_integer() and "." not in value else number
+    return out

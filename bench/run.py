@@ -34,13 +34,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.ceiling import BareShape, BenchCeilingWorkflow, Extras
 from bench.codec_cost import codec_cost
 from bench.history import history_counts, payload_sizes, shape_from_history, timer_lateness
-from bench.options import BenchOptions, options_from
+from bench.options import BenchOptions, options_from, parse_worker_options
 from bench.report import format_report, machine, notes, targets
 from bench.stack import BenchFailed, BenchStack, WorkerProcess, bench_stack, cpu_seconds
 from devstack.devserver import tuning_flags
@@ -111,6 +112,17 @@ def lifecycle_policy(archive_after: str) -> str:
 def escalation_policy(personal_within: str) -> str:
     text = _set(DEMO_POLICY_PATH.read_text(), "name", "demo-bench-escalation")
     return _set(text, "personal_within", personal_within)
+
+
+# The burst's deadline: long enough that every complaint is opened before it falls due.
+BURST_DUE_AFTER = "10m"
+
+
+def burst_policy(due_after: str) -> str:
+    """Both acknowledgements due `due_after` after intake (the automatic one is sent at once)."""
+    text = _set(DEMO_POLICY_PATH.read_text(), "name", "demo-bench-burst")
+    text = _set(text, "automatic_within", due_after)
+    return _set(text, "personal_within", due_after)
 
 
 def scale_policy() -> str:
@@ -206,11 +218,13 @@ class Bench:
         self.options = options
         self.run_id = uuid.uuid4().hex[:6]
         self.payload_sizes = Extras()
+        self.worker_options = parse_worker_options(options.worker_options)
 
     # -- helpers shared by the phases
 
-    def intake(self, customer: str, ref: str) -> m.ComplaintIntake:
-        return m.ComplaintIntake.model_validate({
+    def intake(self, customer: str, ref: str,
+               received_at: datetime | None = None) -> m.ComplaintIntake:
+        return m.ComplaintIntake.model_validate({"received_at": received_at,
             "source": "api", "external_ref": f"bench-{self.run_id}-{ref}",
             "customer": {"id": customer, "name": "Bench Customer",
                          "email": f"{customer}@bench.example"},
@@ -219,9 +233,18 @@ class Bench:
             "category": "data_inaccuracy", "impact": "partial",
         })
 
-    async def submit(self, worker: WorkerProcess, customer: str, ref: str) -> str:
-        result = await submit(self.stack.client, self.intake(customer, ref), worker.task_queue)
+    async def submit(self, worker: WorkerProcess, customer: str, ref: str,
+                     received_at: datetime | None = None) -> str:
+        result = await submit(self.stack.client, self.intake(customer, ref, received_at),
+                              worker.task_queue)
         return result.crn
+
+    async def start_worker(self, workload: str, name: str, policy: Path | None = None,
+                           processes: int = 1, cache_size: int | None = None) -> WorkerProcess:
+        """A worker under test on its own task queue, with the `--worker-option`s."""
+        return await self.stack.start_worker(workload, f"bench-{name}-{self.run_id}", policy,
+                                             cache_size=cache_size, processes=processes,
+                                             options=self.worker_options)
 
     async def act(self, crn: str, update: str, payload: Any, timings: list[float]) -> None:
         started = time.perf_counter()
@@ -308,8 +331,7 @@ class Bench:
         shape the ceiling mirrors."""
         o = self.options
         policy = self.stack.policy_file("lifecycle", lifecycle_policy(o.archive_after))
-        worker = await self.stack.start_worker("lifecycle", f"bench-lifecycle-{self.run_id}",
-                                               policy)
+        worker = await self.start_worker("lifecycle", "lifecycle", policy)
         customers = await self.stack.add_customers(f"life-{self.run_id}", o.complaints + 1)
         say("calibration: one complaint through its whole life ...")
         crn = await self.complaint_life(worker, customers[-1], "calibration", [])
@@ -322,7 +344,7 @@ class Bench:
         return worker, customers, shape, counts
 
     async def ceiling_worker(self, shape: BareShape) -> tuple[WorkerProcess, dict[str, Any]]:
-        worker = await self.stack.start_worker("ceiling", f"bench-ceiling-{self.run_id}")
+        worker = await self.start_worker("ceiling", "ceiling")
         say("ceiling: warm-up workflow ...")
         wf_id = await self.bare_life(worker, shape, "warm-up", [])
         counts = history_counts(await self.stack.client.get_workflow_handle(wf_id).fetch_history())
@@ -353,8 +375,7 @@ class Bench:
         o = self.options
         n = o.escalation_complaints
         policy = self.stack.policy_file("escalation", escalation_policy(o.escalation_after))
-        worker = await self.stack.start_worker("lifecycle", f"bench-escalation-{self.run_id}",
-                                               policy)
+        worker = await self.start_worker("lifecycle", "escalation", policy)
         customers = await self.stack.add_customers(f"esc-{self.run_id}", n)
         say(f"escalation: {n} complaints left unacknowledged (personal acknowledgement due "
             f"after {o.escalation_after}) ...")
@@ -374,9 +395,26 @@ class Bench:
                                        for crn in crns), return_exceptions=True)
         errors += [f"{crn}: {w}" for crn, w in zip(crns, waits, strict=True)
                    if isinstance(w, BaseException)]
+        lateness, parts, _ = await self.lateness(crns, errors)
+        await self.terminate(crns)
+        memory = worker.memory()
+        worker.stop()
+        summary = percentiles(lateness)
+        return {"complaints": n, "personal_acknowledgement_due_after": o.escalation_after,
+                "arriving_per_second": o.escalation_rate, "rate": o.escalation_rate,
+                "p99_ms": summary["p99"], "lateness_ms": summary, "measured": len(lateness),
+                "parts_ms": {k: percentiles(v, (50, 99)) for k, v in parts.items()},
+                "worker_peak_rss_mib": memory["peak_rss_mib"], "errors": len(errors),
+                "first_errors": errors[:5]}
+
+    async def lateness(self, crns: list[str], errors: list[str]
+                       ) -> tuple[list[float], dict[str, list[float]], list[datetime]]:
+        """Each escalated complaint's lateness (the breach's timeline time minus the deadline's
+        `due_at`, from the `status` query), where it went (from its history), and the due_at."""
         lateness: list[float] = []
+        dues: list[datetime] = []
         parts: dict[str, list[float]] = {"timer_started_late": [], "timer_fired_late": [],
-                                         "workflow_task_pickup": []}
+                                         "workflow_task_pickup": [], "decision_recorded": []}
         for crn in crns:
             handle = self.stack.client.get_workflow_handle(crn)
             try:
@@ -393,19 +431,79 @@ class Bench:
                 errors.append(f"{crn}: no escalation for the personal acknowledgement")
                 continue
             lateness.append((fired.at - due.due_at).total_seconds() * 1000)
-            for name, ms in timer_lateness(history, due.due_at, b"SLA: personal acknowledgement"):
+            dues.append(due.due_at)
+            for name, ms in timer_lateness(history, due.due_at):
                 parts[name].append(ms)
-        for crn in crns:  # they would go on escalating (level 2) during the next phase
+        return lateness, parts, dues
+
+    async def terminate(self, crns: list[str]) -> None:
+        """They would go on escalating (level 2) during the next phase."""
+        for crn in crns:
             try:
                 await self.stack.client.get_workflow_handle(crn).terminate("benchmark phase over")
             except Exception:
                 pass  # nosec B110 # the complaint already ended
+
+    async def burst(self, processes: int = 1) -> dict[str, Any]:
+        """N complaints submitted ahead of time, each `received_at` the same instant, so that
+        every personal acknowledgement falls due at one instant `lead` seconds after the first
+        submission; all are opened (acknowledged automatically, waiting) before it falls."""
+        o = self.options
+        n = o.burst
+        policy = self.stack.policy_file("burst", burst_policy(BURST_DUE_AFTER))
+        worker = await self.start_worker("lifecycle", f"burst{processes}", policy,
+                                         processes=processes)
+        customers = await self.stack.add_customers(f"burst{processes}-{self.run_id}", n)
+        lead = o.burst_lead or n / 5 + 10
+        due = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
+        received = due - parse_duration(BURST_DUE_AFTER)
+        say(f"burst: {n} complaints on {processes} worker process(es), received at "
+            f"{received:%H:%M:%S}, every personal acknowledgement due at {due:%H:%M:%S} ...")
+        crns: list[str] = []
+
+        async def one(k: int) -> None:
+            crn = await self.submit(worker, customers[k], f"burst{processes}-{k}", received)
+            crns.append(crn)
+            await self.stack.sink.wait_for(crn, "acknowledgement", lead + 120)
+
+        began = time.perf_counter()
+        errors = await run_all(n, o.concurrency, one)
+        opened_in = time.perf_counter() - began
+        idle_before_due = (due - datetime.now(UTC)).total_seconds()
+        cpu_before = cpu_seconds(self.stack, worker)
+        server_before = await self.stack.server_metrics()
+        waits = await asyncio.gather(*(self.stack.sink.wait_for(crn, "escalation:", lead + 180)
+                                       for crn in crns), return_exceptions=True)
+        errors += [f"{crn}: {w}" for crn, w in zip(crns, waits, strict=True)
+                   if isinstance(w, BaseException)]
+        all_escalated = datetime.now(UTC)
+        cpu_burst = {k: round(v - cpu_before.get(k, 0), 1)
+                     for k, v in cpu_seconds(self.stack, worker).items()}
+        server = {k: v - server_before.get(k, 0)
+                  for k, v in (await self.stack.server_metrics()).items()}
+        lateness, parts, dues = await self.lateness(crns, errors)
+        await self.terminate(crns)
         memory = worker.memory()
         worker.stop()
-        return {"complaints": n, "personal_acknowledgement_due_after": o.escalation_after,
-                "arriving_per_second": o.escalation_rate,
-                "lateness_ms": percentiles(lateness), "measured": len(lateness),
+        summary = percentiles(lateness)
+        return {"complaints": n, "processes": processes, "due_at": due.isoformat(),
+                "received_at": received.isoformat(), "opened_in_s": round(opened_in, 1),
+                "opened_per_s": round(n / opened_in, 1) if opened_in else None,
+                "idle_before_due_s": round(idle_before_due, 1),
+                "due_spread_ms": round((max(dues) - min(dues)).total_seconds() * 1000, 1)
+                if dues else None,
+                "last_escalation_email_after_due_s": round(
+                    (all_escalated - due).total_seconds(), 2),
+                "p99_ms": summary["p99"], "lateness_ms": summary, "measured": len(lateness),
                 "parts_ms": {k: percentiles(v, (50, 99)) for k, v in parts.items()},
+                "worker_cpu_s_after_due": cpu_burst["worker"],
+                "cpu_s_after_due": cpu_burst,  # all opened (idle till due) to the last escalation
+                # the dev server's SQLite meanwhile: requests, and their time (s) summed
+                "server_sqlite_after_due": {
+                    "requests": int(server.get("persistence_latency_count", 0)
+                                    + server.get("visibility_persistence_latency_count", 0)),
+                    "busy_s": round(server.get("persistence_latency_sum", 0)
+                                    + server.get("visibility_persistence_latency_sum", 0), 2)},
                 "worker_peak_rss_mib": memory["peak_rss_mib"], "errors": len(errors),
                 "first_errors": errors[:5]}
 
@@ -414,8 +512,7 @@ class Bench:
         o = self.options
         sizes = sorted(o.scale_sizes)
         policy = self.stack.policy_file("scale", scale_policy())
-        worker = await self.stack.start_worker("lifecycle", f"bench-scale-{self.run_id}", policy,
-                                               cache_size=o.scale_cache)
+        worker = await self.start_worker("lifecycle", "scale", policy, cache_size=o.scale_cache)
         customers = await self.stack.add_customers(f"scale-{self.run_id}", sizes[-1])
         await asyncio.sleep(1)
         rows = [{"open": 0, **worker.memory(), "update_ms": None}]
@@ -431,9 +528,11 @@ class Bench:
                 crn = await self.submit(worker, customers[start + k], f"scale-{start + k}")
                 crns.append(crn)
                 await self.stack.sink.wait_for(crn, "acknowledgement", 300)
+                if len(crns) % 1000 == 0:
+                    say(f"  {len(crns)} open ...")
 
             began = time.perf_counter()
-            errors += await run_all(size - start, o.concurrency, one)
+            errors += await run_all(size - start, o.scale_concurrency, one)
             opened_in = time.perf_counter() - began
             await asyncio.sleep(1.0)  # the last writes land; the worker is idle, complaints wait
             memory = worker.memory()
@@ -464,6 +563,44 @@ class Bench:
         return {"cache_size": o.scale_cache, "sizes": rows, "growth_beyond_cache": growth,
                 "errors": len(errors), "first_errors": errors[:5]}
 
+    async def processes(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The lifecycle and the burst again on `--workers` processes, beside the figures of
+        one process (the lifecycle's run and the burst above, same sizes and concurrency)."""
+        o = self.options
+        n = o.workers
+        policy = self.stack.policy_file("lifecycle", lifecycle_policy(o.archive_after))
+        worker = await self.start_worker("lifecycle", f"lifecycle{n}", policy, processes=n)
+        customers = await self.stack.add_customers(f"life{n}-{self.run_id}", o.complaints)
+        say(f"processes: the lifecycle on {n} worker processes, {o.complaints} complaints, "
+            f"{o.concurrency} at a time ...")
+        run = Run(workflows=o.complaints)
+
+        async def work() -> list[str]:
+            return await run_all(o.complaints, o.concurrency, lambda k: self.complaint_life(
+                worker, customers[k], f"life{n}-{k}", run.update_ms))
+
+        await self.measure(worker, run, work)
+        worker.stop()
+        rows = [_process_row(1, report["lifecycle"], report.get("escalation", {}).get("burst")),
+                _process_row(n, run.summary(), await self.burst(n) if o.burst else None)]
+        first, last = rows[0], rows[-1]
+        return {"rows": rows, "activities_per_s_ratio": (
+            round(last["activities_per_s"] / first["activities_per_s"], 3)
+            if first["activities_per_s"] else None)}
+
+
+def _process_row(processes: int, life: dict[str, Any], burst: dict[str, Any] | None
+                 ) -> dict[str, Any]:
+    return {"processes": processes, "activities_per_s": life["activities_per_s"],
+            "complaints_per_s": life["complaints_per_s"],
+            "worker_cpu_s": life["cpu_s"].get("worker"),
+            "worker_cpu_ms_per_workflow": life["worker_cpu_ms_per_workflow"],
+            "worker_peak_rss_mib": life["worker_peak_rss_mib"],
+            "update_p95_ms": life["update_ms"]["p95"],
+            "lifecycle": life, "burst": burst,
+            "burst_p50_ms": burst["lateness_ms"]["p50"] if burst else None,
+            "burst_p99_ms": burst["p99_ms"] if burst else None}
+
 
 def explain_shapes(shape: BareShape, sizes: Extras) -> list[tuple[str, str, BareShape]]:
     """The ceiling with one of the complaint's costs added back at a time (`--explain`): how
@@ -473,6 +610,20 @@ def explain_shapes(shape: BareShape, sizes: Extras) -> list[tuple[str, str, Bare
                 ("ceiling + both", "both", sizes.model_copy(update={"upserts": True}))]
     return [(label, tag, shape.model_copy(update={"extras": extras}))
             for label, tag, extras in variants]
+
+
+def ratios(report: dict[str, Any]) -> dict[str, float | None]:
+    """The complaint against the ceiling beyond throughput: its history's bytes (calibration),
+    the worker's CPU per workflow and the update round trip's p95, at the same load."""
+    def of(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a and b else None
+
+    shape, life, ceiling = report["shape"], report["lifecycle"], report["ceiling"]
+    return {"history_bytes_ratio": of(shape["complaint"]["history_bytes"],
+                                      shape["ceiling"]["history_bytes"]),
+            "worker_cpu_ratio": of(life["worker_cpu_ms_per_workflow"],
+                                   ceiling["worker_cpu_ms_per_workflow"]),
+            "update_p95_ratio": of(life["update_ms"]["p95"], ceiling["update_ms"]["p95"])}
 
 
 def ratio(run: Run, ceiling: Run) -> float | None:
@@ -524,10 +675,18 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         if options.explain:
             report["explain"] = [{"variant": w.label, "of_ceiling": ratio(w.run, ceiling.run),
                                   **w.run.summary()} for w in workloads[2:]]
-        if options.escalation_complaints:
+        report.update(ratios(report))
+        if options.escalation_complaints or options.burst:
             mark = time.perf_counter()
-            report["escalation"] = await bench.escalation()
+            report["escalation"] = (await bench.escalation() if options.escalation_complaints
+                                    else {})
+            if options.burst:
+                report["escalation"]["burst"] = await bench.burst()
             report["phase_s"]["escalation"] = round(time.perf_counter() - mark, 1)
+        if options.workers > 1:
+            mark = time.perf_counter()
+            report["processes"] = await bench.processes(report)
+            report["phase_s"]["processes"] = round(time.perf_counter() - mark, 1)
         if options.scale_sizes:
             mark = time.perf_counter()
             report["scale"] = await bench.scale()

@@ -10,6 +10,7 @@ are scraped from its Prometheus endpoint.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -130,49 +131,67 @@ async def scrape(port: int, by_operation: tuple[str, ...] = ()) -> dict[str, flo
 
 @dataclass
 class WorkerProcess:
-    """One worker under test (`python -m bench.worker lifecycle|ceiling`)."""
+    """The worker under test (`python -m bench.worker lifecycle|ceiling`): one process, or
+    several on the same task queue (`--workers`), measured as one: memory, CPU and the SDK's
+    metrics summed over the processes."""
 
     workload: str
-    proc: subprocess.Popen
-    log: Path
-    metrics_port: int
+    procs: list[subprocess.Popen]
+    logs: list[Path]
+    metrics_ports: list[int]
     task_queue: str
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
 
     async def ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchFailed(f"{self.workload} worker exited with code "
-                                  f"{self.proc.returncode}\n{self.tail()}")
-            if b"ready:" in self.log.read_bytes():
+            for proc, log in zip(self.procs, self.logs, strict=True):
+                if proc.poll() is not None:
+                    raise BenchFailed(f"{self.workload} worker exited with code "
+                                      f"{proc.returncode}\n{self.tail(log)}")
+            if all(b"ready:" in log.read_bytes() for log in self.logs):
                 return
             await asyncio.sleep(0.1)
-        raise BenchFailed(f"{self.workload} worker not ready within {timeout:.0f}s\n{self.tail()}")
+        raise BenchFailed(f"{self.workload} worker not ready within {timeout:.0f}s\n"
+                          f"{self.tail(self.logs[0])}")
 
     def memory(self) -> dict[str, float]:
-        """Resident memory now and the process's peak (VmHWM), in MiB."""
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        values = {k: int(v.split()[0]) / 1024 for k, v in
-                  (line.split(":", 1) for line in status.splitlines() if ":" in line)
-                  if k in ("VmRSS", "VmHWM")}
-        return {"rss_mib": round(values["VmRSS"], 1), "peak_rss_mib": round(values["VmHWM"], 1)}
+        """Resident memory now and each process's peak (VmHWM), summed over the processes, in MiB."""
+        total = {"VmRSS": 0, "VmHWM": 0}
+        for pid in self.pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            for line in status.splitlines():
+                key, _, value = line.partition(":")
+                if key in total:
+                    total[key] += int(value.split()[0])
+        return {"rss_mib": round(total["VmRSS"] / 1024, 1),
+                "peak_rss_mib": round(total["VmHWM"] / 1024, 1)}
 
     async def metrics(self) -> dict[str, float]:
-        """The SDK's metrics, summed over their labels (`name` -> value)."""
-        return await scrape(self.metrics_port)
+        """The SDK's metrics, summed over their labels and the processes (`name` -> value)."""
+        totals: dict[str, float] = defaultdict(float)
+        for scraped in await asyncio.gather(*(scrape(port) for port in self.metrics_ports)):
+            for name, value in scraped.items():
+                totals[name] += value
+        return dict(totals)
 
-    def tail(self, lines: int = 25) -> str:
-        text = self.log.read_text(errors="replace").splitlines()[-lines:]
+    def tail(self, log: Path | None = None, lines: int = 25) -> str:
+        text = (log or self.logs[0]).read_text(errors="replace").splitlines()[-lines:]
         return "\n".join("    " + line for line in text)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
             try:
-                self.proc.wait(timeout=20)
+                proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                proc.kill()
+                proc.wait()
 
 
 @dataclass
@@ -211,8 +230,10 @@ class BenchStack:
         return ids
 
     async def start_worker(self, workload: str, task_queue: str, policy: Path | None = None,
-                           cache_size: int | None = None) -> WorkerProcess:
-        port = free_port()
+                           cache_size: int | None = None, processes: int = 1,
+                           options: dict[str, float | str] | None = None) -> WorkerProcess:
+        """`processes` workers on the task queue (`--workers`); `options`: Worker options
+        (`--worker-option`) over those `build_worker` gives."""
         env = os.environ | {
             "TEMPORAL_ADDRESS": self.env.client.service_client.config.target_host,
             "TEMPORAL_NAMESPACE": "default",
@@ -220,7 +241,6 @@ class BenchStack:
             "DATABASE_URL": self.database_url,
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(self.sink.port),
-            "BENCH_METRICS_PORT": str(port),
             "PYTHONUNBUFFERED": "1",
             "PAYLOAD_ENCRYPTION_KEYS": self.payload_keys,
         }
@@ -228,12 +248,18 @@ class BenchStack:
             env["COMPLAINTS_POLICY"] = str(policy)
         if cache_size is not None:
             env["BENCH_MAX_CACHED_WORKFLOWS"] = str(cache_size)
-        log = self.root / f"worker-{workload}-{task_queue}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "bench.worker", workload],  # nosec B603 # fixed argv, no shell
-                                    cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
-        worker = WorkerProcess(workload, proc, log, port, task_queue)
+        if options:
+            env["BENCH_WORKER_OPTIONS"] = json.dumps(options)
+        procs, logs, ports = [], [], []
+        for i in range(processes):
+            ports.append(free_port())
+            logs.append(self.root / f"worker-{workload}-{task_queue}-{i}.log")
+            with logs[-1].open("wb") as out:
+                procs.append(subprocess.Popen(  # nosec B603 # fixed argv, no shell
+                    [sys.executable, "-m", "bench.worker", workload], cwd=REPO_ROOT,
+                    env=env | {"BENCH_METRICS_PORT": str(ports[-1])}, stdout=out,
+                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        worker = WorkerProcess(workload, procs, logs, ports, task_queue)
         self.workers.append(worker)
         await worker.ready()
         return worker
@@ -346,7 +372,7 @@ def cpu_seconds(stack: BenchStack, worker: WorkerProcess) -> dict[str, float]:
     pid_file = stack.root / "postgres" / "postmaster.pid"
     if pid_file.exists():
         postgres = tree(int(pid_file.read_text().split()[0]))
-    return {"worker": procs.get(worker.proc.pid, (0, "", 0.0, 0.0))[2],
+    return {"worker": sum(procs.get(pid, (0, "", 0.0, 0.0))[2] for pid in worker.pids),
             "temporal server": sum(tree(pid) for pid, p in procs.items()
                                    if p[0] == me and p[1].startswith("temporal")),
             "postgres": postgres,

@@ -13,6 +13,7 @@ BENCH_METRICS_PORT and, optionally, BENCH_MAX_CACHED_WORKFLOWS (the SDK's defaul
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -20,22 +21,28 @@ import sys
 from datetime import timedelta
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from activities.db import create_pool
 from bench.ceiling import BenchCeilingWorkflow, bench_no_op
 from settings import Settings, connect
-from workers.worker import build_worker, workflow_runner
+from workers.worker import WORKER_TUNING, build_worker, workflow_runner
 
 log = logging.getLogger("complaints.bench.worker")
 
 
 def worker_options() -> dict:
     """The options both workloads run with: those of `python -m workers`, plus the cache size
-    when the benchmark sets one."""
+    when the benchmark sets one, plus BENCH_WORKER_OPTIONS (`--worker-option`, JSON: Worker
+    keyword arguments; a number for an option ending in `_timeout` is seconds)."""
     options: dict = {"graceful_shutdown_timeout": timedelta(seconds=10)}
     if os.environ.get("BENCH_MAX_CACHED_WORKFLOWS"):
         options["max_cached_workflows"] = int(os.environ["BENCH_MAX_CACHED_WORKFLOWS"])
+    for key, value in json.loads(os.environ.get("BENCH_WORKER_OPTIONS") or "{}").items():
+        if value == "autoscaling":
+            options[key] = PollerBehaviorAutoscaling()
+        else:
+            options[key] = timedelta(seconds=value) if key.endswith("_timeout") else value
     return options
 
 
@@ -53,7 +60,7 @@ async def run(workload: str) -> None:
     else:
         worker = Worker(client, task_queue=settings.task_queue, workflows=[BenchCeilingWorkflow],
                         activities=[bench_no_op], workflow_runner=workflow_runner(),
-                        **worker_options())
+                        **(WORKER_TUNING | worker_options()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

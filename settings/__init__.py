@@ -43,6 +43,9 @@ class Settings:
     # Complaints kept in the worker's memory between their tasks, about 0.8 MiB each; one
     # beyond it is replayed from its history when it next has work (docs/performance.md).
     workflow_cache_size: int = 500
+    # Worker processes `python -m workers` runs on the task queue, each with its own cache of
+    # WORKFLOW_CACHE_SIZE (workers/processes.py); by default one per core this process may use.
+    worker_processes: int = field(default_factory=lambda: usable_cores())
     # The email channel (DESIGN.md, "The email channel, both ways"): the address customers
     # write to, where `complaints mail-gateway` listens, the largest message it takes.
     support_address: str = "support@example.com"
@@ -83,6 +86,8 @@ class Settings:
             policy_path=env.get("COMPLAINTS_POLICY") or None,
             templates_dir=Path(env.get("COMPLAINTS_TEMPLATES", str(TEMPLATES_DIR))),
             workflow_cache_size=int(env.get("WORKFLOW_CACHE_SIZE", defaults.workflow_cache_size)),
+            worker_processes=_at_least_one("WORKER_PROCESSES", env.get("WORKER_PROCESSES")
+                                           or defaults.worker_processes),
             support_address=env.get("SUPPORT_ADDRESS", defaults.support_address),
             inbound_smtp_host=env.get("INBOUND_SMTP_HOST", defaults.inbound_smtp_host),
             inbound_smtp_port=int(env.get("INBOUND_SMTP_PORT", defaults.inbound_smtp_port)),
@@ -119,6 +124,21 @@ class Settings:
     def policy(self) -> SlaPolicy:
         """The configured policy, validated (raises PolicyError naming the key)."""
         return load_policy(self.policy_path)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, `taskset`), not the host's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _at_least_one(name: str, value: str | int) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"{name} must be 1 or more, not {value}")
+    return number
 
 
 async def connect(settings: Settings | None = None, runtime: Runtime | None = None, *,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import starter.cli.bench
+from bench.options import parse_worker_options
 from bench.report import format_report
 from bench.run import BenchOptions, percentiles, run_bench
 from starter import cli
@@ -31,6 +32,16 @@ def test_the_cli_takes_the_benchmark_options():
     args = build_parser().parse_args(["bench", "--complaints", "7", "--concurrency", "2",
                                       "--scale", "10,20", "--json"])
     assert (args.complaints, args.concurrency, args.scale_sizes, args.json) == (7, 2, (10, 20), True)
+
+
+def test_worker_options_are_numbers_or_autoscaling():
+    assert parse_worker_options(["max_concurrent_workflow_tasks=500",
+                                 "sticky_queue_schedule_to_start_timeout=2.5",
+                                 "workflow_task_poller_behavior=autoscaling"]) == {
+        "max_concurrent_workflow_tasks": 500, "sticky_queue_schedule_to_start_timeout": 2.5,
+        "workflow_task_poller_behavior": "autoscaling"}
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        parse_worker_options(["max_concurrent_activities"])
 
 
 def test_the_installed_command_runs_the_checkouts_benchmark(tmp_path):
@@ -57,7 +68,8 @@ def test_without_a_checkout_complaints_bench_says_where_it_runs(monkeypatch, tmp
 async def test_a_small_benchmark_reports_both_runs_and_their_ratio():
     report = await run_bench(BenchOptions(
         complaints=3, concurrency=3, escalation_complaints=2, escalation_after="3s",
-        scale_sizes=(2, 4), scale_cache=2, scale_sample=2, archive_after="1s"))
+        scale_sizes=(2, 4), scale_cache=2, scale_sample=2, scale_concurrency=2,
+        archive_after="1s", burst=3, burst_lead=8, workers=2))
 
     life, ceiling = report["lifecycle"], report["ceiling"]
     for run in (life, ceiling):
@@ -86,9 +98,33 @@ async def test_a_small_benchmark_reports_both_runs_and_their_ratio():
     share = codec["cpu_ms_per_complaint"] / ceiling["worker_cpu_ms_per_workflow"]
     assert abs(codec["share_of_ceiling"] - share) < 0.002 + 0.01 * share
 
+    # The complaint against the ceiling beyond throughput, as positive numbers.
+    for key in ("ratio", "history_bytes_ratio", "worker_cpu_ratio", "update_p95_ratio"):
+        assert isinstance(report[key], float) and report[key] > 0, key
+    assert report["history_bytes_ratio"] > 1  # the complaint carries its state and payloads
+
     escalation = report["escalation"]
     assert escalation["errors"] == 0 and escalation["measured"] == 2, escalation["first_errors"]
     assert 0 <= escalation["lateness_ms"]["p50"] <= escalation["lateness_ms"]["p99"] < 60_000
+    assert escalation["p99_ms"] == escalation["lateness_ms"]["p99"] > 0
+    assert escalation["rate"] == 4.0
+
+    # The burst: every personal acknowledgement due at one instant, all escalated.
+    burst = escalation["burst"]
+    assert burst["errors"] == 0 and burst["measured"] == 3, burst["first_errors"]
+    assert burst["due_spread_ms"] == 0.0 and burst["processes"] == 1
+    assert isinstance(burst["p99_ms"], float) and 0 < burst["p99_ms"] < 60_000
+    assert burst["lateness_ms"]["p50"] <= burst["p99_ms"]
+
+    # --workers 2: the lifecycle and the burst again on two processes, beside one.
+    rows = report["processes"]["rows"]
+    assert [row["processes"] for row in rows] == [1, 2]
+    for row in rows:
+        assert row["activities_per_s"] > 0 and row["worker_cpu_s"] > 0
+        assert row["worker_peak_rss_mib"] > 20 and row["burst_p99_ms"] > 0
+    assert rows[1]["lifecycle"]["errors"] == 0, rows[1]["lifecycle"]["first_errors"]
+    assert rows[1]["burst"]["measured"] == 3 and rows[1]["burst"]["processes"] == 2
+    assert rows[1]["worker_peak_rss_mib"] > rows[0]["worker_peak_rss_mib"]  # two processes
 
     scale = report["scale"]
     assert scale["errors"] == 0, scale["first_errors"]
@@ -98,7 +134,11 @@ async def test_a_small_benchmark_reports_both_runs_and_their_ratio():
     assert all(row["update_ms"]["p50"] > 0 for row in scale["sizes"][1:])
 
     assert {t["name"] for t in report["targets"]} >= {"update round trip p95 (lifecycle)",
-                                                      "escalation lateness p99"}
+                                                      "escalation lateness p99",
+                                                      "burst lateness p99 (3 due at once, 1 process)"}
     table = format_report(report)
     assert "ratio of activity throughput" in table and "Targets:" in table
     assert "payload codec (AES-256-GCM, both sides)" in table
+    assert "ratios, lifecycle / ceiling: history bytes" in table
+    assert "Burst (3 of 3 complaints on 2 worker process(es)" in table
+    assert "Worker processes (CPU and RSS summed over the processes):" in table

@@ -13,10 +13,11 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
@@ -32,6 +33,7 @@ from settings import Settings, connect, metrics_runtime
 from settings.codec import EncryptionKeyError
 from settings.logs import configure_logging
 from workers.gauges import keep_gauges_current
+from workers.processes import child_metrics_port, supervise
 from workers.schedules import ensure_report_schedules
 from workflows.complaint import ComplaintWorkflow
 from workflows.inbound import InboundMessageWorkflow
@@ -102,11 +104,24 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+# Worker options beyond the SDK's defaults, measured with `complaints bench --burst 200`
+# (docs/performance.md, "Worker processes, a burst of 200"); the benchmark's ceiling runs with
+# the same. With many deadlines due at once, more slots and pollers than the SDK's 100 and 5
+# can take the timers' tasks as the server hands them out (on 2 cores: burst p50 3.0 s to 0.8
+# to 1.7 s, p99 4.9 s to 1.9 to 4.2 s; the dev server is the rest). 20 pollers as a poller
+# behaviour: `max_concurrent_workflow_task_polls` is deprecated.
+WORKER_TUNING: dict[str, Any] = {
+    "max_concurrent_workflow_tasks": 500,
+    "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(20),
+}
+
+
 def build_worker(
     client: Client, settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy, **options
 ) -> Worker:
     _compile_workflow_sources()
     options.setdefault("max_cached_workflows", settings.workflow_cache_size)
+    options = WORKER_TUNING | options
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -126,14 +141,23 @@ def _compile_workflow_sources() -> None:
     compileall.compile_dir(str(Path(workflows.__file__).parent), quiet=2)
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, process: int | None = None) -> None:
+    """One worker. `process`: its index among WORKER_PROCESSES children (workers/processes.py);
+    only the first (or the only one, None) keeps the gauges and the report schedules."""
     policy = settings.policy()  # a bad policy stops the start here, naming the key
-    # The process's one runtime: Prometheus scrapes http://<host>:METRICS_PORT/metrics.
-    runtime = metrics_runtime(settings.metrics_port)
+    # The process's one runtime: Prometheus scrapes http://<host>:METRICS_PORT/metrics (a
+    # child's port is the parent's to merge, on 127.0.0.1).
+    if process is None:
+        metrics_port, runtime = settings.metrics_port, metrics_runtime(settings.metrics_port)
+    else:
+        metrics_port = child_metrics_port(settings, process)
+        runtime = metrics_runtime(metrics_port, host="127.0.0.1")
     client = await connect(settings, runtime)
     pool = await create_pool(settings.database_url)
-    gauges = asyncio.create_task(keep_gauges_current(pool, runtime.metric_meter))
-    await _ensure_report_schedules(client, settings, policy)
+    gauges = None
+    if not process:
+        gauges = asyncio.create_task(keep_gauges_current(pool, runtime.metric_meter))
+        await _ensure_report_schedules(client, settings, policy)
     # On Ctrl-C/SIGTERM, activities in hand get a few seconds to finish (an email being
     # sent, a row being written) before they are cancelled and retried elsewhere.
     worker = build_worker(client, settings, pool, policy,
@@ -142,19 +166,23 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if not settings.payload_keys:
+    if process:  # process 0 says how the payloads are kept, once for all
+        pass
+    elif not settings.payload_keys:
         log.warning("PAYLOAD_ENCRYPTION_KEYS is not set: workflow payloads (customer names, "
                     "addresses, descriptions) are stored in clear in Temporal's history")
     else:
         log.info("payloads encrypted with key %r (%d key(s) can decrypt)",
                  next(iter(settings.payload_keys)), len(settings.payload_keys))
-    log.info("worker on task queue %r, namespace %r, policy %r (%s); metrics on :%d/metrics",
-             settings.task_queue, settings.namespace, policy.name,
-             settings.policy_path or "built-in default", settings.metrics_port)
+    log.info("worker%s on task queue %r, namespace %r, policy %r (%s); metrics on :%d/metrics",
+             "" if process is None else f" process {process}", settings.task_queue,
+             settings.namespace, policy.name, settings.policy_path or "built-in default",
+             metrics_port)
     async with worker:
         await stop.wait()
         log.info("stopping: finishing the tasks in hand")
-    gauges.cancel()
+    if gauges is not None:
+        gauges.cancel()
     await pool.close()
 
 
@@ -167,15 +195,22 @@ async def _ensure_report_schedules(client: Client, settings: Settings, policy: S
         log.exception("the report schedules could not be created or updated")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """`python -m workers`: one worker, or WORKER_PROCESSES of them under a parent
+    (workers/processes.py); `--process I` is how the parent starts child I."""
+    argv = sys.argv[1:] if argv is None else argv
+    process = int(argv[argv.index("--process") + 1]) if "--process" in argv else None
     try:
         settings = Settings.from_env()
-    except EncryptionKeyError as err:  # names the entry, never the key
+    except (EncryptionKeyError, ValueError) as err:  # names the entry, never the key
         print(f"worker not started: {err}", file=sys.stderr)
         sys.exit(2)
     configure_logging(settings.log_format)
     try:
-        asyncio.run(run(settings))
+        if process is None and settings.worker_processes > 1:
+            settings.policy()  # a bad policy stops the parent, before any child starts
+            sys.exit(supervise(settings))
+        asyncio.run(run(settings, process))
     except PolicyError as err:
         print(f"worker not started: {err}", file=sys.stderr)
         sys.exit(2)
