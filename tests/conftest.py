@@ -36,10 +36,10 @@ from activities.db import MIGRATIONS_DIR, create_pool, load_seed, migrate, parse
 from devstack.mailsink import MailSink
 from settings import REPO_ROOT, Settings
 from starter.intake import Submission, submit
-from starter.operations import act_and_read, get_status, register_search_attributes
+from starter.operations import act, get_status, register_search_attributes
 from workers.worker import build_worker
 from workflows import search_attributes as sa
-from workflows.models import ComplaintState
+from workflows.models import ComplaintReceipt, ComplaintState
 from workflows.policy import SlaPolicy, load_policy
 
 BIN = Path(sys.executable).parent
@@ -193,8 +193,9 @@ class ComplaintStack:
         return await get_status(self.client, crn)
 
     async def act(self, crn: str, update: str, payload: Any) -> ComplaintState:
-        """An action, then the whole state (`act` itself returns a small receipt)."""
-        return await act_and_read(self.client, crn, update, payload)
+        """An action, then the state (`act` itself returns a small receipt)."""
+        return as_left_by(await act(self.client, crn, update, payload),
+                          await get_status(self.client, crn))
 
     async def until(self, crn: str, check: Callable[[ComplaintState], bool],
                     timeout: float = 15.0) -> ComplaintState:
@@ -306,6 +307,14 @@ async def local_stack(local_env: WorkflowEnvironment, seeded: asyncpg.Pool, mail
     stack = ComplaintStack(local_env, _settings(mail, database_url), seeded, mail, load_policy())
     yield stack
     await stack.terminate_all()
+
+
+def as_left_by(done: ComplaintReceipt, state: ComplaintState) -> ComplaintState:
+    """The state read after an action, with the timeline up to the action's last event (the
+    receipt's): what came after it (an email's receipt, a clock) may have landed between
+    the update's answer and the status query."""
+    return state.model_copy(update={"timeline": [e for e in state.timeline
+                                                 if e.seq <= done.last_event_seq]})
 
 
 def text_of(mail: EmailMessage) -> str:

@@ -38,8 +38,8 @@ from temporalio.client import Client
 
 from devstack.mailsink import MailSink
 from starter.intake import Submission, submit
-from starter.operations import ActionRefused, act_and_read, get_status
-from tests.conftest import intake
+from starter.operations import ActionRefused, act, get_status
+from tests.conftest import as_left_by, intake
 from tests.faultstack import (
     DEMO_POLICY,
     DEMO_SEED,
@@ -126,7 +126,8 @@ class Scenario:
         killed), and asks again while the complaint is still being registered."""
         async def attempt() -> ComplaintState | None:
             try:
-                return await act_and_read(self.client, crn, update, payload)
+                return as_left_by(await act(self.client, crn, update, payload),
+                                  await get_status(self.client, crn))
             except ActionRefused as err:
                 if "still being registered" in str(err):
                     return None

@@ -77,9 +77,11 @@ async def cmd_refund_decision(args: argparse.Namespace, settings: Settings) -> N
     decision = _validated(m.RefundDecision, data)
     client = await connect(settings)
     await decide_refund(client, args.crn, decision)
-    state = await get_status(client, args.crn)
-    print(f"{state.crn}: refund {state.refund.status} "
-          f"({state.refund.amount} {state.refund.currency}); status {state.status.value}")
+    state = await get_status(client, args.crn)  # the refund as it stands now (applied, maybe)
+    decided = "approved" if decision.approved else "rejected"
+    now = "" if state.refund.status == decided else f", now {state.refund.status}"
+    print(f"{state.crn}: refund {decided} ({state.refund.amount} {state.refund.currency}{now}); "
+          f"status {state.status.value}")
 
 
 def _validated(model: type[BaseModel], data: dict) -> BaseModel:
