@@ -99,7 +99,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a dynamic config value for the dev server (JSON value)")
     p.add_argument("--plain-server", action="store_true",
                    help="run the dev server without `make dev`'s tuning: SQLite with a "
-                        "rollback journal and a full sync per commit")
+                        "rollback journal and a full sync per commit, search attributes "
+                        "re-read on every use")
     p.add_argument("--plain-payloads", action="store_true",
                    help="run both sides without payload encryption (by default both encrypt, "
                         "and the report gives the codec's own cost against the ceiling)")

@@ -47,10 +47,11 @@ def notes(o: BenchOptions) -> list[str]:
     out.append("both sides encrypt payloads (the codec's own cost is reported apart)"
                if not o.plain_payloads else "both sides without payload encryption "
                "(--plain-payloads)")
-    out.append("the dev server as `make dev` runs it: search attributes registered at start, "
-               "SQLite in WAL mode with normal sync" if not o.plain_server else
-               "the dev server with SQLite's default journal and a full sync per commit "
-               "(--plain-server), not as `make dev` runs it")
+    out.append("the dev server as `make dev` runs it: search attributes registered at start "
+               "and cached, SQLite in WAL mode with normal sync" if not o.plain_server else
+               "the dev server as start-dev leaves it: SQLite's default journal and a full "
+               "sync per commit, search attributes re-read on every use (--plain-server), "
+               "not as `make dev` runs it")
     return out
 
 
