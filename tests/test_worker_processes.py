@@ -101,10 +101,30 @@ async def test_two_worker_processes_share_the_queue_and_one_metrics_port(
         assert await asyncio.to_thread(parent.wait, 30) == 1, log.read_text()
         assert "exited with code -9: stopping the others" in log.read_text()
         assert not any(Path(f"/proc/{pid}").exists() for pid in children[1:])
+
+        # The parent killed outright (no time to pass a signal on): its children end too,
+        # rather than orphans that keep polling and hold their metrics ports.
+        parent = start()
+        children = await _children_of(parent.pid, 2)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert not any(_alive(pid) for pid in children), log.read_text()
     finally:
         if parent.poll() is None:
             os.killpg(parent.pid, signal.SIGKILL)
             parent.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, exited but not reaped by init yet, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 async def _children_of(pid: int, n: int, timeout: float = 30.0) -> list[int]:

@@ -22,7 +22,9 @@ WORKER_PROCESSES=1 runs the worker in this process, as before: no parent, no ext
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import subprocess  # nosec B404 # this interpreter running this package
 import sys
@@ -42,7 +44,18 @@ log = logging.getLogger("complaints.worker")
 
 # The children's graceful shutdown (10 s for activities in hand) and a margin to exit.
 STOP_WITHIN = 15.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PROCESS_LABEL = "worker_process"
+
+
+def end_with_parent() -> None:
+    """In a child: SIGTERM (a graceful stop) when the parent dies, however it dies (a SIGKILL
+    gives it no time to pass anything on), so no orphan keeps polling or holds its port."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent was gone already, before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def child_metrics_port(settings: Settings, index: int) -> int:

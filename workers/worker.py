@@ -33,7 +33,7 @@ from settings import Settings, connect, metrics_runtime
 from settings.codec import EncryptionKeyError
 from settings.logs import configure_logging
 from workers.gauges import keep_gauges_current
-from workers.processes import child_metrics_port, supervise
+from workers.processes import child_metrics_port, end_with_parent, supervise
 from workers.schedules import ensure_report_schedules
 from workflows.complaint import ComplaintWorkflow
 from workflows.inbound import InboundMessageWorkflow
@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     (workers/processes.py); `--process I` is how the parent starts child I."""
     argv = sys.argv[1:] if argv is None else argv
     process = int(argv[argv.index("--process") + 1]) if "--process" in argv else None
+    if process is not None:
+        end_with_parent()
     try:
         settings = Settings.from_env()
     except (EncryptionKeyError, ValueError) as err:  # names the entry, never the key
