@@ -166,6 +166,9 @@ async def scenario(faults: FaultStack, request: pytest.FixtureRequest) -> AsyncI
         "MAIL_FROM": "Customer Care <care@faults.example>",
         "COMPLAINTS_POLICY": str(DEMO_POLICY),
         "PYTHONUNBUFFERED": "1",
+        # One worker process, killed and restarted whole: the faults are the server's, the
+        # database's and SMTP's (the multi-process runner: tests/test_worker_processes.py).
+        "WORKER_PROCESSES": "1",
     }
     # The one-shot jobs of the production shape, as separate processes.
     await asyncio.to_thread(run_cli, env, "migrate")
