@@ -35,8 +35,9 @@ _ROW_COLUMNS = (
 _CHANGING = frozenset(_ROW_COLUMNS) - {
     "source", "external_ref", "customer_id", "customer_name", "customer_email", "subject",
     "description", "order_id", "policy_name", "received_at"}
-_INSERT_ROW = (  # nosec B608 # column names from the constants above; values are bound $n parameters
-    f"INSERT INTO complaints (crn, {', '.join(_ROW_COLUMNS)}) "
+# Column names from the constants above only; values are bound $n parameters.
+_INSERT_ROW = (
+    f"INSERT INTO complaints (crn, {', '.join(_ROW_COLUMNS)}) "  # nosec B608
     f"VALUES ({', '.join(f'${n}' for n in range(1, len(_ROW_COLUMNS) + 2))}) "
     "ON CONFLICT (crn) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _ROW_COLUMNS if c in _CHANGING)
