@@ -152,14 +152,20 @@ async def test_withdrawn_while_a_refund_awaits_the_finance_manager(stack: Compla
         assert await stack.rows("SELECT 1 FROM refunds WHERE crn = $1", crn) == []
 
 
+async def resolved_awaiting_survey(stack: ComplaintStack) -> tuple[str, str]:
+    """Signed off by the customer, the survey sent and not answered: (CRN, owner)."""
+    crn = await to_owner(stack)
+    owner = (await stack.status(crn)).owner
+    await plan_agreed(stack, crn, owner, fix=False)
+    await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
+        actor=owner, confirmation_text="Resolution Confirmed"))
+    await stack.mail_for(crn, "survey")
+    return crn, owner
+
+
 async def test_withdrawn_in_post_mortem_sends_no_survey_reminder(stack: ComplaintStack):
     async with stack.worker():
-        crn = await to_owner(stack)
-        owner = (await stack.status(crn)).owner
-        await plan_agreed(stack, crn, owner, fix=False)
-        await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
-            actor=owner, confirmation_text="Resolution Confirmed"))
-        await stack.mail_for(crn, "survey")
+        crn, _ = await resolved_awaiting_survey(stack)
         state = await withdraw_and_check(stack, crn, "customer:cust-kite")
         assert state.resolved_at is not None  # resolved, then withdrawn before its RCA
         assert stack.mails(crn, "survey_reminder") == []
@@ -298,12 +304,7 @@ async def test_withdrawn_once_closed_is_archived_at_once_and_stays_resolved(
     delay: a withdrawal ends that wait, so the run ends (and an erasure may follow), and the
     complaint keeps its resolution."""
     async with stack.worker():
-        crn = await to_owner(stack)
-        owner = (await stack.status(crn)).owner
-        await plan_agreed(stack, crn, owner, fix=False)
-        await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
-            actor=owner, confirmation_text="Resolution Confirmed"))
-        await stack.mail_for(crn, "survey")  # no answer yet: its reminder is pending
+        crn, owner = await resolved_awaiting_survey(stack)  # its reminder is pending
         await stack.act(crn, "submit_rca", m.RootCauseAnalysis(
             actor=owner, root_cause="Found", process_failures=["A gap"],
             corrective_actions=["A fix"], kb_article_needed=False))

@@ -270,14 +270,16 @@ class ComplaintCore:
         The escalation chain and the money path add their kinds."""
         return self._on_warning, None
 
+    def _log_clock(self, event: Event, clock: SlaClock, due: str, outcome: Outcome) -> None:
+        d = clock.deadline
+        self._log(event, SYSTEM, f"{d.name}: {clock.what} {due} {ui.clock(d.due_at)}",
+                  deadline=d.name, outcome=outcome)
+
     def _warned(self, action: ClockEvent) -> ClockEvent:
         def warned(clock: SlaClock) -> None:
             if self.withdrawn:  # its timer fell in the same task as the withdrawal
                 return
-            d = clock.deadline
-            self._log(Event.deadline_warning, SYSTEM,
-                      f"{d.name}: {clock.what} due {ui.clock(d.due_at)}",
-                      deadline=d.name, outcome=Outcome.warned)
+            self._log_clock(Event.deadline_warning, clock, "due", Outcome.warned)
             action(clock)
             self._changed()
         return warned
@@ -287,9 +289,7 @@ class ComplaintCore:
             if self.withdrawn:  # its timer fell in the same task as the withdrawal
                 return
             d = clock.deadline
-            self._log(Event.deadline_breached, SYSTEM,
-                      f"{d.name}: {clock.what} was due {ui.clock(d.due_at)}",
-                      deadline=d.name, outcome=Outcome.breached)
+            self._log_clock(Event.deadline_breached, clock, "was due", Outcome.breached)
             metrics.deadline_breached(d.name, d.due_at)
             workflow.logger.info("deadline breached: %s was due %s", d.name, ui.clock(d.due_at))
             if action is not None:
