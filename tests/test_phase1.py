@@ -177,6 +177,8 @@ async def test_an_update_answers_with_a_small_receipt_and_the_state_stays_on_the
     async with stack.worker():
         crn = (await stack.submit()).crn
         await stack.mail_for(crn, "acknowledgement")
+        # The mail lands before the workflow records the automatic acknowledgement as met.
+        await stack.until(crn, lambda s: s.deadline(AUTOMATIC_ACK).met_at is not None)
         done = await act(stack.client, crn, "acknowledge_personally", ack())
         state = await stack.status(crn)
         history = await stack.client.get_workflow_handle(crn).fetch_history()
