@@ -20,6 +20,8 @@ MAX_AGE: dict[str, timedelta] = {
     "sign_off": timedelta(days=30),
     "survey": timedelta(days=30),
     "status": timedelta(days=365),  # the read-only status page lives with the complaint
+    # Signed afresh each time the status page is shown, which links to it.
+    "withdraw": timedelta(days=1),
 }
 # The links each customer email carries (by template), in the template's `links`.
 LINKS_FOR_TEMPLATE: dict[str, tuple[str, ...]] = {

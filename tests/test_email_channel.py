@@ -300,7 +300,7 @@ async def test_agreement_page_get_changes_nothing_post_once_tampered_refused(cha
 
 async def test_resolution_confirmed_by_reply_resolves_then_the_survey_page_scores(
         channel: Channel):
-    crn, owner, _ = await owned(channel)
+    crn, owner, ack = await owned(channel)
     stack = channel.stack
     await plan_agreed(stack, crn, owner, fix=True)
     await stack.until(crn, lambda s: s.fix == "open")
@@ -320,6 +320,8 @@ async def test_resolution_confirmed_by_reply_resolves_then_the_survey_page_score
         assert (await stack.status(crn)).csat_score is None  # GET changed nothing
         assert (await http.post(link, data={"score": "4", "comment": "Quick fix"})).status_code == 200
         assert (await http.post(link, data={"score": "1"})).status_code == 409
+        status = await http.get(channel.link(ack, "status"))  # resolved: nothing to withdraw
+        assert "Your complaint is resolved" in status.text and "/c/withdraw/" not in status.text
     state = await stack.status(crn)
     assert state.csat_score == 4
     assert [e.actor for e in state.timeline if e.event == Event.csat] == ["customer:cust-kite"]
@@ -339,6 +341,43 @@ async def test_expired_link_is_refused_and_the_status_page_shows_no_internals(
         assert "Export shows wrong totals" in page.text  # the messages exchanged
         assert "SECRET-ROOT-CAUSE" not in page.text and "Rounding" not in page.text
         assert (await http.post(channel.link(ack, "status"))).status_code == 405
+
+
+async def test_the_customer_withdraws_from_the_status_page(channel: Channel):
+    crn, _, ack = await owned(channel)
+    stack = channel.stack
+    await stack.settle()
+    mails_before = len(stack.mails(crn))
+    async with httpx.AsyncClient() as http:
+        status = await http.get(channel.link(ack, "status"))
+        found = re.search(rf"{re.escape(channel.base)}/c/withdraw/[\w.\-]+", status.text)
+        assert found, status.text
+        link = found.group(0)
+        for _ in range(2):  # a mail scanner or a second look: changes nothing
+            page = await http.get(link)
+            assert page.status_code == 200 and "withdraw your complaint?" in page.text
+        assert (await http.post(link.replace("/c/withdraw/", "/c/agreement/"),
+                                data={"answer": "agree"})).status_code == 403
+        unconfirmed = await http.post(link, data={"comment": "Sorted it myself"})
+        assert unconfirmed.status_code == 422 and "Withdraw my complaint" in unconfirmed.text
+        assert (await stack.status(crn)).outcome is None
+        done = await http.post(link, data={"confirm": "withdraw",
+                                           "comment": "Sorted it myself"})
+        assert done.status_code == 200 and "Your complaint is withdrawn" in done.text
+        state = await stack.status(crn)
+        assert (state.status, state.outcome) == (Status.closed, m.ComplaintOutcome.withdrawn)
+        withdrawn = [e for e in state.timeline if e.event == Event.withdrawn]
+        assert [(e.actor, e.reason) for e in withdrawn] == [("customer:cust-kite",
+                                                              "Sorted it myself")]
+        again = await http.post(link, data={"confirm": "withdraw"})
+        assert again.status_code == 409 and "withdrew this complaint already" in again.text
+        after = await http.get(channel.link(ack, "status"))
+        assert "You withdrew this complaint" in after.text and "/c/withdraw/" not in after.text
+    # The run has ended, so no timer of it can fire and nothing more is sent (the timers and
+    # the time after a withdrawal: tests/test_withdrawal.py).
+    ended = await stack.client.get_workflow_handle(crn).result()
+    assert ended["outcome"] == "withdrawn"
+    assert len(stack.mails(crn)) == mails_before
 
 
 # --- what is not answered, and what cannot be read -----------------------------------------

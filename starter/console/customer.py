@@ -1,8 +1,10 @@
 """The customer's pages, under /c/ (DESIGN.md, "Customer links").
 
-    GET  /c/{question}/{token}   the question (agreement, sign_off, survey): changes nothing
+    GET  /c/{question}/{token}   the question (agreement, sign_off, survey, withdraw): changes
+                                 nothing
     POST /c/{question}/{token}   the answer, as the customer's own action; the link works once
-    GET  /c/status/{token}       where the complaint stands (read-only, long-lived)
+    GET  /c/status/{token}       where the complaint stands (read-only, long-lived); while the
+                                 complaint is open it links to the withdraw question
 
 A link is signed for one complaint and one question and expires (activities/links.py);
 mail scanners open links, so only the form's POST records anything. A refused answer
@@ -24,12 +26,12 @@ from activities.links import CustomerLinks, LinkRefused, LinkTarget
 from settings import Settings
 from starter.operations import ActionRefused, ComplaintNotFound, act, get_status
 from workflows.events import CUSTOMER_UPDATE, deadline_type
-from workflows.models import ComplaintState, Status
+from workflows.models import ComplaintOutcome, ComplaintState, Status
 from workflows.permissions import customer_actor
 
 router = APIRouter(prefix="/c", include_in_schema=False)
 
-QUESTIONS = ("agreement", "sign_off", "survey")
+QUESTIONS = ("agreement", "sign_off", "survey", "withdraw")
 STAGES = {
     Status.new: "We have received your complaint and are registering it.",
     Status.acknowledged: "We have acknowledged your complaint; a dedicated manager is taking "
@@ -42,6 +44,7 @@ STAGES = {
     Status.closed: "Your complaint is resolved and closed.",
     Status.archived: "Your complaint is resolved and closed.",
 }
+WITHDRAWN_STAGE = "You withdrew this complaint; we have stopped working on it."
 # Personal data, a token in the address: never cached, never sent on as a referrer.
 HEADERS = {
     "Cache-Control": "no-store",
@@ -93,15 +96,18 @@ async def status_page(request: Request, token: str) -> HTMLResponse:
     found = await _target(request, "status", token)
     if isinstance(found, HTMLResponse):
         return found
-    _, s = found
+    target, s = found
     pool = request.app.state.pool
     updates = [d for d in s.deadlines if deadline_type(d.name) == CUSTOMER_UPDATE
                and d.met_at is None and not d.superseded]
     next_update = min((d.due_at for d in updates), default=None)
     if s.status in (Status.awaiting_customer, Status.resolved, Status.closed, Status.archived):
         next_update = None  # our clock waits for them, or it has stopped
-    return _page(request, "status", crn=s.crn, subject=s.subject,
-                 stage=STAGES.get(s.status, "We are working on your complaint."),
+    stage = (WITHDRAWN_STAGE if s.outcome == ComplaintOutcome.withdrawn
+             else STAGES.get(s.status, "We are working on your complaint."))
+    withdraw = _links(request).url(s.crn, "withdraw", target.email) if _open(s) else None
+    return _page(request, "status", crn=s.crn, subject=s.subject, stage=stage,
+                 withdraw_link=withdraw,
                  owner=await mailbox.staff_name(pool, s.owner),
                  next_update=_when(next_update), received=_when(s.received_at),
                  messages=[{**m, "at": _when(m["at"])}
@@ -114,6 +120,8 @@ async def question_page(request: Request, question: str, token: str) -> HTMLResp
     if isinstance(found, HTMLResponse):
         return found
     target, state = found
+    if question == "withdraw" and not _open(state):
+        return _nothing_to_withdraw(request, state, 200)
     if await mailbox.link_used(request.app.state.pool, target.crn, question, target.email):
         return _page(request, "message", title="Already answered",
                      message="This link was used already; thank you. Reply to our email if "
@@ -131,6 +139,8 @@ async def answer(request: Request, question: str, token: str) -> HTMLResponse:
     if isinstance(found, HTMLResponse):
         return found
     target, state = found
+    if question == "withdraw" and not _open(state):
+        return _nothing_to_withdraw(request, state, 409)
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
     try:
         update, payload = _answer(question, form, customer_actor(state.customer_id))
@@ -154,7 +164,26 @@ THANKS = {
     "agreement": "Your answer is recorded; your case manager will be in touch.",
     "sign_off": "Thank you for confirming that your complaint is resolved.",
     "survey": "Thank you for telling us how we did.",
+    "withdraw": "Your complaint is withdrawn. We have stopped working on it and will not "
+                "email you about it again. If anything changes, write to us and we will "
+                "open a new complaint.",
 }
+
+
+def _open(s: ComplaintState) -> bool:
+    """Whether the customer may still withdraw: registered, not resolved, not ended."""
+    return s.outcome is None and s.status not in (
+        Status.new, Status.resolved, Status.closed, Status.archived)
+
+
+def _nothing_to_withdraw(request: Request, s: ComplaintState, status_code: int) -> HTMLResponse:
+    if s.outcome == ComplaintOutcome.withdrawn:
+        message = "You withdrew this complaint already; there is nothing more to do."
+    elif s.status == Status.new:
+        message = "We are still registering this complaint; please try again in a minute."
+    else:
+        message = "This complaint is resolved, so there is nothing to withdraw."
+    return _page(request, "message", status_code, title="Nothing to withdraw", message=message)
 
 
 def _answer(question: str, form: dict[str, str], actor: str) -> tuple[str, dict[str, Any]]:
@@ -174,6 +203,11 @@ def _answer(question: str, form: dict[str, str], actor: str) -> tuple[str, dict[
         return "confirm_resolution", {
             "actor": actor,
             "confirmation_text": "Resolution Confirmed" + (f": {comment}" if comment else "")}
+    if question == "withdraw":
+        if form.get("confirm") != "withdraw":
+            raise ValueError("Please press \"Withdraw my complaint\" to withdraw it.")
+        return "withdraw", {"actor": actor,
+                            "reason": comment or "withdrawn by the customer on the status page"}
     score = form.get("score", "")
     if score not in ("1", "2", "3", "4", "5"):
         raise ValueError("Please choose a score from 1 to 5.")
