@@ -157,6 +157,14 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"  ratios, lifecycle / ceiling: history bytes {r.get('history_bytes_ratio')}"
                      f", worker CPU per workflow {r.get('worker_cpu_ratio')}, update round "
                      f"trip p95 {r.get('update_p95_ratio')}")
+        sampled = r.get("history_bytes", {})
+        if sampled.get("lifecycle", {}).get("workflows"):
+            life_b, ceil_b = sampled["lifecycle"], sampled["ceiling"]
+            lines.append(
+                f"  history bytes, median of {life_b['workflows']} and {ceil_b['workflows']} "
+                f"workflows: {life_b['median']:,} ({life_b['min']:,} to {life_b['max']:,}) "
+                f"against {ceil_b['median']:,} ({ceil_b['min']:,} to {ceil_b['max']:,}); "
+                f"calibration's one pair: {r.get('history_bytes_ratio_calibration')}")
         if r.get("codec"):
             c = r["codec"]
             lines.append(f"  payload codec (AES-256-GCM, both sides): {c['cpu_ms_per_complaint']} "

@@ -6,6 +6,12 @@ every key decrypts, so a new key goes first and the old ones stay until their co
 have left Temporal (the namespace's retention). The key id travels in each payload's
 metadata, so a reader knows which key to use and a payload under an unknown key fails
 loudly instead of decoding to garbage.
+
+The summaries on timers and activities (`ClearText`) are the one exception: the payload
+converter marks them (`CLEAR_TEXT`) and the codec leaves them as they are, so an engineer
+reads a complaint's timeline in the Temporal UI without the codec server. They never hold
+personal data (workflows/messages.py), and they were a seventh of a complaint's history
+bytes encrypted (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -16,20 +22,29 @@ import dataclasses
 import os
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, pydantic_data_converter
 from temporalio.converter import (
+    CompositePayloadConverter,
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
     PayloadCodec,
 )
+
+from workflows.messages import ClearText
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
 ZLIB = b"binary/zlib"  # inside the encryption: the payload compressed
+# Metadata key (with an empty value: it is on every summary) of a ClearText payload, which
+# the codec leaves unencrypted.
+CLEAR_TEXT = "clear"
 COMPRESS_FROM = 200  # bytes; below it compression saves little and costs a call
 
 
@@ -73,6 +88,9 @@ class EncryptionCodec(PayloadCodec):
         cipher = self._ciphers[self.key_id]
         out = []
         for p in payloads:
+            if CLEAR_TEXT in p.metadata:
+                out.append(p)
+                continue
             nonce = os.urandom(NONCE_BYTES)
             out.append(Payload(
                 metadata={"encoding": ENCODING, KEY_ID: self.key_id.encode()},
@@ -116,11 +134,30 @@ def _decompressed(p: Payload) -> Payload:
     return Payload.FromString(zlib.decompress(p.data))
 
 
+class _ClearTextMarkingJSON(PydanticJSONPlainPayloadConverter):
+    def to_payload(self, value: Any) -> Payload | None:
+        payload = super().to_payload(value)
+        if payload is not None and type(value) is ClearText:
+            payload.metadata[CLEAR_TEXT] = b""
+        return payload
+
+
+class PayloadConverter(CompositePayloadConverter):
+    """The pydantic payload converter, marking ClearText summaries for the codec to pass."""
+
+    def __init__(self) -> None:
+        json_converter = _ClearTextMarkingJSON()
+        super().__init__(*(json_converter if isinstance(c, JSONPlainPayloadConverter) else c
+                           for c in DefaultPayloadConverter.default_encoding_payload_converters))
+
+
 def data_converter(keys: dict[str, bytes]) -> DataConverter:
-    """pydantic JSON, encrypted with `keys` when there are any; failure messages and stack
-    traces then travel as encoded attributes, so the codec covers them too."""
+    """pydantic JSON, encrypted with `keys` when there are any (but for the ClearText
+    summaries); failure messages and stack traces then travel as encoded attributes, so the
+    codec covers them too."""
     if not keys:
         return pydantic_data_converter
     return dataclasses.replace(
-        pydantic_data_converter, payload_codec=EncryptionCodec(keys),
+        pydantic_data_converter, payload_converter_class=PayloadConverter,
+        payload_codec=EncryptionCodec(keys),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes)

@@ -102,6 +102,15 @@ async def test_a_small_benchmark_reports_both_runs_and_their_ratio():
     for key in ("ratio", "history_bytes_ratio", "worker_cpu_ratio", "update_p95_ratio"):
         assert isinstance(report[key], float) and report[key] > 0, key
     assert report["history_bytes_ratio"] > 1  # the complaint carries its state and payloads
+    # The ratio is of the medians of the workflows each side ran (all of them, at this size).
+    sampled = report["history_bytes"]
+    assert sampled["lifecycle"]["workflows"] == sampled["ceiling"]["workflows"] == report[
+        "lifecycle"]["workflows"]
+    for side in sampled.values():
+        assert side["min"] <= side["median"] <= side["max"]
+    assert report["history_bytes_ratio"] == round(
+        sampled["lifecycle"]["median"] / sampled["ceiling"]["median"], 3)
+    assert report["history_bytes_ratio_calibration"] > 1
 
     escalation = report["escalation"]
     assert escalation["errors"] == 0 and escalation["measured"] == 2, escalation["first_errors"]

@@ -14,7 +14,14 @@ from temporalio.client import Client
 
 from bench.codec_cost import payloads_in
 from settings import Settings
-from settings.codec import KEY_ID, EncryptionCodec, EncryptionKeyError, new_key_spec, parse_keys
+from settings.codec import (
+    CLEAR_TEXT,
+    KEY_ID,
+    EncryptionCodec,
+    EncryptionKeyError,
+    new_key_spec,
+    parse_keys,
+)
 from tests.conftest import ComplaintStack, intake
 from tests.test_lifecycle import to_owner
 from workflows import models as m
@@ -54,9 +61,16 @@ async def test_history_without_the_codec_holds_no_customer_data(local_stack: Com
         # Read with the plain client, no codec: every payload as Temporal stores it.
         stored = await history_payloads(local_stack.env.client, crn)
         assert len(stored) > 10
+        # The summaries on timers and activities stay in clear, by design (ClearText), so
+        # the Temporal UI shows them without the codec server: searched like the rest.
+        summaries = [p.data.decode() for p in stored if CLEAR_TEXT in p.metadata]
+        assert any(s.startswith('"SLA: personal acknowledgement due') for s in summaries)
+        assert '"Email acknowledgement to the customer"' in summaries
+        assert any(s.startswith('"Email owner_assigned to ') for s in summaries)
         for payload in stored:
-            assert payload.metadata["encoding"] == b"binary/encrypted"
-            assert payload.metadata[KEY_ID] == b"k1"
+            if CLEAR_TEXT not in payload.metadata:
+                assert payload.metadata["encoding"] == b"binary/encrypted"
+                assert payload.metadata[KEY_ID] == b"k1"
             raw = payload.SerializeToString()
             assert ADDRESS.encode() not in raw and b"Jon Kite" not in raw
             assert DESCRIPTION.encode()[:24] not in raw
@@ -142,3 +156,19 @@ async def test_large_payloads_are_compressed_inside_the_encryption_and_old_ones_
     before = Payload(metadata={"encoding": b"binary/encrypted", KEY_ID: b"k1"},
                      data=nonce + cipher.encrypt(nonce, large.SerializeToString(), None))
     assert await codec.decode([before]) == [large]
+
+
+async def test_only_summaries_marked_clear_text_pass_the_codec_unencrypted():
+    from workflows.messages import ClearText
+
+    converter = Settings.from_env({"PAYLOAD_ENCRYPTION_KEYS": new_key_spec("k1")}).data_converter()
+    summary, text = converter.payload_converter.to_payloads(
+        [ClearText("SLA: phone contact due 14:00 UTC"), "SLA: phone contact due 14:00 UTC"])
+    assert CLEAR_TEXT in summary.metadata and CLEAR_TEXT not in text.metadata
+    clear, encrypted = await converter.payload_codec.encode([summary, text])
+    assert clear == summary  # as the converter made it: JSON any reader decodes
+    assert encrypted.metadata["encoding"] == b"binary/encrypted"
+    assert b"phone contact" not in encrypted.SerializeToString()
+    decoded = await converter.payload_codec.decode([clear, encrypted])
+    assert converter.payload_converter.from_payloads(decoded) == [
+        "SLA: phone contact due 14:00 UTC"] * 2

@@ -27,6 +27,16 @@ from workflows.models import (
     TimelineEvent,
 )
 
+
+class ClearText(str):
+    """A summary on a timer or an activity, which the payload codec leaves unencrypted
+    (settings/codec.py), so the Temporal UI and `temporal workflow show` read it without the
+    codec server. Never personal data: deadline names and times, activity names, staff ids;
+    tests/test_encryption.py searches every one in a complaint's history."""
+
+    __slots__ = ()
+
+
 # --- activity inputs ---------------------------------------------------------
 
 
@@ -121,8 +131,10 @@ class AgentRequest(Model):
 
 class EmailReceipt(Model):
     status: str  # "sent", "already sent", or "suppressed" (the hourly cap on automatic mail)
-    subject: str = ""  # these two when the request asked for them
-    body: str = ""
+    # These two when the request asked for them; left out of the JSON (and so of the
+    # history) when empty.
+    subject: str = Field(default="", exclude_if=lambda value: not value)
+    body: str = Field(default="", exclude_if=lambda value: not value)
 
 
 # --- starting a complaint -----------------------------------------------------

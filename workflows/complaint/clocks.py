@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.messages import UpdateClockState
+    from workflows.messages import ClearText, UpdateClockState
     from workflows.models import Deadline
 
 ClockEvent = Callable[["SlaClock"], None]
@@ -28,7 +28,8 @@ async def wait_until(condition: Callable[[], bool], instant: datetime, summary: 
     if remaining <= timedelta(0):
         return False
     try:
-        await workflow.wait_condition(condition, timeout=remaining, timeout_summary=summary)
+        await workflow.wait_condition(condition, timeout=remaining,
+                                      timeout_summary=ClearText(summary))
         return True
     except TimeoutError:
         return False

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.clocks import ClockEvent, SlaClock
     from workflows.events import PERSONAL_ACK, Event, Outcome
     from workflows.messages import (
+        ClearText,
         ComplaintProgress,
         ComplaintRecord,
         ComplaintStart,
@@ -384,11 +385,13 @@ class ComplaintCore:
 
     # --- activities and email -------------------------------------------------------------
 
-    async def _call(self, activity: Callable[[Any, A], Awaitable[R]], arg: A, summary: str) -> R:
-        """One activity, by reference (its name and result type from its signature)."""
+    async def _call(self, activity: Callable[[Any, A], Awaitable[R]], arg: A, summary: str,
+                    *, personal: bool = False) -> R:
+        """One activity, by reference (its name and result type from its signature). Its
+        summary is left unencrypted (ClearText) unless it is `personal`."""
         return await workflow.execute_activity_method(
             activity, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY_FOREVER,
-            summary=summary)
+            summary=summary if personal else ClearText(summary))
 
     def _email(self, kind: str, to: list[str], template: str, context: dict[str, Any],
                then: Callable[[EmailReceipt], Awaitable[None]] | None = None,
@@ -402,8 +405,9 @@ class ComplaintCore:
 
         async def send() -> None:
             try:
-                receipt = await self._call(EmailActivities.send_email, request,
-                                           f"Email {kind} to {', '.join(to)}")
+                receipt = await self._call(
+                    EmailActivities.send_email, request,
+                    f"Email {kind} to {ui.recipients(to, self.roster, self._customer_email())}")
             except ActivityError as err:  # only a broken template gets here: it never retries
                 self._log(Event.email_failed, SYSTEM, f"{kind}: {err.cause or err}",
                           reason=str(err.cause or err))

@@ -191,7 +191,8 @@ class MoneyPath(EscalationChain):
         async def apply() -> None:
             note = await self._call(
                 RefundActivities.apply_refund, application,
-                f"Credit {application.amount} {application.currency} to {application.customer_id}")
+                f"Credit {application.amount} {application.currency} to {application.customer_id}",
+                personal=True)
             refund.status, refund.credit_note = "applied", note
             self.refunded_total += application.amount
             self._log(Event.refund_applied, SYSTEM, f"{application.amount} {application.currency}, "

@@ -62,6 +62,16 @@ def clock(instant: datetime) -> str:
     return instant.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def recipients(to: list[str], roster: dict[str, StaffMember], customer_email: str | None) -> str:
+    """Who an email goes to, for its activity's summary (left unencrypted): staff by roster
+    id, the customer as "the customer", never an address."""
+    ids = {m.email.lower(): m.id for m in roster.values()}
+    names = [ids.get(a.lower()) or ("the customer" if customer_email and
+                                    a.lower() == customer_email.lower() else "another address")
+             for a in to]
+    return ", ".join(dict.fromkeys(names))
+
+
 def sla_summary(what: str, due_at: datetime) -> str:
     """The summary on a deadline's timer, as the Temporal UI shows it."""
     return f"SLA: {what} due {clock(due_at)}"
