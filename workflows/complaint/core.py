@@ -352,7 +352,8 @@ class ComplaintCore:
                 StoreActivities.save_progress,
                 ComplaintProgress(record=ComplaintRecord(crn=self.state.crn, **changed),
                                   events=new_events),
-                f"Save progress ({len(new_events)} new events)")
+                f"Save progress ({len(new_events)} new event"
+                f"{'' if len(new_events) == 1 else 's'})")
             self._writing, self._row_written = False, row
             if new_events:
                 self._persisted_seq = new_events[-1].seq
