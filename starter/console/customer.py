@@ -25,8 +25,9 @@ from activities import mailbox
 from activities.links import CustomerLinks, LinkRefused, LinkTarget
 from settings import Settings
 from starter.operations import ActionRefused, ComplaintNotFound, act, get_status
+from workflows.complaint import rules
 from workflows.events import CUSTOMER_UPDATE, deadline_type
-from workflows.models import ComplaintOutcome, ComplaintState, Status
+from workflows.models import ComplaintOutcome, ComplaintState, Status, Withdrawal
 from workflows.permissions import customer_actor
 
 router = APIRouter(prefix="/c", include_in_schema=False)
@@ -45,6 +46,7 @@ STAGES = {
     Status.archived: "Your complaint is resolved and closed.",
 }
 WITHDRAWN_STAGE = "You withdrew this complaint; we have stopped working on it."
+RESOLVED = (Status.resolved, Status.closed, Status.archived)
 # Personal data, a token in the address: never cached, never sent on as a referrer.
 HEADERS = {
     "Cache-Control": "no-store",
@@ -101,7 +103,7 @@ async def status_page(request: Request, token: str) -> HTMLResponse:
     updates = [d for d in s.deadlines if deadline_type(d.name) == CUSTOMER_UPDATE
                and d.met_at is None and not d.superseded]
     next_update = min((d.due_at for d in updates), default=None)
-    if s.status in (Status.awaiting_customer, Status.resolved, Status.closed, Status.archived):
+    if s.status == Status.awaiting_customer or s.status in RESOLVED:
         next_update = None  # our clock waits for them, or it has stopped
     stage = (WITHDRAWN_STAGE if s.outcome == ComplaintOutcome.withdrawn
              else STAGES.get(s.status, "We are working on your complaint."))
@@ -171,9 +173,17 @@ THANKS = {
 
 
 def _open(s: ComplaintState) -> bool:
-    """Whether the customer may still withdraw: registered, not resolved, not ended."""
-    return s.outcome is None and s.status not in (
-        Status.new, Status.resolved, Status.closed, Status.archived)
+    """Whether the page offers the customer to withdraw: what the workflow's rule accepts
+    from them (rules.withdraw), until the complaint is resolved (the rule also takes a
+    closed one, to archive it at once: that is for staff and erasure, not this page)."""
+    if s.status in RESOLVED:
+        return False
+    try:
+        rules.withdraw(rules.Complaint(state=s, registered=s.status != Status.new),
+                       Withdrawal(actor=customer_actor(s.customer_id), reason="asked"))
+    except ValueError:  # NotPermitted is one too
+        return False
+    return True
 
 
 def _nothing_to_withdraw(request: Request, s: ComplaintState, status_code: int) -> HTMLResponse:

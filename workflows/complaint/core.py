@@ -54,10 +54,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policy import SlaPolicy
 
 # Activities retry until they succeed: a database or SMTP outage delays a write or an
-# email, it never loses one. Backoff caps at a minute. A broken template never retries.
-# Until they succeed: what may not be retried (a broken template) the activity says so
-# itself (a non-retryable error), which keeps a list of names out of every activity's
-# history event.
+# email, it never loses one. Backoff caps at a minute. What may not be retried (a broken
+# template) the activity says itself, with a non-retryable error, which keeps a list of
+# error names out of every activity's history event.
 RETRY_FOREVER = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
