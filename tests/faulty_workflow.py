@@ -8,22 +8,22 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.complaint import PERSONAL_ACK, ComplaintWorkflow
-    from workflows.complaint.clocks import ClockEvent, SlaClock
+    from workflows.complaint.clocks import SlaClock
     from workflows.messages import ComplaintStart
-    from workflows.models import ComplaintState
+    from workflows.models import ComplaintReceipt
 
 
 @workflow.defn(name="ComplaintWorkflow")
 class BreachHandlerThatRaises(ComplaintWorkflow):
-    @workflow.run
-    async def run(self, start: ComplaintStart) -> ComplaintState:
-        return await super().run(start)
-
-    def _clock_actions(self, name: str) -> tuple[ClockEvent, ClockEvent | None]:
-        if name != PERSONAL_ACK:
-            return super()._clock_actions(name)
+    @workflow.init
+    def __init__(self, start: ComplaintStart) -> None:
+        super().__init__(start)
 
         def broken(clock: SlaClock) -> None:
             raise RuntimeError(f"injected fault while handling the {clock.name} breach")
 
-        return self._on_warning, broken
+        self.deadlines.on(PERSONAL_ACK, breach=broken)
+
+    @workflow.run
+    async def run(self, start: ComplaintStart) -> ComplaintReceipt:
+        return await super().run(start)

@@ -18,7 +18,7 @@ from starter.operations import act
 from tests.conftest import ComplaintStack
 from tests.test_ownership_and_actions import call, drive
 from workers.worker import WORKFLOWS, workflow_runner
-from workflows.complaint import CUSTOMER_UPDATE, procedure
+from workflows.complaint import CUSTOMER_UPDATE, case, procedure
 from workflows.complaint.procedure import HISTORY_EVENTS_BOUND
 from workflows.events import Event, deadline_type
 from workflows.models import CustomerUpdate, Phase
@@ -81,7 +81,7 @@ async def test_a_complaint_living_400_days_continues_as_new_and_keeps_every_dead
     # (and what was not persisted yet, such as the hand-over itself). Counted up to the last
     # hand-over: how far the last run got depends on where the run boundaries fell.
     carried = [e for e in final.timeline if e.seq <= continued[-1]["seq"]]
-    assert len(carried) <= procedure.CARRIED_TIMELINE + 5, len(carried)
+    assert len(carried) <= case.CARRIED_TIMELINE + 5, len(carried)
     assert carried_input < 200_000, carried_input
     # Every update met its period, each period due 24 hours after the message before it.
     periods = [d for d in final.deadlines if deadline_type(d.name) == CUSTOMER_UPDATE]

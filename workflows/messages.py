@@ -26,6 +26,7 @@ from workflows.models import (
     Status,
     TimelineEvent,
 )
+from workflows.policy import SlaPolicy
 
 
 class ClearText(str):
@@ -150,12 +151,16 @@ class UpdateClockState(Model):
 
 
 class CarriedComplaint(Model):
-    """Everything a complaint's run knows, carried whole into the next run by
-    continue-as-new: the state, the policy snapshot, what it read at intake, the clocks."""
+    """Everything a complaint's run owns beside its intake, carried whole into the next run
+    by continue-as-new: the state, the policy snapshot, what it read at intake, the clocks.
+    The workflow holds it as its `Case` (workflows/complaint/case.py): a field added here is
+    carried with no copying code."""
 
     state: ComplaintState
-    policy: dict[str, Any]  # SlaPolicy.model_dump(mode="json"): workflows.policy imports this
-    context: ComplaintContext
+    policy: SlaPolicy | None = None  # snapshotted at registration
+    context: ComplaintContext = Field(default_factory=ComplaintContext)
+    registered: bool = True  # False only while the first run registers it
+    archive_requested: bool = False  # withdrawn once closed: archived at once
     personal_ack: PersonalAcknowledgement | None = None
     automatic_ack_body: str | None = None
     update_clock: UpdateClockState = Field(default_factory=UpdateClockState)

@@ -1,4 +1,4 @@
-"""The complaint workflow, one concern a module (see `workflow.py` for the reading guide)."""
+"""The complaint workflow, composed of parts it holds (see `workflow.py` for the reading guide)."""
 
 from workflows.complaint.workflow import ComplaintWorkflow
 from workflows.events import (

@@ -1,13 +1,15 @@
-"""The money path (issue 5; seed 003 steps 10-12): refunds and credits in an action plan.
+"""The money path: refunds and credits in an action plan (the complaint management
+process's refund approval, amount with taxes and credit notes, and account balance steps).
 
 The checks are pure functions (what a plan may ask for, whether a decision may count).
-`MoneyPath` is the part of the workflow that carries a refund out: within the owner's
+`Money` is the part of the workflow that carries a refund out: within the owner's
 authority it is applied at once; at or above the threshold it waits for the Finance
 Manager, with a reminder at 75% and the head of customer success told when it is overdue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,17 +20,21 @@ with workflow.unsafe.imports_passed_through():
     from workflows import calendar
     from workflows.activity_types import RefundActivities
     from workflows.complaint import presentation as ui
-    from workflows.complaint.clocks import ClockEvent, SlaClock
-    from workflows.complaint.core import SYSTEM
-    from workflows.complaint.escalation import EscalationChain
-    from workflows.events import REFUND_APPROVAL, Event, deadline_type
+    from workflows.complaint.case import SYSTEM, Case
+    from workflows.complaint.clocks import SlaClock
+    from workflows.complaint.deadlines import Deadlines
+    from workflows.complaint.effects import Effects
+    from workflows.complaint.escalation import Escalation
+    from workflows.events import REFUND_APPROVAL, Event
     from workflows.messages import RefundApplication
     from workflows.models import (
         ActionPlan,
+        FixStatus,
         Order,
         PlanStep,
         RefundDecision,
         RefundState,
+        RefundStatus,
         Role,
         StaffMember,
         Status,
@@ -61,7 +67,7 @@ def check_money_steps(plan: ActionPlan, order: Order | None, refunded: Decimal) 
         if to_money(st.amount, order.currency) != st.amount:
             raise ValueError(f"step {i} ({st.kind.value}): {st.amount} has more decimal "
                              f"places than {order.currency} allows")
-    total = sum((st.amount or 0 for _, st in money), to_money(0, order.currency))
+    total = sum((st.amount or Decimal(0) for _, st in money), to_money(Decimal(0), order.currency))
     already = to_money(refunded, order.currency)
     if total > limit.maximum - already:
         raise ValueError(f"{total} {order.currency} is more than may be refunded: "
@@ -75,7 +81,7 @@ def refund_decision_problem(refund: RefundState, member: StaffMember | None,
     """Why the Finance Manager's decision may not count, or None when it may."""
     if member is None or member.role != Role.finance_manager:
         return f"{decision.actor!r} is not a finance manager on the roster"
-    if refund.status != "pending_approval":
+    if refund.status != RefundStatus.pending_approval:
         return "no refund is waiting for a decision" + (
             f" (refund {refund.refund_id} is {refund.status})" if refund.refund_id else "")
     if decision.approved and refund.maximum is not None and decision.amount > refund.maximum:
@@ -87,123 +93,144 @@ def refund_decision_problem(refund: RefundState, member: StaffMember | None,
     return None
 
 
-class MoneyPath(EscalationChain):
-    def _clock_actions(self, name: str) -> tuple[ClockEvent, ClockEvent | None]:
-        if deadline_type(name) == REFUND_APPROVAL:
-            # SOP 4: beyond the team lead's authority; overdue goes to the head of CS.
-            return self._remind_finance, lambda clock: self._escalate(
-                2, "refund decision overdue", SYSTEM)
-        return super()._clock_actions(name)
+class Money:
+    def __init__(self, case: Case, effects: Effects, deadlines: Deadlines,
+                 escalation: Escalation, ask_for_sign_off: Callable[[], None]) -> None:
+        self.case = case
+        self.effects = effects
+        self.deadlines = deadlines
+        self.escalation = escalation
+        self._ask_for_sign_off = ask_for_sign_off  # once the money is credited
+        # Beyond the team lead's authority: an overdue decision goes to the head of CS.
+        deadlines.on(REFUND_APPROVAL, warning=self._remind_finance,
+                     breach=lambda clock: escalation.escalate(2, "refund decision overdue",
+                                                              SYSTEM))
 
-    def _request_refund(self) -> None:
+    def request_refund(self) -> None:
         """The customer agreed to a plan with money in it: within the owner's authority it is
         applied now; at or above the threshold it waits for the Finance Manager."""
-        assert self.policy is not None and self.context.order is not None
-        s, order, rules = self.state, self.context.order, self.policy.refund
+        case = self.case
+        policy, order = case.policy_now, case.context.order
+        assert order is not None
+        s, rules = case.state, policy.refund
         limit = refund_limit(order)
-        total = sum((st.amount or 0 for st in money_steps(s.action_plan)),
-                    to_money(0, order.currency))
+        total = sum((st.amount or Decimal(0) for st in money_steps(s.action_plan)),
+                    to_money(Decimal(0), order.currency))
         s.refund = RefundState(
             refund_id=s.refund.refund_id + 1, amount=total, currency=order.currency,
-            maximum=limit.maximum - to_money(self.refunded_total, order.currency),
+            maximum=limit.maximum - to_money(case.refunded_total, order.currency),
             computation=limit.explain())
         if not (rules.approval_for_every_refund or total >= rules.approval_threshold):
-            s.refund.status = "approved"
-            self._log(Event.refund_approved, SYSTEM, f"{total} {order.currency}: below the "
-                      f"approval threshold ({rules.approval_threshold}), within the owner's "
-                      "authority", amount=total, currency=order.currency, outcome="approved")
-            self._apply_refund()
+            s.refund.status = RefundStatus.approved
+            case.log(Event.refund_approved, SYSTEM, f"{total} {order.currency}: below the "
+                     f"approval threshold ({rules.approval_threshold}), within the owner's "
+                     "authority", amount=total, currency=order.currency, outcome="approved")
+            self._apply()
             return
-        s.refund.status, s.status = "pending_approval", Status.awaiting_approval
+        s.refund.status, s.status = RefundStatus.pending_approval, Status.awaiting_approval
         now = workflow.now()
-        cal = self.policy.calendar
+        cal = policy.calendar
         due = calendar.business_deadline(cal, now, rules.approval_within)
         name = ui.next_name(s, REFUND_APPROVAL)
-        self._log(Event.refund_approval_requested, SYSTEM,
-                  f"{total} {order.currency} ({limit.explain()}); decision due {ui.clock(due)}",
-                  amount=total, currency=order.currency, deadline=name)
-        self._start_deadline(
+        case.log(Event.refund_approval_requested, SYSTEM,
+                 f"{total} {order.currency} ({limit.explain()}); decision due {ui.clock(due)}",
+                 amount=total, currency=order.currency, deadline=name)
+        self.deadlines.start(
             name, due,
             warn_at=calendar.business_deadline(cal, now, rules.approval_within, rules.warn_at))
-        finance = self._staff_emails(Role.finance_manager)
+        finance = case.staff_emails(Role.finance_manager)
         if finance:
-            self._email(f"{name}:request", finance, "refund_approval",
-                        {**self._refund_context(due), "reminder": False,
-                         "recipient_name": "Finance"})
-        self._escalate(1, f"refund of {total} {order.currency} at or above the approval "
-                          f"threshold ({rules.approval_threshold})", SYSTEM)
+            self.effects.email(f"{name}:request", finance, "refund_approval",
+                               {**self._refund_context(due), "reminder": False,
+                                "recipient_name": "Finance"})
+        self.escalation.escalate(1, f"refund of {total} {order.currency} at or above the "
+                                    f"approval threshold ({rules.approval_threshold})", SYSTEM)
 
     def _refund_context(self, due: datetime) -> dict[str, Any]:
-        s, order = self.state, self.context.order
+        case = self.case
+        s, order = case.state, case.context.order
         assert order is not None
-        return {**self._mail_context(), "amount": str(s.refund.amount),
+        return {**case.mail_context(), "amount": str(s.refund.amount),
                 "currency": order.currency, "order_id": order.id,
-                "computation": s.refund.computation, "owner_name": self._name(s.owner),
-                "due": self._local(due),
+                "computation": s.refund.computation, "owner_name": case.name(s.owner),
+                "due": case.local(due),
                 "reasons": [st.description for st in money_steps(s.action_plan)]}
 
     def _remind_finance(self, clock: SlaClock) -> None:
         """The refund approval's warning: the Finance Manager is reminded."""
         d = clock.deadline
-        finance = self._staff_emails(Role.finance_manager)
+        finance = self.case.staff_emails(Role.finance_manager)
         if finance:
-            self._email(f"{d.name}:reminder", finance, "refund_approval",
-                        {**self._refund_context(d.due_at), "reminder": True,
-                         "recipient_name": "Finance"})
+            self.effects.email(f"{d.name}:reminder", finance, "refund_approval",
+                               {**self._refund_context(d.due_at), "reminder": True,
+                                "recipient_name": "Finance"})
 
-    def _decide_refund(self, decision: RefundDecision) -> None:
+    def decide(self, decision: RefundDecision) -> None:
         """The Finance Manager's decision, checked already (`refund_decision_problem`)."""
-        s, refund = self.state, self.state.refund
-        member = self.roster[decision.actor]
+        case = self.case
+        s, refund = case.state, case.state.refund
+        member = case.roster[decision.actor]
         outcome = "approved" if decision.approved else "rejected"
-        self._mark_met(ui.latest(s, REFUND_APPROVAL), decision.actor, outcome)
+        self.deadlines.mark_met(ui.latest(s, REFUND_APPROVAL), decision.actor, outcome)
         refund.approver, refund.note = decision.actor, decision.note
         note = f": {decision.note}" if decision.note else ""
         if decision.approved:
-            refund.status, refund.amount = "approved", to_money(decision.amount, refund.currency or "")
-            s.status = Status.fix_in_progress if s.fix == "open" else Status.under_investigation
-            self._log(Event.refund_approved, decision.actor, f"{refund.amount} {refund.currency}"
-                      + note, amount=refund.amount, currency=refund.currency, outcome=outcome)
-            self._apply_refund()
+            refund.status = RefundStatus.approved
+            refund.amount = to_money(decision.amount, refund.currency or "")
+            s.status = (Status.fix_in_progress if s.fix == FixStatus.open
+                        else Status.under_investigation)
+            case.log(Event.refund_approved, decision.actor, f"{refund.amount} {refund.currency}"
+                     + note, amount=refund.amount, currency=refund.currency, outcome=outcome)
+            self._apply()
         else:
-            refund.status = "rejected"
+            refund.status = RefundStatus.rejected
             s.action_plan, s.customer_agreed, s.status = [], None, Status.under_investigation
-            self._log(Event.refund_rejected, decision.actor, "a new plan is needed" + note,
-                      amount=refund.amount, currency=refund.currency, outcome=outcome)
-            owner = self.roster.get(s.owner or "")
+            case.log(Event.refund_rejected, decision.actor, "a new plan is needed" + note,
+                     amount=refund.amount, currency=refund.currency, outcome=outcome)
+            owner = case.roster.get(s.owner or "")
             if owner is not None:
-                self._email(f"refund_rejected:{refund.refund_id}", [owner.email],
-                            "refund_rejected", {
-                                **self._mail_context(), "owner_name": owner.name,
-                                "approver_name": member.name, "amount": str(refund.amount),
-                                "currency": refund.currency, "note": decision.note})
-        self._changed()
+                self.effects.email(f"refund_rejected:{refund.refund_id}", [owner.email],
+                                   "refund_rejected", {
+                                       **case.mail_context(), "owner_name": owner.name,
+                                       "approver_name": member.name,
+                                       "amount": str(refund.amount),
+                                       "currency": refund.currency, "note": decision.note})
+        self.effects.changed()
 
-    def _apply_refund(self) -> None:
-        s, order = self.state, self.context.order
-        assert order is not None and s.refund.amount is not None
+    def withdraw_pending(self) -> None:
+        """Withdrawn while a refund awaited the Finance Manager: nobody decides it now."""
+        refund = self.case.state.refund
+        if refund.status == RefundStatus.pending_approval:
+            refund.status = RefundStatus.withdrawn
+
+    def _apply(self) -> None:
+        case = self.case
+        s, order = case.state, case.context.order
         refund = s.refund
+        assert order is not None and refund.amount is not None
         application = RefundApplication(
             crn=s.crn, refund_id=refund.refund_id, customer_id=order.customer_id,
             order_id=order.id, amount=refund.amount, currency=order.currency,
             approved_by=refund.approver)
 
         async def apply() -> None:
-            note = await self._call(
+            note = await self.effects.call(
                 RefundActivities.apply_refund, application,
                 f"Credit {application.amount} {application.currency} to {application.customer_id}",
                 personal=True)
-            refund.status, refund.credit_note = "applied", note
-            self.refunded_total += application.amount
-            self._log(Event.refund_applied, SYSTEM, f"{application.amount} {application.currency}, "
-                      f"credit note {note} on order {order.id}", amount=application.amount,
-                      currency=application.currency)
-            self._changed()
-            to = self._customer_email()
+            refund.status, refund.credit_note = RefundStatus.applied, note
+            case.refunded_total += application.amount
+            case.log(Event.refund_applied, SYSTEM, f"{application.amount} "
+                     f"{application.currency}, credit note {note} on order {order.id}",
+                     amount=application.amount, currency=application.currency)
+            self.effects.changed()
+            to = case.customer_email()
             if to:
-                self._email(f"refund_applied:{refund.refund_id}", [to], "refund_applied", {
-                    **self._mail_context(), "amount": str(application.amount),
-                    "currency": application.currency, "order_id": order.id, "credit_note": note})
+                self.effects.email(f"refund_applied:{refund.refund_id}", [to],
+                                   "refund_applied", {
+                                       **case.mail_context(), "amount": str(application.amount),
+                                       "currency": application.currency, "order_id": order.id,
+                                       "credit_note": note})
             self._ask_for_sign_off()
 
-        self._spawn(apply(), f"refund {refund.refund_id}")
+        self.effects.spawn(apply(), f"refund {refund.refund_id}")

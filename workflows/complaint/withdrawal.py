@@ -1,11 +1,11 @@
-"""Withdrawn at the customer's request (issue 16): the complaint ends wherever it is.
+"""Withdrawn at the customer's request: the complaint ends wherever it is.
 
-The `withdraw` update (workflow.py) closes it at once: every deadline still open is
-superseded (its timer cancelled), the customer-update clock stops, a refund awaiting the
-Finance Manager is withdrawn, and nothing more is emailed to anyone (`_email` holds back
-once the complaint is withdrawn). Then `run` stops the procedure where it waits, lets the
-work in hand finish (an email or a credit already on its way, the last write of the row)
-and completes, so the customer's data can be erased.
+The `withdraw` update closes it at once: every deadline still open is superseded (its timer
+cancelled), the customer-update clock stops, a refund awaiting the Finance Manager is
+withdrawn, and nothing more is emailed to anyone (`Effects.email` holds back once the
+complaint is withdrawn). Then `end` stops the procedure where it waits, lets the work in
+hand finish (an email or a credit already on its way, the last write of the row) and the
+run completes, so the customer's data can be erased.
 
 Only histories with a `withdraw` update take these paths; every other complaint replays
 as it ran.
@@ -20,17 +20,30 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.complaint import presentation as ui
-    from workflows.complaint.procedure import ComplaintProcedure
+    from workflows.complaint.case import Case
+    from workflows.complaint.customer import CustomerContact
+    from workflows.complaint.deadlines import Deadlines
+    from workflows.complaint.effects import Effects
+    from workflows.complaint.money import Money
     from workflows.events import Event
     from workflows.models import ComplaintOutcome, Phase, Status, Withdrawal
 
 WITHDRAWN = "withdrawn at the customer's request"
 
 
-class WithdrawalPath(ComplaintProcedure):
-    def _withdraw(self, withdrawal: Withdrawal) -> None:
+class Withdrawals:
+    def __init__(self, case: Case, effects: Effects, deadlines: Deadlines,
+                 customer: CustomerContact, money: Money) -> None:
+        self.case = case
+        self.effects = effects
+        self.deadlines = deadlines
+        self.customer = customer
+        self.money = money
+
+    def withdraw(self, withdrawal: Withdrawal) -> None:
         """Closed, withdrawn, every clock cancelled; checked already (rules.withdraw)."""
-        s = self.state
+        case = self.case
+        s = case.state
         if s.phase == Phase.closed:
             self._withdraw_after_closing(withdrawal)
             return
@@ -38,37 +51,34 @@ class WithdrawalPath(ComplaintProcedure):
         s.outcome = ComplaintOutcome.withdrawn
         s.phase, s.status, s.closed_at = Phase.closed, Status.closed, workflow.now()
         by = f"; recorded by {withdrawal.recorded_by}" if withdrawal.recorded_by else ""
-        self._log(Event.withdrawn, withdrawal.actor,
-                  f"{WITHDRAWN} ({was}): {ui.excerpt(withdrawal.reason)}{by}",
-                  reason=withdrawal.reason, outcome=ComplaintOutcome.withdrawn.value)
-        for d in s.deadlines:
-            self._supersede(d, WITHDRAWN)
-        if self.update_clock is not None:
-            self.update_clock.stop()
-        if s.refund.status == "pending_approval":
-            s.refund.status = "withdrawn"
+        case.log(Event.withdrawn, withdrawal.actor,
+                 f"{WITHDRAWN} ({was}): {ui.excerpt(withdrawal.reason)}{by}",
+                 reason=withdrawal.reason, outcome=ComplaintOutcome.withdrawn.value)
+        self.deadlines.supersede_all(WITHDRAWN)
+        self.customer.stop_update_clock()
+        self.money.withdraw_pending()
         workflow.logger.info("withdrawn at the customer's request in the %s", was)
-        self._changed()
+        self.effects.changed()
 
     def _withdraw_after_closing(self, withdrawal: Withdrawal) -> None:
         """Resolved and reviewed already, so it stays so (its outcome, its counts); what is
         left of its life ends now: no survey reminder, no more email, archived at once, so
         that its run ends (and an erasure can follow)."""
-        self._archive_requested = True
+        case = self.case
+        case.archive_requested = True
         by = f"; recorded by {withdrawal.recorded_by}" if withdrawal.recorded_by else ""
-        self._log(Event.archive_requested, withdrawal.actor,
-                  f"{WITHDRAWN} after it closed: no survey reminder, archived now: "
-                  f"{ui.excerpt(withdrawal.reason)}{by}", reason=withdrawal.reason)
+        case.log(Event.archive_requested, withdrawal.actor,
+                 f"{WITHDRAWN} after it closed: no survey reminder, archived now: "
+                 f"{ui.excerpt(withdrawal.reason)}{by}", reason=withdrawal.reason)
         workflow.logger.info("withdrawn after closing: archived now")
-        self._changed()
+        self.effects.changed()
 
-    async def _end_withdrawn(self, procedure: asyncio.Task[Any]) -> None:
+    async def end(self, procedure: asyncio.Task[Any]) -> None:
         """The run's end after a withdrawal: the procedure stops where it waits (a phase's
         wait, or the owner's assignment in flight), the background work in hand finishes,
         the last write lands."""
         procedure.cancel()
-        assert self._writer is not None
-        ending = asyncio.create_task(self._finish(self._writer))
-        await workflow.wait_condition(lambda: ending.done() or self._failure is not None)
-        self._raise_background_failure()
+        ending = asyncio.create_task(self.effects.finish())
+        await workflow.wait_condition(lambda: ending.done() or self.effects.failure is not None)
+        self.effects.raise_background_failure()
         ending.result()
