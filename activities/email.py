@@ -48,10 +48,12 @@ from workflows.messages import EmailReceipt, EmailRequest
 # Templates written to the customer (multipart, threaded, with their links).
 CUSTOMER_TEMPLATES = frozenset({
     "acknowledgement", "personal_acknowledgement", "customer_update", "solution_proposal",
-    "refund_applied", "sign_off_request", "resolution_notice", "survey"})
+    "refund_applied", "sign_off_request", "resolution_notice", "survey",
+    "agreement_reminder", "resolution_unconfirmed", "summary_resolution", "final_response",
+    "not_a_complaint"})
 # Written by a person (the message is theirs), so not marked Auto-Submitted.
 WRITTEN_BY_PEOPLE = frozenset({"personal_acknowledgement", "customer_update",
-                               "solution_proposal"})
+                               "solution_proposal", "final_response"})
 AUTOMATIC_PER_HOUR = 5
 _URL = re.compile(r"(https?://[^\s<>\"]+)")
 

@@ -27,6 +27,7 @@ MAX_AGE: dict[str, timedelta] = {
 LINKS_FOR_TEMPLATE: dict[str, tuple[str, ...]] = {
     "acknowledgement": ("status",),
     "solution_proposal": ("agreement",),
+    "agreement_reminder": ("agreement",),
     "sign_off_request": ("sign_off",),
     "survey": ("survey",),
 }

@@ -36,6 +36,10 @@ DEADLINE_LABELS = {
     "refund_approval": "Refund decision (Finance)",
     "escalation_level_1": "Team lead to act on an escalation",
     "escalation_level_2": "Head of CS to act on an escalation",
+    "customer_agreement": "Customer's answer to a proposal",
+    "customer_sign_off": "Customer's sign-off (then resolved unconfirmed)",
+    "final_response": "Final response after deadlock",
+    "regulatory_final_response": "Final response within the regulator's limit",
 }
 
 

@@ -171,7 +171,7 @@ async def test_erasure_with_withdraw_open_ends_the_open_complaints_then_erases(
         assert await still_running(stack.client, [closed, in_triage, owned, other]) == [other]
         # The closed one kept its resolution and was archived at once.
         state = await stack.status(closed)
-        assert (state.status, state.outcome) == (m.Status.archived, None)
+        assert (state.status, state.outcome) == (m.Status.archived, m.ComplaintOutcome.confirmed)
         assert state.resolved_at is not None
         assert [e.actor for e in state.timeline if e.event == Event.archive_requested] == [
             "customer:cust-kite"]

@@ -273,9 +273,41 @@ async def test_policy_simulate_and_check_on_the_command_line(
     assert code == 1 and "resolution.sev1" in err
 
 
-@pytest.mark.parametrize("path", ["default.toml", "demo.toml"])
+@pytest.mark.parametrize("path", ["default.toml", "demo.toml", "fca-disp.toml", "cfpb.toml"])
 def test_shipped_policies_pass_the_check(path: str, capsys):
     from workflows.policy import POLICY_DIR
 
     cli.main(["policy", "check", str(POLICY_DIR / path)])
     assert "a valid SLA policy" in capsys.readouterr().out
+
+
+# P4, severity 3 (partial). Mon 2 Mar 09:00; acknowledged and called; a proposal Mon 11:00
+# that the customer never answers; nothing else recorded: open on Monday 11 May.
+P4 = PastComplaint("CRN-P4", at(2, 9), Impact.partial, None, None, (
+    ev(at(2, 9), "received"),
+    ev(at(2, 9, 30), "acknowledged_personally", "ana"),
+    ev(at(2, 9, 30), "owner_assigned", detail="Sam Keller (sam)"),
+    ev(at(2, 10), "phone_contact", "sam"),
+    ev(at(2, 11), "update_clock_paused"),
+    ev(at(2, 11), "solution_proposed", "sam"),
+))
+
+
+def test_the_agreement_wait_and_a_regulators_limit_are_replayed():
+    from workflows.policy import POLICY_DIR
+
+    as_of = at(11, 9, month=5)
+    default = simulate(snapshot_policy(load_policy(), at(1, 0, month=1)), [P4], SUPERVISORS,
+                       as_of)
+    # 5 business days from Mon 2 Mar 11:00 is Mon 9 Mar 11:00 (the resolution target, 5
+    # business days from 09:00, uses up Friday: Fri 17:00). No regulator in the default.
+    found = breaches(default, "CRN-P4")
+    assert (at(6, 17), "resolution") in found and (at(9, 11), "customer_agreement") in found
+    assert "regulatory_final_response" not in [name for _, name in found]
+    assert (at(9, 11), 2) in default.replays["CRN-P4"].escalations  # level 2 by then
+    fca = simulate(snapshot_policy(load_policy(POLICY_DIR / "fca-disp.toml"),
+                                   at(1, 0, month=1)), [P4], SUPERVISORS, as_of)
+    # Under the FCA's rules the final response was due 8 weeks after receipt, 27 Apr 09:00
+    # (GMT until 29 Mar, so 09:00 UTC); it goes straight to the head of customer success.
+    assert (at(27, 9, month=4), "regulatory_final_response") in breaches(fca, "CRN-P4")
+    assert (at(27, 9, month=4), 2) in fca.replays["CRN-P4"].escalations

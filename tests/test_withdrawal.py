@@ -314,7 +314,8 @@ async def test_withdrawn_once_closed_is_archived_at_once_and_stays_resolved(
 
         done = await act(stack.client, crn, "withdraw",
                          m.Withdrawal(actor="customer:cust-kite", reason=REASON))
-        assert (done.status, done.phase, done.outcome) == (Status.closed, Phase.closed, None)
+        assert (done.status, done.phase, done.outcome) == (
+            Status.closed, Phase.closed, ComplaintOutcome.confirmed)
         await ended(stack, crn)
         final = await stack.status(crn)
         events = [e.event for e in final.timeline]

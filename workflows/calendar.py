@@ -21,6 +21,7 @@ from workflows.policy import (
     WEEKDAYS,
     CalendarPolicy,
     parse_duration,
+    parse_period,
 )
 
 
@@ -136,3 +137,32 @@ def business_deadline(
 def local_time(instant: datetime, cal: CalendarPolicy) -> datetime:
     """`instant` on the wall clock of the calendar's time zone (for what people read)."""
     return instant.astimezone(zone(cal))
+
+
+def close_of_business_days_after(cal: CalendarPolicy, start: datetime, days: int) -> datetime:
+    """Close of business on the `days`-th working day after the day of `start` (a
+    regulator's "by close of business on the third business day following receipt")."""
+    day = start.astimezone(zone(cal)).date()
+    counted = 0
+    for _ in range(3660):
+        day += timedelta(days=1)
+        if is_working_day(cal, day):
+            counted += 1
+            if counted == days:
+                return _window(cal, day)[1]
+    raise ValueError("the calendar has no working time in the next ten years")
+
+
+def period_deadline(cal: CalendarPolicy, start: datetime, period: str,
+                    fraction: float = 1.0) -> datetime:
+    """The instant a `fraction` of a regulator's period from `start` has passed: calendar
+    weeks and days count every hour; business days end at a close of business, and their
+    fraction counts working time only."""
+    n, unit = parse_period(period)
+    if unit == "business_days":
+        due = close_of_business_days_after(cal, start, n)
+        if fraction >= 1.0:
+            return due
+        return add_business_time(cal, start, business_time_between(cal, start, due) * fraction)
+    whole = timedelta(weeks=n) if unit == "weeks" else timedelta(days=n)
+    return start.astimezone(UTC) + whole * fraction

@@ -21,6 +21,10 @@ class DeadlineName(StrEnum):
     refund_approval = "refund_approval"
     escalation_level_1 = "escalation_level_1"  # the team lead to act on the escalation
     escalation_level_2 = "escalation_level_2"  # the head of customer success to act
+    customer_agreement = "customer_agreement"  # the customer to answer a proposal
+    customer_sign_off = "customer_sign_off"  # the customer's sign-off, or resolved unconfirmed
+    final_response = "final_response"  # the owner's final response after deadlock
+    regulatory_final_response = "regulatory_final_response"  # a regulator's limit from receipt
 
 
 AUTOMATIC_ACK = DeadlineName.automatic_acknowledgement.value
@@ -29,6 +33,10 @@ PHONE_CONTACT = DeadlineName.phone_contact.value
 CUSTOMER_UPDATE = DeadlineName.customer_update.value
 RESOLUTION = DeadlineName.resolution.value
 REFUND_APPROVAL = DeadlineName.refund_approval.value
+CUSTOMER_AGREEMENT = DeadlineName.customer_agreement.value
+CUSTOMER_SIGN_OFF = DeadlineName.customer_sign_off.value
+FINAL_RESPONSE = DeadlineName.final_response.value
+REGULATORY_FINAL_RESPONSE = DeadlineName.regulatory_final_response.value
 ESCALATION = "escalation_level"  # + _1 or _2: the level whose person must act
 DEADLINE_TYPES = tuple(d.value for d in DeadlineName)
 
@@ -82,7 +90,11 @@ class Event(StrEnum):
     refund_decision_rejected = "refund_decision_rejected"
     refund_applied = "refund_applied"
     sign_off_requested = "sign_off_requested"  # the customer asked for "Resolution Confirmed"
-    resolved = "resolved"
+    resolved = "resolved"  # `outcome`: confirmed, unconfirmed, or the final response's
+    final_response = "final_response"  # the firm's final answer: upheld, partly or not
+    holding_response = "holding_response"  # a customer update asking for the extended limit
+    deadlock = "deadlock"  # max_proposals refused: the owner is asked for a final response
+    dismissed = "dismissed"  # not a complaint: closed at once, every clock cancelled
     rca = "rca"
     kb_task_opened = "kb_task_opened"
     kb_article_done = "kb_article_done"

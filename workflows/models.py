@@ -20,6 +20,7 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    model_validator,
 )
 
 MAX_TEXT_BYTES = 64 * 1024
@@ -200,6 +201,10 @@ class FixDeployed(Action):
 
 class CustomerUpdate(Action):
     message: Text
+    # A holding response: the firm needs longer and says why; where a regulator allows it
+    # (the policy's [regulatory] extended_final_response_within) the final-response clock
+    # moves to the extended limit.
+    holding: bool = False
 
 
 class SolutionProposal(Action):
@@ -391,12 +396,48 @@ class RefundState(Model):
     approver: str | None = None
     note: str = ""
     credit_note: str | None = None
+    # What the money is for, when not the plan's refund and credit steps (final response
+    # redress); left out of the JSON when empty, as it was before it existed.
+    reasons: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
 
 
 class ComplaintOutcome(StrEnum):
-    """How a closed complaint ended, when not by the customer's written sign-off."""
+    """How a complaint ended (`ComplaintState.outcome`)."""
 
+    confirmed = "confirmed"  # resolved: the customer's written "Resolution Confirmed"
+    unconfirmed = "unconfirmed"  # resolved: the customer never signed off (sign_off_wait)
+    upheld = "upheld"  # resolved by a final response (`issue_final_response`)
+    partly_upheld = "partly_upheld"
+    not_upheld = "not_upheld"
     withdrawn = "withdrawn"  # withdrawn at the customer's request (the `withdraw` update)
+    dismissed = "dismissed"  # not a complaint: spam, misrouted, a duplicate (`dismiss`)
+
+    @property
+    def ends_early(self) -> bool:
+        """Closed without a resolution: it takes no more actions, and its run ends."""
+        return self in (ComplaintOutcome.withdrawn, ComplaintOutcome.dismissed)
+
+    @property
+    def by_final_response(self) -> bool:
+        return self in FINAL_RESPONSE_OUTCOMES
+
+
+class FinalOutcome(StrEnum):
+    """What a final response decides about the complaint."""
+
+    upheld = "upheld"
+    partly_upheld = "partly_upheld"
+    not_upheld = "not_upheld"
+
+
+FINAL_RESPONSE_OUTCOMES = frozenset({ComplaintOutcome.upheld, ComplaintOutcome.partly_upheld,
+                                     ComplaintOutcome.not_upheld})
+
+
+class DismissalReason(StrEnum):
+    spam = "spam"
+    not_a_complaint = "not_a_complaint"  # a misrouted enquiry, a question
+    duplicate = "duplicate"  # the same complaint again: `duplicate_of` names the original
 
 
 class ComplaintState(Model):
@@ -438,6 +479,9 @@ class ComplaintState(Model):
     # Set when it ends otherwise than resolved (withdrawn); left out of the JSON until then,
     # so payloads of complaints that never set it read as they always did.
     outcome: ComplaintOutcome | None = _typed_field()
+    # Proposals the customer refused; at the policy's max_proposals the owner is asked for a
+    # final response.
+    proposals_refused: int = 0
     # The whole timeline; after a long life continued as new, the most recent events (the
     # first one's `seq` says where it starts; the resolution log in PostgreSQL has them all).
     timeline: list[TimelineEvent] = Field(default_factory=list)
@@ -462,6 +506,33 @@ class ComplaintReceipt(Model):
     next_deadline: NextDeadline | None = None
     last_event_seq: int = 0  # the timeline's last event after the action
     outcome: ComplaintOutcome | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class FinalResponse(Action):
+    """The firm's final answer (deadlock, or a regulator's limit): the letter emailed to the
+    customer with the policy's referral rights, the outcome recorded, every clock ended.
+    `redress` is credited through the refund path and its approval rules."""
+
+    outcome: FinalOutcome
+    message: Text
+    redress: Decimal | None = Field(default=None, gt=0)
+
+
+class Dismissal(Action):
+    """Not a complaint: closed at once, every clock cancelled, nothing sent to the sender
+    (for `not_a_complaint`, `send_note` sends a short polite note from a template)."""
+
+    reason: DismissalReason
+    note: OptionalText = ""
+    duplicate_of: Name | None = None
+    send_note: bool = False
+
+    @model_validator(mode="after")
+    def _duplicate_names_the_original(self) -> Dismissal:
+        if (self.reason == DismissalReason.duplicate) != (self.duplicate_of is not None):
+            raise ValueError("duplicate_of names the original complaint, for reason "
+                             "'duplicate' only")
+        return self
 
 
 class KbArticleDone(Action):

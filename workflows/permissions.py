@@ -18,6 +18,7 @@ SUPERVISORS = frozenset({Role.team_lead, Role.head_of_cs})
 OWNER_ACTIONS = frozenset({
     "record_phone_contact", "submit_internal_review", "submit_action_plan",
     "send_customer_update", "propose_solution", "confirm_resolution", "submit_rca",
+    "issue_final_response",
 })
 ROLES_FOR: dict[str, frozenset[Role]] = {
     "acknowledge_personally": frozenset({Role.agent}) | SUPERVISORS,
@@ -31,6 +32,8 @@ ROLES_FOR: dict[str, frozenset[Role]] = {
     "decide_refund": frozenset({Role.finance_manager}),
     # Ending a complaint at the customer's request: a supervisor, or the customer themself.
     "withdraw": SUPERVISORS,
+    # Not a complaint at all (spam, misrouted, a duplicate): whoever triages it, or above.
+    "dismiss": frozenset({Role.agent}) | SUPERVISORS,
 }
 
 

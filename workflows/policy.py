@@ -284,6 +284,78 @@ class LifecyclePolicy(Section):
     archive_after: Duration = timedelta(days=30)
 
 
+class WaitingPolicy(Section):
+    """How long the complaint waits for the customer, in business time like resolution
+    targets ('d' working days): one reminder at `reminder_at` of the wait, then it acts."""
+
+    agreement_wait: str = "5d"  # after a proposal: then the owner is told, and it escalates
+    sign_off_wait: str = "5d"  # after the sign-off request: then resolved, unconfirmed
+    reminder_at: Fraction = 0.5
+
+    @field_validator("agreement_wait", "sign_off_wait")
+    @classmethod
+    def _business_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+DEFAULT_CLOSING_TEXT = (
+    "This is our final response to your complaint. If you are not satisfied with it, you may "
+    "ask for it to be reviewed by our Head of Customer Success by replying to this email.")
+
+
+class FinalResponsePolicy(Section):
+    """Deadlock: after `max_proposals` refused proposals the owner is asked for a final
+    response within `within` (business time); `closing_text` ends every final response
+    letter (a policy with a [regulatory] section uses its `referral_text` instead)."""
+
+    max_proposals: int = Field(default=3, ge=1)
+    within: str = "5d"
+    warn_at: Fraction = 0.75
+    closing_text: str = DEFAULT_CLOSING_TEXT
+
+    @field_validator("within")
+    @classmethod
+    def _business_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+_PERIOD = re.compile(r"^(\d+)\s*(weeks?|days?|business\s+days?)$")
+
+
+def parse_period(value: str) -> tuple[int, str]:
+    """'8 weeks', '15 days' (calendar) or '3 business days' -> (8, 'weeks')..."""
+    match = _PERIOD.match(" ".join(value.strip().lower().split()))
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a period such as '8 weeks', '15 days' or "
+                         "'3 business days'")
+    unit = match.group(2)
+    return int(match.group(1)), ("business_days" if unit.startswith("business")
+                                 else "weeks" if unit.startswith("week") else "days")
+
+
+def _period(value: str) -> str:
+    parse_period(value)
+    return value
+
+
+# A regulator's period: calendar weeks or days, or business days (which end at the close of
+# business on the n-th working day after the day the complaint was received).
+Period = Annotated[str, AfterValidator(_period)]
+
+
+class RegulatoryPolicy(Section):
+    """A regulator's complaint-handling clocks (off unless the policy has the section)."""
+
+    regulator: str  # who sets the rules, as the letters name it ("FCA DISP", "CFPB")
+    final_response_within: Period  # from receipt; met by a final response or confirmed resolution
+    extended_final_response_within: Period | None = None  # after a holding response
+    summary_resolution_within: Period | None = None  # resolved within it: the summary letter
+    warn_at: Fraction = 0.75
+    referral_text: str  # the customer's right to refer the complaint, and the time limit
+
+
 class SlaPolicy(Section):
     name: str = "default"
     calendar: CalendarPolicy = Field(default_factory=CalendarPolicy)
@@ -296,6 +368,9 @@ class SlaPolicy(Section):
     severity: SeverityPolicy = Field(default_factory=SeverityPolicy)
     refund: RefundPolicy = Field(default_factory=RefundPolicy)
     lifecycle: LifecyclePolicy = Field(default_factory=LifecyclePolicy)
+    waiting: WaitingPolicy = Field(default_factory=WaitingPolicy)
+    final_response: FinalResponsePolicy = Field(default_factory=FinalResponsePolicy)
+    regulatory: RegulatoryPolicy | None = None
 
 
 class PolicyError(ValueError):

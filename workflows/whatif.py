@@ -19,8 +19,18 @@ What each deadline is measured against (the recorded events stay as they happene
 - escalation chain: the first escalation gives a team lead `team_lead_acts_within` to act
   (any logged action by a team lead or head of customer success); if none does, it goes to
   level 2, and the head of customer success has `head_of_cs_acts_within`.
-- A complaint's resolution, or its withdrawal at the customer's request (`withdrawn`),
-  closes every deadline still open; a deadline still running now is not counted.
+- the customer's answer to a proposal: due `agreement_wait` (business time) after each
+  `solution_proposed`; met by the customer's answer or reply, or a new action plan.
+- a final response after deadlock: due `[final_response] within` (business time) after the
+  policy's `max_proposals`-th `customer_disagreed`; met by `final_response`.
+- a regulator's final-response limit (a policy with [regulatory]): due its period after
+  intake (its extension once a `holding_response` was logged); met by `final_response`, or
+  a resolution someone other than the system recorded (the customer's sign-off; a
+  resolution the system recorded because nobody signed off does not meet it). Its breach
+  escalates to level 2.
+- A complaint's resolution, its withdrawal at the customer's request (`withdrawn`) or its
+  dismissal (`dismissed`) closes every deadline still open; a deadline still running now is
+  not counted.
 
 Escalations counted are the ones the policy causes: one per breached acknowledgement,
 phone, update or resolution deadline, one at intake for a severity at or under
@@ -28,8 +38,9 @@ phone, update or resolution deadline, one at intake for a severity at or under
 time. Simplifications: escalations for reasons no policy changes (a key account, the
 customer asking for a manager, a manual escalation, a refund above the threshold) are not
 counted, though they do start the team lead's clock; the automatic acknowledgement (sent
-by the system in seconds) and the refund approval deadline are not replayed; people are
-assumed to have acted when they did, whatever the deadlines were.
+by the system in seconds), the refund approval deadline and the sign-off wait (the
+customer's silence, which resolves a complaint rather than breaching) are not replayed;
+people are assumed to have acted when they did, whatever the deadlines were.
 """
 
 from __future__ import annotations
@@ -40,12 +51,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from workflows.calendar import add_business_time
+from workflows.calendar import add_business_time, business_deadline, period_deadline
 from workflows.events import (
+    CUSTOMER_AGREEMENT,
     CUSTOMER_UPDATE,
+    FINAL_RESPONSE,
     MESSAGES_TO_CUSTOMER,
     PERSONAL_ACK,
     PHONE_CONTACT,
+    REGULATORY_FINAL_RESPONSE,
     RESOLUTION,
     DeadlineName,
     Event,
@@ -56,8 +70,10 @@ from workflows.triage import severity_level
 
 TEAM_LEAD_TO_ACT = DeadlineName.escalation_level_1.value
 HEAD_TO_ACT = DeadlineName.escalation_level_2.value
-DEADLINES = (PERSONAL_ACK, PHONE_CONTACT, CUSTOMER_UPDATE, RESOLUTION, TEAM_LEAD_TO_ACT,
-             HEAD_TO_ACT)
+DEADLINES = (PERSONAL_ACK, PHONE_CONTACT, CUSTOMER_UPDATE, RESOLUTION, CUSTOMER_AGREEMENT,
+             FINAL_RESPONSE, REGULATORY_FINAL_RESPONSE, TEAM_LEAD_TO_ACT, HEAD_TO_ACT)
+# Breaches that go straight to the head of customer success.
+TO_LEVEL_TWO = frozenset({REGULATORY_FINAL_RESPONSE})
 # Escalation reasons that depend on the policy (left out of "independent" escalations).
 _POLICY_REASONS = re.compile(r"^(SLA breached|nobody acted on the level|Severity \d at intake)")
 
@@ -138,7 +154,7 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
 
     # Resolution (or a withdrawal at the customer's request) closes what is still open;
     # otherwise only what fell due by now counts.
-    horizon = c.resolved_at or first(Event.withdrawn) or as_of
+    horizon = c.resolved_at or first(Event.withdrawn) or first(Event.dismissed) or as_of
 
     def check(name: str, due: datetime, met: datetime | None) -> None:
         if due < min(met or horizon, horizon):
@@ -150,9 +166,12 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
     _update_clock(policy, c, horizon, replay)
     check(RESOLUTION, add_business_time(policy.calendar, c.received_at,
                                         policy.resolution.target(severity)), c.resolved_at)
+    _agreement_waits(policy, c, check)
+    _final_response_clocks(policy, c, check)
 
     # Every breach above escalates (at level 1, or 2 once there); so does a high severity.
-    raised = [at for at, _ in replay.breaches]
+    raised = [at for at, name in replay.breaches if name not in TO_LEVEL_TWO]
+    straight_to_two = [at for at, name in replay.breaches if name in TO_LEVEL_TWO]
     if severity <= policy.escalation.at_intake_for_severity_up_to:
         raised.append(c.received_at)
     independent = [e.at for e in c.events if e.event == Event.escalated and _independent(e.reason or "")]
@@ -162,9 +181,46 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
         replay.escalations.append((at, 2 if level_two_at and at >= level_two_at else 1))
     if level_two_at:
         replay.escalations.append((level_two_at, 2))
+    replay.escalations += [(at, 2) for at in straight_to_two]
     replay.escalations.sort()
     replay.breaches.sort()
     return replay
+
+
+ANSWERS = frozenset({Event.customer_agreed, Event.customer_disagreed, Event.customer_replied,
+                     Event.action_plan})
+
+
+def _agreement_waits(policy: SlaPolicy, c: PastComplaint, check) -> None:
+    """Each proposal waits `agreement_wait` for the customer's answer (or a new plan)."""
+    for i, e in enumerate(c.events):
+        if e.event != Event.solution_proposed:
+            continue
+        answer = next((later.at for later in c.events[i + 1:] if later.event in ANSWERS), None)
+        check(CUSTOMER_AGREEMENT,
+              business_deadline(policy.calendar, e.at, policy.waiting.agreement_wait), answer)
+
+
+def _final_response_clocks(policy: SlaPolicy, c: PastComplaint, check) -> None:
+    """Deadlock's final response, and a regulator's limit from intake."""
+    final = next((e.at for e in c.events if e.event == Event.final_response), None)
+    refusals = [e.at for e in c.events if e.event == Event.customer_disagreed]
+    rules = policy.final_response
+    if len(refusals) >= rules.max_proposals:
+        check(FINAL_RESPONSE, business_deadline(
+            policy.calendar, refusals[rules.max_proposals - 1], rules.within), final)
+    regulatory = policy.regulatory
+    if regulatory is None:
+        return
+    period = regulatory.final_response_within
+    if (regulatory.extended_final_response_within is not None
+            and any(e.event == Event.holding_response for e in c.events)):
+        period = regulatory.extended_final_response_within
+    signed_off = next((e.at for e in c.events if e.event == Event.resolved
+                       and e.actor != "system"), None)
+    met = min((t for t in (final, signed_off) if t is not None), default=None)
+    check(REGULATORY_FINAL_RESPONSE, period_deadline(policy.calendar, c.received_at, period),
+          met)
 
 
 def _phone_clocks(policy: SlaPolicy, c: PastComplaint, call: datetime | None, check) -> None:

@@ -92,7 +92,9 @@ def render_state(s: ComplaintState, now: datetime | None = None) -> RenderableTy
     facts.add_column(style="bold")
     facts.add_column()
     facts.add_row("Status", f"{s.status.value} (phase {s.phase.value})"
-                  + (f": {closed_as(s)}" if s.outcome else ""))
+                  + (f": {closed_as(s)}" if s.outcome else "")
+                  + (f" · {s.proposals_refused} proposal(s) refused"
+                     if s.proposals_refused else ""))
     facts.add_row("Severity", f"{s.severity} (score {s.severity_score}) · category "
                   f"{s.category.value if s.category else '-'} · impact "
                   f"{s.impact.value if s.impact else '-'}")

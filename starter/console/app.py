@@ -23,6 +23,7 @@ from activities.db import Pool
 from settings import Settings
 from starter.console import approvals, auth, pages, queue, reports
 from starter.console.base import PREFIX, Console, ConsoleError, NeedsSignIn, render
+from workflows.complaint.presentation import closed_as
 
 STATIC_DIR = Path(__file__).parent / "static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -39,6 +40,7 @@ def _templates(settings: Settings) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(settings.templates_dir)),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
+    env.globals["ended_as"] = closed_as  # how a complaint ended, in the team's words
     return env
 
 

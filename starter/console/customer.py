@@ -46,6 +46,21 @@ STAGES = {
     Status.archived: "Your complaint is resolved and closed.",
 }
 WITHDRAWN_STAGE = "You withdrew this complaint; we have stopped working on it."
+# How it ended, in plain words, whatever its status now (closed, archived).
+ENDED = {
+    ComplaintOutcome.confirmed: "Your complaint is resolved. Thank you for confirming.",
+    ComplaintOutcome.unconfirmed: "We consider your complaint resolved, as we did not hear "
+                                  "back from you. If it is not resolved, reply to any of our "
+                                  "emails and we will pick it up again.",
+    ComplaintOutcome.upheld: "We sent you our final response: we upheld your complaint.",
+    ComplaintOutcome.partly_upheld: "We sent you our final response: we upheld your "
+                                    "complaint in part.",
+    ComplaintOutcome.not_upheld: "We sent you our final response: we did not uphold your "
+                                 "complaint.",
+    ComplaintOutcome.withdrawn: WITHDRAWN_STAGE,
+    ComplaintOutcome.dismissed: "We closed this message: it was not something our complaints "
+                                "team handles.",
+}
 RESOLVED = (Status.resolved, Status.closed, Status.archived)
 # Personal data, a token in the address: never cached, never sent on as a referrer.
 HEADERS = {
@@ -105,7 +120,7 @@ async def status_page(request: Request, token: str) -> HTMLResponse:
     next_update = min((d.due_at for d in updates), default=None)
     if s.status == Status.awaiting_customer or s.status in RESOLVED:
         next_update = None  # our clock waits for them, or it has stopped
-    stage = (WITHDRAWN_STAGE if s.outcome == ComplaintOutcome.withdrawn
+    stage = (ENDED[s.outcome] if s.outcome is not None
              else STAGES.get(s.status, "We are working on your complaint."))
     withdraw = _links(request).url(s.crn, "withdraw", target.email) if _open(s) else None
     return _page(request, "status", crn=s.crn, subject=s.subject, stage=stage,

@@ -93,6 +93,12 @@ class Case(CarriedComplaint):
         """Withdrawn at the customer's request (withdrawal.py): it is over."""
         return self.state.outcome == ComplaintOutcome.withdrawn
 
+    @property
+    def ended_early(self) -> bool:
+        """Withdrawn or dismissed: closed without a resolution, its run ends now."""
+        outcome = self.state.outcome
+        return outcome is not None and outcome.ends_early
+
     # --- who is who ------------------------------------------------------------------------
 
     @property

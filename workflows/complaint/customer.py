@@ -11,19 +11,21 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import calendar
     from workflows.complaint import presentation as ui
     from workflows.complaint import rules
     from workflows.complaint.case import SYSTEM, Case
     from workflows.complaint.clocks import CustomerUpdateClock, SlaClock
     from workflows.complaint.deadlines import Deadlines
     from workflows.complaint.effects import Effects
-    from workflows.events import CUSTOMER_UPDATE, Event
+    from workflows.events import CUSTOMER_SIGN_OFF, CUSTOMER_UPDATE, Event
     from workflows.models import CustomerResponse, StaffMember
     from workflows.permissions import is_customer_actor
 
 # Patches (workflow.patched) for what the email channel added to running complaints.
 ASK_FOR_SIGN_OFF = "ask-customer-for-sign-off"
 REPLY_NOTIFIES_OWNER = "customer-reply-notifies-owner"
+SIGN_OFF_WAIT = "sign-off-wait"
 
 
 class CustomerContact:
@@ -95,6 +97,15 @@ class CustomerContact:
         case.log(Event.sign_off_requested, SYSTEM, f"asked {to} to reply \"Resolution Confirmed\"")
         self.effects.email(f"sign_off_request:{len(agreed)}", [to], "sign_off_request",
                            {**case.mail_context(), "owner_name": case.name(s.owner)})
+        if workflow.patched(SIGN_OFF_WAIT):
+            # A reminder at half of it; at its end, resolved unconfirmed (resolution.py).
+            cal, waiting = case.policy_now.calendar, case.policy_now.waiting
+            now = workflow.now()
+            self.deadlines.start(
+                ui.next_name(s, CUSTOMER_SIGN_OFF),
+                calendar.business_deadline(cal, now, waiting.sign_off_wait),
+                warn_at=calendar.business_deadline(cal, now, waiting.sign_off_wait,
+                                                   waiting.reminder_at))
         self.effects.changed()
 
     # --- the customer wrote ------------------------------------------------------------------

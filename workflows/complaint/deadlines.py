@@ -101,7 +101,7 @@ class Deadlines:
 
     def _warned(self, action: ClockEvent) -> ClockEvent:
         def warned(clock: SlaClock) -> None:
-            if self.case.withdrawn:  # its timer fell in the same task as the withdrawal
+            if self.case.ended_early:  # its timer fell in the same task as the withdrawal
                 return
             self._log_clock(Event.deadline_warning, clock, "due", Outcome.warned)
             action(clock)
@@ -110,7 +110,7 @@ class Deadlines:
 
     def _breached(self, action: ClockEvent | None) -> ClockEvent:
         def breached(clock: SlaClock) -> None:
-            if self.case.withdrawn:  # its timer fell in the same task as the withdrawal
+            if self.case.ended_early:  # its timer fell in the same task as the withdrawal
                 return
             d = clock.deadline
             self._log_clock(Event.deadline_breached, clock, "was due", Outcome.breached)

@@ -254,9 +254,10 @@ class Effects:
               then: Callable[[EmailReceipt], Awaitable[None]] | None = None,
               with_body: bool = False) -> None:
         """Queue an email in the background: SMTP being down never holds up a decision.
-        A withdrawn complaint writes to nobody again (what was queued before still goes)."""
+        A withdrawn or dismissed complaint writes to nobody again (what was queued before
+        still goes)."""
         case = self.case
-        if case.withdrawn or case.archive_requested:
+        if case.ended_early or case.archive_requested:
             return
         request = EmailRequest(crn=case.state.crn, kind=kind, to=to, template=template,
                                context=ui.for_template(template, context), with_body=with_body)

@@ -109,17 +109,29 @@ class Money:
     def request_refund(self) -> None:
         """The customer agreed to a plan with money in it: within the owner's authority it is
         applied now; at or above the threshold it waits for the Finance Manager."""
+        order = self.case.context.order
+        assert order is not None
+        self._request(sum((st.amount or Decimal(0) for st in money_steps(self.case.state.action_plan)),
+                          to_money(Decimal(0), order.currency)))
+
+    def request_redress(self, amount: Decimal) -> None:
+        """Redress offered with a final response: the same authority and approval rules as a
+        refund in a plan; the complaint is resolved already and stays so."""
+        order = self.case.context.order
+        assert order is not None
+        self._request(to_money(amount, order.currency),
+                      reasons=["redress offered with the final response"])
+
+    def _request(self, total: Decimal, reasons: list[str] | None = None) -> None:
         case = self.case
         policy, order = case.policy_now, case.context.order
         assert order is not None
         s, rules = case.state, policy.refund
         limit = refund_limit(order)
-        total = sum((st.amount or Decimal(0) for st in money_steps(s.action_plan)),
-                    to_money(Decimal(0), order.currency))
         s.refund = RefundState(
             refund_id=s.refund.refund_id + 1, amount=total, currency=order.currency,
             maximum=limit.maximum - to_money(case.refunded_total, order.currency),
-            computation=limit.explain())
+            computation=limit.explain(), reasons=reasons or [])
         if not (rules.approval_for_every_refund or total >= rules.approval_threshold):
             s.refund.status = RefundStatus.approved
             case.log(Event.refund_approved, SYSTEM, f"{total} {order.currency}: below the "
@@ -127,7 +139,9 @@ class Money:
                      "authority", amount=total, currency=order.currency, outcome="approved")
             self._apply()
             return
-        s.refund.status, s.status = RefundStatus.pending_approval, Status.awaiting_approval
+        s.refund.status = RefundStatus.pending_approval
+        if s.resolved_at is None:  # redress after a final response: it stays resolved
+            s.status = Status.awaiting_approval
         now = workflow.now()
         cal = policy.calendar
         due = calendar.business_deadline(cal, now, rules.approval_within)
@@ -154,7 +168,8 @@ class Money:
                 "currency": order.currency, "order_id": order.id,
                 "computation": s.refund.computation, "owner_name": case.name(s.owner),
                 "due": case.local(due),
-                "reasons": [st.description for st in money_steps(s.action_plan)]}
+                "reasons": s.refund.reasons
+                or [st.description for st in money_steps(s.action_plan)]}
 
     def _remind_finance(self, clock: SlaClock) -> None:
         """The refund approval's warning: the Finance Manager is reminded."""
@@ -177,15 +192,19 @@ class Money:
         if decision.approved:
             refund.status = RefundStatus.approved
             refund.amount = to_money(decision.amount, refund.currency or "")
-            s.status = (Status.fix_in_progress if s.fix == FixStatus.open
-                        else Status.under_investigation)
+            if s.resolved_at is None:
+                s.status = (Status.fix_in_progress if s.fix == FixStatus.open
+                            else Status.under_investigation)
             case.log(Event.refund_approved, decision.actor, f"{refund.amount} {refund.currency}"
                      + note, amount=refund.amount, currency=refund.currency, outcome=outcome)
             self._apply()
         else:
             refund.status = RefundStatus.rejected
-            s.action_plan, s.customer_agreed, s.status = [], None, Status.under_investigation
-            case.log(Event.refund_rejected, decision.actor, "a new plan is needed" + note,
+            if s.resolved_at is None:  # (redress after a final response: it stays resolved)
+                s.action_plan, s.customer_agreed, s.status = [], None, Status.under_investigation
+            case.log(Event.refund_rejected, decision.actor,
+                     ("a new plan is needed" if s.resolved_at is None
+                      else "the redress is not paid") + note,
                      amount=refund.amount, currency=refund.currency, outcome=outcome)
             owner = case.roster.get(s.owner or "")
             if owner is not None:

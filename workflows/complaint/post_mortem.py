@@ -54,7 +54,7 @@ class PostMortem:
         self.effects.email("survey", [to], "survey", context)
         remind_at = workflow.now() + case.policy_now.lifecycle.survey_reminder_after
         # A withdrawal ends the wait: no reminder for a complaint the customer withdrew.
-        if not await wait_until(lambda: case.state.csat_score is not None or case.withdrawn
+        if not await wait_until(lambda: case.state.csat_score is not None or case.ended_early
                                 or case.archive_requested, remind_at, "Survey reminder"):
             self.effects.email("survey_reminder", [to], "survey", {**context, "reminder": True})
 

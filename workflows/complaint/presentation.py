@@ -13,12 +13,16 @@ from typing import Any
 from workflows import calendar
 from workflows.events import (
     AUTOMATIC_ACK,
+    CUSTOMER_AGREEMENT,
+    CUSTOMER_SIGN_OFF,
     CUSTOMER_UPDATE,
     ESCALATION,
+    FINAL_RESPONSE,
     LEVEL_NAMES,
     PERSONAL_ACK,
     PHONE_CONTACT,
     REFUND_APPROVAL,
+    REGULATORY_FINAL_RESPONSE,
     RESOLUTION,
     deadline_type,
     is_instance_of,
@@ -47,6 +51,10 @@ _WHAT = {
     REFUND_APPROVAL: "refund decision by the Finance Manager",
     f"{ESCALATION}_1": f"{LEVEL_NAMES[1]} to act on the escalation",
     f"{ESCALATION}_2": f"{LEVEL_NAMES[2]} to act on the escalation",
+    CUSTOMER_AGREEMENT: "the customer's answer to the proposal",
+    CUSTOMER_SIGN_OFF: "the customer's written sign-off",
+    FINAL_RESPONSE: "final response to the customer",
+    REGULATORY_FINAL_RESPONSE: "final response within the regulator's limit",
 }
 
 
@@ -117,7 +125,7 @@ def name_of(roster: Mapping[str, StaffMember], staff_id: str | None) -> str:
 
 def waiting_for(s: ComplaintState, roster: Mapping[str, StaffMember]) -> list[str]:
     """What the complaint waits for, and from whom."""
-    if s.outcome is not None:  # withdrawn: nothing more
+    if s.outcome is not None and s.outcome.ends_early:  # withdrawn or dismissed: nothing more
         return []
     owner = name_of(roster, s.owner) if s.owner else "the owner"
     waiting: list[str] = []
@@ -167,10 +175,21 @@ def next_deadline(s: ComplaintState, paused_update_clock: bool = False) -> Deadl
                key=lambda d: d.due_at, default=None)
 
 
+ENDED_AS = {
+    ComplaintOutcome.confirmed: "resolved, confirmed by the customer",
+    ComplaintOutcome.unconfirmed: "resolved, not confirmed by the customer",
+    ComplaintOutcome.upheld: "final response: upheld",
+    ComplaintOutcome.partly_upheld: "final response: partly upheld",
+    ComplaintOutcome.not_upheld: "final response: not upheld",
+    ComplaintOutcome.withdrawn: "withdrawn at the customer's request",
+    ComplaintOutcome.dismissed: "dismissed: not a complaint",
+}
+
+
 def closed_as(s: ComplaintState) -> str:
-    """How a closed complaint ended, in the team's words."""
-    if s.outcome == ComplaintOutcome.withdrawn:
-        return "withdrawn at the customer's request"
+    """How a complaint ended, in the team's words."""
+    if s.outcome is not None:
+        return ENDED_AS[s.outcome]
     return "resolved" if s.resolved_at else s.status.value
 
 

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.deadlines import Deadlines
     from workflows.complaint.effects import Effects
     from workflows.complaint.escalation import Escalation, intake_escalation_reasons
+    from workflows.complaint.final_response import FinalResponses
     from workflows.complaint.ownership import Ownership
     from workflows.complaint.post_mortem import PostMortem
     from workflows.events import (
@@ -46,7 +47,7 @@ CONTINUE_AS_NEW = "continue-as-new-when-history-is-long"
 class Procedure:
     def __init__(self, case: Case, effects: Effects, deadlines: Deadlines,
                  escalation: Escalation, customer: CustomerContact, ownership: Ownership,
-                 post_mortem: PostMortem) -> None:
+                 post_mortem: PostMortem, final_responses: FinalResponses) -> None:
         self.case = case
         self.effects = effects
         self.deadlines = deadlines
@@ -54,6 +55,7 @@ class Procedure:
         self.customer = customer
         self.ownership = ownership
         self.post_mortem = post_mortem
+        self.final_responses = final_responses
 
     async def run(self, first_run: bool) -> None:
         """The phases, from registration (or where the previous run left off) to archive."""
@@ -123,6 +125,7 @@ class Procedure:
             RESOLUTION, s.estimated_resolution_at,
             warn_at=calendar.business_deadline(policy.calendar, s.received_at, target,
                                                policy.resolution.warn_at))
+        self.final_responses.start_regulatory_clock()  # under a regulator's policy
 
         agent: StaffMember | None = await effects.call(
             StoreActivities.assign_handling_agent, AgentRequest(crn=s.crn, category=s.category),

@@ -21,7 +21,10 @@ from workflows.models import (
     CsatResponse,
     CustomerResponse,
     CustomerUpdate,
+    Dismissal,
     EscalationRequest,
+    FinalOutcome,
+    FinalResponse,
     FixDeployed,
     InternalReview,
     KbArticleDone,
@@ -29,17 +32,27 @@ from workflows.models import (
     PersonalAcknowledgement,
     Phase,
     PhoneContact,
+    PlanStep,
     Reassignment,
     RefundDecision,
+    RefundStatus,
     ResolutionConfirmation,
     Role,
     RootCauseAnalysis,
     SolutionProposal,
     StaffMember,
     Status,
+    StepKind,
     Withdrawal,
 )
-from workflows.permissions import check_actor, check_customer, is_customer_actor
+from workflows.permissions import (
+    SUPERVISORS,
+    NotPermitted,
+    check_actor,
+    check_customer,
+    is_customer_actor,
+)
+from workflows.policy import SlaPolicy
 
 RESOLUTION_PHRASE = "resolution confirmed"
 OWNER_ROLES = (Role.specialist, Role.csm, Role.team_lead, Role.head_of_cs)
@@ -58,15 +71,20 @@ class Complaint:
     customer_email: str | None = None
     order: Order | None = None
     refunded: Decimal = Decimal(0)  # what this complaint already credited to the order
+    policy: SlaPolicy | None = None  # the complaint's snapshot, once registered
 
 
 # --- shared checks ---------------------------------------------------------------
 
 
 def registered(c: Complaint) -> None:
-    if c.state.outcome is not None:
+    outcome = c.state.outcome
+    if outcome == ComplaintOutcome.withdrawn:
         raise ValueError("the complaint was withdrawn at the customer's request; it takes no "
                          "more actions")
+    if outcome == ComplaintOutcome.dismissed:
+        raise ValueError("the complaint was dismissed (not a complaint); it takes no more "
+                         "actions")
     if not c.registered:
         raise ValueError("the complaint is still being registered; try again in a moment")
 
@@ -178,6 +196,13 @@ def record_fix_deployed(c: Complaint, deployed: FixDeployed) -> None:
 def send_customer_update(c: Complaint, update: CustomerUpdate) -> None:
     owner_action(c, "send_customer_update", update.actor, ACTIVE_PHASES)
     customer_reachable(c)
+    if update.holding:
+        regulatory = c.policy.regulatory if c.policy else None
+        if regulatory is None or regulatory.extended_final_response_within is None:
+            raise ValueError("this complaint's policy allows no holding response (its "
+                             "[regulatory] section has no extended_final_response_within)")
+        if any(e.event == Event.holding_response for e in c.state.timeline):
+            raise ValueError("a holding response was already sent; the limit is extended")
 
 
 def confirm_resolution(c: Complaint, confirmation: ResolutionConfirmation) -> None:
@@ -236,6 +261,41 @@ def reassign(c: Complaint, request: Reassignment) -> None:
                          "CSM or team lead")
     if request.owner == c.state.owner:
         raise ValueError(f"{request.owner!r} already owns this complaint")
+
+
+def issue_final_response(c: Complaint, final: FinalResponse) -> None:
+    """The owner's (or a supervisor's) final answer, once the internal review is in, before
+    the complaint is resolved; `not_upheld` needs a team lead or the head of customer
+    success; redress must be a refund the order allows."""
+    owner_action(c, "issue_final_response", final.actor, ACTIVE_PHASES)
+    member = c.roster[final.actor]
+    if final.outcome == FinalOutcome.not_upheld and member.role not in SUPERVISORS:
+        raise NotPermitted(f"{final.actor!r} is a {member.role.value}; a final response that "
+                           "does not uphold the complaint needs a team lead or the head of "
+                           "customer success")
+    if not c.state.internal_review_complete:
+        raise ValueError("the internal review (the 3 Whys and the checklist) must be complete "
+                         "before a final response")
+    customer_reachable(c)
+    if final.redress is not None:
+        if c.state.refund.status in (RefundStatus.pending_approval, RefundStatus.approved):
+            pending = c.state.refund.status.value.replace("_", " ")
+            raise ValueError(f"a refund is not settled yet ({pending}); redress waits until "
+                             "it is")
+        money.check_money_steps(
+            ActionPlan(actor=final.actor, steps=[PlanStep(
+                kind=StepKind.refund, description="redress with the final response",
+                amount=final.redress)]), c.order, c.refunded)
+
+
+def dismiss(c: Complaint, dismissal: Dismissal) -> None:
+    """Not a complaint: an agent, a team lead or the head of customer success, before the
+    complaint is resolved."""
+    if c.state.resolved_at is not None:
+        raise ValueError("the complaint is resolved; a resolved complaint is not dismissed")
+    action_by_role(c, "dismiss", dismissal.actor, (Phase.triage, *ACTIVE_PHASES))
+    if dismissal.duplicate_of == c.state.crn:
+        raise ValueError("a complaint is not a duplicate of itself")
 
 
 def decide_refund(c: Complaint, decision: RefundDecision) -> None:

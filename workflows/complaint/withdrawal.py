@@ -1,4 +1,5 @@
-"""Withdrawn at the customer's request: the complaint ends wherever it is.
+"""Withdrawn at the customer's request, or dismissed as not a complaint: the complaint
+ends wherever it is.
 
 The `withdraw` update closes it at once: every deadline still open is superseded (its timer
 cancelled), the customer-update clock stops, a refund awaiting the Finance Manager is
@@ -7,8 +8,12 @@ complaint is withdrawn). Then `end` stops the procedure where it waits, lets the
 hand finish (an email or a credit already on its way, the last write of the row) and the
 run completes, so the customer's data can be erased.
 
-Only histories with a `withdraw` update take these paths; every other complaint replays
-as it ran.
+A dismissal (spam, a misrouted enquiry, a duplicate) ends it the same way before its
+resolution, with `outcome` dismissed; nothing is sent to the sender, except the polite note
+a `not_a_complaint` dismissal may ask for.
+
+Only histories with a `withdraw` or `dismiss` update take these paths; every other
+complaint replays as it ran.
 """
 
 from __future__ import annotations
@@ -26,7 +31,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.effects import Effects
     from workflows.complaint.money import Money
     from workflows.events import Event
-    from workflows.models import ComplaintOutcome, Phase, Status, Withdrawal
+    from workflows.models import (
+        ComplaintOutcome,
+        Dismissal,
+        DismissalReason,
+        Phase,
+        Status,
+        Withdrawal,
+    )
 
 WITHDRAWN = "withdrawn at the customer's request"
 
@@ -58,6 +70,31 @@ class Withdrawals:
         self.customer.stop_update_clock()
         self.money.withdraw_pending()
         workflow.logger.info("withdrawn at the customer's request in the %s", was)
+        self.effects.changed()
+
+    def dismiss(self, dismissal: Dismissal) -> None:
+        """Not a complaint: closed at once, dismissed, every clock cancelled (one not yet
+        due, such as the acknowledgement in the first hour, never breaches). Checked already
+        (rules.dismiss)."""
+        case = self.case
+        s = case.state
+        was = f"{s.phase.value} phase, {s.status.value}"
+        to = case.customer_email()
+        if (dismissal.reason == DismissalReason.not_a_complaint and dismissal.send_note
+                and to is not None):  # queued before the dismissal, which stops all mail
+            self.effects.email("not_a_complaint", [to], "not_a_complaint",
+                               case.mail_context())
+        s.outcome = ComplaintOutcome.dismissed
+        s.phase, s.status, s.closed_at = Phase.closed, Status.closed, workflow.now()
+        of = f" of {dismissal.duplicate_of}" if dismissal.duplicate_of else ""
+        note = f": {ui.excerpt(dismissal.note)}" if dismissal.note else ""
+        case.log(Event.dismissed, dismissal.actor,
+                 f"{dismissal.reason.value.replace('_', ' ')}{of} ({was}){note}",
+                 reason=dismissal.reason.value, outcome=ComplaintOutcome.dismissed.value)
+        self.deadlines.supersede_all("dismissed: not a complaint")
+        self.customer.stop_update_clock()
+        self.money.withdraw_pending()
+        workflow.logger.info("dismissed (%s) in the %s", dismissal.reason.value, was)
         self.effects.changed()
 
     def _withdraw_after_closing(self, withdrawal: Withdrawal) -> None:

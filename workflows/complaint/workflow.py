@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.deadlines import Deadlines
     from workflows.complaint.effects import Effects
     from workflows.complaint.escalation import Escalation
+    from workflows.complaint.final_response import FinalResponses
     from workflows.complaint.money import Money, refund_decision_problem
     from workflows.complaint.ownership import Ownership
     from workflows.complaint.post_mortem import PostMortem
@@ -52,7 +53,9 @@ with workflow.unsafe.imports_passed_through():
         CsatResponse,
         CustomerResponse,
         CustomerUpdate,
+        Dismissal,
         EscalationRequest,
+        FinalResponse,
         FixDeployed,
         InternalReview,
         KbArticleDone,
@@ -79,10 +82,14 @@ class ComplaintWorkflow:
         self.money = money = Money(case, effects, deadlines, escalation,
                                          ask_for_sign_off=customer.ask_for_sign_off)
         self.ownership = ownership = Ownership(case, effects, deadlines, escalation)
-        self.resolution = Resolution(case, effects, deadlines, escalation, customer, money)
+        self.resolution = resolution = Resolution(case, effects, deadlines, escalation,
+                                                  customer, money)
+        self.final_responses = final_responses = FinalResponses(
+            case, effects, deadlines, escalation, money, resolution)
+        resolution.on_deadlock = final_responses.ask_owner
         self.post_mortem = post_mortem = PostMortem(case, effects, escalation)
         self.procedure = Procedure(case, effects, deadlines, escalation, customer, ownership,
-                                   post_mortem)
+                                   post_mortem, final_responses)
         self.withdrawals = Withdrawals(case, effects, deadlines, customer, money)
 
     @workflow.run
@@ -91,9 +98,9 @@ class ComplaintWorkflow:
         # watcher, an email, a notice) ends this wait and fails the workflow task.
         procedure = asyncio.create_task(self.procedure.run(first_run=start.carried is None))
         await workflow.wait_condition(lambda: procedure.done() or self.effects.failure is not None
-                                      or self.case.withdrawn)
+                                      or self.case.ended_early)
         self.effects.raise_background_failure()
-        if not procedure.done():  # withdrawn at the customer's request
+        if not procedure.done():  # withdrawn at the customer's request, or dismissed
             await self.withdrawals.end(procedure)
         else:
             procedure.result()
@@ -106,7 +113,7 @@ class ComplaintWorkflow:
             state=case.state, roster=case.roster, registered=case.registered,
             personal_ack_by=case.personal_ack.actor if case.personal_ack else None,
             automatic_ack_body=case.automatic_ack_body, customer_email=case.customer_email(),
-            order=case.context.order, refunded=case.refunded_total)
+            order=case.context.order, refunded=case.refunded_total, policy=case.policy)
 
     # --- Phase 1 ----------------------------------------------------------------------
 
@@ -180,6 +187,8 @@ class ComplaintWorkflow:
     @workflow.update
     async def send_customer_update(self, update: CustomerUpdate) -> ComplaintReceipt:
         self.resolution.send_customer_update(update)
+        if update.holding:
+            self.final_responses.holding(update)
         return self.effects.receipt()
 
     @send_customer_update.validator
@@ -194,6 +203,16 @@ class ComplaintWorkflow:
     @confirm_resolution.validator
     def _check_confirmation(self, confirmation: ResolutionConfirmation) -> None:
         rules.confirm_resolution(self._facts(), confirmation)
+
+    @workflow.update
+    def issue_final_response(self, final: FinalResponse) -> ComplaintReceipt:
+        """The firm's final answer: the letter, the outcome, every clock ended."""
+        self.final_responses.issue(final)
+        return self.effects.receipt()
+
+    @issue_final_response.validator
+    def _check_final_response(self, final: FinalResponse) -> None:
+        rules.issue_final_response(self._facts(), final)
 
     # --- Phase 4: post-mortem -----------------------------------------------------------
 
@@ -257,6 +276,16 @@ class ComplaintWorkflow:
     @withdraw.validator
     def _check_withdraw(self, withdrawal: Withdrawal) -> None:
         rules.withdraw(self._facts(), withdrawal)
+
+    @workflow.update
+    def dismiss(self, dismissal: Dismissal) -> ComplaintReceipt:
+        """Not a complaint (spam, misrouted, a duplicate): closed at once; the run ends."""
+        self.withdrawals.dismiss(dismissal)
+        return self.effects.receipt()
+
+    @dismiss.validator
+    def _check_dismiss(self, dismissal: Dismissal) -> None:
+        rules.dismiss(self._facts(), dismissal)
 
     # --- the Finance Manager's decision ------------------------------------------------------
 
