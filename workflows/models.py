@@ -351,11 +351,38 @@ class TimelineEvent(Model):
     currency: str | None = _typed_field()
 
 
-class RefundState(Model):
-    """The money path of the current plan: none | pending_approval | approved | applied |
-    rejected | withdrawn (the complaint was withdrawn while it awaited a decision). `maximum` is what the order allows (net + tax - earlier credit notes)."""
+class RefundStatus(StrEnum):
+    """Where the current plan's refund stands (`RefundState.status`)."""
 
-    status: str = "none"
+    none = "none"  # the plan has no money in it (or none agreed yet)
+    pending_approval = "pending_approval"  # at or above the threshold: the Finance Manager decides
+    approved = "approved"  # approved (or within the owner's authority), being credited
+    applied = "applied"  # credited: the credit note is issued
+    rejected = "rejected"  # the Finance Manager said no: a new plan is needed
+    withdrawn = "withdrawn"  # the complaint was withdrawn while it awaited a decision
+
+
+class FixStatus(StrEnum):
+    """The technical fix the customer agreed to (`ComplaintState.fix`)."""
+
+    none = "none"  # the plan has no technical fix (or none agreed yet)
+    open = "open"  # R&D has the task
+    deployed = "deployed"
+
+
+class KbArticleStatus(StrEnum):
+    """The knowledge base article an RCA may ask for (`ComplaintState.kb_article`)."""
+
+    not_needed = "not_needed"
+    open = "open"  # the RCA asked for one; closing waits for it
+    done = "done"
+
+
+class RefundState(Model):
+    """The money path of the current plan (`RefundStatus`). `maximum` is what the order
+    allows (net + tax - earlier credit notes)."""
+
+    status: RefundStatus = RefundStatus.none
     refund_id: int = 0
     amount: Decimal | None = None
     currency: str | None = None
@@ -401,9 +428,9 @@ class ComplaintState(Model):
     internal_review_complete: bool = False
     action_plan: list[PlanStep] = Field(default_factory=list)
     customer_agreed: bool | None = None
-    fix: str = "none"  # none | open | deployed
+    fix: FixStatus = FixStatus.none
     rca_submitted: bool = False
-    kb_article: str = "not_needed"  # not_needed | open | done
+    kb_article: KbArticleStatus = KbArticleStatus.not_needed
     csat_score: int | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None

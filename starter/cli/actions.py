@@ -78,7 +78,7 @@ async def cmd_refund_decision(args: argparse.Namespace, settings: Settings) -> N
     client = await connect(settings)
     await decide_refund(client, args.crn, decision)
     state = await get_status(client, args.crn)  # the refund as it stands now (applied, maybe)
-    decided = "approved" if decision.approved else "rejected"
+    decided = m.RefundStatus.approved if decision.approved else m.RefundStatus.rejected
     now = "" if state.refund.status == decided else f", now {state.refund.status}"
     print(f"{state.crn}: refund {decided} ({state.refund.amount} {state.refund.currency}{now}); "
           f"status {state.status.value}")

@@ -179,7 +179,7 @@ def _open(s: ComplaintState) -> bool:
     if s.status in RESOLVED:
         return False
     try:
-        rules.withdraw(rules.Complaint(state=s, registered=s.status != Status.new),
+        rules.withdraw(rules.ActionFacts(state=s, registered=s.status != Status.new),
                        Withdrawal(actor=customer_actor(s.customer_id), reason="asked"))
     except ValueError:  # NotPermitted is one too
         return False

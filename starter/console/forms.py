@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from starter.operations import UPDATES
 from workflows.complaint import rules
-from workflows.complaint.rules import Complaint
+from workflows.complaint.rules import ActionFacts
 from workflows.events import Event
 from workflows.models import (
     ComplaintState,
@@ -190,7 +190,7 @@ def open_to(update: str, member: StaffMember, s: ComplaintState, facts: Facts) -
     """Whether the workflow's rules would accept `update` from `member` now."""
     personal_ack = next((e.actor for e in s.timeline if e.event == Event.acknowledged_personally),
                         None)
-    c = Complaint(state=s, roster={member.id: member, _PROBE_OWNER.id: _PROBE_OWNER},
+    c = ActionFacts(state=s, roster={member.id: member, _PROBE_OWNER.id: _PROBE_OWNER},
                   personal_ack_by=personal_ack, customer_email=facts.customer_email,
                   order=facts.order)
     try:

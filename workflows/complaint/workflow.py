@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint import rules
     from workflows.complaint.core import REPLY_NOTIFIES_OWNER, SYSTEM
     from workflows.complaint.money import MONEY_STEPS, refund_decision_problem
-    from workflows.complaint.rules import Complaint
+    from workflows.complaint.rules import ActionFacts
     from workflows.complaint.withdrawal import WithdrawalPath
     from workflows.events import PERSONAL_ACK, PHONE_CONTACT, RESOLUTION, Event
     from workflows.messages import ComplaintStart
@@ -92,9 +92,9 @@ class ComplaintWorkflow(WithdrawalPath):
         await self._archive()
         await self._finish(writer)
 
-    def _facts(self) -> Complaint:
+    def _facts(self) -> ActionFacts:
         """The complaint as the update rules read it."""
-        return Complaint(
+        return ActionFacts(
             state=self.state, roster=self.roster, registered=self.registered,
             personal_ack_by=self.personal_ack.actor if self.personal_ack else None,
             automatic_ack_body=self.automatic_ack_body, customer_email=self._customer_email(),
