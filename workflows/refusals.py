@@ -42,6 +42,11 @@ class ComplaintClosed(Refused):
     """The complaint is archived (or being archived, or its run has ended)."""
 
 
+class ComplaintEnded(ComplaintClosed):
+    """The complaint's workflow run has completed (archived, or withdrawn): Temporal itself
+    refuses the update, before any validator runs."""
+
+
 class WrongPhase(Refused):
     """The action belongs to another phase than the one the complaint is in."""
 
