@@ -157,6 +157,12 @@ def test_a_refund_decision_counts_only_from_finance_for_a_pending_refund_within_
         "no refund is waiting for a decision (refund 1 is applied)")
     with pytest.raises(rf.NotFinanceManager, match="not a finance manager"):
         rules.decide_refund(complaint(refund=pending), yes.model_copy(update={"actor": "tom"}))
+    with pytest.raises(rf.OverLimit, match="above the maximum 120.00"):
+        rules.decide_refund(complaint(refund=pending), yes.model_copy(update={"amount": 130}))
+    with pytest.raises(rf.NotReady, match=r"no refund is waiting for a decision \(refund 1 is applied\)"):
+        rules.decide_refund(complaint(refund=done), yes)
+    # A refusal about who acted is a NotPermitted, whatever else it says.
+    assert issubclass(rf.NotFinanceManager, rf.NotPermitted)
 
 
 def test_deadline_names_read_as_the_team_says_them():
