@@ -17,7 +17,7 @@ from starter import cli
 from starter.api import actions as api_actions
 from starter.api import refunds as api_refunds
 from starter.api.errors import REFUSALS as API_REFUSALS
-from starter.console import forms
+from starter.console import customer, forms
 from starter.console.pages import REFUSED as CONSOLE_REFUSED
 from starter.operations import (
     OWNER_OR_ROLE,
@@ -147,11 +147,16 @@ def test_every_kind_is_named_once_and_each_client_answers_every_kind():
         assert status == console_status, kind
         assert "Nothing was changed" in sentence
         assert isinstance(refusals.lookup(cli.REFUSAL_HINTS, kind), str)
+        customer_status, told = refusals.lookup(customer.REFUSED, kind)
+        assert customer_status in (409, 422) and told.format(reason="why").strip(), kind
         expected = (403 if issubclass(kind, refusals.NotPermitted) else
                     422 if issubclass(kind, refusals.InvalidValue) else 409)
         assert status == expected, kind
     assert refusals.lookup(cli.REFUSAL_HINTS, refusals.StillRegistering).startswith(
         "still being registered")
+    assert refusals.lookup(cli.REFUSAL_HINTS, refusals.Refused) == ""  # the reason alone
+    assert refusals.lookup(customer.REFUSED, refusals.ComplaintEnded)[1].endswith(
+        "There is nothing more to answer.")
 
 
 async def test_a_refused_action_reaches_the_client_with_its_kind_on_a_real_server(
