@@ -84,8 +84,8 @@ class ActionFacts:
 
 def registered(c: ActionFacts) -> None:
     if c.state.outcome is not None:
-        raise AlreadyWithdrawn("the complaint was withdrawn at the customer's request; it takes no "
-                         "more actions")
+        raise AlreadyWithdrawn("the complaint was withdrawn at the customer's request; it "
+                               "takes no more actions")
     if not c.registered:
         raise StillRegistering("the complaint is still being registered; try again in a moment")
 
@@ -93,7 +93,8 @@ def registered(c: ActionFacts) -> None:
 def in_phase(c: ActionFacts, action: str, phases: tuple[Phase, ...]) -> None:
     s = c.state
     if s.status == Status.archived:
-        raise ComplaintClosed(f"the complaint is archived; it takes no {action.replace('_', ' ')}")
+        raise ComplaintClosed(
+            f"the complaint is archived; it takes no {action.replace('_', ' ')}")
     if s.phase not in phases:
         allowed = " or ".join(p.value for p in phases)
         raise WrongPhase(f"{action.replace('_', ' ')} is for the {allowed} phase; "
@@ -133,7 +134,8 @@ def owner_or_role(c: ActionFacts, action: str, actor: str) -> None:
 
 def customer_reachable(c: ActionFacts) -> None:
     if c.customer_email is None:
-        raise NoCustomerEmail("the customer has no email address on the complaint or in the CRM")
+        raise NoCustomerEmail(
+            "the customer has no email address on the complaint or in the CRM")
 
 
 # --- one rule per update -----------------------------------------------------------
@@ -144,10 +146,10 @@ def acknowledge_personally(c: ActionFacts, ack: PersonalAcknowledgement) -> None
     check_actor("acknowledge_personally", ack.actor, dict(c.roster))
     if c.personal_ack_by is not None:
         raise AlreadyDone(f"already acknowledged personally by {c.personal_ack_by}; "
-                         "send a customer update instead")
+                          "send a customer update instead")
     if c.automatic_ack_body and same_text(ack.message, c.automatic_ack_body):
         raise InvalidValue("the personal acknowledgement must be written for this customer, "
-                         "not the automatic acknowledgement again")
+                           "not the automatic acknowledgement again")
 
 
 def record_phone_contact(c: ActionFacts, call: PhoneContact) -> None:
@@ -162,7 +164,7 @@ def submit_action_plan(c: ActionFacts, plan: ActionPlan) -> None:
     owner_action(c, "submit_action_plan", plan.actor, ACTIVE_PHASES)
     if not c.state.internal_review_complete:
         raise NotReady("the 3 Whys and the investigation checklist (history reviewed, issue "
-                         "verified, order checked) must be complete before an action plan")
+                       "verified, order checked) must be complete before an action plan")
     if c.state.customer_agreed:
         raise AlreadyDone("the customer has agreed to the current plan; it is being carried out")
     money.check_money_steps(plan, c.order, c.refunded)
@@ -185,7 +187,7 @@ def record_customer_response(c: ActionFacts, reply: CustomerResponse) -> None:
                      ANY_OPEN_PHASE if plain_from_customer else ACTIVE_PHASES)
     if reply.agrees is not None and c.state.status != Status.awaiting_customer:
         raise NotReady("no solution is waiting for the customer's agreement; record a plain "
-                         "reply (agrees: null) or propose a solution first")
+                       "reply (agrees: null) or propose a solution first")
 
 
 def record_fix_deployed(c: ActionFacts, deployed: FixDeployed) -> None:
@@ -251,8 +253,8 @@ def reassign(c: ActionFacts, request: Reassignment) -> None:
     if new is None:
         raise UnknownStaff(f"{request.owner!r} is not on the roster")
     if new.role not in OWNER_ROLES:
-        raise InvalidValue(f"{request.owner!r} is a {new.role.value}; an owner is a specialist, "
-                         "CSM or team lead")
+        raise InvalidValue(f"{request.owner!r} is a {new.role.value}; an owner is a "
+                           "specialist, CSM or team lead")
     if request.owner == c.state.owner:
         raise AlreadyDone(f"{request.owner!r} already owns this complaint")
 
@@ -283,4 +285,4 @@ def withdraw(c: ActionFacts, withdrawal: Withdrawal) -> None:
     if s.status == Status.archived or any(e.event == Event.archive_requested
                                           for e in s.timeline):
         raise ComplaintClosed("the complaint is already archived (or being archived); there is "
-                         "nothing to withdraw")
+                              "nothing to withdraw")
