@@ -2,15 +2,13 @@
 
 Both call these and nothing lower: they turn Temporal's errors into `ComplaintNotFound`
 (unknown CRN), `ActionRefused` (the workflow's validator said no, with its reason; nothing
-changed) and `ActionNotPermitted` (refused because of who acted), which the CLI prints
-in a line and the API answers 404, 409 and 403.
+changed) and `ActionNotPermitted` (refused because of who acted). An `ActionRefused` carries
+the kind of refusal (`kind`, a class of workflows/refusals.py, from the ApplicationError's
+type), by which the CLI, the API and the console choose what they say; never by its text.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -24,37 +22,21 @@ from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import models as m
+from workflows import refusals
 from workflows import search_attributes as sa
+from workflows.actions import ACTIONS, GENERIC, OwnerRule
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import ComplaintReceipt, ComplaintState
-from workflows.permissions import OWNER_ACTIONS, NotPermitted, check_actor
+from workflows.permissions import OWNER_ACTIONS, check_actor
+from workflows.refusals import NotPermitted, Refused
 
-# The actions people take, one workflow update each, with the payload each takes. The
-# refund decision is apart (`decide_refund`): its refusals name the approver differently.
-UPDATES: dict[str, type[BaseModel]] = {
-    "acknowledge_personally": m.PersonalAcknowledgement,
-    "record_phone_contact": m.PhoneContact,
-    "submit_internal_review": m.InternalReview,
-    "submit_action_plan": m.ActionPlan,
-    "record_fix_deployed": m.FixDeployed,
-    "send_customer_update": m.CustomerUpdate,
-    "propose_solution": m.SolutionProposal,
-    "record_customer_response": m.CustomerResponse,
-    "confirm_resolution": m.ResolutionConfirmation,
-    "submit_rca": m.RootCauseAnalysis,
-    "record_kb_article": m.KbArticleDone,
-    "record_csat": m.CsatResponse,
-    "escalate": m.EscalationRequest,
-    "reassign": m.Reassignment,
-    "withdraw": m.Withdrawal,
-}
-# How the decide_refund validator says the approver is not one (it raises a plain ValueError
-# with the problem the refund_decision signal logs).
-NOT_A_FINANCE_MANAGER = "is not a finance manager"
-
+# The actions people take through the generic route, form and subcommand, one workflow
+# update each, with the payload each takes (workflows/actions.py). The refund decision is
+# apart (`decide_refund`): the approver answers with an amount.
+UPDATES: dict[str, type[BaseModel]] = {name: a.payload for name, a in GENERIC.items()}
 
 # Actions an owner may take whatever their role; others need a role from ROLES_FOR.
-OWNER_OR_ROLE = frozenset({"record_fix_deployed", "record_kb_article"})
+OWNER_OR_ROLE = frozenset(n for n, a in ACTIONS.items() if a.owner == OwnerRule.or_roles)
 
 
 class ComplaintNotFound(LookupError):
@@ -64,11 +46,26 @@ class ComplaintNotFound(LookupError):
 
 
 class ActionRefused(ValueError):
-    """The complaint refused the action; nothing changed."""
+    """The complaint refused the action; nothing changed. `kind` says why, as a class of
+    workflows/refusals.py."""
+
+    def __init__(self, message: str, kind: type[Refused] = Refused) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class ActionNotPermitted(ActionRefused):
     """Refused because the actor may not take this action (their role, not the phase)."""
+
+    def __init__(self, message: str, kind: type[Refused] = NotPermitted) -> None:
+        super().__init__(message, kind)
+
+
+def refusal(message: str, kind: type[Refused]) -> ActionRefused:
+    """The client's exception for a refusal of `kind`: ActionNotPermitted when it is about
+    who acted, so that callers that catch it stay apart from the others."""
+    cls = ActionNotPermitted if issubclass(kind, NotPermitted) else ActionRefused
+    return cls(message, kind)
 
 
 def check_permission(update: str, member: m.StaffMember, state: ComplaintState) -> None:
@@ -84,7 +81,7 @@ def check_permission(update: str, member: m.StaffMember, state: ComplaintState) 
         elif not (update in OWNER_OR_ROLE and member.id == state.owner):
             check_actor(update, member.id, roster)
     except NotPermitted as err:
-        raise ActionNotPermitted(str(err)) from None
+        raise refusal(str(err), type(err)) from None
 
 
 async def get_status(client: Client, crn: str) -> ComplaintState:
@@ -100,22 +97,44 @@ async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintR
     """Send one action (a workflow update) and return where the complaint stands after it
     (status, phase, next deadline). Callers that show more read `get_status` afterwards."""
     payload = _checked(update, payload)
+    if isinstance(payload, m.Dismissal) and payload.duplicate_of is not None \
+            and payload.duplicate_of != crn and not await _known(client, payload.duplicate_of):
+        # The workflow cannot look another complaint up; the client can, before it asks.
+        raise refusal(f"{payload.duplicate_of} is not a complaint; a duplicate names the "
+                      "original's CRN", refusals.InvalidValue)
     handle = client.get_workflow_handle(crn)
     try:
         return await handle.execute_update(update, payload, result_type=ComplaintReceipt)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = getattr(cause, "message", None) or str(cause or err)
-        if getattr(cause, "type", None) == NotPermitted.__name__:
-            raise ActionNotPermitted(message) from None
-        raise ActionRefused(message) from None
+        # The validator's exception arrives as an ApplicationError typed by its class name.
+        raise refusal(message, refusals.by_name(getattr(cause, "type", None))) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            if "completed" in err.message:
-                raise ActionRefused(f"complaint {crn} has ended (archived, or withdrawn); it "
-                                    "takes no more actions") from None
+            if await _known(client, crn):
+                raise refusal(f"complaint {crn} has ended (archived, or withdrawn); it "
+                              "takes no more actions", refusals.ComplaintEnded) from None
             raise ComplaintNotFound(crn) from None
         raise
+
+
+async def _known(client: Client, crn: str) -> bool:
+    """Whether Temporal knows `crn` (running, or a run that has ended: an update to that is
+    NOT_FOUND, as for a CRN that never was)."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+
+    # The raw answer: nothing of it is read, and decoding its search attributes can fail.
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=crn))
+    try:
+        await client.workflow_service.describe_workflow_execution(request)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def act_and_read(client: Client, crn: str, update: str, payload: Any) -> ComplaintState:
@@ -131,8 +150,7 @@ async def decide_refund(client: Client, crn: str, decision: m.RefundDecision) ->
     try:
         return await act(client, crn, "decide_refund", decision)
     except ActionRefused as refused:
-        kind = ActionNotPermitted if NOT_A_FINANCE_MANAGER in str(refused) else type(refused)
-        raise kind(f"decision not accepted: {refused}") from None
+        raise refusal(f"decision not accepted: {refused}", refused.kind) from None
 
 
 async def signal(client: Client, crn: str, name: str, payload: Any) -> None:
@@ -154,26 +172,16 @@ def _checked(handler: str, payload: Any) -> Any:
     a signal it cannot decode without telling anyone."""
     if isinstance(payload, BaseModel):
         return payload
-    model = _payload_model(handler)
-    if model is None:
+    action = ACTIONS.get(handler)
+    if action is None:
         return payload
+    model = action.payload
     try:
         return model.model_validate(payload)
     except ValidationError as err:
         raise ActionRefused("; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}"
-            for e in err.errors())) from None
-
-
-@functools.cache
-def _payload_model(handler: str) -> type[BaseModel] | None:
-    """The pydantic model an update or signal handler of ComplaintWorkflow takes."""
-    method = getattr(ComplaintWorkflow, handler, None)
-    if method is None:
-        return None
-    params = [p for p in inspect.signature(method).parameters if p != "self"]
-    model = typing.get_type_hints(method).get(params[0]) if params else None
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+            for e in err.errors()), refusals.InvalidValue) from None
 
 
 _INDEXED = {
@@ -244,13 +252,10 @@ async def withdraw_and_wait(client: Client, crn: str, withdrawal: m.Withdrawal,
             break
         except ComplaintNotFound:  # gone from Temporal (retention), or already completed
             break
-        except ActionNotPermitted:
-            raise
         except ActionRefused as refused:
-            reason = str(refused)
-            if "already withdrawn" in reason or "takes no more actions" in reason:
+            if issubclass(refused.kind, refusals.AlreadyWithdrawn | refusals.ComplaintEnded):
                 break
-            if "being registered" not in reason or loop.time() > deadline:
+            if refused.kind is not refusals.StillRegistering or loop.time() > deadline:
                 raise
             await asyncio.sleep(0.2)
     while await still_running(client, [crn]):

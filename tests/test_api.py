@@ -483,12 +483,13 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         assert process.returncode == 0, text[-8000:]
         return text
 
-    # All but `withdraw`, which a team lead may send and which ends the complaint (the
-    # fuzzer reuses the CRNs it lists): it goes last.
-    print(await run("", "--exclude-operation-id", "withdraw"))
+    # All but `withdraw` and `dismiss`, which a team lead may send and which end the
+    # complaint (the fuzzer reuses the CRNs it lists): `withdraw` goes last.
+    ending = ("--exclude-operation-id", "withdraw", "--exclude-operation-id", "dismiss")
+    print(await run("", *ending))
     # The operations on one complaint again, aimed at a real one (its CRN in every path).
     real = f'[parameters]\n"path.crn" = "{crn}"\n'
-    print(await run(real, "--include-path-regex", "crn", "--exclude-operation-id", "withdraw"))
+    print(await run(real, "--include-path-regex", "crn", *ending))
     # The complaint the fuzzer aimed at still runs and answers: nothing it sent broke it.
     state = await api.stack.status(crn)
     assert state.crn == crn
@@ -498,6 +499,12 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     print(await run(real, "--include-operation-id", "withdraw"))
     state = await api.stack.status(crn)
     assert state.outcome == "withdrawn"
+    # `dismiss` likewise, at a second complaint: accepted once, refused after.
+    second = await api.submit(customer=BLOOM, category="billing_dispute", order_id="ord-2001")
+    await api.stack.mail_for(second, "acknowledgement")
+    print(await run(f'[parameters]\n"path.crn" = "{second}"\n', "--include-operation-id",
+                    "dismiss"))
+    assert (await api.stack.status(second)).outcome == "dismissed"
     description = await api.stack.client.get_workflow_handle(crn).describe()
     assert description.status == WorkflowExecutionStatus.COMPLETED
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import enum
 import io
 import json
 import re
@@ -231,6 +232,10 @@ ACTIONS: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
     "reassign": (m.Reassignment, {**ACTOR, "owner": "priya"}),
     "withdraw": (m.Withdrawal, {**ACTOR, "reason": "The customer asked us to close it",
                                 "recorded_by": "dpo"}),
+    "issue-final-response": (m.FinalResponse, {**ACTOR, "outcome": "partly_upheld",
+                                               "message": "Our final answer", "redress": "25.00"}),
+    "dismiss": (m.Dismissal, {**ACTOR, "reason": "duplicate", "note": "Sent twice",
+                              "duplicate_of": "CRN-ORIGINAL1"}),
     "refund-decision": (m.RefundDecision, {"actor": "fiona", "approved": True, "amount": "10.00",
                                            "note": ""}),
 }
@@ -261,6 +266,12 @@ def field_breaks(model: type[BaseModel], prefix: Loc = ()) -> tuple[list[Loc], l
             values[path] = st.one_of(st.just([]), bad_name().map(lambda v: [v]))
         elif name == "kind":
             values[path] = bad_enum(m.StepKind)
+        elif isinstance(hint, type) and issubclass(hint, enum.Enum):
+            values[path] = bad_enum(hint)  # a final response's outcome, a dismissal's reason
+        elif name == "redress":
+            values[path] = bad_amount(strictly_positive=True)
+        elif name == "duplicate_of":
+            values[path] = bad_name(optional=True)
         elif name == "amount":
             values[path] = bad_amount(strictly_positive=model is m.PlanStep)
         elif name == "currency":

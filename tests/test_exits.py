@@ -311,6 +311,8 @@ async def test_not_a_complaint_may_send_a_polite_note_and_bad_dismissals_change_
         await stack.until(other, lambda s: s.handling_agent is not None)
         await refused(stack, other, "dismiss",
                       Dismissal(actor="tom", reason="duplicate", duplicate_of=other), "itself")
+        await refused(stack, other, "dismiss", Dismissal(
+            actor="tom", reason="duplicate", duplicate_of="CRN-NOSUCHONE1"), "is not a complaint")
         await refused(stack, other, "dismiss", Dismissal(actor="raj", reason="spam"),
                       "dismiss needs one of")
         await stack.act(other, "dismiss", Dismissal(actor="tom", reason="not_a_complaint",

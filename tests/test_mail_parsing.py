@@ -147,11 +147,11 @@ def test_links_are_for_one_question_and_expire():
 # --- the customer actor --------------------------------------------------------------------
 
 
-def complaint(**state) -> rules.Complaint:
+def complaint(**state) -> rules.ActionFacts:
     s = ComplaintState(crn="CRN-AAAAAAAAAA", source=Source.email, external_ref="<m@x>",
                        customer_id="cust-kite", subject="s", received_at="2026-12-01T10:00:00Z",
                        phase=Phase.resolution, status=Status.under_investigation, owner="priya")
-    return rules.Complaint(state=s.model_copy(update=state))
+    return rules.ActionFacts(state=s.model_copy(update=state))
 
 
 def test_the_customer_may_reply_only_on_their_own_complaint():
@@ -166,7 +166,7 @@ def test_the_customer_is_heard_before_anyone_owns_the_complaint():
     rules.record_customer_response(triage, CustomerResponse(actor="customer:cust-kite",
                                                             message="One more thing"))
     agent = StaffMember(id="ana", name="Ana", email="ana@example.com", role=Role.agent)
-    staffed = rules.Complaint(state=triage.state, roster={"ana": agent})
+    staffed = rules.ActionFacts(state=triage.state, roster={"ana": agent})
     with pytest.raises(ValueError, match="ownership or resolution"):
         rules.record_customer_response(staffed, CustomerResponse(actor="ana", message="x"))
 

@@ -189,3 +189,22 @@ def test_full_intake_from_json_is_trimmed_and_typed() -> None:
     assert got.category is Category.billing_dispute
     assert got.flags.requests_manager is True and got.flags.threatens_termination is False
     assert got.received_at == datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+
+
+def test_sub_states_are_enums_that_read_and_write_as_the_same_strings() -> None:
+    """The `status` query's JSON and recorded histories hold the plain strings."""
+    from workflows import models as m
+
+    state = m.ComplaintState(crn="CRN-X", source=Source.web, external_ref="r",
+                             customer_id="c", subject="s", received_at=datetime(2026, 3, 2, tzinfo=UTC))
+    data = json.loads(state.model_dump_json())
+    assert (data["fix"], data["kb_article"], data["refund"]["status"]) == (
+        "none", "not_needed", "none")
+    data |= {"fix": "open", "kb_article": "done", "refund": {"status": "pending_approval"}}
+    read = m.ComplaintState.model_validate_json(json.dumps(data))
+    assert read.fix is m.FixStatus.open and read.kb_article is m.KbArticleStatus.done
+    assert read.refund.status is m.RefundStatus.pending_approval == "pending_approval"
+    assert json.loads(read.model_dump_json())["refund"]["status"] == "pending_approval"
+    assert f"{read.refund.status}" == "pending_approval"  # as messages and templates print it
+    with pytest.raises(ValidationError, match="refund.status"):
+        m.ComplaintState.model_validate_json(json.dumps(data | {"refund": {"status": "paid"}}))

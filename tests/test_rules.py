@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 
 from workflows import models as m
+from workflows import refusals as rf
 from workflows.complaint import presentation as ui
 from workflows.complaint import rules
 from workflows.complaint.escalation import acts_within_level
@@ -33,18 +34,18 @@ ORDER = m.Order(id="ord-1", customer_id="cust-1", net_amount=Decimal("100.00"),
 CHECKLIST = m.InvestigationChecklist(history_reviewed=True, issue_verified=True, order_checked=True)
 
 
-def complaint(**state: object) -> rules.Complaint:
+def complaint(**state: object) -> rules.ActionFacts:
     """A registered complaint owned by sam in the ownership phase, unless told otherwise."""
     s = m.ComplaintState(crn="CRN-TEST", source=m.Source.web, external_ref="r", customer_id="cust-1",
                          subject="s", received_at=T0, phase=Phase.ownership,
                          status=Status.under_investigation, owner="sam")
-    return rules.Complaint(state=s.model_copy(update=state), roster=ROSTER,
+    return rules.ActionFacts(state=s.model_copy(update=state), roster=ROSTER,
                            customer_email="kim@example.com", order=ORDER)
 
 
 def test_nothing_is_accepted_while_the_complaint_is_being_registered():
     c = replace(complaint(), registered=False)
-    with pytest.raises(ValueError, match="still being registered"):
+    with pytest.raises(rf.StillRegistering, match="still being registered"):
         rules.record_phone_contact(c, m.PhoneContact(actor="sam", reached=True, summary="x"))
 
 
@@ -52,49 +53,49 @@ def test_owner_actions_need_the_owner_or_a_supervisor_and_the_right_phase():
     call = m.PhoneContact(actor="sam", reached=True, summary="x")
     rules.record_phone_contact(complaint(), call)  # the owner: accepted
     rules.record_phone_contact(complaint(), call.model_copy(update={"actor": "tom"}))  # team lead
-    with pytest.raises(ValueError, match=r"only the owner \(sam\) or a team lead"):
+    with pytest.raises(rf.NotPermitted, match=r"only the owner \(sam\) or a team lead"):
         rules.record_phone_contact(complaint(), call.model_copy(update={"actor": "ana"}))
-    with pytest.raises(ValueError, match="is for the ownership or resolution phase"):
+    with pytest.raises(rf.WrongPhase, match="is for the ownership or resolution phase"):
         rules.record_phone_contact(complaint(phase=Phase.triage), call)
-    with pytest.raises(ValueError, match="archived"):
+    with pytest.raises(rf.ComplaintClosed, match="archived"):
         rules.record_phone_contact(complaint(status=Status.archived), call)
-    with pytest.raises(ValueError, match="no owner is assigned"):
+    with pytest.raises(rf.NotReady, match="no owner is assigned"):
         rules.record_phone_contact(complaint(owner=None), call)
 
 
 def test_the_personal_acknowledgement_is_once_and_not_the_automatic_text():
     ack = m.PersonalAcknowledgement(actor="ana", message="Dear Kim,  we are on it.")
     rules.acknowledge_personally(complaint(phase=Phase.triage), ack)
-    with pytest.raises(ValueError, match="already acknowledged personally by ana"):
+    with pytest.raises(rf.AlreadyDone, match="already acknowledged personally by ana"):
         rules.acknowledge_personally(replace(complaint(), personal_ack_by="ana"), ack)
-    with pytest.raises(ValueError, match="not the automatic acknowledgement again"):
+    with pytest.raises(rf.InvalidValue, match="not the automatic acknowledgement again"):
         rules.acknowledge_personally(
             replace(complaint(), automatic_ack_body="dear kim, we are ON it."), ack)
-    with pytest.raises(ValueError, match="'sam' is a specialist"):
+    with pytest.raises(rf.NotPermitted, match="'sam' is a specialist"):
         rules.acknowledge_personally(complaint(), ack.model_copy(update={"actor": "sam"}))
 
 
 def test_an_action_plan_follows_a_complete_review_and_asks_only_for_money_the_order_allows():
     plan = m.ActionPlan(actor="sam", steps=[
         m.PlanStep(kind="refund", description="duplicate charge", amount=Decimal("120.00"))])
-    with pytest.raises(ValueError, match="3 Whys and the investigation checklist"):
+    with pytest.raises(rf.NotReady, match="3 Whys and the investigation checklist"):
         rules.submit_action_plan(complaint(), plan)
     ready = complaint(internal_review_complete=True)
     rules.submit_action_plan(ready, plan)  # 100.00 + 20% tax: exactly what may be refunded
-    with pytest.raises(ValueError, match="more than may be refunded.*less 10.00 already refunded"):
+    with pytest.raises(rf.OverLimit, match="more than may be refunded.*less 10.00 already refunded"):
         rules.submit_action_plan(replace(ready, refunded=Decimal("10")), plan)
-    with pytest.raises(ValueError, match="names no order"):
+    with pytest.raises(rf.NotReady, match="names no order"):
         rules.submit_action_plan(replace(ready, order=None), plan)
-    with pytest.raises(ValueError, match="has agreed to the current plan"):
+    with pytest.raises(rf.AlreadyDone, match="has agreed to the current plan"):
         rules.submit_action_plan(complaint(internal_review_complete=True, customer_agreed=True),
                                  plan)
     odd = m.ActionPlan(actor="sam", steps=[
         m.PlanStep(kind="credit_offer", description="x", amount=Decimal("1.005"))])
-    with pytest.raises(ValueError, match="more decimal places than GBP allows"):
+    with pytest.raises(rf.InvalidValue, match="more decimal places than GBP allows"):
         check_money_steps(odd, ORDER, Decimal(0))
     euros = m.ActionPlan(actor="sam", steps=[
         m.PlanStep(kind="refund", description="x", amount=Decimal("1"), currency="EUR")])
-    with pytest.raises(ValueError, match="is in EUR; order ord-1 is in GBP"):
+    with pytest.raises(rf.InvalidValue, match="is in EUR; order ord-1 is in GBP"):
         check_money_steps(euros, ORDER, Decimal(0))
 
 
@@ -102,40 +103,40 @@ def test_the_sign_off_needs_agreement_a_deployed_fix_an_applied_refund_and_the_w
     ok = m.ResolutionConfirmation(actor="sam", confirmation_text="Resolution confirmed, thanks")
     agreed = complaint(phase=Phase.resolution, customer_agreed=True)
     rules.confirm_resolution(agreed, ok)
-    with pytest.raises(ValueError, match="has not agreed"):
+    with pytest.raises(rf.NotReady, match="has not agreed"):
         rules.confirm_resolution(complaint(phase=Phase.resolution), ok)
-    with pytest.raises(ValueError, match="fix is not deployed"):
+    with pytest.raises(rf.NotReady, match="fix is not deployed"):
         rules.confirm_resolution(complaint(phase=Phase.resolution, customer_agreed=True,
                                            fix="open"), ok)
-    with pytest.raises(ValueError, match=r"refund is not applied yet \(pending approval\)"):
+    with pytest.raises(rf.NotReady, match=r"refund is not applied yet \(pending approval\)"):
         rules.confirm_resolution(complaint(phase=Phase.resolution, customer_agreed=True,
                                            refund=m.RefundState(status="pending_approval")), ok)
-    with pytest.raises(ValueError, match="must contain \"Resolution Confirmed\""):
+    with pytest.raises(rf.InvalidValue, match="must contain \"Resolution Confirmed\""):
         rules.confirm_resolution(agreed, ok.model_copy(update={"confirmation_text": "fine"}))
 
 
 def test_a_customer_agreement_needs_a_proposal_waiting_but_a_plain_reply_does_not():
     reply = m.CustomerResponse(actor="ana", agrees=None, message="any news?")
     rules.record_customer_response(complaint(), reply)
-    with pytest.raises(ValueError, match="no solution is waiting"):
+    with pytest.raises(rf.NotReady, match="no solution is waiting"):
         rules.record_customer_response(complaint(), reply.model_copy(update={"agrees": True}))
     rules.record_customer_response(complaint(status=Status.awaiting_customer),
                                    reply.model_copy(update={"agrees": True}))
 
 
 def test_reassign_escalate_csat_and_the_customer_channel():
-    with pytest.raises(ValueError, match="'ana' is a agent; an owner is"):
+    with pytest.raises(rf.InvalidValue, match="'ana' is a agent; an owner is"):
         rules.reassign(complaint(), m.Reassignment(actor="tom", owner="ana"))
-    with pytest.raises(ValueError, match="already owns"):
+    with pytest.raises(rf.AlreadyDone, match="already owns"):
         rules.reassign(complaint(), m.Reassignment(actor="tom", owner="sam"))
-    with pytest.raises(ValueError, match="not on the roster"):
+    with pytest.raises(rf.UnknownStaff, match="not on the roster"):
         rules.reassign(complaint(), m.Reassignment(actor="tom", owner="nobody"))
-    with pytest.raises(ValueError, match="already escalated to the head"):
+    with pytest.raises(rf.AlreadyDone, match="already escalated to the head"):
         rules.escalate(complaint(escalation_level=2), m.EscalationRequest(actor="sam", reason="x"))
-    with pytest.raises(ValueError, match=r"already recorded \(4/5\)"):
+    with pytest.raises(rf.AlreadyDone, match=r"already recorded \(4/5\)"):
         rules.record_csat(complaint(phase=Phase.closed, csat_score=4),
                           m.CsatResponse(actor="ana", score=5))
-    with pytest.raises(ValueError, match="no email address"):
+    with pytest.raises(rf.NoCustomerEmail, match="no email address"):
         rules.send_customer_update(replace(complaint(), customer_email=None),
                                    m.CustomerUpdate(actor="sam", message="x"))
 
@@ -154,8 +155,14 @@ def test_a_refund_decision_counts_only_from_finance_for_a_pending_refund_within_
     done = pending.model_copy(update={"status": "applied"})
     assert refund_decision_problem(done, ROSTER["fiona"], yes) == (
         "no refund is waiting for a decision (refund 1 is applied)")
-    with pytest.raises(ValueError, match="not a finance manager"):
+    with pytest.raises(rf.NotFinanceManager, match="not a finance manager"):
         rules.decide_refund(complaint(refund=pending), yes.model_copy(update={"actor": "tom"}))
+    with pytest.raises(rf.OverLimit, match="above the maximum 120.00"):
+        rules.decide_refund(complaint(refund=pending), yes.model_copy(update={"amount": 130}))
+    with pytest.raises(rf.NotReady, match=r"no refund is waiting for a decision \(refund 1 is applied\)"):
+        rules.decide_refund(complaint(refund=done), yes)
+    # A refusal about who acted is a NotPermitted, whatever else it says.
+    assert issubclass(rf.NotFinanceManager, rf.NotPermitted)
 
 
 def test_deadline_names_read_as_the_team_says_them():
@@ -201,27 +208,27 @@ def test_who_may_withdraw_and_when():
                           ("sam", "is a specialist"), ("fiona", "is a finance_manager"),
                           ("customer:cust-2", "is not this complaint's customer"),
                           ("nobody", "not on the roster")]:
-        with pytest.raises(ValueError, match=reason):
+        with pytest.raises(rf.NotPermitted, match=reason):
             rules.withdraw(complaint(), withdrawal(actor))
     # Closed (resolved and reviewed) but not archived: taken, once (it is archived at once).
     rules.withdraw(complaint(phase=Phase.closed, status=Status.closed), withdrawal("tom"))
     asked = complaint(phase=Phase.closed, status=Status.closed, timeline=[m.TimelineEvent(
         seq=1, at=T0, event=Event.archive_requested, actor="tom")])
-    with pytest.raises(ValueError, match="already archived"):
+    with pytest.raises(rf.ComplaintClosed, match="already archived"):
         rules.withdraw(asked, withdrawal("tom"))
-    with pytest.raises(ValueError, match="already archived"):
+    with pytest.raises(rf.ComplaintClosed, match="already archived"):
         rules.withdraw(complaint(phase=Phase.closed, status=Status.archived), withdrawal("tom"))
-    with pytest.raises(ValueError, match="still being registered"):
+    with pytest.raises(rf.StillRegistering, match="still being registered"):
         rules.withdraw(replace(complaint(), registered=False), withdrawal("tom"))
     gone = complaint(phase=Phase.closed, status=Status.closed,
                      outcome=m.ComplaintOutcome.withdrawn, timeline=[m.TimelineEvent(
                          seq=1, at=T0, event=Event.withdrawn, actor="helen")])
-    with pytest.raises(ValueError, match="already withdrawn on 2026-03-02 09:00 UTC by helen"):
+    with pytest.raises(rf.AlreadyWithdrawn, match="already withdrawn on 2026-03-02 09:00 UTC by helen"):
         rules.withdraw(gone, withdrawal("tom"))
     # Once withdrawn, nothing else is taken either (the run is ending).
-    with pytest.raises(ValueError, match="withdrawn at the customer's request"):
+    with pytest.raises(rf.AlreadyWithdrawn, match="withdrawn at the customer's request"):
         rules.record_csat(gone, m.CsatResponse(actor="ana", score=5))
-    with pytest.raises(ValueError, match="withdrawn at the customer's request"):
+    with pytest.raises(rf.AlreadyWithdrawn, match="withdrawn at the customer's request"):
         rules.record_fix_deployed(gone, m.FixDeployed(actor="raj", reference="R-1"))
     assert ui.waiting_for(gone.state, ROSTER) == []
     assert "withdrawn at the customer's request" in ui.ui_details(gone.state)

@@ -211,7 +211,7 @@ async def test_who_may_withdraw_and_only_once(stack: ComplaintStack, capsys: Any
         roster = {s.id: s for s in [m.StaffMember(id="helen", name="Helen", role="head_of_cs",
                                                   email="helen@example.com")]}
         with pytest.raises(ValueError, match="already withdrawn on .* by tom"):
-            rules.withdraw(rules.Complaint(state=state, roster=roster),
+            rules.withdraw(rules.ActionFacts(state=state, roster=roster),
                            m.Withdrawal(actor="helen", reason=REASON))
         assert [e.actor for e in (await stack.status(crn)).timeline
                 if e.event == Event.withdrawn] == ["tom"]

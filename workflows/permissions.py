@@ -1,4 +1,4 @@
-"""Who may do what to a complaint (DESIGN.md, the public contract).
+"""Who may do what to a complaint: the checks, over the table of actions (actions.py).
 
 The workflow checks every action's actor against the roster it read from
 PostgreSQL, in the update's validator, so a refused action never reaches history.
@@ -10,38 +10,24 @@ the customer's own actions, and only on that customer's complaints.
 
 from __future__ import annotations
 
-from workflows.models import Role, StaffMember
+from workflows.actions import ACTIONS, SUPERVISORS, OwnerRule
+from workflows.models import StaffMember
+from workflows.refusals import NotPermitted
 
-SUPERVISORS = frozenset({Role.team_lead, Role.head_of_cs})
+__all__ = ["CUSTOMER_ACTIONS", "OWNER_ACTIONS", "ROLES_FOR", "SUPERVISORS", "NotPermitted",
+           "check_actor", "check_customer", "customer_actor", "is_customer_actor"]
+
 # Actions only the complaint's owner takes; a team lead or the head of customer
 # success may step in for an owner (they own the escalation).
-OWNER_ACTIONS = frozenset({
-    "record_phone_contact", "submit_internal_review", "submit_action_plan",
-    "send_customer_update", "propose_solution", "confirm_resolution", "submit_rca",
-    "issue_final_response",
-})
-ROLES_FOR: dict[str, frozenset[Role]] = {
-    "acknowledge_personally": frozenset({Role.agent}) | SUPERVISORS,
-    "record_fix_deployed": frozenset({Role.rnd, Role.specialist, Role.csm}) | SUPERVISORS,
-    "record_customer_response": frozenset({Role.agent, Role.specialist, Role.csm}) | SUPERVISORS,
-    "record_csat": frozenset({Role.agent, Role.specialist, Role.csm, Role.qa}) | SUPERVISORS,
-    "record_kb_article": frozenset({Role.qa, Role.specialist, Role.csm}) | SUPERVISORS,
-    "escalate": frozenset(Role),
-    "reassign": SUPERVISORS,
-    "refund_decision": frozenset({Role.finance_manager}),
-    "decide_refund": frozenset({Role.finance_manager}),
-    # Ending a complaint at the customer's request: a supervisor, or the customer themself.
-    "withdraw": SUPERVISORS,
-    # Not a complaint at all (spam, misrouted, a duplicate): whoever triages it, or above.
-    "dismiss": frozenset({Role.agent}) | SUPERVISORS,
-}
+OWNER_ACTIONS = frozenset(n for n, a in ACTIONS.items() if a.owner == OwnerRule.only)
+# Who may take each other action (with the owner, for OwnerRule.or_roles).
+ROLES_FOR = {n: a.roles for n, a in ACTIONS.items() if a.owner != OwnerRule.only}
+# What a customer does themselves: reply, agree or not, sign off in writing, rate us, or
+# withdraw the complaint.
+CUSTOMER_ACTIONS = frozenset(n for n, a in ACTIONS.items() if a.customer)
 
 
 CUSTOMER_PREFIX = "customer:"
-# What a customer does themselves: reply, agree or not, sign off in writing, rate us, or
-# withdraw the complaint.
-CUSTOMER_ACTIONS = frozenset({"record_customer_response", "confirm_resolution", "record_csat",
-                              "withdraw"})
 
 
 def customer_actor(customer_id: str) -> str:
@@ -51,10 +37,6 @@ def customer_actor(customer_id: str) -> str:
 
 def is_customer_actor(actor: str) -> bool:
     return actor.startswith(CUSTOMER_PREFIX)
-
-
-class NotPermitted(ValueError):
-    """The actor may not take this action on this complaint."""
 
 
 def check_customer(action: str, actor: str, customer_id: str) -> None:
@@ -77,7 +59,7 @@ def check_actor(
     if member is None:
         raise NotPermitted(f"{actor!r} is not on the roster")
     if action in OWNER_ACTIONS:
-        if actor == owner or member.role in SUPERVISORS:
+        if actor == owner or member.role in ACTIONS[action].roles:
             return member
         raise NotPermitted(
             f"only the owner ({owner or 'nobody yet'}) or a team lead may {action.replace('_', ' ')}"

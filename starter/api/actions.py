@@ -19,37 +19,14 @@ from starter.api.complaints import Crn, complaint_state
 from starter.api.deps import Database, Staff, Temporal
 from starter.api.errors import FieldProblem, forbidden, in_time, invalid, responses
 from starter.operations import OWNER_OR_ROLE, UPDATES, act_and_read, check_permission
+from workflows.actions import GENERIC
 from workflows.models import ComplaintState
 from workflows.permissions import OWNER_ACTIONS, ROLES_FOR
 
 router = APIRouter(tags=["actions"])
 
-# What each action is, for /docs (DESIGN.md, the public contract).
-ACTION_DOCS = {
-    "acknowledge_personally": "The personal (non-templated) acknowledgement of a formal "
-    "complaint, emailed to the customer; ends the triage phase.",
-    "record_phone_contact": "The owner's call to the customer: reached or not, summary, "
-    "expectations set. Only a call that reached the customer meets the phone deadline.",
-    "submit_internal_review": "The 3 Whys (root cause, process failure, communication "
-    "failure) and the investigation checklist.",
-    "submit_action_plan": "The steps: technical_fix, process_change, credit_offer, refund, "
-    "replacement. A refund or credit names an amount the order allows.",
-    "record_fix_deployed": "The technical fix is live.",
-    "send_customer_update": "A substantive update, emailed; restarts the customer-update clock.",
-    "propose_solution": "Asks the customer for explicit agreement (emailed); the update "
-    "clock waits meanwhile.",
-    "record_customer_response": "The customer agrees (true), disagrees (false) or just "
-    "replies (null).",
-    "confirm_resolution": 'The customer\'s written sign-off; must contain "Resolution Confirmed".',
-    "submit_rca": "Root cause analysis, process failures, corrective actions, KB needed.",
-    "record_kb_article": "The knowledge base article an RCA asked for is written.",
-    "record_csat": "The customer's satisfaction, 1-5, with an optional comment.",
-    "escalate": "Manual escalation one level up (customer asked for a manager, ...).",
-    "reassign": "A new owner: a specialist, CSM or team lead on the roster.",
-    "withdraw": "Withdrawn at the customer's request, in any open phase: the complaint is "
-    "closed (outcome `withdrawn`), every deadline and reminder cancelled, nothing more "
-    "emailed, and its workflow completes. Refused once closed or withdrawn.",
-}
+# What each action is, for /docs: the help of its row in workflows/actions.py.
+ACTION_DOCS = {name: a.help for name, a in GENERIC.items()}
 
 
 def _add_action(update: str, model: type[BaseModel]) -> None:
@@ -71,7 +48,7 @@ def _add_action(update: str, model: type[BaseModel]) -> None:
     router.post(
         f"/complaints/{{crn}}/actions/{update}", name=update, operation_id=update,
         summary=f"{update.replace('_', ' ').capitalize()} ({_who(update)})",
-        description=ACTION_DOCS.get(update, "") + "\n\nWho: " + _who(update) + ". The "
+        description=ACTION_DOCS[update] + "\n\nWho: " + _who(update) + ". The "
         "actor is the key's owner. Returns the complaint's state after the action, as GET "
         "the complaint does.",
         responses=responses(401, 403, 404, 409, 422, 503),

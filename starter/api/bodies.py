@@ -63,5 +63,11 @@ def body_model(model: type[BaseModel]) -> type[BaseModel]:
 
 
 def with_actor(model: type[BaseModel], body: BaseModel, actor: str) -> Any:
-    """The action's payload: the body, acted by the key's owner."""
-    return model.model_validate({**body.model_dump(), "actor": actor})
+    """The action's payload: the body, acted by the key's owner. The payload's own checks
+    across fields (a dismissal's `duplicate_of` with reason `duplicate` only) answer 422
+    like the body's, naming the body."""
+    try:
+        return model.model_validate({**body.model_dump(), "actor": actor})
+    except ValidationError as err:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None

@@ -3,7 +3,8 @@ each failure gets:
 
 - 401 no valid key; 403 a role that may not act (`ActionNotPermitted`, `NotPermitted`);
 - 404 unknown CRN (`ComplaintNotFound`) or route; 405 a method a route does not take;
-- 409 an action the complaint refuses now (`ActionRefused`: wrong phase, already done);
+- 409 an action the complaint refuses now (`ActionRefused`: wrong phase, already done), and
+  422 one it refuses for a value in the body; chosen by the refusal's kind (`REFUSALS`);
 - 413 a body over 1 MiB, refused before it is read whole (limits.py);
 - 422 an invalid body or parameter, naming each field;
 - 429 too many failed authentications from one client, with Retry-After (limits.py);
@@ -27,7 +28,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db import UNAVAILABLE
-from starter.operations import ActionNotPermitted, ActionRefused, ComplaintNotFound
+from starter.operations import ActionRefused, ComplaintNotFound
+from workflows import refusals
 from workflows.permissions import NotPermitted
 
 log = logging.getLogger("complaints.api")
@@ -71,6 +73,15 @@ ERRORS = {
     429: ("too many failed authentications from this client; see Retry-After",
           "too_many_requests"),
     503: ("Temporal or PostgreSQL unavailable, or no worker answered in time", "unavailable"),
+}
+
+
+# The answer to each kind of refusal (workflows/refusals.py; a kind without a row takes its
+# nearest base's): who acted is 403, a value in the body 422, the complaint's state 409.
+REFUSALS: dict[type[refusals.Refused], tuple[int, str]] = {
+    refusals.Refused: (409, "conflict"),
+    refusals.NotPermitted: (403, "forbidden"),
+    refusals.InvalidValue: (422, "invalid"),
 }
 
 
@@ -137,13 +148,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def not_found(request: Request, exc: ComplaintNotFound) -> JSONResponse:
         return _error(404, "not_found", str(exc))
 
-    @app.exception_handler(ActionNotPermitted)
-    async def not_permitted(request: Request, exc: ActionNotPermitted) -> JSONResponse:
-        return _error(403, "forbidden", str(exc))
-
-    @app.exception_handler(ActionRefused)
+    @app.exception_handler(ActionRefused)  # ActionNotPermitted too: its kind says 403
     async def refused(request: Request, exc: ActionRefused) -> JSONResponse:
-        return _error(409, "conflict", str(exc))
+        status, error = refusals.lookup(REFUSALS, exc.kind)
+        return _error(status, error, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

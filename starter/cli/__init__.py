@@ -54,9 +54,32 @@ from starter.cli.staff import add_staff_commands
 from starter.cli.usage import UsageError
 from starter.cli.views import format_state
 from starter.operations import ActionRefused, ComplaintNotFound
+from workflows import refusals
 from workflows.policy import PolicyError
 
 __all__ = ["ACTIONS", "build_parser", "format_state", "main"]
+
+# What the CLI says after a refusal's reason, on its line, by its kind (workflows/refusals.py;
+# a kind without a row takes its nearest base's): what it means and what to do next.
+REFUSAL_HINTS: dict[type[refusals.Refused], str] = {
+    refusals.Refused: "",  # a refusal of no known kind (or a failed report): its reason alone
+    refusals.NotPermitted: "not permitted: someone whose role (or ownership) allows it must "
+                           "do this; nothing was changed",
+    refusals.StillRegistering: "still being registered: run the same command again in a "
+                               "moment; nothing was changed",
+    refusals.WrongPhase: "not in this phase: `complaints status CRN` shows where it stands; "
+                         "nothing was changed",
+    refusals.NotReady: "not yet: `complaints status CRN` shows what it waits for; nothing "
+                       "was changed",
+    refusals.AlreadyDone: "done already; nothing was changed",
+    refusals.AlreadyWithdrawn: "the complaint is withdrawn: it takes no more actions",
+    refusals.ComplaintClosed: "the complaint is closed: it takes no more actions",
+    refusals.InvalidValue: "a value the complaint cannot take: correct it and run the command "
+                           "again; nothing was changed",
+    refusals.OverLimit: "over the limit: a smaller amount may be taken; nothing was changed",
+    refusals.NoCustomerEmail: "nowhere to write: add the customer's email address in the CRM; "
+                              "nothing was changed",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     except UsageError as err:
         print(f"complaints {args.command}: {err}", file=sys.stderr)
         sys.exit(2)
-    except (ActionRefused, ComplaintNotFound, PolicyError) as err:
+    except ActionRefused as err:
+        hint = refusals.lookup(REFUSAL_HINTS, err.kind)
+        print(f"complaints {args.command}: {err}" + (f" ({hint})" if hint else ""),
+              file=sys.stderr)
+        sys.exit(1)
+    except (ComplaintNotFound, PolicyError) as err:
         print(f"complaints {args.command}: {err}", file=sys.stderr)
         sys.exit(1)
     except (OSError, RuntimeError) as err:

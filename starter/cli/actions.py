@@ -18,12 +18,13 @@ from pydantic import BaseModel, ValidationError
 
 from settings import Settings, connect
 from starter.cli.usage import UsageError, describe, read_text
-from starter.operations import UPDATES, act, decide_refund, get_status
+from starter.operations import act, decide_refund, get_status
 from workflows import models as m
+from workflows.actions import GENERIC
 
-# subcommand -> (workflow update name, payload model)
+# subcommand -> (workflow update name, payload model), from workflows/actions.py
 ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
-    update.replace("_", "-"): (update, model) for update, model in UPDATES.items()}
+    a.command: (name, a.payload) for name, a in GENERIC.items()}
 
 
 def add_action_commands(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def add_action_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_refund_decision)
 
     for command, (update, model) in ACTIONS.items():
-        p = sub.add_parser(command, help=f"the {update} action")
+        p = sub.add_parser(command, help=f"{GENERIC[update].help} (the {update} update)")
         p.add_argument("crn")
         p.add_argument("--actor", help="your roster id")
         p.add_argument("--json", metavar="FILE", help="the whole payload as JSON (- for stdin)")
@@ -78,7 +79,7 @@ async def cmd_refund_decision(args: argparse.Namespace, settings: Settings) -> N
     client = await connect(settings)
     await decide_refund(client, args.crn, decision)
     state = await get_status(client, args.crn)  # the refund as it stands now (applied, maybe)
-    decided = "approved" if decision.approved else "rejected"
+    decided = m.RefundStatus.approved if decision.approved else m.RefundStatus.rejected
     now = "" if state.refund.status == decided else f", now {state.refund.status}"
     print(f"{state.crn}: refund {decided} ({state.refund.amount} {state.refund.currency}{now}); "
           f"status {state.status.value}")

@@ -18,15 +18,15 @@ from rich.text import Text
 
 from starter.listing import ComplaintSummary
 from workflows.complaint.presentation import closed_as
-from workflows.models import ComplaintState, Deadline
+from workflows.models import ComplaintState, Deadline, RefundStatus
 
 LEVELS = {0: "none", 1: "level 1: team lead", 2: "level 2: head of customer success"}
 REFUND_STATES = {
-    "none": "no refund in the plan",
-    "pending_approval": "waiting for the Finance Manager's decision",
-    "approved": "approved, being credited",
-    "applied": "credited to the customer's account",
-    "rejected": "rejected by the Finance Manager: a new plan is needed",
+    RefundStatus.none: "no refund in the plan",
+    RefundStatus.pending_approval: "waiting for the Finance Manager's decision",
+    RefundStatus.approved: "approved, being credited",
+    RefundStatus.applied: "credited to the customer's account",
+    RefundStatus.rejected: "rejected by the Finance Manager: a new plan is needed",
 }
 
 
@@ -139,7 +139,7 @@ def render_state(s: ComplaintState, now: datetime | None = None) -> RenderableTy
     r = s.refund
     parts.append(Text("\nRefund:", style="bold"))
     if r.status == "none" and not r.refund_id:
-        parts.append(Text("  " + REFUND_STATES["none"]))
+        parts.append(Text("  " + REFUND_STATES[RefundStatus.none]))
     else:
         refund = Table.grid(padding=(0, 2))
         refund.add_column(style="bold")

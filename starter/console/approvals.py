@@ -19,7 +19,7 @@ from starter.operations import ComplaintNotFound, get_status
 from workflows import search_attributes as sa
 from workflows.complaint import presentation as ui
 from workflows.events import ESCALATION, LEVEL_NAMES, REFUND_APPROVAL, Event
-from workflows.models import ComplaintState, Role, StaffMember, Status
+from workflows.models import ComplaintState, RefundStatus, Role, StaffMember, Status
 from workflows.permissions import SUPERVISORS
 
 router = APIRouter(include_in_schema=False)
@@ -77,7 +77,7 @@ async def approvals(request: Request, session: SignedIn) -> Response:
              f"{sa.COMPLAINT_STATUS.name} = '{Status.awaiting_approval.value}'")
     pending = [p for p in await _pending(
         request, query, lambda s: s.deadline(ui.latest(s, REFUND_APPROVAL)))
-        if p.state.refund.status == "pending_approval"]
+        if p.state.refund.status == RefundStatus.pending_approval]
     return render(request, "approvals.html.j2", member=session.member, csrf=session.csrf_token,
                   pending=pending, decided=request.query_params.get("decided"), iso=iso)
 

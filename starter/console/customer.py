@@ -25,6 +25,7 @@ from activities import mailbox
 from activities.links import CustomerLinks, LinkRefused, LinkTarget
 from settings import Settings
 from starter.operations import ActionRefused, ComplaintNotFound, act, get_status
+from workflows import refusals
 from workflows.complaint import rules
 from workflows.events import CUSTOMER_UPDATE, deadline_type
 from workflows.models import ComplaintOutcome, ComplaintState, Status, Withdrawal
@@ -33,6 +34,16 @@ from workflows.permissions import customer_actor
 router = APIRouter(prefix="/c", include_in_schema=False)
 
 QUESTIONS = ("agreement", "sign_off", "survey", "withdraw")
+# What the customer reads when their answer is refused, by the refusal's kind
+# (workflows/refusals.py; a kind without a row takes its nearest base's).
+REFUSED: dict[type[refusals.Refused], tuple[int, str]] = {
+    refusals.Refused: (409, "{reason}. Please reply to our email instead."),
+    refusals.StillRegistering: (409, "We are still registering this complaint; please try "
+                                     "again in a minute."),
+    refusals.AlreadyWithdrawn: (409, "{reason}. There is nothing more to answer."),
+    refusals.ComplaintClosed: (409, "{reason}. There is nothing more to answer."),
+    refusals.InvalidValue: (422, "{reason}. Please correct it, or reply to our email instead."),
+}
 STAGES = {
     Status.new: "We have received your complaint and are registering it.",
     Status.acknowledged: "We have acknowledged your complaint; a dedicated manager is taking "
@@ -172,8 +183,9 @@ async def answer(request: Request, question: str, token: str) -> HTMLResponse:
         await act(request.app.state.client, target.crn, update, payload)
     except ActionRefused as err:
         await mailbox.release_link(pool, target.crn, question, target.email)
-        return _page(request, "message", 409, title="We could not record this answer",
-                     message=f"{err}. Please reply to our email instead.")
+        status, sentence = refusals.lookup(REFUSED, err.kind)
+        return _page(request, "message", status, title="We could not record this answer",
+                     message=sentence.format(reason=err))
     return _page(request, "message", title="Thank you", message=THANKS[question])
 
 
@@ -194,9 +206,9 @@ def _open(s: ComplaintState) -> bool:
     if s.status in RESOLVED:
         return False
     try:
-        rules.withdraw(rules.Complaint(state=s, registered=s.status != Status.new),
+        rules.withdraw(rules.ActionFacts(state=s, registered=s.status != Status.new),
                        Withdrawal(actor=customer_actor(s.customer_id), reason="asked"))
-    except ValueError:  # NotPermitted is one too
+    except refusals.Refused:
         return False
     return True
 

@@ -16,15 +16,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from starter.operations import UPDATES
+from workflows.actions import ACTIONS, GENERIC, Action, Handler
 from workflows.complaint import rules
-from workflows.complaint.rules import Complaint
+from workflows.complaint.rules import ActionFacts
 from workflows.events import Event
 from workflows.models import (
     ComplaintState,
     Order,
     PlanStep,
-    RefundDecision,
     Role,
     StaffMember,
     StepKind,
@@ -72,57 +71,72 @@ AGREES = (("", "A plain reply (no decision)"), ("yes", "The customer agrees"),
           ("no", "The customer disagrees"))
 STEP_KINDS = tuple((k.value, k.value.replace("_", " ")) for k in StepKind)
 
-FORMS: dict[str, ActionForm] = {f.update: f for f in (
-    ActionForm("acknowledge_personally", "Personal acknowledgement", "Acknowledge personally",
-               (Field("message", "Message to the customer",
-                      hint="Written for this customer, not the automatic acknowledgement"),)),
-    ActionForm("record_phone_contact", "Phone call", "Record phone call",
-               (Field("reached", "The customer was reached", "checkbox", required=False),
-                Field("summary", "Summary of the call"),
-                Field("expectations", "Expectations set", required=False))),
-    ActionForm("submit_internal_review", "The 3 Whys", "Submit the 3 Whys",
-               (Field("root_cause", "Root cause"),
-                Field("process_failure", "Process failure"),
-                Field("communication_failure", "Communication failure"),
-                Field("history_reviewed", "Customer history reviewed", "checkbox", False),
-                Field("issue_verified", "Issue verified", "checkbox", False),
-                Field("order_checked", "Order checked", "checkbox", False))),
-    ActionForm("submit_action_plan", "Action plan", "Submit action plan", plan_rows=PLAN_ROWS,
-               intro="One step per row; a refund or credit offer names an amount."),
-    ActionForm("record_fix_deployed", "Technical fix", "Record fix deployed",
-               (Field("reference", "Release or change reference", "text"),)),
-    ActionForm("send_customer_update", "Customer update", "Send customer update",
-               (Field("message", "Update for the customer"),)),
-    ActionForm("propose_solution", "Solution proposal", "Propose solution",
-               (Field("message", "Proposal to the customer"),)),
-    ActionForm("record_customer_response", "Customer's response", "Record customer response",
-               (Field("agrees", "The customer's answer", "select", False, AGREES),
-                Field("message", "What the customer said", required=False))),
-    ActionForm("confirm_resolution", "Resolution sign-off", "Confirm resolution",
-               (Field("confirmation_text", "The customer's written sign-off",
-                      hint='Must contain "Resolution Confirmed"'),)),
-    ActionForm("submit_rca", "Root cause analysis", "Submit RCA",
-               (Field("root_cause", "Root cause"),
-                Field("process_failures", "Process failures (one per line)"),
-                Field("corrective_actions", "Corrective actions (one per line)"),
-                Field("kb_article_needed", "A knowledge base article is needed", "checkbox",
-                      False))),
-    ActionForm("record_kb_article", "Knowledge base article", "Record KB article",
-               (Field("reference", "Article reference", "text"),)),
-    ActionForm("record_csat", "Customer satisfaction", "Record satisfaction",
-               (Field("score", "Score (1 to 5)", "select", True,
-                      tuple((str(n), str(n)) for n in range(5, 0, -1))),
-                Field("comment", "Comment", required=False))),
-    ActionForm("escalate", "Escalation", "Escalate",
-               (Field("reason", "Reason for escalating"),)),
-    ActionForm("reassign", "Reassignment", "Reassign",
-               (Field("owner", "New owner", "select"),)),
-    ActionForm("withdraw", "Withdrawal", "Withdraw",
-               (Field("reason", "Why the customer withdraws it",
-                      hint="Closes the complaint at the customer's request: every deadline "
-                           "is cancelled and nothing more is emailed"),),
-               intro="Only when the customer asks for the complaint to be withdrawn."),
-)}
+# How each action's form is laid out: its fields (labelled, in order), and for some a
+# line above them; an action without an entry gets one field per payload field. Its title
+# and button are its row's in workflows/actions.py.
+LAYOUTS: dict[str, dict[str, Any]] = {
+    "acknowledge_personally": {"fields": (
+        Field("message", "Message to the customer",
+              hint="Written for this customer, not the automatic acknowledgement"),)},
+    "record_phone_contact": {"fields": (
+        Field("reached", "The customer was reached", "checkbox", required=False),
+        Field("summary", "Summary of the call"),
+        Field("expectations", "Expectations set", required=False))},
+    "submit_internal_review": {"fields": (
+        Field("root_cause", "Root cause"),
+        Field("process_failure", "Process failure"),
+        Field("communication_failure", "Communication failure"),
+        Field("history_reviewed", "Customer history reviewed", "checkbox", False),
+        Field("issue_verified", "Issue verified", "checkbox", False),
+        Field("order_checked", "Order checked", "checkbox", False))},
+    "submit_action_plan": {"plan_rows": PLAN_ROWS,
+                           "intro": "One step per row; a refund or credit offer names an amount."},
+    "record_fix_deployed": {"fields": (Field("reference", "Release or change reference", "text"),)},
+    "send_customer_update": {"fields": (Field("message", "Update for the customer"),)},
+    "propose_solution": {"fields": (Field("message", "Proposal to the customer"),)},
+    "record_customer_response": {"fields": (
+        Field("agrees", "The customer's answer", "select", False, AGREES),
+        Field("message", "What the customer said", required=False))},
+    "confirm_resolution": {"fields": (
+        Field("confirmation_text", "The customer's written sign-off",
+              hint='Must contain "Resolution Confirmed"'),)},
+    "submit_rca": {"fields": (
+        Field("root_cause", "Root cause"),
+        Field("process_failures", "Process failures (one per line)"),
+        Field("corrective_actions", "Corrective actions (one per line)"),
+        Field("kb_article_needed", "A knowledge base article is needed", "checkbox", False))},
+    "record_kb_article": {"fields": (Field("reference", "Article reference", "text"),)},
+    "record_csat": {"fields": (
+        Field("score", "Score (1 to 5)", "select", True,
+              tuple((str(n), str(n)) for n in range(5, 0, -1))),
+        Field("comment", "Comment", required=False))},
+    "escalate": {"fields": (Field("reason", "Reason for escalating"),)},
+    "reassign": {"fields": (Field("owner", "New owner", "select"),)},
+    "withdraw": {"fields": (Field("reason", "Why the customer withdraws it",
+                                  hint="Closes the complaint at the customer's request: every "
+                                       "deadline is cancelled and nothing more is emailed"),),
+                 "intro": "Only when the customer asks for the complaint to be withdrawn."},
+}
+
+
+def _default_fields(model: type[BaseModel]) -> tuple[Field, ...]:
+    """One field per payload field (the actor is the signed-in member): a checkbox for a
+    yes/no, a line of text otherwise, optional where the model has a default."""
+    return tuple(
+        Field(name, name.replace("_", " ").capitalize(),
+              "checkbox" if f.annotation is bool else "text", required=f.is_required())
+        for name, f in model.model_fields.items() if name != "actor")
+
+
+def _form(action: Action) -> ActionForm:
+    assert action.form is not None
+    title, button = action.form
+    layout = LAYOUTS.get(action.name, {"fields": _default_fields(action.payload)})
+    return ActionForm(action.name, title, button, **layout)
+
+
+FORMS: dict[str, ActionForm] = {
+    name: _form(a) for name, a in GENERIC.items() if a.form is not None}
 
 
 def payload(update: str, form: Mapping[str, Any], actor: str) -> dict[str, Any]:
@@ -182,15 +196,16 @@ def _probe(update: str, actor: str, s: ComplaintState) -> Any:
     return model.model_construct(**base, **extra)
 
 
-# The payload model of every action the console offers (the refund decision too).
-_MODELS: dict[str, type[BaseModel]] = {**UPDATES, "decide_refund": RefundDecision}
+# The payload model of every update the console may offer (the refund decision too).
+_MODELS: dict[str, type[BaseModel]] = {
+    name: a.payload for name, a in ACTIONS.items() if a.handler == Handler.update}
 
 
 def open_to(update: str, member: StaffMember, s: ComplaintState, facts: Facts) -> bool:
     """Whether the workflow's rules would accept `update` from `member` now."""
     personal_ack = next((e.actor for e in s.timeline if e.event == Event.acknowledged_personally),
                         None)
-    c = Complaint(state=s, roster={member.id: member, _PROBE_OWNER.id: _PROBE_OWNER},
+    c = ActionFacts(state=s, roster={member.id: member, _PROBE_OWNER.id: _PROBE_OWNER},
                   personal_ack_by=personal_ack, customer_email=facts.customer_email,
                   order=facts.order)
     try:

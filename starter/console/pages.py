@@ -22,7 +22,6 @@ from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.forms import FORMS, Facts, offered, open_to, payload
 from starter.console.views import countdowns, iso
 from starter.operations import (
-    ActionNotPermitted,
     ActionRefused,
     ComplaintNotFound,
     act,
@@ -30,6 +29,7 @@ from starter.operations import (
     decide_refund,
     get_status,
 )
+from workflows import refusals
 from workflows.complaint import presentation as ui
 from workflows.complaint.rules import OWNER_ROLES
 from workflows.models import ComplaintState, RefundDecision, StaffMember
@@ -37,6 +37,22 @@ from workflows.permissions import NotPermitted, check_actor
 
 router = APIRouter(include_in_schema=False)
 CRN_PATTERN = re.compile(r"^CRN-[A-Z2-7]{10}$")
+
+# What the console answers to each kind of refusal (workflows/refusals.py; a kind without
+# a row takes its nearest base's): who acted is a page of its own (403); the others show on
+# the complaint's page, above the form.
+REFUSED: dict[type[refusals.Refused], tuple[int, str]] = {
+    refusals.Refused: (409, "{action} was refused: {reason}. Nothing was changed."),
+    refusals.NotPermitted: (403, "You may not do this: {reason}. Nothing was changed."),
+    refusals.InvalidValue: (422, "{action} was refused: {reason}. Nothing was changed; "
+                                 "correct it and send it again."),
+}
+
+
+def refused(err: ActionRefused, action: str) -> tuple[int, str]:
+    """The status and the sentence for a refusal, by its kind."""
+    status, sentence = refusals.lookup(REFUSED, err.kind)
+    return status, sentence.format(action=action, reason=err)
 
 
 async def state_of(request: Request, crn: str) -> ComplaintState:
@@ -89,17 +105,13 @@ async def take_action(request: Request, crn: str, update: str, session: SignedIn
     s = await state_of(request, crn)
     try:
         check_permission(update, session.member, s)
-    except ActionNotPermitted as err:
-        raise ConsoleError(403, f"You may not do this: {err}. Nothing was changed.") from None
-    try:
         await answered(act(console(request).client, crn, update,
                            payload(update, form, session.member.id)), crn)
-    except ActionNotPermitted as err:
-        raise ConsoleError(403, f"You may not do this: {err}. Nothing was changed.") from None
     except ActionRefused as err:
-        return await complaint_page(request, session, crn, 409,
-                                    f"{FORMS[update].button} was refused: {err}. Nothing "
-                                    "was changed.")
+        status, message = refused(err, FORMS[update].button)
+        if status == 403:
+            raise ConsoleError(status, message) from None
+        return await complaint_page(request, session, crn, status, message)
     return RedirectResponse(f"{PREFIX}/complaints/{crn}?done={update}", status_code=303)
 
 
@@ -133,12 +145,11 @@ async def refund_decision(request: Request, crn: str, session: SignedIn,
         raise ConsoleError(422, f"The decision is not valid: {err}") from None
     try:
         await answered(decide_refund(console(request).client, crn, decided), crn)
-    except ActionNotPermitted as err:
-        raise ConsoleError(403, f"{err}. Nothing was changed.") from None
     except ActionRefused as err:
-        if back_to(form, crn).endswith("/approvals"):
-            raise ConsoleError(409, f"{err}. Nothing was changed.") from None
-        return await complaint_page(request, session, crn, 409, f"{err}. Nothing was changed.")
+        status, message = refused(err, "The refund decision")
+        if status == 403 or back_to(form, crn).endswith("/approvals"):
+            raise ConsoleError(status, message) from None
+        return await complaint_page(request, session, crn, status, message)
     return RedirectResponse(back_to(form, crn) + ("?done=decide_refund" if "complaints" in
                                                   back_to(form, crn) else f"?decided={crn}"),
                             status_code=303)

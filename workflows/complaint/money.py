@@ -41,6 +41,13 @@ with workflow.unsafe.imports_passed_through():
         StepKind,
     )
     from workflows.refunds import refund_limit, to_money
+    from workflows.refusals import (
+        InvalidValue,
+        NotFinanceManager,
+        NotReady,
+        OverLimit,
+        Refused,
+    )
 
 MONEY_STEPS = (StepKind.refund, StepKind.credit_offer)
 
@@ -55,42 +62,49 @@ def check_money_steps(plan: ActionPlan, order: Order | None, refunded: Decimal) 
     if not money:
         return
     if order is None:
-        raise ValueError("a refund or credit needs the complaint's order, and this complaint "
+        raise NotReady("a refund or credit needs the complaint's order, and this complaint "
                          "names no order in the CRM")
     limit = refund_limit(order)
     for i, st in money:
         if st.amount is None:
-            raise ValueError(f"step {i} ({st.kind.value}) needs an amount")
+            raise InvalidValue(f"step {i} ({st.kind.value}) needs an amount")
         if st.currency and st.currency != order.currency:
-            raise ValueError(f"step {i} ({st.kind.value}) is in {st.currency}; order "
+            raise InvalidValue(f"step {i} ({st.kind.value}) is in {st.currency}; order "
                              f"{order.id} is in {order.currency}")
         if to_money(st.amount, order.currency) != st.amount:
-            raise ValueError(f"step {i} ({st.kind.value}): {st.amount} has more decimal "
+            raise InvalidValue(f"step {i} ({st.kind.value}): {st.amount} has more decimal "
                              f"places than {order.currency} allows")
     total = sum((st.amount or Decimal(0) for _, st in money), to_money(Decimal(0), order.currency))
     already = to_money(refunded, order.currency)
     if total > limit.maximum - already:
-        raise ValueError(f"{total} {order.currency} is more than may be refunded: "
+        raise OverLimit(f"{total} {order.currency} is more than may be refunded: "
                          f"{limit.explain()}"
                          + (f", less {already} already refunded by this complaint"
                             if refunded else ""))
 
 
-def refund_decision_problem(refund: RefundState, member: StaffMember | None,
-                            decision: RefundDecision) -> str | None:
+def refund_decision_refusal(refund: RefundState, member: StaffMember | None,
+                            decision: RefundDecision) -> Refused | None:
     """Why the Finance Manager's decision may not count, or None when it may."""
     if member is None or member.role != Role.finance_manager:
-        return f"{decision.actor!r} is not a finance manager on the roster"
+        return NotFinanceManager(f"{decision.actor!r} is not a finance manager on the roster")
     if refund.status != RefundStatus.pending_approval:
-        return "no refund is waiting for a decision" + (
-            f" (refund {refund.refund_id} is {refund.status})" if refund.refund_id else "")
+        return NotReady("no refund is waiting for a decision" + (
+            f" (refund {refund.refund_id} is {refund.status})" if refund.refund_id else ""))
     if decision.approved and refund.maximum is not None and decision.amount > refund.maximum:
-        return (f"approved amount {decision.amount} {refund.currency} is above the "
-                f"maximum {refund.maximum} ({refund.computation})")
+        return OverLimit(f"approved amount {decision.amount} {refund.currency} is above the "
+                         f"maximum {refund.maximum} ({refund.computation})")
     if decision.approved and refund.amount is not None and decision.amount > refund.amount:
-        return (f"approved amount {decision.amount} is above the "
-                f"{refund.amount} {refund.currency} requested")
+        return OverLimit(f"approved amount {decision.amount} is above the "
+                         f"{refund.amount} {refund.currency} requested")
     return None
+
+
+def refund_decision_problem(refund: RefundState, member: StaffMember | None,
+                            decision: RefundDecision) -> str | None:
+    """The same, as the line the refund_decision signal logs."""
+    refusal = refund_decision_refusal(refund, member, decision)
+    return None if refusal is None else str(refusal)
 
 
 class Money:

@@ -1,8 +1,9 @@
 """What each update checks before it is accepted: pure functions over the complaint.
 
-The workflow's validators call these; each raises ValueError with the reason a person
-can act on, and a refused update never reaches history. They read a `Complaint` (the
-state and the few facts beside it), so they are unit-tested without a server.
+The workflow's validators call these; each raises a refusal (workflows/refusals.py: one
+type per kind, the message the reason a person can act on), and a refused update never
+reaches history. They read `ActionFacts` (the state and the few facts beside it), so they
+are unit-tested without a server.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from workflows.models import (
     FinalOutcome,
     FinalResponse,
     FixDeployed,
+    FixStatus,
     InternalReview,
     KbArticleDone,
+    KbArticleStatus,
     Order,
     PersonalAcknowledgement,
     Phase,
@@ -45,23 +48,34 @@ from workflows.models import (
     StepKind,
     Withdrawal,
 )
-from workflows.permissions import (
-    SUPERVISORS,
-    NotPermitted,
-    check_actor,
-    check_customer,
-    is_customer_actor,
-)
+from workflows.permissions import SUPERVISORS, check_actor, check_customer, is_customer_actor
 from workflows.policy import SlaPolicy
+from workflows.refusals import (
+    AlreadyDismissed,
+    AlreadyDone,
+    AlreadyWithdrawn,
+    ComplaintClosed,
+    InvalidValue,
+    NoCustomerEmail,
+    NotPermitted,
+    NotReady,
+    StillRegistering,
+    UnknownStaff,
+    WrongPhase,
+)
 
 RESOLUTION_PHRASE = "resolution confirmed"
 OWNER_ROLES = (Role.specialist, Role.csm, Role.team_lead, Role.head_of_cs)
 ANY_OPEN_PHASE = (Phase.triage, Phase.ownership, Phase.resolution, Phase.post_mortem)
+# A refund the customer agreed to that is not credited yet: sign-off waits for it.
+REFUND_UNDER_WAY = (RefundStatus.pending_approval, RefundStatus.approved)
 
 
 @dataclass(frozen=True)
-class Complaint:
-    """What the rules read: the state, and what the workflow knows beside it."""
+class ActionFacts:
+    """What the rules read: the complaint's state, and what the workflow knows beside it
+    (its roster, whether registration finished, the acknowledgements, the customer's email,
+    the order and what was refunded)."""
 
     state: ComplaintState
     roster: Mapping[str, StaffMember] = field(default_factory=dict)
@@ -77,43 +91,44 @@ class Complaint:
 # --- shared checks ---------------------------------------------------------------
 
 
-def registered(c: Complaint) -> None:
+def registered(c: ActionFacts) -> None:
     outcome = c.state.outcome
     if outcome == ComplaintOutcome.withdrawn:
-        raise ValueError("the complaint was withdrawn at the customer's request; it takes no "
-                         "more actions")
+        raise AlreadyWithdrawn("the complaint was withdrawn at the customer's request; it "
+                               "takes no more actions")
     if outcome == ComplaintOutcome.dismissed:
-        raise ValueError("the complaint was dismissed (not a complaint); it takes no more "
-                         "actions")
+        raise AlreadyDismissed("the complaint was dismissed (not a complaint); it takes no "
+                               "more actions")
     if not c.registered:
-        raise ValueError("the complaint is still being registered; try again in a moment")
+        raise StillRegistering("the complaint is still being registered; try again in a moment")
 
 
-def in_phase(c: Complaint, action: str, phases: tuple[Phase, ...]) -> None:
+def in_phase(c: ActionFacts, action: str, phases: tuple[Phase, ...]) -> None:
     s = c.state
     if s.status == Status.archived:
-        raise ValueError(f"the complaint is archived; it takes no {action.replace('_', ' ')}")
+        raise ComplaintClosed(
+            f"the complaint is archived; it takes no {action.replace('_', ' ')}")
     if s.phase not in phases:
         allowed = " or ".join(p.value for p in phases)
-        raise ValueError(f"{action.replace('_', ' ')} is for the {allowed} phase; "
+        raise WrongPhase(f"{action.replace('_', ' ')} is for the {allowed} phase; "
                          f"this complaint is in {s.phase.value}")
 
 
-def action_by_role(c: Complaint, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
+def action_by_role(c: ActionFacts, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
     registered(c)
     check_actor(action, actor, dict(c.roster))
     in_phase(c, action, phases)
 
 
-def owner_action(c: Complaint, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
+def owner_action(c: ActionFacts, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
     registered(c)
     in_phase(c, action, phases)
     if c.state.owner is None:
-        raise ValueError("no owner is assigned yet")
+        raise NotReady("no owner is assigned yet")
     check_actor(action, actor, dict(c.roster), owner=c.state.owner)
 
 
-def customer_or_role(c: Complaint, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
+def customer_or_role(c: ActionFacts, action: str, actor: str, phases: tuple[Phase, ...]) -> None:
     """The complaint's own customer (the channel actor), or staff whose role may."""
     if not is_customer_actor(actor):
         action_by_role(c, action, actor, phases)
@@ -123,147 +138,148 @@ def customer_or_role(c: Complaint, action: str, actor: str, phases: tuple[Phase,
     in_phase(c, action, phases)
 
 
-def owner_or_role(c: Complaint, action: str, actor: str) -> None:
+def owner_or_role(c: ActionFacts, action: str, actor: str) -> None:
     """The owner, or anyone whose role may take the action (R&D deploying a fix)."""
     registered(c)
     if actor != c.state.owner:
         check_actor(action, actor, dict(c.roster))
 
 
-def customer_reachable(c: Complaint) -> None:
+def customer_reachable(c: ActionFacts) -> None:
     if c.customer_email is None:
-        raise ValueError("the customer has no email address on the complaint or in the CRM")
+        raise NoCustomerEmail(
+            "the customer has no email address on the complaint or in the CRM")
 
 
 # --- one rule per update -----------------------------------------------------------
 
 
-def acknowledge_personally(c: Complaint, ack: PersonalAcknowledgement) -> None:
+def acknowledge_personally(c: ActionFacts, ack: PersonalAcknowledgement) -> None:
     registered(c)
     check_actor("acknowledge_personally", ack.actor, dict(c.roster))
     if c.personal_ack_by is not None:
-        raise ValueError(f"already acknowledged personally by {c.personal_ack_by}; "
-                         "send a customer update instead")
+        raise AlreadyDone(f"already acknowledged personally by {c.personal_ack_by}; "
+                          "send a customer update instead")
     if c.automatic_ack_body and same_text(ack.message, c.automatic_ack_body):
-        raise ValueError("the personal acknowledgement must be written for this customer, "
-                         "not the automatic acknowledgement again")
+        raise InvalidValue("the personal acknowledgement must be written for this customer, "
+                           "not the automatic acknowledgement again")
 
 
-def record_phone_contact(c: Complaint, call: PhoneContact) -> None:
+def record_phone_contact(c: ActionFacts, call: PhoneContact) -> None:
     owner_action(c, "record_phone_contact", call.actor, ACTIVE_PHASES)
 
 
-def submit_internal_review(c: Complaint, review: InternalReview) -> None:
+def submit_internal_review(c: ActionFacts, review: InternalReview) -> None:
     owner_action(c, "submit_internal_review", review.actor, ACTIVE_PHASES)
 
 
-def submit_action_plan(c: Complaint, plan: ActionPlan) -> None:
+def submit_action_plan(c: ActionFacts, plan: ActionPlan) -> None:
     owner_action(c, "submit_action_plan", plan.actor, ACTIVE_PHASES)
     if not c.state.internal_review_complete:
-        raise ValueError("the 3 Whys and the investigation checklist (history reviewed, issue "
-                         "verified, order checked) must be complete before an action plan")
+        raise NotReady("the 3 Whys and the investigation checklist (history reviewed, issue "
+                       "verified, order checked) must be complete before an action plan")
     if c.state.customer_agreed:
-        raise ValueError("the customer has agreed to the current plan; it is being carried out")
+        raise AlreadyDone("the customer has agreed to the current plan; it is being carried out")
     money.check_money_steps(plan, c.order, c.refunded)
 
 
-def propose_solution(c: Complaint, proposal: SolutionProposal) -> None:
+def propose_solution(c: ActionFacts, proposal: SolutionProposal) -> None:
     owner_action(c, "propose_solution", proposal.actor, (Phase.resolution,))
     if not c.state.action_plan:
-        raise ValueError("submit an action plan before proposing a solution")
+        raise NotReady("submit an action plan before proposing a solution")
     if c.state.customer_agreed:
-        raise ValueError("the customer has already agreed to this solution")
+        raise AlreadyDone("the customer has already agreed to this solution")
     customer_reachable(c)
 
 
-def record_customer_response(c: Complaint, reply: CustomerResponse) -> None:
+def record_customer_response(c: ActionFacts, reply: CustomerResponse) -> None:
     # The customer's own plain reply reaches an open complaint in any phase (they answer
     # the acknowledgement before anyone owns it); staff record replies while it is active.
     plain_from_customer = is_customer_actor(reply.actor) and reply.agrees is None
     customer_or_role(c, "record_customer_response", reply.actor,
                      ANY_OPEN_PHASE if plain_from_customer else ACTIVE_PHASES)
     if reply.agrees is not None and c.state.status != Status.awaiting_customer:
-        raise ValueError("no solution is waiting for the customer's agreement; record a plain "
-                         "reply (agrees: null) or propose a solution first")
+        raise NotReady("no solution is waiting for the customer's agreement; record a plain "
+                       "reply (agrees: null) or propose a solution first")
 
 
-def record_fix_deployed(c: Complaint, deployed: FixDeployed) -> None:
+def record_fix_deployed(c: ActionFacts, deployed: FixDeployed) -> None:
     owner_or_role(c, "record_fix_deployed", deployed.actor)
-    if c.state.fix != "open":
-        raise ValueError("no technical fix is in progress for this complaint")
+    if c.state.fix != FixStatus.open:
+        raise NotReady("no technical fix is in progress for this complaint")
 
 
-def send_customer_update(c: Complaint, update: CustomerUpdate) -> None:
+def send_customer_update(c: ActionFacts, update: CustomerUpdate) -> None:
     owner_action(c, "send_customer_update", update.actor, ACTIVE_PHASES)
     customer_reachable(c)
     if update.holding:
         regulatory = c.policy.regulatory if c.policy else None
         if regulatory is None or regulatory.extended_final_response_within is None:
-            raise ValueError("this complaint's policy allows no holding response (its "
-                             "[regulatory] section has no extended_final_response_within)")
+            raise InvalidValue("this complaint's policy allows no holding response (its "
+                               "[regulatory] section has no extended_final_response_within)")
         if any(e.event == Event.holding_response for e in c.state.timeline):
-            raise ValueError("a holding response was already sent; the limit is extended")
+            raise AlreadyDone("a holding response was already sent; the limit is extended")
 
 
-def confirm_resolution(c: Complaint, confirmation: ResolutionConfirmation) -> None:
+def confirm_resolution(c: ActionFacts, confirmation: ResolutionConfirmation) -> None:
     s = c.state
     if is_customer_actor(confirmation.actor):  # the customer's own written sign-off
         customer_or_role(c, "confirm_resolution", confirmation.actor, (Phase.resolution,))
     else:
         owner_action(c, "confirm_resolution", confirmation.actor, (Phase.resolution,))
     if not s.customer_agreed:
-        raise ValueError("the customer has not agreed to a solution yet")
-    if s.fix == "open":
-        raise ValueError("the technical fix is not deployed yet")
-    if s.refund.status in ("pending_approval", "approved"):
-        raise ValueError(f"the refund is not applied yet ({s.refund.status.replace('_', ' ')})")
+        raise NotReady("the customer has not agreed to a solution yet")
+    if s.fix == FixStatus.open:
+        raise NotReady("the technical fix is not deployed yet")
+    if s.refund.status in REFUND_UNDER_WAY:
+        raise NotReady(f"the refund is not applied yet ({s.refund.status.replace('_', ' ')})")
     if RESOLUTION_PHRASE not in confirmation.confirmation_text.casefold():
-        raise ValueError('the customer\'s written sign-off must contain "Resolution Confirmed"')
+        raise InvalidValue('the customer\'s written sign-off must contain "Resolution Confirmed"')
 
 
 def ready_for_sign_off(s: ComplaintState) -> bool:
     """Everything the customer agreed to is done: what remains is their written sign-off."""
-    return (s.phase == Phase.resolution and s.customer_agreed is True and s.fix != "open"
-            and s.refund.status not in ("pending_approval", "approved"))
+    return (s.phase == Phase.resolution and s.customer_agreed is True
+            and s.fix != FixStatus.open and s.refund.status not in REFUND_UNDER_WAY)
 
 
-def submit_rca(c: Complaint, rca: RootCauseAnalysis) -> None:
+def submit_rca(c: ActionFacts, rca: RootCauseAnalysis) -> None:
     owner_action(c, "submit_rca", rca.actor, (Phase.post_mortem,))
     if c.state.rca_submitted:
-        raise ValueError("the RCA was already submitted")
+        raise AlreadyDone("the RCA was already submitted")
 
 
-def record_kb_article(c: Complaint, done: KbArticleDone) -> None:
+def record_kb_article(c: ActionFacts, done: KbArticleDone) -> None:
     owner_or_role(c, "record_kb_article", done.actor)
-    if c.state.kb_article != "open":
-        raise ValueError("no knowledge base article task is open")
+    if c.state.kb_article != KbArticleStatus.open:
+        raise NotReady("no knowledge base article task is open")
 
 
-def record_csat(c: Complaint, csat: CsatResponse) -> None:
+def record_csat(c: ActionFacts, csat: CsatResponse) -> None:
     customer_or_role(c, "record_csat", csat.actor, (Phase.post_mortem, Phase.closed))
     if c.state.csat_score is not None:
-        raise ValueError(f"satisfaction was already recorded ({c.state.csat_score}/5)")
+        raise AlreadyDone(f"satisfaction was already recorded ({c.state.csat_score}/5)")
 
 
-def escalate(c: Complaint, request: EscalationRequest) -> None:
+def escalate(c: ActionFacts, request: EscalationRequest) -> None:
     action_by_role(c, "escalate", request.actor, ANY_OPEN_PHASE)
     if c.state.escalation_level >= 2:
-        raise ValueError("already escalated to the head of customer success (level 2)")
+        raise AlreadyDone("already escalated to the head of customer success (level 2)")
 
 
-def reassign(c: Complaint, request: Reassignment) -> None:
+def reassign(c: ActionFacts, request: Reassignment) -> None:
     action_by_role(c, "reassign", request.actor, (*ACTIVE_PHASES, Phase.post_mortem))
     new = c.roster.get(request.owner)
     if new is None:
-        raise ValueError(f"{request.owner!r} is not on the roster")
+        raise UnknownStaff(f"{request.owner!r} is not on the roster")
     if new.role not in OWNER_ROLES:
-        raise ValueError(f"{request.owner!r} is a {new.role.value}; an owner is a specialist, "
-                         "CSM or team lead")
+        raise InvalidValue(f"{request.owner!r} is a {new.role.value}; an owner is a "
+                           "specialist, CSM or team lead")
     if request.owner == c.state.owner:
-        raise ValueError(f"{request.owner!r} already owns this complaint")
+        raise AlreadyDone(f"{request.owner!r} already owns this complaint")
 
 
-def issue_final_response(c: Complaint, final: FinalResponse) -> None:
+def issue_final_response(c: ActionFacts, final: FinalResponse) -> None:
     """The owner's (or a supervisor's) final answer, once the internal review is in, before
     the complaint is resolved; `not_upheld` needs a team lead or the head of customer
     success; redress must be a refund the order allows."""
@@ -274,39 +290,38 @@ def issue_final_response(c: Complaint, final: FinalResponse) -> None:
                            "does not uphold the complaint needs a team lead or the head of "
                            "customer success")
     if not c.state.internal_review_complete:
-        raise ValueError("the internal review (the 3 Whys and the checklist) must be complete "
-                         "before a final response")
+        raise NotReady("the internal review (the 3 Whys and the checklist) must be complete "
+                       "before a final response")
     customer_reachable(c)
     if final.redress is not None:
         if c.state.refund.status in (RefundStatus.pending_approval, RefundStatus.approved):
             pending = c.state.refund.status.value.replace("_", " ")
-            raise ValueError(f"a refund is not settled yet ({pending}); redress waits until "
-                             "it is")
+            raise NotReady(f"a refund is not settled yet ({pending}); redress waits until it is")
         money.check_money_steps(
             ActionPlan(actor=final.actor, steps=[PlanStep(
                 kind=StepKind.refund, description="redress with the final response",
                 amount=final.redress)]), c.order, c.refunded)
 
 
-def dismiss(c: Complaint, dismissal: Dismissal) -> None:
+def dismiss(c: ActionFacts, dismissal: Dismissal) -> None:
     """Not a complaint: an agent, a team lead or the head of customer success, before the
     complaint is resolved."""
     if c.state.resolved_at is not None:
-        raise ValueError("the complaint is resolved; a resolved complaint is not dismissed")
+        raise WrongPhase("the complaint is resolved; a resolved complaint is not dismissed")
     action_by_role(c, "dismiss", dismissal.actor, (Phase.triage, *ACTIVE_PHASES))
     if dismissal.duplicate_of == c.state.crn:
-        raise ValueError("a complaint is not a duplicate of itself")
+        raise InvalidValue("a complaint is not a duplicate of itself")
 
 
-def decide_refund(c: Complaint, decision: RefundDecision) -> None:
+def decide_refund(c: ActionFacts, decision: RefundDecision) -> None:
     registered(c)
-    problem = money.refund_decision_problem(c.state.refund, c.roster.get(decision.actor),
+    refusal = money.refund_decision_refusal(c.state.refund, c.roster.get(decision.actor),
                                             decision)
-    if problem is not None:
-        raise ValueError(problem)
+    if refusal is not None:
+        raise refusal
 
 
-def withdraw(c: Complaint, withdrawal: Withdrawal) -> None:
+def withdraw(c: ActionFacts, withdrawal: Withdrawal) -> None:
     """At the customer's request, in any phase until archived: the customer themself, a team
     lead or the head of customer success. Once closed (resolved and reviewed) it stays
     resolved and what is left of it ends: it is archived at once. Once withdrawn or archived
@@ -318,10 +333,10 @@ def withdraw(c: Complaint, withdrawal: Withdrawal) -> None:
         check_actor("withdraw", withdrawal.actor, dict(c.roster))
     if s.outcome == ComplaintOutcome.withdrawn:
         event = next((e for e in reversed(s.timeline) if e.event == Event.withdrawn), None)
-        raise ValueError("the complaint was already withdrawn" + (
+        raise AlreadyWithdrawn("the complaint was already withdrawn" + (
             f" on {event.at:%Y-%m-%d %H:%M} UTC by {event.actor}" if event else ""))
     registered(c)
     if s.status == Status.archived or any(e.event == Event.archive_requested
                                           for e in s.timeline):
-        raise ValueError("the complaint is already archived (or being archived); there is "
-                         "nothing to withdraw")
+        raise ComplaintClosed("the complaint is already archived (or being archived); there is "
+                              "nothing to withdraw")

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.post_mortem import PostMortem
     from workflows.complaint.procedure import Procedure
     from workflows.complaint.resolution import Resolution
-    from workflows.complaint.rules import Complaint
+    from workflows.complaint.rules import ActionFacts
     from workflows.complaint.withdrawal import Withdrawals
     from workflows.events import Event
     from workflows.messages import ComplaintStart
@@ -106,10 +106,10 @@ class ComplaintWorkflow:
             procedure.result()
         return self.effects.receipt()  # ended; the whole state stays readable through `status`
 
-    def _facts(self) -> Complaint:
+    def _facts(self) -> ActionFacts:
         """The complaint as the update rules read it."""
         case = self.case
-        return Complaint(
+        return ActionFacts(
             state=case.state, roster=case.roster, registered=case.registered,
             personal_ack_by=case.personal_ack.actor if case.personal_ack else None,
             automatic_ack_body=case.automatic_ack_body, customer_email=case.customer_email(),
