@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from email.charset import QP, Charset
@@ -108,8 +109,18 @@ _UTF8 = Charset("utf-8")
 _UTF8.header_encoding = _UTF8.body_encoding = QP
 
 
+class HeaderRefused(ValueError):
+    """A header value the email cannot carry (no retry mends it)."""
+
+
 def _header(value: str) -> str:
-    return value if value.isascii() else Header(value, _UTF8).encode()
+    # CR/LF collapsed: a value ("x\nNote: y") never starts a header of its own, and never
+    # makes the encoder raise on every retry.
+    value = " ".join(value.split()) if any(c in value for c in "\r\n\v\f") else value
+    try:
+        return value if value.isascii() else Header(value, _UTF8).encode()
+    except Exception as err:
+        raise HeaderRefused(f"a header value cannot be encoded: {err}") from None
 
 
 def _text_part(body: str, subtype: str) -> MIMEText:
@@ -132,7 +143,7 @@ def compose(mail_from: str, row: Mapping[str, Any], text: str, headers: dict[str
         alternative.attach(_text_part(html, "html"))
         msg = alternative
     msg["From"] = _header(mail_from)
-    msg["To"] = ", ".join(row["recipients"])
+    msg["To"] = _header(", ".join(row["recipients"]))
     msg["Subject"] = _header(row["subject"])
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = row["message_id"]
@@ -207,7 +218,9 @@ class EmailActivities(activity_types.EmailActivities):
                 1, {"kind": message_kind(req.kind)})
             # The error's class only: SMTP's refusals quote the recipients' addresses.
             activity.logger.warning("email %s not sent: %s", req.kind, type(err).__name__)
-            if isinstance(err, jinja2.TemplateError):  # a broken template: retrying won't mend it
+            # A broken template or a header no encoding can carry: retrying won't mend it
+            # (the complaint logs email_failed, which its owner sees in the timeline).
+            if isinstance(err, jinja2.TemplateError | HeaderRefused | UnicodeError):
                 raise ApplicationError(str(err), type=type(err).__name__,
                                        non_retryable=True) from err
             raise
@@ -287,7 +300,9 @@ class EmailActivities(activity_types.EmailActivities):
         links = self.links.for_email(req.crn, req.template, req.kind)
         subject, body = self.renderer.render(req.template, {**req.context, "links": links})
         domain = self.mail_from.rpartition("@")[2].strip("> ") or "complaints.local"
-        message_id = f"<{req.crn}.{req.kind.replace(':', '.')}@{domain}>"
+        # 128 random bits, kept by the first attempt (every retry sends the stored one): a
+        # reply naming it proves it answers what we sent, which the CRN alone never did.
+        message_id = f"<{secrets.token_hex(16)}@{domain}>"
         async with self.pool.acquire() as conn:
             return await conn.fetchrow(
                 """INSERT INTO email_outbox
@@ -300,7 +315,7 @@ class EmailActivities(activity_types.EmailActivities):
                        (SELECT i.message_id FROM inbound_messages i WHERE i.crn = $1
                          ORDER BY i.received_at LIMIT 1) AS inbound_root,
                        (SELECT o.message_id FROM email_outbox o WHERE o.crn = $1
-                           AND o.message_id <> $6 AND split_part(o.kind, ':', 1) = ANY($7::text[])
+                           AND o.kind <> $2 AND split_part(o.kind, ':', 1) = ANY($7::text[])
                          ORDER BY o.id LIMIT 1) AS outbox_root""",
                 req.crn, req.kind, req.to, subject, body, message_id, list(CUSTOMER_TEMPLATES),
             )

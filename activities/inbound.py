@@ -15,10 +15,11 @@ import asyncpg
 from pydantic import ValidationError
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.inbound_metrics import count_inbound_message
-from activities.mailparse import ParsedMessage, Unparseable, parse_message
+from activities.mailparse import ParsedMessage, Unparseable, clean, parse_isolated
 from workflows import activity_types
 from workflows.complaint import ComplaintWorkflow
 from workflows.complaint.presentation import attachment_list
@@ -52,12 +53,32 @@ def _with_attachments(text: str, parsed: ParsedMessage) -> str:
     return f"[attachments: {attachment_list(_attachments(parsed))}]\n\n{text}"
 
 
+# A message's parsing and reply stripping get this long in their own process (then the
+# message is read again without stripping, and flagged).
+PARSE_LIMIT = 20.0
+
+
+def _unfixable(err: Exception) -> ApplicationError:
+    """What a retry cannot mend (the data itself): the message ends `failed` with the reason."""
+    return ApplicationError(f"{type(err).__name__}: {err}", type=type(err).__name__,
+                            non_retryable=True)
+
+
 class InboundActivities(activity_types.InboundActivities):
-    def __init__(self, pool: asyncpg.Pool, client: Client) -> None:
-        self.pool, self.client = pool, client
+    def __init__(self, pool: asyncpg.Pool, client: Client,
+                 parse_limit: float = PARSE_LIMIT) -> None:
+        self.pool, self.client, self.parse_limit = pool, client, parse_limit
 
     @activity.defn
     async def read_inbound(self, message_id: str) -> InboundDecision:
+        try:
+            return await self._read_inbound(message_id)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError,
+                UnicodeError) as err:
+            # PostgreSQL refused the data (a NUL, an invalid value): never better on a retry.
+            raise _unfixable(err) from err
+
+    async def _read_inbound(self, message_id: str) -> InboundDecision:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow("SELECT raw, envelope_from, received_at FROM "
                                       "inbound_messages WHERE message_id = $1", message_id)
@@ -65,7 +86,8 @@ class InboundActivities(activity_types.InboundActivities):
             return InboundDecision(message_id=message_id, kind="failed",
                                    detail="no such stored message")
         try:
-            parsed = parse_message(bytes(row["raw"]), row["envelope_from"])
+            parsed = await parse_isolated(bytes(row["raw"]), row["envelope_from"],
+                                          self.parse_limit)
         except Unparseable as err:
             return InboundDecision(message_id=message_id, kind="failed", detail=str(err))
         await self._keep(message_id, parsed)
@@ -98,9 +120,9 @@ class InboundActivities(activity_types.InboundActivities):
         """What was read, on the row; the attachments beside it (a retry writes nothing twice)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "UPDATE inbound_messages SET from_address = $2, subject = $3, body = $4 "
-                "WHERE message_id = $1", message_id, parsed.from_address, parsed.subject,
-                parsed.text)
+                "UPDATE inbound_messages SET from_address = $2, subject = $3, body = $4, "
+                "flag = nullif($5, '') WHERE message_id = $1", message_id, parsed.from_address,
+                parsed.subject, parsed.text, parsed.flag)
             for n, a in enumerate(parsed.attachments, 1):
                 await conn.execute(
                     """INSERT INTO inbound_attachments
@@ -196,5 +218,5 @@ class InboundActivities(activity_types.InboundActivities):
                       SET processed_at = coalesce(processed_at, now()), outcome = $2,
                           detail = $3, crn = coalesce($4, crn)
                     WHERE message_id = $1""",
-                outcome.message_id, outcome.outcome, outcome.detail, outcome.crn)
+                outcome.message_id, outcome.outcome, clean(outcome.detail), outcome.crn)
         count_inbound_message(outcome.outcome)

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.activity_types import InboundActivities
@@ -37,22 +37,33 @@ def inbound_workflow_id(message_id: str) -> str:
 class InboundMessageWorkflow:
     @workflow.run
     async def run(self, message_id: str) -> InboundOutcome:
-        decision = await workflow.execute_activity_method(
-            InboundActivities.read_inbound, message_id, start_to_close_timeout=TIMEOUT,
-            retry_policy=RETRY, summary=f"Read and thread {message_id}")
-        if decision.kind == "new_complaint":
-            outcome = await self._start_complaint(decision)
-        elif decision.kind == "reply":
-            outcome = await workflow.execute_activity_method(
-                InboundActivities.deliver_reply, decision, start_to_close_timeout=TIMEOUT,
-                retry_policy=RETRY, summary=f"The customer's reply to {decision.crn}")
-        else:
-            outcome = InboundOutcome(message_id=message_id, outcome=decision.kind,
-                                     detail=decision.detail)
+        try:
+            outcome = await self._process(message_id)
+        except ActivityError as err:
+            # Only an error no retry can mend gets here (the rest retry until PostgreSQL or
+            # Temporal are back): the message ends `failed` with its reason.
+            cause = err.cause
+            if not (isinstance(cause, ApplicationError) and cause.non_retryable):
+                raise
+            outcome = InboundOutcome(message_id=message_id, outcome="failed",
+                                     detail=cause.message[:1000])
         await workflow.execute_activity_method(
             InboundActivities.record_inbound_outcome, outcome, start_to_close_timeout=TIMEOUT,
             retry_policy=RETRY, summary=f"{outcome.outcome}: {message_id}")
         return outcome
+
+    async def _process(self, message_id: str) -> InboundOutcome:
+        decision = await workflow.execute_activity_method(
+            InboundActivities.read_inbound, message_id, start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY, summary=f"Read and thread {message_id}")
+        if decision.kind == "new_complaint":
+            return await self._start_complaint(decision)
+        if decision.kind == "reply":
+            return await workflow.execute_activity_method(
+                InboundActivities.deliver_reply, decision, start_to_close_timeout=TIMEOUT,
+                retry_policy=RETRY, summary=f"The customer's reply to {decision.crn}")
+        return InboundOutcome(message_id=message_id, outcome=decision.kind,
+                              detail=decision.detail)
 
     async def _start_complaint(self, decision: InboundDecision) -> InboundOutcome:
         assert decision.intake is not None and decision.crn is not None
