@@ -49,7 +49,7 @@ from workflows.messages import EmailReceipt, EmailRequest
 # Templates written to the customer (multipart, threaded, with their links).
 CUSTOMER_TEMPLATES = frozenset({
     "acknowledgement", "personal_acknowledgement", "customer_update", "solution_proposal",
-    "refund_applied", "sign_off_request", "resolution_notice", "survey"})
+    "refund_applied", "sign_off_request", "resolution_notice", "survey", "sign_off_confirm"})
 # Written by a person (the message is theirs), so not marked Auto-Submitted.
 WRITTEN_BY_PEOPLE = frozenset({"personal_acknowledgement", "customer_update",
                                "solution_proposal"})
@@ -57,12 +57,17 @@ AUTOMATIC_PER_HOUR = 5
 _URL = re.compile(r"(https?://[^\s<>\"]+)")
 
 
-def text_to_html(text: str) -> str:
-    """The text part as simple HTML: paragraphs, line breaks, links; nothing remote."""
+def text_to_html(text: str, ours: str | None = None) -> str:
+    """The text part as simple HTML: paragraphs, line breaks; nothing remote. Only URLs
+    under `ours` (the customer pages' address, where the product's signed links point) are
+    clickable: a URL in the customer's own subject or name stays text, so our domain never
+    carries a sender's link."""
+    prefix = html.escape(ours) if ours else None
     paragraphs = []
     for para in re.split(r"\n\s*\n", text.strip()):
         escaped = html.escape(para)
-        linked = _URL.sub(lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', escaped)
+        linked = _URL.sub(lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>'
+                          if prefix and m.group(1).startswith(prefix) else m.group(1), escaped)
         paragraphs.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
     return ('<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
             '<body style="font-family: sans-serif; line-height: 1.4">\n'
@@ -234,6 +239,13 @@ class EmailActivities(activity_types.EmailActivities):
         automatic = req.template not in WRITTEN_BY_PEOPLE
         if automatic and await self._over_automatic_limit(req, row):
             return receipt.model_copy(update={"status": "suppressed"})
+        if req.template == "acknowledgement" and row["inbound_dmarc"] == "fail":
+            # The From domain says this message is not its own: no answer to that address.
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE email_outbox SET last_error = $2 WHERE id = $1", row["id"],
+                    "suppressed: the sender failed DMARC (not answered)")
+            return receipt.model_copy(update={"status": "suppressed"})
         headers = {"X-Complaint-Reference": req.crn, "X-Complaint-Message-Kind": req.kind,
                    "Reply-To": self.support_address}
         if automatic:
@@ -241,7 +253,8 @@ class EmailActivities(activity_types.EmailActivities):
         html_part = None
         if req.template in CUSTOMER_TEMPLATES:
             headers.update(self._thread_headers(row))
-            html_part = text_to_html(row["body"])
+            html_part = text_to_html(row["body"], f"{self.links.public_url}/c/"
+                                     if self.links.enabled else None)
         msg = compose(self.mail_from, row, row["body"], headers, html_part)
         try:
             await self.smtp.send(msg)
@@ -314,6 +327,8 @@ class EmailActivities(activity_types.EmailActivities):
                        -- the customer's first message, else our first one to the customer.
                        (SELECT i.message_id FROM inbound_messages i WHERE i.crn = $1
                          ORDER BY i.received_at LIMIT 1) AS inbound_root,
+                       (SELECT i.dmarc FROM inbound_messages i WHERE i.crn = $1
+                         ORDER BY i.received_at LIMIT 1) AS inbound_dmarc,
                        (SELECT o.message_id FROM email_outbox o WHERE o.crn = $1
                            AND o.kind <> $2 AND split_part(o.kind, ':', 1) = ANY($7::text[])
                          ORDER BY o.id LIMIT 1) AS outbox_root""",

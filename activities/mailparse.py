@@ -12,7 +12,6 @@ import hashlib
 import json
 import re
 import sys
-import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 from email import policy
 from email.message import EmailMessage, Message

@@ -33,6 +33,7 @@ from tests.test_api import serving
 from tests.test_lifecycle import plan_agreed
 from workflows import models as m
 from workflows.events import Event
+from workflows.inbound import inbound_workflow_id
 from workflows.models import Status, complaint_reference
 
 SUPPORT = "support@example.com"
@@ -121,7 +122,10 @@ async def channel(stack: ComplaintStack) -> AsyncIterator[Channel]:
     api_port = free_port()
     stack.settings = replace(stack.settings, link_secret=SECRET, support_address=SUPPORT,
                              public_url=f"http://127.0.0.1:{api_port}",
-                             inbound_max_bytes=200_000)
+                             inbound_max_bytes=200_000,
+                             # Its limits are tested in tests/test_mail_trust.py.
+                             inbound_rate_per_ip=10_000, inbound_rate_per_sender=10_000,
+                             inbound_unknown_sender_per_hour=10_000)
     app = create_app(stack.settings, stack.client, stack.pool)
     async with gateway(stack, stack.pool) as (handler, port), stack.worker():
         async with serving(app, port=api_port) as base:
@@ -309,7 +313,19 @@ async def test_resolution_confirmed_by_reply_resolves_then_the_survey_page_score
     # Apple Mail style: the sign-off on top, our question quoted below.
     signoff = reply_to(ask, "Resolution Confirmed, thank you.\n\nOn 2 Dec 2026, at 09:00, "
                        "Customer Care <care@example.com> wrote:\n\n> Is your complaint resolved?\n")
-    assert await channel.deliver(signoff) == "sign_off"
+    # Nothing verifies senders here (the dev stack's default), so the emailed sign-off is
+    # recorded as an unauthenticated reply and answered with a one-use link that counts.
+    assert await channel.deliver(signoff) == "sign_off_link"
+    assert (await stack.status(crn)).status != Status.resolved
+    replied = (await replies(channel, crn))[-1]
+    assert (replied.outcome, replied.detail) == ("unauthenticated", "Resolution Confirmed, thank you.")
+    confirm = await stack.mail_for(
+        crn, "sign_off_confirm:" + inbound_workflow_id(signoff["Message-ID"])[8:20])
+    assert h(confirm, "To") == KITE and "did not prove" in text_of(confirm)
+    async with httpx.AsyncClient() as http:
+        link = channel.link(confirm, "sign_off")
+        assert (await http.post(link, data={"confirm": "Resolution Confirmed"})).status_code == 200
+        assert (await http.post(link, data={"confirm": "Resolution Confirmed"})).status_code == 409
     state = await stack.until(crn, lambda s: s.status == Status.resolved)
     resolved = [e for e in state.timeline if e.event == Event.resolved]
     assert resolved[0].actor == "customer:cust-kite"

@@ -225,7 +225,7 @@ class ComplaintWorkflow(WithdrawalPath):
             self._log(Event.customer_disagreed, reply.actor,
                       "back to planning: " + excerpt(reply.message), outcome="disagreed")
         else:
-            self._log(Event.customer_replied, reply.actor, excerpt(reply.message))
+            self._log(Event.customer_replied, reply.actor, excerpt(reply.message), outcome="unauthenticated" if reply.authenticated is False else None)
             self._notify_owner_of_reply(reply)
         if reply.agrees is True:
             self._ask_for_sign_off()  # a plan with nothing left to carry out
