@@ -67,6 +67,9 @@ class Settings:
     inbound_rate_per_sender: int = 10  # messages a minute from one envelope sender
     # Messages an hour from an address no customer has before the rest are held (suspended).
     inbound_unknown_sender_per_hour: int = 5
+    # The worker parses and strips each message in a child process killed after this long
+    # (then the text is kept unstripped and flagged).
+    inbound_parse_seconds: float = 20.0
     # Where people reach `complaints serve` (customers' links, the console's links in
     # internal emails), and the secret that signs customers' links (no secret: emails carry
     # no customer links, and the customer pages refuse every link).
@@ -125,6 +128,8 @@ class Settings:
             inbound_unknown_sender_per_hour=_at_least_one(
                 "INBOUND_UNKNOWN_SENDER_PER_HOUR", env.get("INBOUND_UNKNOWN_SENDER_PER_HOUR")
                 or defaults.inbound_unknown_sender_per_hour),
+            inbound_parse_seconds=float(env.get("INBOUND_PARSE_SECONDS")
+                                        or defaults.inbound_parse_seconds),
             public_url=env.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
             link_secret=env.get("LINK_SECRET", defaults.link_secret),
             metrics_port=int(env.get("METRICS_PORT", defaults.metrics_port)),

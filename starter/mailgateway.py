@@ -36,15 +36,13 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities import mailbox
 from activities.db import UNAVAILABLE, Pool, create_pool
 from activities.mailauth import SenderCheck, Verdict, headers_of, spam_reason
 from activities.mailparse import message_id_of
 from settings import Settings, connect
-from workflows.inbound import InboundMessageWorkflow, inbound_workflow_id
+from starter.operations import start_inbound
 
 log = logging.getLogger("complaints.mailgateway")
 SWEEP_EVERY = 15.0
@@ -187,14 +185,7 @@ class InboundHandler:
         """Start the message's workflow (idempotent); False if Temporal was not reachable
         (the sweep tries again)."""
         try:
-            await self.client.start_workflow(
-                InboundMessageWorkflow.run, message_id, id=inbound_workflow_id(message_id),
-                task_queue=self.settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=f"Inbound email {message_id}")
-        except WorkflowAlreadyStartedError:
-            pass  # processed already: this start is the same message again
+            await start_inbound(self.client, self.settings.task_queue, message_id)
         except Exception as err:  # Temporal away: the row waits for the sweep
             log.warning("could not start processing %s yet: %s", message_id, err)
             return False
