@@ -43,10 +43,12 @@ async def store_inbound(pool: asyncpg.Pool, message_id: str, envelope_from: str,
 
 
 async def unknown_sender_count(pool: asyncpg.Pool, address: str) -> int | None:
-    """Messages from `address` in the last hour, or None when a customer has that address."""
+    """Messages from `address` in the last hour, or None when it is a known customer's (one
+    the CRM seeded; a record the email channel made from a sender's first message is not)."""
     async with pool.acquire() as conn:
         return await conn.fetchval(
-            """SELECT CASE WHEN EXISTS (SELECT 1 FROM customers WHERE lower(email) = $1)
+            """SELECT CASE WHEN EXISTS (SELECT 1 FROM customers WHERE lower(email) = $1
+                                          AND id NOT LIKE 'email-%')
                            THEN NULL
                            ELSE (SELECT count(*) FROM inbound_messages
                                   WHERE from_address = $1
