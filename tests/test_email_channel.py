@@ -357,6 +357,14 @@ async def test_expired_link_is_refused_and_the_status_page_shows_no_internals(
         assert "Export shows wrong totals" in page.text  # the messages exchanged
         assert "SECRET-ROOT-CAUSE" not in page.text and "Rounding" not in page.text
         assert (await http.post(channel.link(ack, "status"))).status_code == 405
+        # The messages without links: the acknowledgement's own status link is not shown.
+        assert "Ticket number:" in page.text and "[link removed]" in page.text
+        shown = page.text.split("<h2>Messages")[1].split("To write to us")[0]
+        assert "/c/" not in shown and "http://" not in shown
+        # The status link lives 90 days.
+        for age, code in ((89, 200), (91, 410)):
+            aged = links.token(crn, "status", "acknowledgement", now=time.time() - age * 86400)
+            assert (await http.get(f"{channel.base}/c/status/{aged}")).status_code == code
 
 
 async def test_the_customer_withdraws_from_the_status_page(channel: Channel):
