@@ -226,6 +226,10 @@ class EmailActivities(activity_types.EmailActivities):
             # A broken template or a header no encoding can carry: retrying won't mend it
             # (the complaint logs email_failed, which its owner sees in the timeline).
             if isinstance(err, jinja2.TemplateError | HeaderRefused | UnicodeError):
+                async with self.pool.acquire() as conn:  # the outbox row says why, if it has one
+                    await conn.execute(
+                        "UPDATE email_outbox SET last_error = $3 WHERE crn = $1 AND kind = $2",
+                        req.crn, req.kind, f"failed (not retried): {err}"[:1000])
                 raise ApplicationError(str(err), type=type(err).__name__,
                                        non_retryable=True) from err
             raise

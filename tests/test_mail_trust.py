@@ -382,3 +382,30 @@ async def test_an_unknown_sender_over_its_hourly_rate_is_suspended(stack: Compla
             row = await deliver(channel, email(subject=f"Mine {n}").as_bytes())
             outcomes.append(row["outcome"])
     assert outcomes == ["new_complaint", "new_complaint", "suspended"] + ["new_complaint"] * 3
+
+
+# --- outgoing headers ------------------------------------------------------------------------
+
+
+def test_header_values_have_line_breaks_collapsed_and_errors_are_refusals():
+    from activities.email import HeaderRefused, _header, compose
+    row = {"recipients": ["tom@example.com"], "subject": "Escalated: x\r\nNote: y",
+           "message_id": "<a@b>"}
+    msg = compose("care@example.com", row, "body", {"X-Reason": "one\ntwo\rthree"})
+    assert msg["Subject"] == "Escalated: x Note: y" and msg["Note"] is None
+    assert msg["X-Reason"] == "one two three"
+    assert b"\nNote:" not in msg.as_bytes()
+    with pytest.raises(HeaderRefused):
+        _header("caf\udce9")  # a lone surrogate no charset can encode
+
+
+async def test_an_escalation_reason_with_a_line_break_is_delivered_as_one_header(
+        stack: ComplaintStack):
+    from tests.test_ownership_and_actions import drive
+    async with stack.worker():
+        crn, _ = await drive(stack, "owner")
+        await stack.act(crn, "escalate", m.EscalationRequest(actor="ana", reason="x\nNote: y"))
+        mail = await stack.mail.wait_for(
+            lambda x: x["X-Complaint-Reference"] == crn and x["To"] == "tom@example.com"
+            and str(x["X-Complaint-Message-Kind"]).startswith("escalation:"))
+    assert h(mail, "Subject").endswith("x Note: y") and mail["Note"] is None
