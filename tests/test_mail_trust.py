@@ -409,3 +409,65 @@ async def test_an_escalation_reason_with_a_line_break_is_delivered_as_one_header
             lambda x: x["X-Complaint-Reference"] == crn and x["To"] == "tom@example.com"
             and str(x["X-Complaint-Message-Kind"]).startswith("escalation:"))
     assert h(mail, "Subject").endswith("x Note: y") and mail["Note"] is None
+
+
+# --- deciding suspended mail: the CLI and the console ------------------------------------------
+
+
+async def _suspend(stack: ComplaintStack, n: int) -> str:
+    """A message as the gateway stores one it held aside (spam)."""
+    msg = email(subject=f"Held {n}", X_Spam_Flag="YES")
+    raw = msg.as_bytes()
+    assert await mailbox.store_inbound(stack.pool, msg["Message-ID"], KITE, raw,
+                                       from_address=KITE, suspended="marked as spam upstream")
+    return msg["Message-ID"]
+
+
+async def test_suspended_mail_from_the_cli(stack: ComplaintStack, capsys, monkeypatch):
+    from tests.test_cli import Cli
+    for var, value in {"TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
+                       "DATABASE_URL": stack.settings.database_url,
+                       "TASK_QUEUE": stack.settings.task_queue}.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("TEMPORAL_NAMESPACE", raising=False)
+    run = Cli(capsys)
+    released, rejected = await _suspend(stack, 1), await _suspend(stack, 2)
+    code, out, _ = await run("suspended", "list")
+    assert code == 0 and released in out and rejected in out and "marked as spam" in out
+    async with stack.worker():
+        assert (await run("suspended", "reject", rejected, "--by", "tom"))[:2] == (
+            0, f"rejected: {rejected}\n")
+        code, _, err = await run("suspended", "release", rejected)
+        assert code == 1 and "is not a suspended message" in err
+        assert (await run("suspended", "release", released, "--by", "tom"))[0] == 0
+        row = await Channel(stack, None, 0, "").processed(released)  # type: ignore[arg-type]
+        stack.started.append(row["crn"])
+        assert row["outcome"] == "new_complaint"
+    code, out, _ = await run("suspended", "list")
+    assert code == 0 and out == "no suspended messages\n"
+
+
+async def test_suspended_mail_page_for_agents_and_team_leads(stack: ComplaintStack):
+    from tests.console_stack import console_on, signed_in, token
+    message_id = await _suspend(stack, 3)
+    async with console_on(stack) as console:
+        async with signed_in(console, "fiona") as fiona:  # the finance manager
+            assert (await fiona.get("/console/suspended")).status_code == 403
+        async with signed_in(console, "tom") as tom:
+            page = await tom.get("/console/suspended")
+            assert page.status_code == 200 and message_id.strip("<>") in page.text
+            assert "marked as spam upstream" in page.text
+            no_csrf = await tom.post("/console/suspended/decide", data={
+                "message_id": message_id, "decision": "release"})
+            assert no_csrf.status_code == 403
+            done = await tom.post("/console/suspended/decide", data={
+                "csrf_token": token(page.text), "message_id": message_id,
+                "decision": "release"})
+            assert done.status_code == 303
+            again = await tom.post("/console/suspended/decide", data={
+                "csrf_token": token(page.text), "message_id": message_id,
+                "decision": "reject"})
+            assert again.status_code == 409
+        row = await Channel(stack, None, 0, "").processed(message_id)  # type: ignore[arg-type]
+        stack.started.append(row["crn"])
+        assert row["outcome"] == "new_complaint"
