@@ -5,6 +5,8 @@ until someone here decides."""
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -15,6 +17,7 @@ from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.operations import start_inbound
 from workflows.models import Role
 
+log = logging.getLogger("complaints.console")
 router = APIRouter(include_in_schema=False)
 # Who sees the held mail and decides it: the people who triage what comes in.
 MAIL_ROLES = frozenset({Role.agent, Role.team_lead, Role.head_of_cs})
@@ -44,6 +47,6 @@ async def decide(request: Request, session: SignedIn, form: CheckedForm) -> Resp
         # Temporal away: the gateway's sweep starts the released message when it is back.
         try:
             await start_inbound(c.client, c.settings.task_queue, message_id)
-        except Exception:  # noqa: BLE001 - the sweep covers every reason
-            pass
+        except Exception as err:
+            log.warning("released %s; the gateway's sweep will start it: %s", message_id, err)
     return RedirectResponse(f"{PREFIX}/suspended?decided={decision}", status_code=303)
