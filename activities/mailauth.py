@@ -128,6 +128,29 @@ def from_authentication_results(msg: Message, authserv_id: str) -> Verdict:
                    f"no Authentication-Results from the trusted MX {authserv_id}")
 
 
+def strip_untrusted_results(raw: bytes, authserv_id: str) -> bytes:
+    """The message without any `Authentication-Results` but the trusted MX's: nothing that
+    reads the stored message later can mistake a sender's own claim for a verdict."""
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0),
+              default=len(raw))
+    head, body = raw[:end], raw[end:]
+    fields: list[list[bytes]] = []
+    for line in head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1].append(line)  # a folded continuation of the field above
+        else:
+            fields.append([line])
+    kept = []
+    for field in fields:
+        name, _, value = b"".join(field).partition(b":")
+        if name.strip().lower() == b"authentication-results":
+            server, _ = _ar_parts(value.decode("utf-8", "replace"))
+            if server != authserv_id.lower():
+                continue
+        kept.append(b"".join(field))
+    return b"".join(kept) + body
+
+
 # --- the product's own checks --------------------------------------------------------------
 
 

@@ -39,7 +39,13 @@ from temporalio.client import Client
 
 from activities import mailbox
 from activities.db import UNAVAILABLE, Pool, create_pool
-from activities.mailauth import SenderCheck, Verdict, headers_of, spam_reason
+from activities.mailauth import (
+    SenderCheck,
+    Verdict,
+    headers_of,
+    spam_reason,
+    strip_untrusted_results,
+)
 from activities.mailparse import message_id_of
 from settings import Settings, connect
 from starter.operations import start_inbound
@@ -132,6 +138,8 @@ class InboundHandler:
         peer_ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         verdict = await self.verify(raw, peer_ip, envelope.mail_from or "",
                                     session.host_name or "")
+        if self.settings.inbound_trusted_authserv_id:
+            raw = strip_untrusted_results(raw, self.settings.inbound_trusted_authserv_id)
         headers = headers_of(raw)
         sender = parseaddr(" ".join(str(headers.get("From", "")).split()))[1].lower()
         sender = sender if sender.isprintable() else ""

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from activities.mailauth import SenderCheck, headers_of, spam_reason
+from activities.mailauth import SenderCheck, headers_of, spam_reason, strip_untrusted_results
 from tests.mail_dns import Zone, add_domain, dns_server
 
 
@@ -81,6 +81,16 @@ def test_only_the_trusted_mx_authentication_results_count():
                      "header.from=kite.example")
     verdict = check.check(failed, "", "", "")
     assert (verdict.authenticated, verdict.dmarc, verdict.policy) == (False, "fail", "quarantine")
+
+
+def test_other_authentication_results_are_stripped_the_trusted_kept():
+    raw = (b"Authentication-Results: mx.example.com; dmarc=fail header.from=kite.example\r\n"
+           b"Authentication-Results: mx.evil.example; dmarc=pass\r\n header.from=kite.example\r\n"
+           + message())
+    kept = strip_untrusted_results(raw, "mx.example.com")
+    assert b"mx.evil.example" not in kept and b"dmarc=pass" not in kept
+    assert b"mx.example.com; dmarc=fail" in kept and kept.endswith(b"Resolution Confirmed\r\n")
+    assert headers_of(kept)["Subject"] == "Totals"
 
 
 def test_unconfigured_everything_is_unauthenticated():
