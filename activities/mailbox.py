@@ -112,7 +112,7 @@ async def list_inbound(pool: asyncpg.Pool, failed_only: bool = False,
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             """SELECT message_id, received_at, processed_at, outcome, detail, crn, from_address,
-                      subject, size, envelope_from
+                      subject, size, envelope_from, authenticated, dmarc, flag
                  FROM inbound_messages
                 WHERE NOT $1 OR outcome = 'failed'
                 ORDER BY received_at DESC LIMIT $2""", failed_only, limit)

@@ -446,6 +446,7 @@ async def test_not_a_relay_oversize_refused_unparseable_kept_and_flagged(channel
         env=os.environ | {"DATABASE_URL": channel.stack.settings.database_url})
     assert listed.returncode == 0, listed.stderr
     assert "<garbage-1@nowhere>" in listed.stdout and "no usable sender" in listed.stdout
+    assert "[unauthenticated, dmarc=unchecked]" in listed.stdout  # nothing verifies senders here
 
 
 async def test_attachments_and_charsets_are_kept(channel: Channel):

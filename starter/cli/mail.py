@@ -105,4 +105,6 @@ async def cmd_inbound_list(args: argparse.Namespace, settings: Settings) -> None
         print(f"{r['received_at']:%Y-%m-%d %H:%M:%S}  {r['outcome'] or 'pending':<13} "
               f"{r['crn'] or '-':<14} {r['from_address'] or r['envelope_from'] or '?'}  "
               f"{r['subject'] or ''}")
-        print(f"    {r['message_id']}" + (f"  ({r['detail']})" if r["detail"] else ""))
+        sender = "authenticated" if r["authenticated"] else f"unauthenticated, dmarc={r['dmarc']}"
+        print(f"    {r['message_id']}  [{sender}]" + (f"  ({r['detail']})" if r["detail"] else "")
+              + (f"  flagged: {r['flag']}" if r["flag"] else ""))
