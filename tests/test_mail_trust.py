@@ -471,3 +471,34 @@ async def test_suspended_mail_page_for_agents_and_team_leads(stack: ComplaintSta
         row = await Channel(stack, None, 0, "").processed(message_id)  # type: ignore[arg-type]
         stack.started.append(row["crn"])
         assert row["outcome"] == "new_complaint"
+
+
+async def test_a_guessable_message_id_from_before_threads_only_when_authenticated(trusted, zone):
+    channel, _ = trusted
+    stack = channel.stack
+    legacy = add_domain(zone[0], "legacy.example", dmarc="none")
+    msg = email(sender="Ann <ann@legacy.example>")
+    assert (await deliver(channel, signed(legacy, msg), "ann@legacy.example"))["authenticated"]
+    crn = complaint_reference("email", msg["Message-ID"])
+    ack = await stack.mail_for(crn, "acknowledgement")
+    # Mail sent before Message-IDs were random carried `<CRN.kind@domain>`, which anyone who
+    # knows the CRN can write.
+    old_id = f"<{crn}.acknowledgement@example.com>"
+    async with stack.pool.acquire() as conn:
+        await conn.execute("UPDATE email_outbox SET message_id = $2 WHERE crn = $1 AND "
+                           "kind = 'acknowledgement'", crn, old_id)
+    del ack["Message-ID"]
+    ack["Message-ID"] = old_id
+    unsigned = reply_to(ack, "Please close it.", sender="Ann <ann@legacy.example>")
+    # Without the [CRN-…] in the subject (that path takes the customer's address, and the
+    # reply is then recorded as unauthenticated): only the old id could thread it.
+    del unsigned["Subject"]
+    unsigned["Subject"] = "Re: your email"
+    row = await deliver(channel, unsigned.as_bytes(), "ann@legacy.example")
+    assert (row["outcome"], row["authenticated"]) == ("new_complaint", False)
+    assert row["crn"] != crn
+    proven = reply_to(ack, "Still broken.", sender="Ann <ann@legacy.example>")
+    del proven["Subject"]
+    proven["Subject"] = "Re: your email"
+    row = await deliver(channel, signed(legacy, proven), "ann@legacy.example")
+    assert (row["outcome"], row["crn"]) == ("reply", crn)
