@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from email.charset import QP, Charset
@@ -48,7 +49,7 @@ from workflows.messages import EmailReceipt, EmailRequest
 # Templates written to the customer (multipart, threaded, with their links).
 CUSTOMER_TEMPLATES = frozenset({
     "acknowledgement", "personal_acknowledgement", "customer_update", "solution_proposal",
-    "refund_applied", "sign_off_request", "resolution_notice", "survey",
+    "refund_applied", "sign_off_request", "resolution_notice", "survey", "sign_off_confirm",
     "agreement_reminder", "resolution_unconfirmed", "summary_resolution", "final_response",
     "not_a_complaint"})
 # Written by a person (the message is theirs), so not marked Auto-Submitted.
@@ -58,12 +59,17 @@ AUTOMATIC_PER_HOUR = 5
 _URL = re.compile(r"(https?://[^\s<>\"]+)")
 
 
-def text_to_html(text: str) -> str:
-    """The text part as simple HTML: paragraphs, line breaks, links; nothing remote."""
+def text_to_html(text: str, ours: str | None = None) -> str:
+    """The text part as simple HTML: paragraphs, line breaks; nothing remote. Only URLs
+    under `ours` (the customer pages' address, where the product's signed links point) are
+    clickable: a URL in the customer's own subject or name stays text, so our domain never
+    carries a sender's link."""
+    prefix = html.escape(ours) if ours else None
     paragraphs = []
     for para in re.split(r"\n\s*\n", text.strip()):
         escaped = html.escape(para)
-        linked = _URL.sub(lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', escaped)
+        linked = _URL.sub(lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>'
+                          if prefix and m.group(1).startswith(prefix) else m.group(1), escaped)
         paragraphs.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
     return ('<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
             '<body style="font-family: sans-serif; line-height: 1.4">\n'
@@ -110,8 +116,18 @@ _UTF8 = Charset("utf-8")
 _UTF8.header_encoding = _UTF8.body_encoding = QP
 
 
+class HeaderRefused(ValueError):
+    """A header value the email cannot carry (no retry mends it)."""
+
+
 def _header(value: str) -> str:
-    return value if value.isascii() else Header(value, _UTF8).encode()
+    # CR/LF collapsed: a value ("x\nNote: y") never starts a header of its own, and never
+    # makes the encoder raise on every retry.
+    value = " ".join(value.split()) if any(c in value for c in "\r\n\v\f") else value
+    try:
+        return value if value.isascii() else Header(value, _UTF8).encode()
+    except Exception as err:
+        raise HeaderRefused(f"a header value cannot be encoded: {err}") from None
 
 
 def _text_part(body: str, subtype: str) -> MIMEText:
@@ -134,7 +150,7 @@ def compose(mail_from: str, row: Mapping[str, Any], text: str, headers: dict[str
         alternative.attach(_text_part(html, "html"))
         msg = alternative
     msg["From"] = _header(mail_from)
-    msg["To"] = ", ".join(row["recipients"])
+    msg["To"] = _header(", ".join(row["recipients"]))
     msg["Subject"] = _header(row["subject"])
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = row["message_id"]
@@ -209,7 +225,13 @@ class EmailActivities(activity_types.EmailActivities):
                 1, {"kind": message_kind(req.kind)})
             # The error's class only: SMTP's refusals quote the recipients' addresses.
             activity.logger.warning("email %s not sent: %s", req.kind, type(err).__name__)
-            if isinstance(err, jinja2.TemplateError):  # a broken template: retrying won't mend it
+            # A broken template or a header no encoding can carry: retrying won't mend it
+            # (the complaint logs email_failed, which its owner sees in the timeline).
+            if isinstance(err, jinja2.TemplateError | HeaderRefused | UnicodeError):
+                async with self.pool.acquire() as conn:  # the outbox row says why, if it has one
+                    await conn.execute(
+                        "UPDATE email_outbox SET last_error = $3 WHERE crn = $1 AND kind = $2",
+                        req.crn, req.kind, f"failed (not retried): {err}"[:1000])
                 raise ApplicationError(str(err), type=type(err).__name__,
                                        non_retryable=True) from err
             raise
@@ -223,6 +245,13 @@ class EmailActivities(activity_types.EmailActivities):
         automatic = req.template not in WRITTEN_BY_PEOPLE
         if automatic and await self._over_automatic_limit(req, row):
             return receipt.model_copy(update={"status": "suppressed"})
+        if req.template == "acknowledgement" and row["inbound_dmarc"] == "fail":
+            # The From domain says this message is not its own: no answer to that address.
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE email_outbox SET last_error = $2 WHERE id = $1", row["id"],
+                    "suppressed: the sender failed DMARC (not answered)")
+            return receipt.model_copy(update={"status": "suppressed"})
         headers = {"X-Complaint-Reference": req.crn, "X-Complaint-Message-Kind": req.kind,
                    "Reply-To": self.support_address}
         if automatic:
@@ -230,7 +259,8 @@ class EmailActivities(activity_types.EmailActivities):
         html_part = None
         if req.template in CUSTOMER_TEMPLATES:
             headers.update(self._thread_headers(row))
-            html_part = text_to_html(row["body"])
+            html_part = text_to_html(row["body"], f"{self.links.public_url}/c/"
+                                     if self.links.enabled else None)
         msg = compose(self.mail_from, row, row["body"], headers, html_part)
         try:
             await self.smtp.send(msg)
@@ -289,7 +319,9 @@ class EmailActivities(activity_types.EmailActivities):
         links = self.links.for_email(req.crn, req.template, req.kind)
         subject, body = self.renderer.render(req.template, {**req.context, "links": links})
         domain = self.mail_from.rpartition("@")[2].strip("> ") or "complaints.local"
-        message_id = f"<{req.crn}.{req.kind.replace(':', '.')}@{domain}>"
+        # 128 random bits, kept by the first attempt (every retry sends the stored one): a
+        # reply naming it proves it answers what we sent, which the CRN alone never did.
+        message_id = f"<{secrets.token_hex(16)}@{domain}>"
         async with self.pool.acquire() as conn:
             return await conn.fetchrow(
                 """INSERT INTO email_outbox
@@ -301,8 +333,10 @@ class EmailActivities(activity_types.EmailActivities):
                        -- the customer's first message, else our first one to the customer.
                        (SELECT i.message_id FROM inbound_messages i WHERE i.crn = $1
                          ORDER BY i.received_at LIMIT 1) AS inbound_root,
+                       (SELECT i.dmarc FROM inbound_messages i WHERE i.crn = $1
+                         ORDER BY i.received_at LIMIT 1) AS inbound_dmarc,
                        (SELECT o.message_id FROM email_outbox o WHERE o.crn = $1
-                           AND o.message_id <> $6 AND split_part(o.kind, ':', 1) = ANY($7::text[])
+                           AND o.kind <> $2 AND split_part(o.kind, ':', 1) = ANY($7::text[])
                          ORDER BY o.id LIMIT 1) AS outbox_root""",
                 req.crn, req.kind, req.to, subject, body, message_id, list(CUSTOMER_TEMPLATES),
             )

@@ -89,7 +89,7 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
                   WHERE {inbound})""", crns, sorted(addresses))  # nosec B608 # constant SQL
         await run("inbound_messages", f"""UPDATE inbound_messages SET raw = ''::bytea,
                   envelope_from = '', from_address = NULL, subject = NULL, body = NULL,
-                  detail = NULL WHERE {inbound}""", crns, sorted(addresses))  # nosec B608 # constant SQL
+                  detail = NULL, helo = NULL, auth_reason = NULL WHERE {inbound}""", crns, sorted(addresses))  # nosec B608 # constant SQL
         await conn.execute("UPDATE erasures SET rows_changed = $2 WHERE id = $1", erasure_id,
                            json.dumps(changed))
     return Erasure(erasure_id, customer_id, crns, changed)

@@ -2,23 +2,31 @@
 as the customer (the activities of InboundMessageWorkflow, workflows/inbound.py).
 
 Threading (DESIGN.md): `In-Reply-To`/`References` naming a message of a complaint (one the
-product sent, or one it received); else a `[CRN-…]` subject token, but only when the
-sender is that complaint's customer; else a new complaint from the sender (found by
+product sent, or one it received), or else a `[CRN-…]` subject token; either only when the
+sender's address is that complaint's customer's (case-insensitively). A Message-ID of ours
+from before they were random (`<CRN-….kind@domain>`, guessable) threads only when the
+sender is also authenticated. Otherwise it is a new complaint from the sender (found by
 address, case-insensitively, or a new customer record).
+
+What a reply may do depends on what it proves (docs/security.md, "Email you can trust"):
+from an authenticated sender a written sign-off counts; from any other it is recorded as an
+unauthenticated reply, and a sign-off is answered with a one-use link that then counts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 
 import asyncpg
 from pydantic import ValidationError
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.inbound_metrics import count_inbound_message
-from activities.mailparse import ParsedMessage, Unparseable, parse_message
+from activities.mailparse import ParsedMessage, Unparseable, clean, parse_isolated
 from workflows import activity_types
 from workflows.complaint import ComplaintWorkflow
 from workflows.complaint.presentation import attachment_list
@@ -52,20 +60,44 @@ def _with_attachments(text: str, parsed: ParsedMessage) -> str:
     return f"[attachments: {attachment_list(_attachments(parsed))}]\n\n{text}"
 
 
+# The Message-IDs the product wrote before they were random: a CRN anyone can learn.
+LEGACY_ID = re.compile(r"^<CRN-[A-Z2-7]{10}\.")
+# A message's parsing and reply stripping get this long in their own process (then the
+# message is read again without stripping, and flagged).
+PARSE_LIMIT = 20.0
+
+
+def _unfixable(err: Exception) -> ApplicationError:
+    """What a retry cannot mend (the data itself): the message ends `failed` with the reason."""
+    return ApplicationError(f"{type(err).__name__}: {err}", type=type(err).__name__,
+                            non_retryable=True)
+
+
 class InboundActivities(activity_types.InboundActivities):
-    def __init__(self, pool: asyncpg.Pool, client: Client) -> None:
-        self.pool, self.client = pool, client
+    def __init__(self, pool: asyncpg.Pool, client: Client,
+                 parse_limit: float = PARSE_LIMIT) -> None:
+        self.pool, self.client, self.parse_limit = pool, client, parse_limit
 
     @activity.defn
     async def read_inbound(self, message_id: str) -> InboundDecision:
+        try:
+            return await self._read_inbound(message_id)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError,
+                UnicodeError) as err:
+            # PostgreSQL refused the data (a NUL, an invalid value): never better on a retry.
+            raise _unfixable(err) from err
+
+    async def _read_inbound(self, message_id: str) -> InboundDecision:
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT raw, envelope_from, received_at FROM "
-                                      "inbound_messages WHERE message_id = $1", message_id)
+            row = await conn.fetchrow(
+                "SELECT raw, envelope_from, received_at, authenticated FROM inbound_messages "
+                "WHERE message_id = $1", message_id)
         if row is None:
             return InboundDecision(message_id=message_id, kind="failed",
                                    detail="no such stored message")
         try:
-            parsed = parse_message(bytes(row["raw"]), row["envelope_from"])
+            parsed = await parse_isolated(bytes(row["raw"]), row["envelope_from"],
+                                          self.parse_limit)
         except Unparseable as err:
             return InboundDecision(message_id=message_id, kind="failed", detail=str(err))
         await self._keep(message_id, parsed)
@@ -73,12 +105,14 @@ class InboundActivities(activity_types.InboundActivities):
             return InboundDecision(message_id=message_id, kind="ignored",
                                    detail=f"automatic mail ({parsed.automatic}): not answered")
         text = _bounded(parsed.text or "(no text)")
-        crn = await self._thread(parsed)
+        authenticated = bool(row["authenticated"])
+        crn = await self._thread(parsed, authenticated)
         if crn is not None:
             await self._set_crn(message_id, crn)
             return InboundDecision(message_id=message_id, kind="reply", crn=crn,
                                    text=_bounded(_with_attachments(text, parsed)),
-                                   confirms_resolution=parsed.confirms_resolution)
+                                   confirms_resolution=parsed.confirms_resolution
+                                   and not parsed.flag, authenticated=authenticated)
         try:
             intake = ComplaintIntake(
                 source="email", external_ref=message_id,
@@ -92,15 +126,16 @@ class InboundActivities(activity_types.InboundActivities):
         crn = complaint_reference("email", message_id)
         await self._set_crn(message_id, crn)
         return InboundDecision(message_id=message_id, kind="new_complaint", crn=crn,
-                               customer_id=intake.customer.id, text=text, intake=intake)
+                               customer_id=intake.customer.id, text=text, intake=intake,
+                               authenticated=authenticated)
 
     async def _keep(self, message_id: str, parsed: ParsedMessage) -> None:
         """What was read, on the row; the attachments beside it (a retry writes nothing twice)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "UPDATE inbound_messages SET from_address = $2, subject = $3, body = $4 "
-                "WHERE message_id = $1", message_id, parsed.from_address, parsed.subject,
-                parsed.text)
+                "UPDATE inbound_messages SET from_address = $2, subject = $3, body = $4, "
+                "flag = nullif($5, '') WHERE message_id = $1", message_id, parsed.from_address,
+                parsed.subject, parsed.text, parsed.flag)
             for n, a in enumerate(parsed.attachments, 1):
                 await conn.execute(
                     """INSERT INTO inbound_attachments
@@ -113,19 +148,25 @@ class InboundActivities(activity_types.InboundActivities):
             await conn.execute("UPDATE inbound_messages SET crn = $2 WHERE message_id = $1",
                                message_id, crn)
 
-    async def _thread(self, parsed: ParsedMessage) -> str | None:
+    async def _thread(self, parsed: ParsedMessage, authenticated: bool) -> str | None:
+        """The complaint this message answers, if its sender is that complaint's customer."""
         async with self.pool.acquire() as conn:
             if parsed.references:
-                crn = await conn.fetchval(
-                    """SELECT crn FROM (
+                known = await conn.fetch(
+                    """SELECT known.crn, known.message_id, c.customer_email FROM (
                          SELECT crn, message_id FROM email_outbox WHERE message_id = ANY($1)
                          UNION ALL
                          SELECT crn, message_id FROM inbound_messages
                           WHERE message_id = ANY($1) AND crn IS NOT NULL) known
-                        ORDER BY array_position($1, message_id) LIMIT 1""",
+                       LEFT JOIN complaints c ON c.crn = known.crn
+                        ORDER BY array_position($1, known.message_id)""",
                     parsed.references)
-                if crn:
-                    return crn
+                for ref in known:
+                    if (ref["customer_email"] or "").lower() != parsed.from_address:
+                        continue  # someone else's complaint: not theirs to write into
+                    if LEGACY_ID.match(ref["message_id"]) and not authenticated:
+                        continue  # a guessable id proves nothing by itself
+                    return ref["crn"]
             if parsed.crn_token:
                 # Only the complaint's own customer may attach mail to it by its number.
                 owner_email = await conn.fetchval(
@@ -163,6 +204,22 @@ class InboundActivities(activity_types.InboundActivities):
         actor = customer_actor(state.customer_id)
         # The update's id derives from the message: a retried activity applies it once.
         base = inbound_workflow_id(decision.message_id)
+        if decision.confirms_resolution and not decision.authenticated:
+            # Email cannot prove who wrote this: recorded as a reply, and the customer's own
+            # address gets a one-use link to confirm on the sign-off page.
+            recorded = await self._record_reply(handle, decision, actor, base)
+            if recorded.outcome == "refused":
+                return recorded
+            async with self.pool.acquire() as conn:
+                customer = await conn.fetchrow(
+                    "SELECT customer_email, customer_name FROM complaints WHERE crn = $1",
+                    decision.crn)
+            if customer is None or not customer["customer_email"]:
+                return recorded
+            return recorded.model_copy(update={
+                "outcome": "sign_off_link", "confirm_to": customer["customer_email"],
+                "customer_name": customer["customer_name"],
+                "detail": "an unauthenticated sign-off: a link to confirm it was sent"})
         if decision.confirms_resolution:
             try:
                 await handle.execute_update(
@@ -172,10 +229,18 @@ class InboundActivities(activity_types.InboundActivities):
                 return done.model_copy(update={"outcome": "sign_off"})
             except WorkflowUpdateFailedError:
                 pass  # not awaiting the sign-off: it is a plain reply
+        return await self._record_reply(handle, decision, actor, base)
+
+    async def _record_reply(self, handle: WorkflowHandle, decision: InboundDecision,
+                            actor: str, base: str) -> InboundOutcome:
+        """The message as the customer's reply in the timeline (marked when unauthenticated)."""
+        assert decision.crn is not None
+        done = InboundOutcome(message_id=decision.message_id, outcome="reply", crn=decision.crn)
         try:
             await handle.execute_update(
                 ComplaintWorkflow.record_customer_response,
-                CustomerResponse(actor=actor, agrees=None, message=decision.text),
+                CustomerResponse(actor=actor, agrees=None, message=decision.text,
+                                 authenticated=None if decision.authenticated else False),
                 id=f"{base}-reply")
         except WorkflowUpdateFailedError as err:
             reason = getattr(err.cause, "message", None) or str(err.cause or err)
@@ -196,5 +261,5 @@ class InboundActivities(activity_types.InboundActivities):
                       SET processed_at = coalesce(processed_at, now()), outcome = $2,
                           detail = $3, crn = coalesce($4, crn)
                     WHERE message_id = $1""",
-                outcome.message_id, outcome.outcome, outcome.detail, outcome.crn)
+                outcome.message_id, outcome.outcome, clean(outcome.detail), outcome.crn)
         count_inbound_message(outcome.outcome)

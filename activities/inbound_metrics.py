@@ -6,8 +6,9 @@ message's outcome is decided: in an activity it counts through the activity's me
 its own runtime (the mail gateway) passes `runtime.metric_meter`.
 
 Outcomes are a short fixed list (a label, never a Message-ID): `new_complaint`, `reply`,
-`sign_off`, `ignored` (auto-replies, bounces, list mail), `refused`, `failed` (kept and
-flagged: it could not be read). activities/inbound.py counts each once its row says it.
+`sign_off`, `sign_off_link` (an unauthenticated sign-off, answered with a link), `ignored`
+(auto-replies, bounces, list mail), `refused`, `failed` (kept and flagged: it could not be
+read). Suspended mail is stored by the gateway and never processed, so never counted here. activities/inbound.py counts each once its row says it.
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ MAX_AGE: dict[str, timedelta] = {
     "agreement": timedelta(days=30),
     "sign_off": timedelta(days=30),
     "survey": timedelta(days=30),
-    "status": timedelta(days=365),  # the read-only status page lives with the complaint
+    # The read-only status page: long enough for a complaint's life, short enough that a
+    # forwarded acknowledgement does not open the complaint's messages for a year.
+    "status": timedelta(days=90),
     # Signed afresh each time the status page is shown, which links to it.
     "withdraw": timedelta(days=1),
 }
@@ -29,6 +31,8 @@ LINKS_FOR_TEMPLATE: dict[str, tuple[str, ...]] = {
     "solution_proposal": ("agreement",),
     "agreement_reminder": ("agreement",),
     "sign_off_request": ("sign_off",),
+    # An emailed sign-off from a sender nothing authenticated, confirmed on the page.
+    "sign_off_confirm": ("sign_off",),
     "survey": ("survey",),
 }
 

@@ -52,6 +52,24 @@ class Settings:
     inbound_smtp_host: str = "127.0.0.1"
     inbound_smtp_port: int = 2525
     inbound_max_bytes: int = 10 * 1024 * 1024
+    # Email you can trust (docs/security.md): how the gateway knows a sender (DKIM, SPF and
+    # DMARC checked here, through INBOUND_DNS_SERVER or the system's resolver; or the
+    # Authentication-Results of the MX named by its authserv-id; neither: unauthenticated),
+    # STARTTLS with a certificate, who may connect, and its limits (4xx beyond them).
+    inbound_verify_senders: bool = False
+    inbound_dns_server: str | None = None
+    inbound_trusted_authserv_id: str | None = None
+    inbound_tls_cert: str | None = None
+    inbound_tls_key: str | None = None
+    inbound_allowed_networks: str = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+    inbound_max_connections: int = 20
+    inbound_rate_per_ip: int = 60  # messages a minute from one connecting address
+    inbound_rate_per_sender: int = 10  # messages a minute from one envelope sender
+    # Messages an hour from an address no customer has before the rest are held (suspended).
+    inbound_unknown_sender_per_hour: int = 5
+    # The worker parses and strips each message in a child process killed after this long
+    # (then the text is kept unstripped and flagged).
+    inbound_parse_seconds: float = 20.0
     # Where people reach `complaints serve` (customers' links, the console's links in
     # internal emails), and the secret that signs customers' links (no secret: emails carry
     # no customer links, and the customer pages refuse every link).
@@ -92,6 +110,26 @@ class Settings:
             inbound_smtp_host=env.get("INBOUND_SMTP_HOST", defaults.inbound_smtp_host),
             inbound_smtp_port=int(env.get("INBOUND_SMTP_PORT", defaults.inbound_smtp_port)),
             inbound_max_bytes=int(env.get("INBOUND_MAX_BYTES", defaults.inbound_max_bytes)),
+            inbound_verify_senders=_on_off("INBOUND_VERIFY_SENDERS",
+                                           env.get("INBOUND_VERIFY_SENDERS", "off")),
+            inbound_dns_server=env.get("INBOUND_DNS_SERVER") or None,
+            inbound_trusted_authserv_id=env.get("INBOUND_TRUSTED_AUTHSERV_ID") or None,
+            inbound_tls_cert=env.get("INBOUND_TLS_CERT") or None,
+            inbound_tls_key=env.get("INBOUND_TLS_KEY") or None,
+            inbound_allowed_networks=env.get("INBOUND_ALLOWED_NETWORKS",
+                                             defaults.inbound_allowed_networks),
+            inbound_max_connections=_at_least_one(
+                "INBOUND_MAX_CONNECTIONS", env.get("INBOUND_MAX_CONNECTIONS")
+                or defaults.inbound_max_connections),
+            inbound_rate_per_ip=_at_least_one("INBOUND_RATE_PER_IP", env.get(
+                "INBOUND_RATE_PER_IP") or defaults.inbound_rate_per_ip),
+            inbound_rate_per_sender=_at_least_one("INBOUND_RATE_PER_SENDER", env.get(
+                "INBOUND_RATE_PER_SENDER") or defaults.inbound_rate_per_sender),
+            inbound_unknown_sender_per_hour=_at_least_one(
+                "INBOUND_UNKNOWN_SENDER_PER_HOUR", env.get("INBOUND_UNKNOWN_SENDER_PER_HOUR")
+                or defaults.inbound_unknown_sender_per_hour),
+            inbound_parse_seconds=float(env.get("INBOUND_PARSE_SECONDS")
+                                        or defaults.inbound_parse_seconds),
             public_url=env.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
             link_secret=env.get("LINK_SECRET", defaults.link_secret),
             metrics_port=int(env.get("METRICS_PORT", defaults.metrics_port)),
@@ -132,6 +170,14 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def _on_off(name: str, value: str) -> bool:
+    if value.strip().lower() in ("on", "true", "1", "yes"):
+        return True
+    if value.strip().lower() in ("off", "false", "0", "no", ""):
+        return False
+    raise ValueError(f"{name} must be on or off, not {value!r}")
 
 
 def _at_least_one(name: str, value: str | int) -> int:

@@ -1,9 +1,19 @@
 """`complaints mail-gateway`: the product's own SMTP server for SUPPORT_ADDRESS (aiosmtpd).
 
+    a client outside INBOUND_ALLOWED_NETWORKS   554 at the greeting, then closed
+    over INBOUND_MAX_CONNECTIONS at once       421 at the greeting (real MTAs come back)
+    over INBOUND_RATE_PER_IP / _PER_SENDER     451 to MAIL FROM (messages a minute)
     RCPT TO another address      550 (not a relay)
     a message over INBOUND_MAX_BYTES  552
     PostgreSQL unavailable       451 (the sending server tries again later)
-    otherwise                    the message is stored whole, unique by Message-ID, then 250
+    otherwise                    the message is stored whole, unique by Message-ID, with
+                                 its sender's verdict (activities/mailauth.py), then 250
+
+Lines up to 10,000 characters are taken (RFC 5321 says 1,000; real clients send longer).
+STARTTLS is offered when INBOUND_TLS_CERT and INBOUND_TLS_KEY are set. A message marked as
+spam upstream, failing DMARC where its domain asks for quarantine or reject, or from an
+address no customer has beyond INBOUND_UNKNOWN_SENDER_PER_HOUR, is stored *suspended*:
+not started, not answered, until a person releases or rejects it (`complaints suspended`).
 
 Only after the row is committed does it answer 250; then it starts the message's
 InboundMessageWorkflow (workflows/inbound.py; its id derives from the Message-ID, so a
@@ -15,25 +25,60 @@ every `SWEEP_EVERY` seconds.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import ssl
+import time
+from collections import defaultdict, deque
 from datetime import timedelta
+from email.utils import parseaddr
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities import mailbox
 from activities.db import UNAVAILABLE, Pool, create_pool
+from activities.mailauth import (
+    SenderCheck,
+    Verdict,
+    headers_of,
+    spam_reason,
+    strip_untrusted_results,
+)
 from activities.mailparse import message_id_of
 from settings import Settings, connect
-from workflows.inbound import InboundMessageWorkflow, inbound_workflow_id
+from starter.operations import start_inbound
 
 log = logging.getLogger("complaints.mailgateway")
 SWEEP_EVERY = 15.0
 # A stored message younger than this is still being started by the gateway that took it.
 SWEEP_GRACE = timedelta(seconds=5)
+LINE_LIMIT = 10_000
+# The sender check's lookups each have VERIFY_TIMEOUT; the whole check has this long.
+VERIFY_TIMEOUT = 5.0
+VERIFY_BUDGET = 15.0
+
+
+class Window:
+    """Events per key in the last `seconds` (in this gateway process's memory)."""
+
+    def __init__(self, limit: int, seconds: float = 60.0) -> None:
+        self.limit, self.seconds = limit, seconds
+        self.events: dict[str, deque[float]] = defaultdict(deque)
+
+    def take(self, key: str) -> bool:
+        """Count one; False (not counted) when `key` had `limit` already."""
+        now, seen = time.monotonic(), self.events[key]
+        while seen and now - seen[0] > self.seconds:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            return False
+        seen.append(now)
+        if len(self.events) > 10_000:  # forget quiet keys; the busy ones refill at once
+            for quiet in [k for k, v in self.events.items() if not v]:
+                del self.events[quiet]
+        return True
 
 
 class InboundHandler:
@@ -42,6 +87,39 @@ class InboundHandler:
     def __init__(self, settings: Settings, pool: Pool, client: Client) -> None:
         self.settings, self.pool, self.client = settings, pool, client
         self._starting: set[asyncio.Task[None]] = set()
+        self.sender_check = SenderCheck(
+            verify_senders=settings.inbound_verify_senders,
+            dns_server=settings.inbound_dns_server,
+            trusted_authserv_id=settings.inbound_trusted_authserv_id, timeout=VERIFY_TIMEOUT)
+        self.networks = [ipaddress.ip_network(n.strip(), strict=False)
+                         for n in settings.inbound_allowed_networks.split(",") if n.strip()]
+        self.connections = 0
+        self.per_ip = Window(settings.inbound_rate_per_ip)
+        self.per_sender = Window(settings.inbound_rate_per_sender)
+
+    def admit(self, peer: Any) -> str | None:
+        """The refusal for a new connection from `peer`, or None (then it counts as open)."""
+        host = peer[0] if isinstance(peer, tuple) else str(peer)
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return "554 5.7.1 not accepting mail from this client"
+        if not any(address in net for net in self.networks):
+            return "554 5.7.1 not accepting mail from this network"
+        if self.connections >= self.settings.inbound_max_connections:
+            return "421 4.7.0 too many connections; try again later"
+        self.connections += 1
+        return None
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        if not self.per_ip.take(ip):
+            return "451 4.7.1 too many messages from your address; try again later"
+        if not self.per_sender.take((address or "<>").lower()):
+            return "451 4.7.1 too many messages from this sender; try again later"
+        envelope.mail_from, envelope.mail_options = address, list(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
@@ -57,32 +135,65 @@ class InboundHandler:
         if len(raw) > self.settings.inbound_max_bytes:
             return f"552 5.3.4 message too big (the limit is {self.settings.inbound_max_bytes} bytes)"
         message_id = message_id_of(raw)
+        peer_ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        verdict = await self.verify(raw, peer_ip, envelope.mail_from or "",
+                                    session.host_name or "")
+        if self.settings.inbound_trusted_authserv_id:
+            raw = strip_untrusted_results(raw, self.settings.inbound_trusted_authserv_id)
+        headers = headers_of(raw)
+        sender = parseaddr(" ".join(str(headers.get("From", "")).split()))[1].lower()
+        sender = sender if sender.isprintable() else ""
         try:
-            stored = await mailbox.store_inbound(self.pool, message_id, envelope.mail_from or "",
-                                                 raw)
+            suspended = await self.suspension(headers, verdict, sender)
+            stored = await mailbox.store_inbound(
+                self.pool, message_id, envelope.mail_from or "", raw, verdict=verdict,
+                peer_ip=peer_ip, helo=(session.host_name or "")[:255] or None,
+                from_address=sender or None, suspended=suspended)
         except UNAVAILABLE as err:
             log.warning("cannot store %s, answered 451: %s", message_id, err)
             return "451 4.3.0 the message cannot be stored right now; please try again later"
         # Not the sender: a customer's address stays out of logs (docs/security.md).
-        log.info("%s %s (%d bytes)", "stored" if stored else "already had", message_id, len(raw))
-        if stored:
+        log.info("%s %s (%d bytes; sender %s, dmarc=%s%s)",
+                 "stored" if stored else "already had", message_id, len(raw),
+                 "authenticated" if verdict.authenticated else "unauthenticated", verdict.dmarc,
+                 "; suspended" if suspended else "")
+        if stored and not suspended:
             task = asyncio.create_task(self.start(message_id))
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
         return "250 2.0.0 OK: message accepted"
 
+    async def verify(self, raw: bytes, peer_ip: str, mail_from: str, helo: str) -> Verdict:
+        """The sender's verdict, in a thread (dkimpy and pyspf block), within VERIFY_BUDGET."""
+        if not self.sender_check.configured:
+            return self.sender_check.check(raw, peer_ip, mail_from, helo)
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(
+                self.sender_check.check, raw, peer_ip, mail_from, helo), VERIFY_BUDGET)
+        except TimeoutError:
+            return Verdict(False, "temperror", None, f"not verified within {VERIFY_BUDGET:g} s")
+        except Exception as err:  # a malformed signature or record: unauthenticated, not lost
+            return Verdict(False, "temperror", None, f"verification failed: {type(err).__name__}")
+
+    async def suspension(self, headers: Any, verdict: Verdict, sender: str) -> str | None:
+        """Why this message waits for a person instead of being processed, if it does."""
+        spam = spam_reason(headers)
+        if spam:
+            return spam
+        if verdict.failed and verdict.policy in ("reject", "quarantine"):
+            return f"fails DMARC, and its domain asks for {verdict.policy} ({verdict.reason})"
+        if sender:
+            count = await mailbox.unknown_sender_count(self.pool, sender)
+            limit = self.settings.inbound_unknown_sender_per_hour
+            if count is not None and count >= limit:
+                return f"an unknown sender's {count + 1}th message within the hour (limit {limit})"
+        return None
+
     async def start(self, message_id: str) -> bool:
         """Start the message's workflow (idempotent); False if Temporal was not reachable
         (the sweep tries again)."""
         try:
-            await self.client.start_workflow(
-                InboundMessageWorkflow.run, message_id, id=inbound_workflow_id(message_id),
-                task_queue=self.settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=f"Inbound email {message_id}")
-        except WorkflowAlreadyStartedError:
-            pass  # processed already: this start is the same message again
+            await start_inbound(self.client, self.settings.task_queue, message_id)
         except Exception as err:  # Temporal away: the row waits for the sweep
             log.warning("could not start processing %s yet: %s", message_id, err)
             return False
@@ -102,14 +213,45 @@ class InboundHandler:
         return started
 
 
+class GatewaySMTP(SMTP):
+    """aiosmtpd's SMTP with longer lines, and the handler's say on each new connection."""
+
+    line_length_limit = LINE_LIMIT + 2  # the text and its CR LF
+
+    async def _handle_client(self) -> None:
+        handler: InboundHandler = self.event_handler
+        assert self.session is not None and self.transport is not None
+        refusal = handler.admit(self.session.peer)
+        if refusal is not None:
+            await self.push(refusal)
+            self.transport.close()
+            return
+        try:
+            await super()._handle_client()
+        finally:
+            handler.connections -= 1
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """STARTTLS's context when INBOUND_TLS_CERT and INBOUND_TLS_KEY are set (both or neither)."""
+    if bool(settings.inbound_tls_cert) != bool(settings.inbound_tls_key):
+        raise ValueError("INBOUND_TLS_CERT and INBOUND_TLS_KEY go together: set both")
+    if not settings.inbound_tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.inbound_tls_cert, settings.inbound_tls_key)
+    return context
+
+
 async def serve_smtp(handler: InboundHandler, host: str, port: int) -> asyncio.Server:
     """The SMTP server on this event loop (the handler shares its pool and client)."""
     loop = asyncio.get_running_loop()
     limit = handler.settings.inbound_max_bytes
+    context = tls_context(handler.settings)
 
     def protocol() -> Any:
-        return SMTP(handler, data_size_limit=limit, enable_SMTPUTF8=True,
-                    ident="complaints mail-gateway", hostname=host)
+        return GatewaySMTP(handler, data_size_limit=limit, enable_SMTPUTF8=True,
+                           ident="complaints mail-gateway", hostname=host, tls_context=context)
 
     return await loop.create_server(protocol, host=host, port=port)
 
@@ -121,7 +263,12 @@ async def run_gateway(settings: Settings) -> None:
     handler = InboundHandler(settings, pool, client)
     server = await serve_smtp(handler, settings.inbound_smtp_host, settings.inbound_smtp_port)
     print(f"mail gateway: SMTP on {settings.inbound_smtp_host}:{settings.inbound_smtp_port} "
-          f"for {settings.support_address}", flush=True)
+          f"for {settings.support_address}; STARTTLS "
+          f"{'on' if settings.inbound_tls_cert else 'off'}; "
+          f"{handler.sender_check.describe()}", flush=True)
+    if not handler.sender_check.configured:
+        log.warning("sender verification is off: all inbound mail is unauthenticated (set "
+                    "INBOUND_VERIFY_SENDERS=on or INBOUND_TRUSTED_AUTHSERV_ID)")
     try:
         while True:
             try:

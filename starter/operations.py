@@ -18,7 +18,12 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.common import (
+    SearchAttributeIndexedValueType,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import models as m
@@ -26,6 +31,7 @@ from workflows import refusals
 from workflows import search_attributes as sa
 from workflows.actions import ACTIONS, GENERIC, OwnerRule
 from workflows.complaint import ComplaintWorkflow
+from workflows.inbound import InboundMessageWorkflow, inbound_workflow_id
 from workflows.models import ComplaintReceipt, ComplaintState
 from workflows.permissions import OWNER_ACTIONS, check_actor
 from workflows.refusals import NotPermitted, Refused
@@ -263,3 +269,17 @@ async def withdraw_and_wait(client: Client, crn: str, withdrawal: m.Withdrawal,
             raise ActionRefused(f"{crn} was withdrawn, but its workflow had not completed "
                                 f"within {timeout:.0f} s")
         await asyncio.sleep(0.1)
+
+
+async def start_inbound(client: Client, task_queue: str, message_id: str) -> None:
+    """Start a stored inbound message's processing (idempotent: its workflow id derives from
+    the Message-ID, so a second start is the same workflow)."""
+    try:
+        await client.start_workflow(
+            InboundMessageWorkflow.run, message_id, id=inbound_workflow_id(message_id),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"Inbound email {message_id}")
+    except WorkflowAlreadyStartedError:
+        pass  # processed already: this start is the same message again

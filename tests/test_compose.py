@@ -94,7 +94,10 @@ def test_every_variable_the_worker_reads_is_set(compose: dict[str, Any]):
         assert read <= set(env), f"{name} lacks {sorted(read - set(env))}"
         # Empty means off: the built-in policy; no TLS or API key to the compose file's server.
         optional = {"COMPLAINTS_POLICY", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY",
-                    "TEMPORAL_TLS_CA", "TEMPORAL_API_KEY"}
+                    "TEMPORAL_TLS_CA", "TEMPORAL_API_KEY",
+                    # The system's resolver, no trusted MX, no STARTTLS (the gateway's).
+                    "INBOUND_DNS_SERVER", "INBOUND_TRUSTED_AUTHSERV_ID", "INBOUND_TLS_CERT",
+                    "INBOUND_TLS_KEY"}
         empty = {k for k in read if env[k] == "" and k not in optional}
         assert not empty, f"{name}: {empty} empty"
 

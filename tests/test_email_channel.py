@@ -33,6 +33,7 @@ from tests.test_api import serving
 from tests.test_lifecycle import plan_agreed
 from workflows import models as m
 from workflows.events import Event
+from workflows.inbound import inbound_workflow_id
 from workflows.models import Status, complaint_reference
 
 SUPPORT = "support@example.com"
@@ -121,7 +122,10 @@ async def channel(stack: ComplaintStack) -> AsyncIterator[Channel]:
     api_port = free_port()
     stack.settings = replace(stack.settings, link_secret=SECRET, support_address=SUPPORT,
                              public_url=f"http://127.0.0.1:{api_port}",
-                             inbound_max_bytes=200_000)
+                             inbound_max_bytes=200_000,
+                             # Its limits are tested in tests/test_mail_trust.py.
+                             inbound_rate_per_ip=10_000, inbound_rate_per_sender=10_000,
+                             inbound_unknown_sender_per_hour=10_000)
     app = create_app(stack.settings, stack.client, stack.pool)
     async with gateway(stack, stack.pool) as (handler, port), stack.worker():
         async with serving(app, port=api_port) as base:
@@ -309,7 +313,19 @@ async def test_resolution_confirmed_by_reply_resolves_then_the_survey_page_score
     # Apple Mail style: the sign-off on top, our question quoted below.
     signoff = reply_to(ask, "Resolution Confirmed, thank you.\n\nOn 2 Dec 2026, at 09:00, "
                        "Customer Care <care@example.com> wrote:\n\n> Is your complaint resolved?\n")
-    assert await channel.deliver(signoff) == "sign_off"
+    # Nothing verifies senders here (the dev stack's default), so the emailed sign-off is
+    # recorded as an unauthenticated reply and answered with a one-use link that counts.
+    assert await channel.deliver(signoff) == "sign_off_link"
+    assert (await stack.status(crn)).status != Status.resolved
+    replied = (await replies(channel, crn))[-1]
+    assert (replied.outcome, replied.detail) == ("unauthenticated", "Resolution Confirmed, thank you.")
+    confirm = await stack.mail_for(
+        crn, "sign_off_confirm:" + inbound_workflow_id(signoff["Message-ID"])[8:20])
+    assert h(confirm, "To") == KITE and "did not prove" in text_of(confirm)
+    async with httpx.AsyncClient() as http:
+        link = channel.link(confirm, "sign_off")
+        assert (await http.post(link, data={"confirm": "Resolution Confirmed"})).status_code == 200
+        assert (await http.post(link, data={"confirm": "Resolution Confirmed"})).status_code == 409
     state = await stack.until(crn, lambda s: s.status == Status.resolved)
     resolved = [e for e in state.timeline if e.event == Event.resolved]
     assert resolved[0].actor == "customer:cust-kite"
@@ -341,6 +357,14 @@ async def test_expired_link_is_refused_and_the_status_page_shows_no_internals(
         assert "Export shows wrong totals" in page.text  # the messages exchanged
         assert "SECRET-ROOT-CAUSE" not in page.text and "Rounding" not in page.text
         assert (await http.post(channel.link(ack, "status"))).status_code == 405
+        # The messages without links: the acknowledgement's own status link is not shown.
+        assert "Ticket number:" in page.text and "[link removed]" in page.text
+        shown = page.text.split("<h2>Messages")[1].split("To write to us")[0]
+        assert "/c/" not in shown and "http://" not in shown
+        # The status link lives 90 days.
+        for age, code in ((89, 200), (91, 410)):
+            aged = links.token(crn, "status", "acknowledgement", now=time.time() - age * 86400)
+            assert (await http.get(f"{channel.base}/c/status/{aged}")).status_code == code
 
 
 async def test_the_customer_withdraws_from_the_status_page(channel: Channel):
@@ -422,6 +446,7 @@ async def test_not_a_relay_oversize_refused_unparseable_kept_and_flagged(channel
         env=os.environ | {"DATABASE_URL": channel.stack.settings.database_url})
     assert listed.returncode == 0, listed.stderr
     assert "<garbage-1@nowhere>" in listed.stdout and "no usable sender" in listed.stdout
+    assert "[unauthenticated, dmarc=unchecked]" in listed.stdout  # nothing verifies senders here
 
 
 async def test_attachments_and_charsets_are_kept(channel: Channel):

@@ -11,7 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from activities.links import CustomerLinks, LinkRefused
-from activities.mailparse import ParsedMessage, Unparseable, message_id_of, parse_message
+from activities.mailparse import (
+    ParsedMessage,
+    Unparseable,
+    confirms_resolution,
+    message_id_of,
+    parse_isolated,
+    parse_message,
+    strip_reply,
+)
 from workflows.complaint import rules
 from workflows.models import (
     ComplaintState,
@@ -109,6 +117,9 @@ def test_malformed_headers_and_bodies_never_crash(subject, sender, refs, body, c
         return  # kept and flagged by the channel, never dropped
     assert isinstance(parsed, ParsedMessage) and parsed.message_id == message_id
     assert "@" in parsed.from_address
+    # Nothing PostgreSQL refuses, nothing that hides text, survives parsing.
+    for text in (parsed.subject, parsed.from_name, parsed.text, message_id):
+        assert not any(ord(c) < 0x20 and c not in "\n\t" for c in text), repr(text)
 
 
 @settings(max_examples=200, deadline=None)
@@ -123,6 +134,67 @@ def test_arbitrary_bytes_never_crash(raw: bytes):
     except Unparseable:
         return
     assert isinstance(parsed, ParsedMessage)
+
+
+# --- what a message may do, and what no message may cost ------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "Resolution Confirmed", "Resolution confirmed, thank you.", "**Resolution Confirmed**\nJon",
+    "\n\n  resolution CONFIRMED.  \nThanks for the quick fix"])
+def test_the_sign_off_counts_as_the_first_line(text: str):
+    assert confirms_resolution(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Resolution Confirmed? No, it still fails", "Resolution confirmed - not really",
+    "Resolution Confirmed? I don't think so", "Resolution confirmed isn't what I'd say",
+    "Resolution Confirmed... never", "Is it fixed? No.\nResolution Confirmed",
+    "Thanks. When you ask me to reply Resolution Confirmed, I will.", ""])
+def test_a_negated_or_later_sign_off_does_not(text: str):
+    assert not confirms_resolution(text)
+
+
+def test_a_sign_off_inside_an_unstripped_quote_does_not_count():
+    # A quote without ">" that no language rule recognises: our question stays in the text,
+    # but it is never the first line of what the customer wrote.
+    body = ("It still fails for me.\n\n-----\nCustomer Care wrote on the 2nd:\n"
+            "If everything is done, reply with Resolution Confirmed.\nResolution Confirmed\n")
+    parsed = parse_message(mail(body=body))
+    assert "Resolution Confirmed" in parsed.text and not parsed.confirms_resolution
+
+
+def test_a_nul_in_a_header_is_unparseable_and_control_characters_are_stripped():
+    with pytest.raises(Unparseable, match="Subject header holds a NUL"):
+        parse_message(b"From: ann@example.com\r\nSubject: =?utf-8?q?a=00b?=\r\n\r\nHi")
+    raw = (b"From: ann@example.com\r\nSubject: =?utf-8?q?a=07b=1Bc?=\r\n"
+           b"Message-ID: <a\x01b@example.com>\r\n\r\nHello\x00 there\x08!\r\nBye\r\n")
+    parsed = parse_message(raw)
+    assert (parsed.subject, parsed.text) == ("abc", "Hello there!\nBye")
+    assert parsed.message_id.startswith("<sha256.")  # a control character is no id of ours
+
+
+def test_the_pathological_quote_header_is_stripped_in_linear_time():
+    import time
+    body = "On Mon, wrote " * 4300  # 60 KB: over a minute before the long-line guard
+    started = time.monotonic()
+    assert strip_reply(body) == body.strip()
+    assert time.monotonic() - started < 5
+    # A real quote header is still found after a long line of the customer's own.
+    text = "x" * 2000 + "\n\nOn Tue, 1 Dec 2026 at 10:00, Care <care@example.com> wrote:\n> old\n"
+    assert strip_reply(text) == "x" * 2000
+
+
+async def test_parsing_runs_in_a_child_that_is_killed_at_its_limit():
+    raw = mail(body="Hello\n\nOn Tue, 1 Dec 2026 at 10:00, Care <care@example.com> wrote:\n> q\n")
+    parsed = await parse_isolated(raw, "ann@example.com", 20.0)
+    assert (parsed.text, parsed.flag, parsed.from_address) == ("Hello", "", "ann@example.com")
+    # A limit no child can meet: the text is kept whole, unstripped, and flagged.
+    slow = await parse_isolated(raw, "ann@example.com", 0.001)
+    assert slow.text.startswith("Hello") and "> q" in slow.text
+    assert "kept unstripped" in slow.flag
+    with pytest.raises(Unparseable, match="NUL"):
+        await parse_isolated(b"From: a@b.example\r\nSubject: =?utf-8?q?a=00b?=\r\n\r\nx", "", 20.0)
 
 
 # --- links ----------------------------------------------------------------------------------

@@ -79,11 +79,11 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
         email.send_email,
         reports.prepare_report,
         reports.send_report,
-    ] + (_inbound_activities(pool, client) if client is not None else [])
+    ] + (_inbound_activities(pool, client, settings) if client is not None else [])
 
 
-def _inbound_activities(pool: asyncpg.Pool, client: Client) -> list:
-    inbound = InboundActivities(pool, client)
+def _inbound_activities(pool: asyncpg.Pool, client: Client, settings: Settings) -> list:
+    inbound = InboundActivities(pool, client, parse_limit=settings.inbound_parse_seconds)
     return [inbound.read_inbound, inbound.deliver_reply, inbound.record_inbound_outcome]
 
 

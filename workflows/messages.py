@@ -214,8 +214,9 @@ class InboundDecision(Model):
     crn: str | None = None  # the complaint it starts or answers
     customer_id: str | None = None
     text: str = ""  # quoted reply and signature stripped
-    confirms_resolution: bool = False  # the text contains "Resolution Confirmed"
+    confirms_resolution: bool = False  # its first line is "Resolution Confirmed", not negated
     intake: ComplaintIntake | None = None  # for a new complaint
+    authenticated: bool = False  # its From domain passed DMARC (activities/mailauth.py)
 
 
 class InboundOutcome(Model):
@@ -225,3 +226,7 @@ class InboundOutcome(Model):
     outcome: str  # new_complaint | reply | sign_off | ignored | refused | failed
     crn: str | None = None
     detail: str = ""
+    # An unauthenticated sign-off: the customer (this address, this name) is sent a signed
+    # one-use link to confirm it on the sign-off page, which then counts.
+    confirm_to: str | None = None
+    customer_name: str | None = None

@@ -214,6 +214,9 @@ class SolutionProposal(Action):
 class CustomerResponse(Action):
     agrees: bool | None = None
     message: OptionalText = ""
+    # False: it came by email from a sender nothing authenticated (the timeline says so);
+    # None for every other way in (pages, API, staff) and for replies recorded before.
+    authenticated: bool | None = None
 
 
 class ResolutionConfirmation(Action):

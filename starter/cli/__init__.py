@@ -18,6 +18,7 @@
     complaints staff set-password ID   a console password (read from standard input)
     complaints mail-gateway            the SMTP server customers write to (SUPPORT_ADDRESS)
     complaints inbound list [--failed] inbound email and what became of it
+    complaints suspended list|release ID|reject ID   mail held aside (spam, DMARC, rate)
     complaints bench [--complaints N]  the lifecycle against the bare Temporal ceiling
 
 Every action subcommand is built from its payload model: fields become kebab-case

@@ -170,7 +170,8 @@ def render_state(s: ComplaintState, now: datetime | None = None) -> RenderableTy
     timeline.add_column("by", no_wrap=True)
     timeline.add_column("detail", overflow="fold")
     for e in s.timeline:
-        timeline.add_row(when(e.at), e.event.replace("_", " "), e.actor, e.detail)
+        marked = " [unauthenticated email]" if e.outcome == "unauthenticated" else ""
+        timeline.add_row(when(e.at), e.event.replace("_", " "), e.actor + marked, e.detail)
     parts.append(timeline)
     return Group(*parts)
 

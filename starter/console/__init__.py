@@ -9,6 +9,7 @@ JavaScript (static/), no CDN and no build step.
     pages.py      a complaint's page and the actions taken from it
     forms.py      each action as a form: its fields, its button, who is offered it now
     approvals.py  refunds awaiting the Finance Manager; escalations for the supervisors
+    suspended.py  mail the gateway held aside, released or rejected by agents and team leads
     reports.py    the weekly, monthly and quarterly reports and the policy what-if
     views.py      what the pages show: countdowns, business time, names
     customer.py   the customer's pages, under /c/ (signed links from our emails)

@@ -3,7 +3,8 @@
     GET  /c/{question}/{token}   the question (agreement, sign_off, survey, withdraw): changes
                                  nothing
     POST /c/{question}/{token}   the answer, as the customer's own action; the link works once
-    GET  /c/status/{token}       where the complaint stands (read-only, long-lived); while the
+    GET  /c/status/{token}       where the complaint stands (read-only, 90 days; the messages
+                                 exchanged without any link in them); while the
                                  complaint is open it links to the withdraw question
 
 A link is signed for one complaint and one question and expires (activities/links.py);
@@ -13,6 +14,7 @@ mail scanners open links, so only the form's POST records anything. A refused an
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations.
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -138,8 +140,20 @@ async def status_page(request: Request, token: str) -> HTMLResponse:
                  withdraw_link=withdraw,
                  owner=await mailbox.staff_name(pool, s.owner),
                  next_update=_when(next_update), received=_when(s.received_at),
-                 messages=[{**m, "at": _when(m["at"])}
+                 messages=[{**m, "at": _when(m["at"]), "subject": without_links(m["subject"]),
+                            "body": without_links(m["body"])}
                            for m in await mailbox.messages_exchanged(pool, s.crn)])
+
+
+# Anything a browser or a reader could follow: a scheme's URL, or a bare www. address.
+_LINK = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>\"']+")
+
+
+def without_links(text: str | None) -> str:
+    """A message as the status page shows it: no links at all. Our emails carry signed links
+    (agreement, sign-off, survey) that a forwarded status link must not open, and a
+    sender's own links have no place on our domain."""
+    return _LINK.sub("[link removed]", text or "")
 
 
 @router.get("/{question}/{token}")

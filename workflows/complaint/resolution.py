@@ -218,7 +218,9 @@ class Resolution:
                     and workflow.patched(DEADLOCK)):
                 self.on_deadlock()
         else:
-            case.log(Event.customer_replied, reply.actor, excerpt(reply.message))
+            # Email proves nothing by itself: a reply from an unverified sender says so.
+            case.log(Event.customer_replied, reply.actor, excerpt(reply.message),
+                     outcome="unauthenticated" if reply.authenticated is False else None)
             self.customer.tell_owner_of_reply(reply)
         if reply.agrees is True:
             self.customer.ask_for_sign_off()  # a plan with nothing left to carry out
