@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO_ROOT / "templates"
+# Whoever holds LINK_SECRET can sign any customer's link, so it is at least as long as a
+# random 256-bit key and never a value that has ever been printed in a sample file.
+LINK_SECRET_MIN_BYTES = 32
+SAMPLE_LINK_SECRETS = frozenset({"change-this-link-secret-in-dot-env", "change-me", "changeme",
+                                 "secret", "link-secret", "test-link-secret"})
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class Settings:
             inbound_smtp_port=int(env.get("INBOUND_SMTP_PORT", defaults.inbound_smtp_port)),
             inbound_max_bytes=int(env.get("INBOUND_MAX_BYTES", defaults.inbound_max_bytes)),
             public_url=env.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
-            link_secret=env.get("LINK_SECRET", defaults.link_secret),
+            link_secret=checked_link_secret(env.get("LINK_SECRET", defaults.link_secret)),
             metrics_port=int(env.get("METRICS_PORT", defaults.metrics_port)),
             log_format=env.get("LOG_FORMAT", defaults.log_format),
             payload_keys=parse_keys(env.get("PAYLOAD_ENCRYPTION_KEYS", "")),
@@ -124,6 +129,21 @@ class Settings:
     def policy(self) -> SlaPolicy:
         """The configured policy, validated (raises PolicyError naming the key)."""
         return load_policy(self.policy_path)
+
+
+def checked_link_secret(secret: str) -> str:
+    """LINK_SECRET as given, or a ValueError saying why it is refused (never echoing it).
+    Empty is allowed: customer links are then off (the worker warns at start)."""
+    if not secret:
+        return secret
+    if secret.strip().lower() in SAMPLE_LINK_SECRETS:
+        raise ValueError("LINK_SECRET is a sample value that anyone can read: make one with "
+                         "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    if len(secret.encode()) < LINK_SECRET_MIN_BYTES:
+        raise ValueError(f"LINK_SECRET is {len(secret.encode())} bytes, under the "
+                         f"{LINK_SECRET_MIN_BYTES} a link signature needs: make one with "
+                         "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    return secret
 
 
 def usable_cores() -> int:

@@ -166,14 +166,8 @@ async def run(settings: Settings, process: int | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if process:  # process 0 says how the payloads are kept, once for all
-        pass
-    elif not settings.payload_keys:
-        log.warning("PAYLOAD_ENCRYPTION_KEYS is not set: workflow payloads (customer names, "
-                    "addresses, descriptions) are stored in clear in Temporal's history")
-    else:
-        log.info("payloads encrypted with key %r (%d key(s) can decrypt)",
-                 next(iter(settings.payload_keys)), len(settings.payload_keys))
+    if not process:  # process 0 says how payloads and links are kept, once for all
+        announce_protections(settings)
     log.info("worker%s on task queue %r, namespace %r, policy %r (%s); metrics on :%d/metrics",
              "" if process is None else f" process {process}", settings.task_queue,
              settings.namespace, policy.name, settings.policy_path or "built-in default",
@@ -184,6 +178,19 @@ async def run(settings: Settings, process: int | None = None) -> None:
     if gauges is not None:
         gauges.cancel()
     await pool.close()
+
+
+def announce_protections(settings: Settings) -> None:
+    """At start: a warning for each protection that is off, so an operator sees it."""
+    if not settings.payload_keys:
+        log.warning("PAYLOAD_ENCRYPTION_KEYS is not set: workflow payloads (customer names, "
+                    "addresses, descriptions) are stored in clear in Temporal's history")
+    else:
+        log.info("payloads encrypted with key %r (%d key(s) can decrypt)",
+                 next(iter(settings.payload_keys)), len(settings.payload_keys))
+    if not settings.link_secret:
+        log.warning("LINK_SECRET is not set: customer emails carry no links (status page, "
+                    "agreement, sign-off, survey) and the customer pages refuse every link")
 
 
 async def _ensure_report_schedules(client: Client, settings: Settings, policy: SlaPolicy) -> None:

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-    except EncryptionKeyError as err:  # names the entry, never the key
+    except (EncryptionKeyError, ValueError) as err:  # names the setting, never its value
         print(f"complaints {args.command}: {err}", file=sys.stderr)
         sys.exit(2)
     try:
