@@ -102,6 +102,8 @@ class Role(StrEnum):
     finance_manager = "finance_manager"
     qa = "qa"
     rnd = "rnd"
+    # Reads histories in clear through the codec server; takes no complaint action.
+    engineer = "engineer"
 
 
 class StepKind(StrEnum):

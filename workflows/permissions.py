@@ -13,6 +13,9 @@ from __future__ import annotations
 from workflows.models import Role, StaffMember
 
 SUPERVISORS = frozenset({Role.team_lead, Role.head_of_cs})
+# Who may read a complaint's payloads in clear (the codec server): the engineers who run the
+# product, and the head of customer success, who answers for the data. Not every staff key.
+PAYLOAD_READERS = frozenset({Role.engineer, Role.head_of_cs})
 # Actions only the complaint's owner takes; a team lead or the head of customer
 # success may step in for an owner (they own the escalation).
 OWNER_ACTIONS = frozenset({
@@ -26,7 +29,7 @@ ROLES_FOR: dict[str, frozenset[Role]] = {
     "record_customer_response": frozenset({Role.agent, Role.specialist, Role.csm}) | SUPERVISORS,
     "record_csat": frozenset({Role.agent, Role.specialist, Role.csm, Role.qa}) | SUPERVISORS,
     "record_kb_article": frozenset({Role.qa, Role.specialist, Role.csm}) | SUPERVISORS,
-    "escalate": frozenset(Role),
+    "escalate": frozenset(Role) - {Role.engineer},
     "reassign": SUPERVISORS,
     "refund_decision": frozenset({Role.finance_manager}),
     "decide_refund": frozenset({Role.finance_manager}),
