@@ -7,6 +7,7 @@ shell that can run `complaints` can run `python -m workers` with no extra setup.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,9 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     # The Temporal UI's origin(s), comma-separated, admitted by the codec server's CORS.
     temporal_ui_origin: str = "http://localhost:8233"
+    # The proxies (IPs or CIDR networks) whose X-Forwarded-For names the client; none by
+    # default, so the socket's address is the client (docs/security.md).
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -107,6 +111,7 @@ class Settings:
             tls_ca=env.get("TEMPORAL_TLS_CA") or None,
             api_key=env.get("TEMPORAL_API_KEY") or None,
             temporal_ui_origin=env.get("TEMPORAL_UI_ORIGIN", defaults.temporal_ui_origin),
+            forwarded_allow_ips=trusted_proxies(env.get("FORWARDED_ALLOW_IPS", "")),
         )
 
     def data_converter(self) -> DataConverter:
@@ -129,6 +134,19 @@ class Settings:
     def policy(self) -> SlaPolicy:
         """The configured policy, validated (raises PolicyError naming the key)."""
         return load_policy(self.policy_path)
+
+
+def trusted_proxies(spec: str) -> tuple[str, ...]:
+    """FORWARDED_ALLOW_IPS, `ip-or-cidr,...`, each checked; `*` (every peer) is refused: a
+    client could then name any address and dodge the sign-in limits."""
+    out = []
+    for entry in (e.strip() for e in spec.split(",") if e.strip()):
+        try:
+            out.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ValueError(f"FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or a "
+                             "CIDR network (name the load balancer's addresses)") from None
+    return tuple(out)
 
 
 def checked_link_secret(secret: str) -> str:

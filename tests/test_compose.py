@@ -9,8 +9,8 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
-import os
 import logging
+import os
 import re
 import secrets
 import shutil
