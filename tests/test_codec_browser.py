@@ -30,7 +30,7 @@ from tests.conftest import ComplaintStack, _binary, _settings
 from tests.console_stack import PASSWORDS, _hashed
 from tests.faultstack import free_port
 from tests.test_api import serving
-from tests.test_console_browser import browser, sign_in  # noqa: F401 # the fixture
+from tests.test_console_browser import browser  # noqa: F401 # the fixture
 from tests.test_encryption import encrypted_client
 from workflows import search_attributes as sa
 from workflows.policy import load_policy

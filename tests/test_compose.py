@@ -346,6 +346,8 @@ def test_the_production_shape_has_no_public_default(compose: dict[str, Any]):
                 assert name in {"api", "grafana", "mail-gateway"}, f"{name} publishes :{port}"
     assert published(services["mail-gateway"]) == [("127.0.0.1", "2525")]
     assert "${INBOUND_PUBLISH_ADDRESS" in services["mail-gateway"]["ports"][0]
+    # The UI checks nobody: it may read, never act (actions go through the role checks).
+    assert env_of(services["temporal-ui"])["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
     grafana = env_of(services["grafana"])
     assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == REQUIRED
     assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
