@@ -18,7 +18,7 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
-from settings.codec import data_converter, parse_keys
+from settings.codec import MissingKeyObserver, data_converter, parse_keys
 from settings.tracing import tracer_provider_from_env, tracing_interceptors
 from workflows.complaint.metrics import ESCALATION_LATENESS, LATENESS_BUCKETS
 from workflows.policy import SlaPolicy, load_policy
@@ -114,9 +114,10 @@ class Settings:
             forwarded_allow_ips=trusted_proxies(env.get("FORWARDED_ALLOW_IPS", "")),
         )
 
-    def data_converter(self) -> DataConverter:
-        """pydantic JSON, encrypted when PAYLOAD_ENCRYPTION_KEYS is set (settings/codec.py)."""
-        return data_converter(self.payload_keys)
+    def data_converter(self, on_missing_key: MissingKeyObserver | None = None) -> DataConverter:
+        """pydantic JSON, encrypted when PAYLOAD_ENCRYPTION_KEYS is set (settings/codec.py);
+        `on_missing_key`: told of each payload under a key these settings lack."""
+        return data_converter(self.payload_keys, on_missing_key)
 
     def tls(self) -> TLSConfig | bool:
         """TLS to Temporal: mTLS with TEMPORAL_TLS_CERT/KEY (and TEMPORAL_TLS_CA for a private
@@ -180,24 +181,28 @@ def _at_least_one(name: str, value: str | int) -> int:
 
 
 async def connect(settings: Settings | None = None, runtime: Runtime | None = None, *,
-                  tracer_provider: TracerProvider | None = None, lazy: bool = False) -> Client:
+                  tracer_provider: TracerProvider | None = None, lazy: bool = False,
+                  on_missing_key: MissingKeyObserver | None = None) -> Client:
     """The Temporal client of the settings' address and namespace; pydantic models travel
     as JSON, encrypted with PAYLOAD_ENCRYPTION_KEYS (a worker on this client uses the same
     converter); TLS and an API key as the settings say. `runtime`: e.g. one serving metrics.
     Traced (settings/tracing.py) with `tracer_provider`, or the one OTEL_EXPORTER_OTLP_ENDPOINT
     configures; a worker on this client traces its workflows and activities too. `lazy`:
-    connect at the first call (the mail gateway takes mail while Temporal is away)."""
+    connect at the first call (the mail gateway takes mail while Temporal is away).
+    `on_missing_key`: the worker's report of payloads it cannot decrypt (settings/codec.py)."""
     settings = settings or Settings.from_env()
     provider = tracer_provider or tracer_provider_from_env()
     return await Client.connect(settings.temporal_address, runtime=runtime,
                                 interceptors=tracing_interceptors(provider), lazy=lazy,
-                                **connect_options(settings))
+                                **connect_options(settings, on_missing_key))
 
 
-def connect_options(settings: Settings) -> dict[str, Any]:
+def connect_options(settings: Settings,
+                    on_missing_key: MissingKeyObserver | None = None) -> dict[str, Any]:
     """What `connect` hands the SDK besides runtime and interceptors: namespace, the data
     converter (encrypted with keys), TLS and the API key (tested option by option)."""
-    return {"namespace": settings.namespace, "data_converter": settings.data_converter(),
+    return {"namespace": settings.namespace,
+            "data_converter": settings.data_converter(on_missing_key),
             "tls": settings.tls(), "api_key": settings.api_key}
 
 

@@ -53,7 +53,7 @@ from starter.cli.reports import add_report_commands
 from starter.cli.staff import add_staff_commands
 from starter.cli.usage import UsageError
 from starter.cli.views import format_state
-from starter.operations import ActionRefused, ComplaintNotFound
+from starter.operations import ActionRefused, ComplaintNotFound, ComplaintUnreadable
 from workflows.policy import PolicyError
 
 __all__ = ["ACTIONS", "build_parser", "format_state", "main"]
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     except UsageError as err:
         print(f"complaints {args.command}: {err}", file=sys.stderr)
         sys.exit(2)
-    except (ActionRefused, ComplaintNotFound, PolicyError) as err:
+    except (ActionRefused, ComplaintNotFound, ComplaintUnreadable, PolicyError) as err:
         print(f"complaints {args.command}: {err}", file=sys.stderr)
         sys.exit(1)
     except (OSError, RuntimeError) as err:
