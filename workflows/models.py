@@ -248,6 +248,12 @@ class RefundDecision(Action):
     note: OptionalText = ""
 
 
+class Rekey(Action):
+    """Continue as new at the next quiet point, so that the complaint's payloads are
+    written again under the first of PAYLOAD_ENCRYPTION_KEYS and an old key can be retired
+    (`complaints rekey`). `actor`: an engineer or the head of customer success."""
+
+
 class Withdrawal(Action):
     """The complaint withdrawn at the customer's request (issue 16): it ends, closed, every
     clock cancelled, nothing more emailed. `actor` is the customer (`customer:<id>`), a team

@@ -49,6 +49,7 @@ from starter.cli.complaints import add_complaint_commands
 from starter.cli.erase import add_erase_command
 from starter.cli.keys import add_key_commands
 from starter.cli.mail import add_mail_commands
+from starter.cli.rekey import add_rekey_command
 from starter.cli.reports import add_report_commands
 from starter.cli.staff import add_staff_commands
 from starter.cli.usage import UsageError
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_staff_commands(sub)
     add_mail_commands(sub)
     add_erase_command(sub)
+    add_rekey_command(sub)
     add_bench_command(sub)
     return parser
 

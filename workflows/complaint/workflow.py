@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         PhoneContact,
         Reassignment,
         RefundDecision,
+        Rekey,
         ResolutionConfirmation,
         RootCauseAnalysis,
         SolutionProposal,
@@ -314,6 +315,17 @@ class ComplaintWorkflow:
         rules.decide_refund(self._facts(), decision)
 
     # --- query ------------------------------------------------------------------------------
+
+    # --- Operations: a new encryption key ----------------------------------------------
+
+    @workflow.update
+    def rekey(self, request: Rekey) -> ComplaintReceipt:
+        self.procedure.rekey_requested = True
+        return self.effects.receipt()
+
+    @rekey.validator
+    def _check_rekey(self, request: Rekey) -> None:
+        rules.rekey(self._facts(), request)
 
     @workflow.query
     def status(self) -> ComplaintState:
