@@ -17,8 +17,11 @@ from tests.conftest import ComplaintStack
 from tests.test_cli import Cli
 from tests.test_encryption import encrypted_client
 from tests.test_lifecycle import to_owner
+from tests.test_rules import complaint
 from workflows import models as m
+from workflows.complaint import rules
 from workflows.events import Event
+from workflows.permissions import NotPermitted
 
 
 async def test_rekey_moves_open_complaints_to_the_first_key_and_counts_each_key(
@@ -82,3 +85,28 @@ async def test_rekey_moves_open_complaints_to_the_first_key_and_counts_each_key(
             assert any(e.event == Event.continued for e in state.timeline)
             await stack.act(crn, "escalate", m.EscalationRequest(actor="tom", reason="check"))
         assert (await stack.status(after)).crn == after
+
+
+def test_who_may_rekey_and_when():
+    """An engineer or the head of customer success, from the owner's assignment until
+    resolved (pure rules, as the validator checks them)."""
+    erin = m.StaffMember(id="erin", name="Erin", email="erin@example.com", role=m.Role.engineer)
+
+    def facts(**state: object) -> rules.Complaint:
+        c = complaint(**state)
+        return replace(c, roster={**c.roster, "erin": erin})
+
+    for status in (m.Status.under_investigation, m.Status.awaiting_customer,
+                   m.Status.awaiting_approval):
+        for actor in ("erin", "helen"):
+            rules.rekey(facts(status=status), m.Rekey(actor=actor))
+    for actor in ("sam", "tom", "fiona", "nobody", "customer:cust-1"):
+        with pytest.raises(NotPermitted, match="needs one of: engineer, head_of_cs"):
+            rules.rekey(facts(), m.Rekey(actor=actor))
+    with pytest.raises(ValueError, match="still in triage"):
+        rules.rekey(facts(phase=m.Phase.triage, owner=None), m.Rekey(actor="erin"))
+    for status in (m.Status.resolved, m.Status.closed, m.Status.archived):
+        with pytest.raises(ValueError, match=f"is {status.value}: it is not continued as new"):
+            rules.rekey(facts(status=status), m.Rekey(actor="erin"))
+    with pytest.raises(ValueError, match="still being registered"):
+        rules.rekey(replace(facts(), registered=False), m.Rekey(actor="erin"))
