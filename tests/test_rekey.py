@@ -60,7 +60,7 @@ async def test_rekey_moves_open_complaints_to_the_first_key_and_counts_each_key(
         assert "asked 0 complaint(s)" in out
         assert out.count("may not rekey a complaint; it needs one of: engineer, head_of_cs") == 2
         triage = (await stack.submit()).crn
-        await stack.until(triage, lambda s: bool(s.timeline))
+        await stack.mail_for(triage, "acknowledgement")  # registered, no owner yet
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await stack.client.get_workflow_handle(triage).execute_update(
                 "rekey", m.Rekey(actor="erin"))
