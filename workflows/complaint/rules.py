@@ -47,8 +47,8 @@ from workflows.models import (
     Withdrawal,
 )
 from workflows.permissions import (
-    SUPERVISORS,
     PAYLOAD_READERS,
+    SUPERVISORS,
     NotPermitted,
     check_actor,
     check_customer,

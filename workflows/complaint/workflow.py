@@ -314,8 +314,6 @@ class ComplaintWorkflow:
     def _check_decide_refund(self, decision: RefundDecision) -> None:
         rules.decide_refund(self._facts(), decision)
 
-    # --- query ------------------------------------------------------------------------------
-
     # --- Operations: a new encryption key ----------------------------------------------
 
     @workflow.update
@@ -326,6 +324,8 @@ class ComplaintWorkflow:
     @rekey.validator
     def _check_rekey(self, request: Rekey) -> None:
         rules.rekey(self._facts(), request)
+
+    # --- query ------------------------------------------------------------------------------
 
     @workflow.query
     def status(self) -> ComplaintState:
