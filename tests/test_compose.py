@@ -141,6 +141,8 @@ def test_the_variables_point_at_the_services(compose: dict[str, Any]):
     inside["PAYLOAD_ENCRYPTION_KEYS"] = new_key_spec("k1")
     assert inside["LINK_SECRET"] == REQUIRED
     inside["LINK_SECRET"] = secrets.token_urlsafe(32)
+    assert inside["INBOUND_ALLOWED_NETWORKS"] == REQUIRED
+    inside["INBOUND_ALLOWED_NETWORKS"] = "192.0.2.0/28"  # the MX, as `.env` would name it
     settings = Settings.from_env(inside)
     assert (settings.templates_dir / "email" / "acknowledgement.txt.j2").exists()
     assert settings.policy().name  # the configured policy loads and validates
