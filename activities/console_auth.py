@@ -7,8 +7,12 @@
   PostgreSQL keeps only its SHA-256. It ends after 8 idle hours, at sign-out, on a new
   password, or when its member is no longer on the roster or no longer available: every
   request reads the member afresh, so such a session stops working at once.
-- Failed sign-ins are counted by client address and by the login tried; past the limit the
-  next attempt is refused before any password is checked.
+- Failed sign-ins are counted by client address (the proxy's X-Forwarded-For only from
+  FORWARDED_ALLOW_IPS, starter/clients.py) and by the login tried. Past a few free ones,
+  each failure makes the next attempt wait longer, doubling (2 s, 4 s, 8 s, ... up to a
+  cap), and an attempt during the wait is refused (429, Retry-After) before any password
+  is checked. Nothing locks an account for good: someone guessing at another's account
+  slows it for minutes at most, and the owner's next attempt after the wait counts.
 
 Only roster members have passwords: an intake system has an API key and nothing else, so
 it cannot sign in.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,9 +37,14 @@ from workflows.models import StaffMember
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # hashing a megabyte on every attempt would be a cheap attack
 IDLE_TIMEOUT = timedelta(hours=8)
-FAILURE_WINDOW = timedelta(minutes=15)
+FAILURE_WINDOW = timedelta(minutes=15)  # failures older than this are forgotten
+# Failures without any wait, then a wait that doubles with each one, up to the cap: per
+# login gently (its owner may be the one mistyping), per client harder (a guesser).
 MAX_FAILURES_PER_LOGIN = 5
 MAX_FAILURES_PER_CLIENT = 20
+FIRST_WAIT_SECONDS = 2
+MAX_WAIT_PER_LOGIN = timedelta(minutes=5)
+MAX_WAIT_PER_CLIENT = timedelta(minutes=15)
 
 _hasher = PasswordHasher()  # argon2id
 # Checked against when the login names nobody, so an unknown login takes as long as a known one.
@@ -119,22 +129,32 @@ def _verify(hashed: str, password: str) -> bool:
         return False
 
 
+def backoff(failures: int, free: int, cap: timedelta) -> timedelta:
+    """How long after the last failure the next attempt must wait, with `failures` in the
+    window: nothing for the first `free`, then FIRST_WAIT_SECONDS doubling, up to `cap`."""
+    if failures < free:
+        return timedelta(0)
+    doublings = min(failures - free, 30)  # 2**30 s is far past any cap
+    return min(cap, timedelta(seconds=FIRST_WAIT_SECONDS * 2 ** doublings))
+
+
 async def _refuse_when_throttled(conn: asyncpg.Connection, login: str, client: str) -> None:
     row = await conn.fetchrow(
         """SELECT count(*) FILTER (WHERE login = $1) AS by_login,
-                  min(at) FILTER (WHERE login = $1) AS first_by_login,
+                  max(at) FILTER (WHERE login = $1) AS last_by_login,
                   count(*) FILTER (WHERE client = $2) AS by_client,
-                  min(at) FILTER (WHERE client = $2) AS first_by_client,
+                  max(at) FILTER (WHERE client = $2) AS last_by_client,
                   now() AS now
            FROM console_sign_in_failures
            WHERE at > now() - $3::interval AND (login = $1 OR client = $2)""",
         login, client, FAILURE_WINDOW)
-    for count, first, limit in ((row["by_login"], row["first_by_login"], MAX_FAILURES_PER_LOGIN),
-                                (row["by_client"], row["first_by_client"],
-                                 MAX_FAILURES_PER_CLIENT)):
-        if count >= limit:
-            wait = first + FAILURE_WINDOW - row["now"]
-            raise SignInThrottled(max(1, int(wait.total_seconds()) + 1))
+    waits = [row[f"last_by_{who}"] + backoff(row[f"by_{who}"], free, cap) - row["now"]
+             for who, free, cap in (("login", MAX_FAILURES_PER_LOGIN, MAX_WAIT_PER_LOGIN),
+                                    ("client", MAX_FAILURES_PER_CLIENT, MAX_WAIT_PER_CLIENT))
+             if row[f"by_{who}"]]
+    wait = max(waits, default=timedelta(0))
+    if wait > timedelta(0):
+        raise SignInThrottled(math.ceil(wait.total_seconds()))
 
 
 async def open_session(pool: asyncpg.Pool, staff_id: str) -> tuple[str, Session]:

@@ -14,16 +14,40 @@ the resolution log's append-only trigger admits this one change (0009_erasure.sq
 Complaints whose workflow still runs are refused (`StillOpen`, naming them): a running
 complaint would write its data back. Temporal's copy (encrypted) leaves with the namespace's
 retention period.
+
+A customer the email channel created has an id derived from their address (an unsalted
+hash, activities/inbound.py): anyone with a guess at the address could hash it and find
+the erased record. Erasure gives such a customer a random id (`erased-<64 random bits>`)
+everywhere PostgreSQL holds it (the profile, orders and refunds by cascade, complaints,
+their own actions in the resolution log, the erasure record); an id from the CRM, which
+says nothing about the address, stays.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from dataclasses import dataclass
 
 import asyncpg
 
 ERASED = "[erased]"
+ERASED_ID_PREFIX = "erased-"
+
+
+def address_derived_id(address: str) -> str:
+    """The id the email channel gives a sender it does not know (activities/inbound.py)."""
+    return "email-" + hashlib.sha256(address.encode()).hexdigest()[:12]
+
+
+def erased_id(customer_id: str, addresses: set[str]) -> str:
+    """The id the customer keeps once erased: a random one in place of an id derived from
+    one of their addresses (either case, as the channel saw it), else their own."""
+    derived = {address_derived_id(a) for a in addresses}
+    if customer_id in derived:
+        return ERASED_ID_PREFIX + secrets.token_hex(8)
+    return customer_id
 
 
 class UnknownCustomer(LookupError):
@@ -33,7 +57,7 @@ class UnknownCustomer(LookupError):
 @dataclass(frozen=True)
 class Erasure:
     id: int
-    customer_id: str
+    customer_id: str  # the id they keep: a new random one if theirs came from their address
     complaints: list[str]
     rows_changed: dict[str, int]
 
@@ -56,9 +80,10 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
         addresses |= {r["e"].lower() for r in await conn.fetch(
             "SELECT DISTINCT customer_email AS e FROM complaints WHERE crn = ANY($1) "
             "AND customer_email IS NOT NULL", crns)}
+        new_id = erased_id(customer_id, addresses)
         erasure_id = await conn.fetchval(
             "INSERT INTO erasures (customer_id, erased_by, complaints, rows_changed) "
-            "VALUES ($1, $2, $3, '{}') RETURNING id", customer_id, erased_by, crns)
+            "VALUES ($1, $2, $3, '{}') RETURNING id", new_id, erased_by, crns)
         await conn.execute("SELECT set_config('complaints.erasure', $1, true)", str(erasure_id))
         changed: dict[str, int] = {}
 
@@ -90,6 +115,14 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
         await run("inbound_messages", f"""UPDATE inbound_messages SET raw = ''::bytea,
                   envelope_from = '', from_address = NULL, subject = NULL, body = NULL,
                   detail = NULL, helo = NULL, auth_reason = NULL WHERE {inbound}""", crns, sorted(addresses))  # nosec B608 # constant SQL
+        if new_id != customer_id:
+            await run("customers", "UPDATE customers SET id = $2 WHERE id = $1",
+                      customer_id, new_id)  # orders and refunds follow (ON UPDATE CASCADE)
+            await run("complaints", "UPDATE complaints SET customer_id = $2 "
+                      "WHERE customer_id = $1", customer_id, new_id)
+            await run("complaint_events", "UPDATE complaint_events SET actor = $3 "
+                      "WHERE crn = ANY($1) AND actor = $2", crns, f"customer:{customer_id}",
+                      f"customer:{new_id}")
         await conn.execute("UPDATE erasures SET rows_changed = $2 WHERE id = $1", erasure_id,
                            json.dumps(changed))
-    return Erasure(erasure_id, customer_id, crns, changed)
+    return Erasure(erasure_id, new_id, crns, changed)

@@ -87,8 +87,13 @@ def main() -> int:
         database_url = postgres.get_uri(database=DATABASE)
 
         print(f"temporal: starting dev server on 127.0.0.1:{temporal_port} (log .dev/temporal.log)")
+        # The dev server's own UI listens on a loopback port of its own; the UI people open
+        # (ui_port) is devstack/uifront.py in front of it, which has the UI's codec requests
+        # carry the console's cookie.
+        upstream_ui_port = _free_port()
         command = [str(VENV_BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1"]
-        command += ["--port", str(temporal_port), "--ui-port", str(ui_port), "--log-level", "warn"]
+        command += ["--port", str(temporal_port), "--ui-port", str(upstream_ui_port),
+                    "--log-level", "warn"]
         command += ["--db-filename", str(DEV / "temporal.db"), *_extra_namespace()]
         command += start_dev_flags()  # attributes registered at start, SQLite in WAL mode
         # The UI decodes payloads through the API's codec server (README, "Encryption").
@@ -96,6 +101,9 @@ def main() -> int:
         temporal = _spawn("temporal", command, DEV / "temporal.log")
         children.append(temporal)
         _wait_for_temporal(temporal, f"127.0.0.1:{temporal_port}")
+        ui = _spawn("temporal-ui", ui_front_command(ui_port, upstream_ui_port), DEV / "ui.log")
+        children.append(ui)
+        _wait_for_http(ui, f"http://127.0.0.1:{ui_port}/api/v1/settings")
 
         sink = MailSink(DEV / "mail", "127.0.0.1", smtp_port)
         sink.start()
@@ -179,6 +187,17 @@ def _signals_deferred():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def ui_front_command(ui_port: int, upstream_ui_port: int) -> list[str]:
+    """The Temporal UI as `make dev` serves it (devstack/uifront.py)."""
+    return [sys.executable, "-m", "devstack.uifront", str(ui_port), str(upstream_ui_port)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _link_secret() -> str:
@@ -372,7 +391,8 @@ def _print_banner(env: dict, ui_port: int, api_port: int) -> None:
     print(
         f"""
 Complaint workflows development stack is up.
-  Temporal UI    http://localhost:{ui_port}  (payloads decoded by http://localhost:{api_port}/console/codec: sign in to the console)
+  Temporal UI    http://localhost:{ui_port}  (payloads decoded by http://localhost:{api_port}/console/codec: sign in to the
+                 console first as an engineer or the head of customer success, e.g. helen)
   Encryption     payloads encrypted with the key in .dev/payload-keys
   Temporal gRPC  {env["TEMPORAL_ADDRESS"]}
   HTTP API       http://localhost:{api_port}  (docs: http://localhost:{api_port}/docs; log .dev/api.log)

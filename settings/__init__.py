@@ -7,6 +7,7 @@ shell that can run `complaints` can run `python -m workers` with no extra setup.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
-from settings.codec import data_converter, parse_keys
+from settings.codec import MissingKeyObserver, data_converter, parse_keys
 from settings.tracing import tracer_provider_from_env, tracing_interceptors
 from workflows.complaint.metrics import ESCALATION_LATENESS, LATENESS_BUCKETS
 from workflows.policy import SlaPolicy, load_policy
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO_ROOT / "templates"
+# Whoever holds LINK_SECRET can sign any customer's link, so it is at least as long as a
+# random 256-bit key and never a value that has ever been printed in a sample file.
+LINK_SECRET_MIN_BYTES = 32
+SAMPLE_LINK_SECRETS = frozenset({"change-this-link-secret-in-dot-env", "change-me", "changeme",
+                                 "secret", "link-secret", "test-link-secret"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,9 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     # The Temporal UI's origin(s), comma-separated, admitted by the codec server's CORS.
     temporal_ui_origin: str = "http://localhost:8233"
+    # The proxies (IPs or CIDR networks) whose X-Forwarded-For names the client; none by
+    # default, so the socket's address is the client (docs/security.md).
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -131,7 +140,7 @@ class Settings:
             inbound_parse_seconds=float(env.get("INBOUND_PARSE_SECONDS")
                                         or defaults.inbound_parse_seconds),
             public_url=env.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
-            link_secret=env.get("LINK_SECRET", defaults.link_secret),
+            link_secret=checked_link_secret(env.get("LINK_SECRET", defaults.link_secret)),
             metrics_port=int(env.get("METRICS_PORT", defaults.metrics_port)),
             log_format=env.get("LOG_FORMAT", defaults.log_format),
             payload_keys=parse_keys(env.get("PAYLOAD_ENCRYPTION_KEYS", "")),
@@ -140,11 +149,13 @@ class Settings:
             tls_ca=env.get("TEMPORAL_TLS_CA") or None,
             api_key=env.get("TEMPORAL_API_KEY") or None,
             temporal_ui_origin=env.get("TEMPORAL_UI_ORIGIN", defaults.temporal_ui_origin),
+            forwarded_allow_ips=trusted_proxies(env.get("FORWARDED_ALLOW_IPS", "")),
         )
 
-    def data_converter(self) -> DataConverter:
-        """pydantic JSON, encrypted when PAYLOAD_ENCRYPTION_KEYS is set (settings/codec.py)."""
-        return data_converter(self.payload_keys)
+    def data_converter(self, on_missing_key: MissingKeyObserver | None = None) -> DataConverter:
+        """pydantic JSON, encrypted when PAYLOAD_ENCRYPTION_KEYS is set (settings/codec.py);
+        `on_missing_key`: told of each payload under a key these settings lack."""
+        return data_converter(self.payload_keys, on_missing_key)
 
     def tls(self) -> TLSConfig | bool:
         """TLS to Temporal: mTLS with TEMPORAL_TLS_CERT/KEY (and TEMPORAL_TLS_CA for a private
@@ -162,6 +173,34 @@ class Settings:
     def policy(self) -> SlaPolicy:
         """The configured policy, validated (raises PolicyError naming the key)."""
         return load_policy(self.policy_path)
+
+
+def trusted_proxies(spec: str) -> tuple[str, ...]:
+    """FORWARDED_ALLOW_IPS, `ip-or-cidr,...`, each checked; `*` (every peer) is refused: a
+    client could then name any address and dodge the sign-in limits."""
+    out = []
+    for entry in (e.strip() for e in spec.split(",") if e.strip()):
+        try:
+            out.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ValueError(f"FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or a "
+                             "CIDR network (name the load balancer's addresses)") from None
+    return tuple(out)
+
+
+def checked_link_secret(secret: str) -> str:
+    """LINK_SECRET as given, or a ValueError saying why it is refused (never echoing it).
+    Empty is allowed: customer links are then off (the worker warns at start)."""
+    if not secret:
+        return secret
+    if secret.strip().lower() in SAMPLE_LINK_SECRETS:
+        raise ValueError("LINK_SECRET is a sample value that anyone can read: make one with "
+                         "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    if len(secret.encode()) < LINK_SECRET_MIN_BYTES:
+        raise ValueError(f"LINK_SECRET is {len(secret.encode())} bytes, under the "
+                         f"{LINK_SECRET_MIN_BYTES} a link signature needs: make one with "
+                         "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    return secret
 
 
 def usable_cores() -> int:
@@ -188,24 +227,28 @@ def _at_least_one(name: str, value: str | int) -> int:
 
 
 async def connect(settings: Settings | None = None, runtime: Runtime | None = None, *,
-                  tracer_provider: TracerProvider | None = None, lazy: bool = False) -> Client:
+                  tracer_provider: TracerProvider | None = None, lazy: bool = False,
+                  on_missing_key: MissingKeyObserver | None = None) -> Client:
     """The Temporal client of the settings' address and namespace; pydantic models travel
     as JSON, encrypted with PAYLOAD_ENCRYPTION_KEYS (a worker on this client uses the same
     converter); TLS and an API key as the settings say. `runtime`: e.g. one serving metrics.
     Traced (settings/tracing.py) with `tracer_provider`, or the one OTEL_EXPORTER_OTLP_ENDPOINT
     configures; a worker on this client traces its workflows and activities too. `lazy`:
-    connect at the first call (the mail gateway takes mail while Temporal is away)."""
+    connect at the first call (the mail gateway takes mail while Temporal is away).
+    `on_missing_key`: the worker's report of payloads it cannot decrypt (settings/codec.py)."""
     settings = settings or Settings.from_env()
     provider = tracer_provider or tracer_provider_from_env()
     return await Client.connect(settings.temporal_address, runtime=runtime,
                                 interceptors=tracing_interceptors(provider), lazy=lazy,
-                                **connect_options(settings))
+                                **connect_options(settings, on_missing_key))
 
 
-def connect_options(settings: Settings) -> dict[str, Any]:
+def connect_options(settings: Settings,
+                    on_missing_key: MissingKeyObserver | None = None) -> dict[str, Any]:
     """What `connect` hands the SDK besides runtime and interceptors: namespace, the data
     converter (encrypted with keys), TLS and the API key (tested option by option)."""
-    return {"namespace": settings.namespace, "data_converter": settings.data_converter(),
+    return {"namespace": settings.namespace,
+            "data_converter": settings.data_converter(on_missing_key),
             "tls": settings.tls(), "api_key": settings.api_key}
 
 

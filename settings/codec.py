@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import dataclasses
 import os
+import re
 import zlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Self
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
@@ -34,6 +36,8 @@ from temporalio.converter import (
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
     PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
 )
 
 from workflows.messages import ClearText
@@ -50,6 +54,40 @@ COMPRESS_FROM = 200  # bytes; below it compression saves little and costs a call
 
 class EncryptionKeyError(ValueError):
     """PAYLOAD_ENCRYPTION_KEYS is malformed; the message names the entry, never the key."""
+
+
+class MissingKey(ValueError):
+    """A payload under a key this process does not hold: said in one line, wherever it shows
+    (CLI, API, console, the worker's log)."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"this complaint's data is encrypted with key {key_id}, which this "
+                         "process does not have (PAYLOAD_ENCRYPTION_KEYS)")
+        self.key_id = key_id
+
+
+# The message above as it reaches a client inside a failure another process reported.
+_MISSING_KEY = re.compile(r"encrypted with key (\S+), which this process does not have")
+
+
+def missing_key_in(err: BaseException | None) -> MissingKey | None:
+    """The MissingKey behind an error, raised here or reported by a worker (a failed query or
+    workflow task carries its message), following causes; None if there is none."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, MissingKey):
+            return err
+        found = _MISSING_KEY.search(str(err)) or _MISSING_KEY.search(
+            str(getattr(err, "message", "")))
+        if found:
+            return MissingKey(found.group(1))
+        err = getattr(err, "cause", None) or err.__cause__ or err.__context__
+    return None
+
+
+# Called by a worker's codec for each payload it cannot decrypt: (key id, workflow id).
+MissingKeyObserver = Callable[[str, str | None], None]
 
 
 def parse_keys(spec: str) -> dict[str, bytes]:
@@ -77,12 +115,24 @@ def new_key_spec(key_id: str) -> str:
     return f"{key_id}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
 
 
-class EncryptionCodec(PayloadCodec):
-    def __init__(self, keys: dict[str, bytes]) -> None:
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
+    """`on_missing_key`: told of each payload under a key this process lacks, with the
+    workflow it belongs to (the worker decodes each workflow's activations with its id in
+    the serialization context), so the worker can say which complaint it cannot read."""
+
+    def __init__(self, keys: dict[str, bytes],
+                 on_missing_key: MissingKeyObserver | None = None) -> None:
         if not keys:
             raise EncryptionKeyError("PAYLOAD_ENCRYPTION_KEYS has no key")
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.key_id = next(iter(keys))
+        self.on_missing_key = on_missing_key
+        self.workflow_id: str | None = None
+
+    def with_context(self, context: SerializationContext) -> Self:
+        bound = copy.copy(self)
+        bound.workflow_id = getattr(context, "workflow_id", None)
+        return bound
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         cipher = self._ciphers[self.key_id]
@@ -103,11 +153,12 @@ class EncryptionCodec(PayloadCodec):
             if p.metadata.get("encoding", b"") != ENCODING:
                 out.append(p)  # written before encryption was on: stays readable
                 continue
-            key_id = p.metadata.get(KEY_ID, b"").decode()
+            key_id = p.metadata.get(KEY_ID, b"").decode(errors="replace")
             cipher = self._ciphers.get(key_id)
             if cipher is None:
-                raise ValueError(f"payload encrypted with key {key_id!r}, which "
-                                 "PAYLOAD_ENCRYPTION_KEYS does not hold")
+                if self.on_missing_key is not None:
+                    self.on_missing_key(key_id, self.workflow_id)
+                raise MissingKey(key_id)
             out.append(_decompressed(Payload.FromString(
                 cipher.decrypt(p.data[:NONCE_BYTES], p.data[NONCE_BYTES:], None))))
         return out
@@ -151,13 +202,14 @@ class PayloadConverter(CompositePayloadConverter):
                            for c in DefaultPayloadConverter.default_encoding_payload_converters))
 
 
-def data_converter(keys: dict[str, bytes]) -> DataConverter:
+def data_converter(keys: dict[str, bytes],
+                   on_missing_key: MissingKeyObserver | None = None) -> DataConverter:
     """pydantic JSON, encrypted with `keys` when there are any (but for the ClearText
     summaries); failure messages and stack traces then travel as encoded attributes, so the
-    codec covers them too."""
+    codec covers them too. `on_missing_key`: see EncryptionCodec (the worker's)."""
     if not keys:
         return pydantic_data_converter
     return dataclasses.replace(
         pydantic_data_converter, payload_converter_class=PayloadConverter,
-        payload_codec=EncryptionCodec(keys),
+        payload_codec=EncryptionCodec(keys, on_missing_key),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes)

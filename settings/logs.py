@@ -11,6 +11,7 @@ formatter of our own would have to redo.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import IO
 
@@ -18,6 +19,10 @@ from pythonjsonlogger.json import JsonFormatter
 from temporalio import activity
 
 COMPLAINT_WORKFLOW = "ComplaintWorkflow"
+# A customer link's path (/c/<question>/<token>): the token is the customer's key to their
+# complaint, so it never reaches a log; the question stays, which says what was asked.
+CUSTOMER_LINK = re.compile(r"(/c/[A-Za-z_]+)/[^\s\"'?#]+")
+REDACTED = "[redacted]"
 TEXT = "%(asctime)s %(levelname)s %(name)s%(crn_tag)s: %(message)s"
 
 
@@ -41,6 +46,35 @@ class CrnFilter(logging.Filter):
         return True
 
 
+def redact_links(text: str) -> str:
+    return CUSTOMER_LINK.sub(rf"\1/{REDACTED}", text)
+
+
+class RedactLinks(logging.Filter):
+    """Takes customer link tokens out of a record's message and arguments (uvicorn's access
+    log passes the path as an argument) before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "/c/" in record.msg:
+            record.msg = redact_links(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_links(a) if isinstance(a, str) and "/c/" in a else a
+                                for a in record.args)
+        return True
+
+
+ACCESS_LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+
+def redact_access_logs() -> None:
+    """On uvicorn's own loggers, so that every handler (and a test's capture) sees the
+    records already redacted; idempotent."""
+    for name in ACCESS_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactLinks) for f in logger.filters):
+            logger.addFilter(RedactLinks())
+
+
 class _Json(JsonFormatter):
     def add_fields(self, log_record, record, message_dict) -> None:  # noqa: ANN001
         super().add_fields(log_record, record, message_dict)
@@ -59,6 +93,8 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO,
     """The process's root handler (replacing any): `text` or `json`, with the CRN filter."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(CrnFilter())
+    handler.addFilter(RedactLinks())  # any other logger that names a customer link
+    redact_access_logs()
     handler.setFormatter(formatter(log_format))
     root = logging.getLogger()
     for old in list(root.handlers):

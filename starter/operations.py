@@ -13,11 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.errordetails.v1 import QueryFailedFailure
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributeIndexedValueType,
     WorkflowIDConflictPolicy,
@@ -26,6 +27,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from settings.codec import missing_key_in
 from workflows import models as m
 from workflows import refusals
 from workflows import search_attributes as sa
@@ -49,6 +51,11 @@ class ComplaintNotFound(LookupError):
     def __init__(self, crn: str) -> None:
         super().__init__(f"no complaint {crn}")
         self.crn = crn
+
+
+class ComplaintUnreadable(Exception):
+    """The complaint's data is under a key this process (or the worker) does not hold: the
+    message says which, in one line (settings/codec.py MissingKey)."""
 
 
 class ActionRefused(ValueError):
@@ -96,7 +103,39 @@ async def get_status(client: Client, crn: str) -> ComplaintState:
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ComplaintNotFound(crn) from None
+        unreadable(err)
         raise
+    except WorkflowQueryFailedError as err:  # the worker's failure, encoded: decode it
+        unreadable(err, await _reported_failure(client, err))
+        raise
+    except Exception as err:  # the answer itself under a key this process lacks
+        unreadable(err)
+        raise
+
+
+def unreadable(*errors: BaseException | None) -> None:
+    """Raise ComplaintUnreadable if a missing key is behind one of `errors`; else return."""
+    for err in errors:
+        missing = missing_key_in(err)
+        if missing is not None:
+            raise ComplaintUnreadable(str(missing)) from None
+
+
+async def _reported_failure(client: Client, err: BaseException) -> BaseException | None:
+    """The failure a worker reported for a query, decoded with this client's converter (with
+    encryption its message travels encrypted; the SDK hands over only "Encoded failure").
+    A failure this client cannot decode is itself the answer: its key is missing here."""
+    rpc = err.__cause__ or err.__context__  # the SDK raises it while handling the RPCError
+    if not isinstance(rpc, RPCError):
+        return None
+    for detail in rpc.grpc_status.details:
+        failed = QueryFailedFailure()
+        if detail.Unpack(failed) and failed.HasField("failure"):
+            try:
+                return await client.data_converter.decode_failure(failed.failure)
+            except Exception as undecodable:  # noqa: BLE001 # returned, not swallowed
+                return undecodable
+    return None
 
 
 async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintReceipt:

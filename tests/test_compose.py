@@ -9,8 +9,10 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+import logging
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -22,12 +24,19 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from settings import REPO_ROOT, Settings, connect, metrics_runtime
+from settings import (
+    LINK_SECRET_MIN_BYTES,
+    REPO_ROOT,
+    SAMPLE_LINK_SECRETS,
+    Settings,
+    connect,
+    metrics_runtime,
+)
 from settings.codec import new_key_spec
 from starter.cli import build_parser
 from tests.conftest import ComplaintStack
 from tests.faultstack import free_port
-from workers.worker import build_worker
+from workers.worker import announce_protections, build_worker
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -94,7 +103,7 @@ def test_every_variable_the_worker_reads_is_set(compose: dict[str, Any]):
         assert read <= set(env), f"{name} lacks {sorted(read - set(env))}"
         # Empty means off: the built-in policy; no TLS or API key to the compose file's server.
         optional = {"COMPLAINTS_POLICY", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY",
-                    "TEMPORAL_TLS_CA", "TEMPORAL_API_KEY",
+                    "TEMPORAL_TLS_CA", "TEMPORAL_API_KEY", "FORWARDED_ALLOW_IPS",
                     # The system's resolver, no trusted MX, no STARTTLS (the gateway's).
                     "INBOUND_DNS_SERVER", "INBOUND_TRUSTED_AUTHSERV_ID", "INBOUND_TLS_CERT",
                     "INBOUND_TLS_KEY"}
@@ -133,6 +142,10 @@ def test_the_variables_point_at_the_services(compose: dict[str, Any]):
     # Encryption is on in production: the key comes from the environment, never the file.
     assert inside["PAYLOAD_ENCRYPTION_KEYS"] == REQUIRED
     inside["PAYLOAD_ENCRYPTION_KEYS"] = new_key_spec("k1")
+    assert inside["LINK_SECRET"] == REQUIRED
+    inside["LINK_SECRET"] = secrets.token_urlsafe(32)
+    assert inside["INBOUND_ALLOWED_NETWORKS"] == REQUIRED
+    inside["INBOUND_ALLOWED_NETWORKS"] = "192.0.2.0/28"  # the MX, as `.env` would name it
     settings = Settings.from_env(inside)
     assert (settings.templates_dir / "email" / "acknowledgement.txt.j2").exists()
     assert settings.policy().name  # the configured policy loads and validates
@@ -304,3 +317,80 @@ def test_prometheus_scrapes_the_worker_and_the_api_and_grafana_has_its_dashboard
     assert home == f"{providers['providers'][0]['options']['path']}/complaints.json"
     assert services["worker"]["healthcheck"]["test"][-1] == "--ready"
     assert services["api"]["depends_on"]["worker"]["condition"] == "service_healthy"
+
+
+# Services that check nobody who calls them: published on the host's loopback only.
+LOOPBACK_ONLY = {"temporal", "temporal-ui", "mailpit", "prometheus", "worker"}
+
+
+def published(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host address, container port) of each `ports` entry, as compose resolves it with
+    the documented defaults; no address means every interface."""
+    out = []
+    for entry in service.get("ports", []):
+        parts = interpolate(entry).split(":")
+        out.append((parts[0] if len(parts) == 3 else "0.0.0.0", parts[-1]))  # nosec B104
+    return out
+
+
+def test_the_production_shape_has_no_public_default(compose: dict[str, Any]):
+    """No secret, password or open door ships in the file: compose refuses to start without
+    the link secret, the encryption keys, Grafana's password and the MX network; what checks
+    nobody is published on loopback only; the gateway takes mail from the MX alone."""
+    services = compose["services"]
+    for name in APP_SERVICES:
+        env = env_of(services[name])
+        for needed in ("LINK_SECRET", "PAYLOAD_ENCRYPTION_KEYS", "INBOUND_ALLOWED_NETWORKS"):
+            assert env[needed] == REQUIRED, f"{name}: {needed} has a default"
+        assert env["FORWARDED_ALLOW_IPS"] == ""  # no proxy trusted until one is named
+    for name, service in services.items():
+        for address, port in published(service):
+            if name in LOOPBACK_ONLY:
+                assert address == "127.0.0.1", f"{name} publishes :{port} on {address}"
+            else:
+                assert name in {"api", "grafana", "mail-gateway"}, f"{name} publishes :{port}"
+    assert published(services["mail-gateway"]) == [("127.0.0.1", "2525")]
+    assert "${INBOUND_PUBLISH_ADDRESS" in services["mail-gateway"]["ports"][0]
+    # The UI checks nobody: it may read, never act (actions go through the role checks).
+    assert env_of(services["temporal-ui"])["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    grafana = env_of(services["grafana"])
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == REQUIRED
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert "GF_AUTH_ANONYMOUS_ORG_ROLE" not in grafana
+    # No sample secret hides anywhere in the file, a comment included.
+    text = COMPOSE.read_text()
+    for sample in SAMPLE_LINK_SECRETS - {"secret"}:
+        assert sample not in text, sample
+    # Nor in the examples a newcomer copies from.
+    for example in [*REPO_ROOT.glob(".env*"), *(REPO_ROOT / "deploy").rglob("*")]:
+        if example.is_file():
+            assert "change-this-link-secret" not in example.read_text(errors="replace"), example
+
+
+@pytest.mark.parametrize("secret", ["change-this-link-secret-in-dot-env", "Change-Me",
+                                    "x" * (LINK_SECRET_MIN_BYTES - 1), "é" * 15])
+def test_a_short_or_sample_link_secret_is_refused(secret: str):
+    with pytest.raises(ValueError, match="LINK_SECRET") as refused:
+        Settings.from_env({"LINK_SECRET": secret})
+    assert secret not in str(refused.value)  # the message never echoes the value
+
+
+def test_a_long_random_link_secret_is_taken_and_none_means_links_off(caplog):
+    secret = secrets.token_urlsafe(32)
+    assert Settings.from_env({"LINK_SECRET": secret}).link_secret == secret
+    assert Settings.from_env({"LINK_SECRET": "x" * LINK_SECRET_MIN_BYTES}).link_secret
+    with caplog.at_level(logging.INFO, logger="complaints.worker"):
+        announce_protections(Settings.from_env({"LINK_SECRET": secret}))
+        assert not [r for r in caplog.records if "LINK_SECRET" in r.getMessage()]
+        announce_protections(Settings.from_env({}))
+    (warning,) = [r for r in caplog.records if "LINK_SECRET" in r.getMessage()]
+    assert warning.levelno == logging.WARNING and "carry no links" in warning.getMessage()
+
+
+def test_the_cli_refuses_a_sample_link_secret_in_one_line():
+    result = subprocess.run([sys.executable, "-m", "starter.cli", "status", "CRN-X"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+                            env=os.environ | {"LINK_SECRET": "change-this-link-secret-in-dot-env"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("complaints status: LINK_SECRET is a sample value")
+    assert "Traceback" not in result.stderr

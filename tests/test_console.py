@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 
 import httpx
 import pytest_asyncio
 
-from activities.console_auth import MAX_FAILURES_PER_LOGIN, PasswordRefused, set_password
+from activities.console_auth import (
+    MAX_FAILURES_PER_CLIENT,
+    MAX_FAILURES_PER_LOGIN,
+    PasswordRefused,
+    backoff,
+    set_password,
+)
 from settings import REPO_ROOT
 from tests.conftest import ComplaintStack, intake
 from tests.console_stack import PASSWORDS, Console, console_on, signed_in, token
@@ -126,6 +133,52 @@ async def test_failed_sign_ins_are_rate_limited(console: Console):
             "login": "sam", "password": PASSWORDS["sam"], "sign_in_token": sign_in_token})
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
         assert "console_session" not in limited.cookies
+
+
+def test_the_wait_after_failed_sign_ins_doubles_up_to_its_cap():
+    cap = timedelta(minutes=5)
+    waits = [backoff(n, 5, cap).total_seconds() for n in range(12)]
+    assert waits == [0, 0, 0, 0, 0, 2, 4, 8, 16, 32, 64, 128]
+    assert backoff(13, 5, cap) == backoff(500, 5, cap) == cap
+
+
+async def test_failed_sign_ins_back_off_per_account_and_per_client_and_never_lock_for_good(
+        console: Console):
+    """Per account: each failure past the free ones doubles the wait (Retry-After 2, 4,
+    8 s), whoever guessed; once it has passed, the owner's right password counts. Per
+    client: one address guessing at many accounts waits too, for every account."""
+    async def attempt(http: httpx.AsyncClient, login: str, password: str) -> httpx.Response:
+        sign_in_token = token((await http.get("/console/sign-in")).text, "sign_in_token")
+        return await http.post("/console/sign-in", data={
+            "login": login, "password": password, "sign_in_token": sign_in_token})
+
+    async def failures(login: str, client: str, n: int, seconds_ago: int) -> None:
+        await console.stack.rows(
+            "INSERT INTO console_sign_in_failures (client, login, at) SELECT $1, $2, "
+            "now() - make_interval(secs => $4) FROM generate_series(1, $3) RETURNING 1",
+            client, login, n, seconds_ago)
+
+    async with httpx.AsyncClient(base_url=console.base, timeout=60) as http:
+        for extra, expected in ((0, 2), (1, 4), (2, 8)):
+            await console.stack.rows("DELETE FROM console_sign_in_failures RETURNING 1")
+            # Guesses at Sam's account from elsewhere, the last one just now.
+            await failures("sam", "203.0.113.7", MAX_FAILURES_PER_LOGIN + extra, 0)
+            limited = await attempt(http, "sam", PASSWORDS["sam"])
+            assert limited.status_code == 429
+            assert int(limited.headers["retry-after"]) in (expected - 1, expected)
+            assert "console_session" not in limited.cookies
+        # The wait (8 s after the last of 7 failures) has passed: Sam signs in.
+        await console.stack.rows("UPDATE console_sign_in_failures SET at = at - interval "
+                                 "'9 seconds' RETURNING 1")
+        assert (await attempt(http, "sam", PASSWORDS["sam"])).status_code == 303
+
+    async with httpx.AsyncClient(base_url=console.base, timeout=60) as http:
+        # One client guessing at many accounts: that client waits, for any account.
+        await console.stack.rows("DELETE FROM console_sign_in_failures RETURNING 1")
+        for n in range(MAX_FAILURES_PER_CLIENT):
+            await failures(f"nobody-{n}", "127.0.0.1", 1, 0)
+        limited = await attempt(http, "ana", PASSWORDS["ana"])
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) in (1, 2)
 
 
 async def test_a_password_has_at_least_12_characters(console: Console):

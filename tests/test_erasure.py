@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from activities.erasure import ERASED_ID_PREFIX, address_derived_id, erased_id
 from activities.metrics import compute_metrics
 from starter.cli.erase import ERASURE_REASON
 from starter.operations import still_running
@@ -223,3 +224,42 @@ async def test_erasure_without_yes_and_no_terminal_is_refused(
     assert code == 2 and "--yes" in err
     assert (await stack.rows("SELECT name FROM customers WHERE id = 'cust-kite'"))[0]["name"] \
         == "Kite Studio"
+
+
+async def test_a_customer_whose_id_came_from_their_address_gets_a_random_one(
+        stack: ComplaintStack, capsys: Any, cli_env: None):
+    """The email channel's id for an unknown sender is a hash of the address: after erasure
+    no row holds it (nor anything else a hash of the address would find), the customer's
+    own actions in the log follow the new id, and the new id is random, so two erasures of
+    the same address do not agree."""
+    sender, name = "new.sender@mail.example", "Nadia Sender"  # unknown to the CRM
+    derived = address_derived_id(sender)
+    async with stack.pool.acquire() as conn:
+        await conn.execute("INSERT INTO customers (id, name, email) VALUES ($1, $2, $3)",
+                           derived, name, sender)
+        await conn.execute("INSERT INTO orders (id, customer_id, net_amount, tax_rate, currency) "
+                           "VALUES ('ord-derived', $1, 10, 0.2, 'EUR')", derived)
+    async with stack.worker():
+        crn = (await stack.submit(customer={"id": derived, "name": name, "email": sender},
+                                  external_ref="derived-1")).crn
+        await stack.until(crn, lambda s: bool(s.timeline))
+        code, out, err = await Cli(capsys)("erase", derived, "--yes", "--withdraw-open",
+                                           "--by", "dpo-helen")
+        assert code == 0, err
+    async with stack.pool.acquire() as conn:
+        assert await where_it_appears(conn, derived) == []
+        assert await where_it_appears(conn, sender) == []
+        assert await where_it_appears(conn, name) == []
+        new_id = await conn.fetchval("SELECT customer_id FROM erasures")
+        assert new_id.startswith(ERASED_ID_PREFIX) and len(new_id) == len(ERASED_ID_PREFIX) + 16
+        assert await conn.fetchval("SELECT customer_id FROM complaints WHERE crn = $1",
+                                   crn) == new_id
+        assert await conn.fetchval("SELECT customer_id FROM orders WHERE id = 'ord-derived'"
+                                   ) == new_id
+        actors = {r["actor"] for r in await conn.fetch(
+            "SELECT actor FROM complaint_events WHERE crn = $1", crn)}
+        assert f"customer:{new_id}" in actors  # the withdrawal, the customer's own action
+        # A CRM id says nothing about the address: it stays (the first test erases one).
+        assert erased_id("cust-kite", {ADDRESS}) == "cust-kite"
+        assert erased_id(derived, {sender}) != erased_id(derived, {sender})
+    assert f"{derived} is now {new_id}" in out

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
+import pytest
 import pytest_asyncio
+from starlette.requests import Request
 
+from settings import Settings, trusted_proxies
 from starter.api import create_app
 from starter.api.limits import AUTH_FAILURES, MAX_BODY_BYTES
+from starter.clients import client_address
 from tests.conftest import ComplaintStack
 from tests.test_api import Api, api_on, serving
 from workflows.models import complaint_reference
@@ -99,3 +104,56 @@ async def test_failures_leave_the_count_a_minute_later(api: Api):
     async with api.stack.pool.acquire() as conn:
         await conn.execute("UPDATE auth_failures SET second = second - interval '4 seconds'")
     assert (await api("GET", "/complaints", "sam")).status_code == 200
+
+
+def _request(peer: str, *forwarded: str) -> Request:
+    headers = [(b"x-forwarded-for", f.encode()) for f in forwarded]
+    return Request({"type": "http", "client": (peer, 5000), "headers": headers})
+
+
+def test_the_client_is_the_socket_unless_a_trusted_proxy_names_it():
+    proxies = trusted_proxies("10.0.0.0/8, 192.0.2.1")
+    # No proxy trusted (the default): whatever the header says, the socket is the client.
+    assert client_address(_request("10.0.0.5", "203.0.113.7"), ()) == "10.0.0.5"
+    # From a trusted proxy: the right-most address that is not one of ours.
+    assert client_address(_request("10.0.0.5", "203.0.113.7"), proxies) == "203.0.113.7"
+    assert client_address(_request("192.0.2.1", "203.0.113.7, 10.1.2.3"), proxies) == "203.0.113.7"
+    # What the client wrote itself, left of what our proxy appended, is never believed.
+    assert client_address(_request("10.0.0.5", "198.51.100.1, 203.0.113.7"),
+                          proxies) == "203.0.113.7"
+    assert client_address(_request("10.0.0.5", "1.1.1.1", "203.0.113.7"),
+                          proxies) == "203.0.113.7"
+    # From anyone else the header is ignored; garbage in the chain stops the walk.
+    assert client_address(_request("203.0.113.9", "10.0.0.7"), proxies) == "203.0.113.9"
+    assert client_address(_request("10.0.0.5", "not-an-ip"), proxies) == "10.0.0.5"
+    assert client_address(_request("10.0.0.5"), proxies) == "10.0.0.5"
+    for bad in ("*", "proxy.example", "10.0.0.0/33"):
+        with pytest.raises(ValueError, match="FORWARDED_ALLOW_IPS"):
+            Settings.from_env({"FORWARDED_ALLOW_IPS": bad})
+    assert Settings.from_env({"FORWARDED_ALLOW_IPS": "10.0.0.0/8, 192.0.2.1"}
+                             ).forwarded_allow_ips == ("10.0.0.0/8", "192.0.2.1/32")
+
+
+async def test_behind_a_trusted_proxy_one_guesser_does_not_lock_out_everyone(
+        local_stack: ComplaintStack):
+    """The load balancer (here: this host, 127.0.0.1, named in FORWARDED_ALLOW_IPS) forwards
+    every client: the guesser it names is slowed down, the next client it names is not.
+    Without the setting the same guesses slow down everyone behind it (the test above)."""
+    local_stack.settings = replace(local_stack.settings, forwarded_allow_ips=("127.0.0.1/32",))
+    async with api_on(local_stack) as api:
+        guesser = {"Authorization": "Bearer ck_0badbad0_guess",
+                   "X-Forwarded-For": "203.0.113.7"}
+        for _ in range(AUTH_FAILURES):
+            assert (await api("GET", "/complaints", headers=guesser)).status_code == 401
+        slowed = await api("GET", "/complaints", headers=guesser)
+        assert slowed.status_code == 429
+        someone = await api("GET", "/complaints", "sam",
+                            headers={"X-Forwarded-For": "198.51.100.4"})
+        assert someone.status_code == 200, someone.text
+        # A guesser that writes another address in front of ours gains nothing.
+        spoofed = await api("GET", "/complaints", headers={
+            **guesser, "X-Forwarded-For": "198.51.100.4, 203.0.113.7"})
+        assert spoofed.status_code == 429
+    counted = await local_stack.rows("SELECT client, sum(failures) AS n FROM auth_failures "
+                                     "GROUP BY client")
+    assert [(r["client"], r["n"]) for r in counted] == [("203.0.113.7", AUTH_FAILURES)]

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -30,7 +31,7 @@ from activities.refunds import RefundActivities
 from activities.reports import ReportActivities, ReportRenderer
 from activities.store import StoreActivities
 from settings import Settings, connect, metrics_runtime
-from settings.codec import EncryptionKeyError
+from settings.codec import EncryptionKeyError, MissingKey
 from settings.logs import configure_logging
 from workers.gauges import keep_gauges_current
 from workers.processes import child_metrics_port, end_with_parent, supervise
@@ -152,7 +153,8 @@ async def run(settings: Settings, process: int | None = None) -> None:
     else:
         metrics_port = child_metrics_port(settings, process)
         runtime = metrics_runtime(metrics_port, host="127.0.0.1")
-    client = await connect(settings, runtime)
+    client = await connect(settings, runtime,
+                           on_missing_key=UndecryptableComplaints(runtime.metric_meter))
     pool = await create_pool(settings.database_url)
     gauges = None
     if not process:
@@ -166,14 +168,8 @@ async def run(settings: Settings, process: int | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if process:  # process 0 says how the payloads are kept, once for all
-        pass
-    elif not settings.payload_keys:
-        log.warning("PAYLOAD_ENCRYPTION_KEYS is not set: workflow payloads (customer names, "
-                    "addresses, descriptions) are stored in clear in Temporal's history")
-    else:
-        log.info("payloads encrypted with key %r (%d key(s) can decrypt)",
-                 next(iter(settings.payload_keys)), len(settings.payload_keys))
+    if not process:  # process 0 says how payloads and links are kept, once for all
+        announce_protections(settings)
     log.info("worker%s on task queue %r, namespace %r, policy %r (%s); metrics on :%d/metrics",
              "" if process is None else f" process {process}", settings.task_queue,
              settings.namespace, policy.name, settings.policy_path or "built-in default",
@@ -184,6 +180,41 @@ async def run(settings: Settings, process: int | None = None) -> None:
     if gauges is not None:
         gauges.cancel()
     await pool.close()
+
+
+UNDECRYPTABLE_PAYLOADS = "complaints_undecryptable_payloads_total"
+
+
+class UndecryptableComplaints:
+    """The worker's report of payloads under a key it lacks (the codec calls it): each one
+    counted (UNDECRYPTABLE_PAYLOADS, by key id), each complaint logged once, with its key.
+    The SDK retries the complaint's task and logs each failure; this says why, in a line."""
+
+    def __init__(self, meter: MetricMeter | None) -> None:
+        self._counter = meter.create_counter(
+            UNDECRYPTABLE_PAYLOADS, "payloads this worker could not decrypt: their key is "
+            "not in PAYLOAD_ENCRYPTION_KEYS") if meter is not None else None
+        self._logged: set[str | None] = set()
+
+    def __call__(self, key_id: str, workflow_id: str | None) -> None:
+        if self._counter is not None:
+            self._counter.with_additional_attributes({"key_id": key_id}).add(1)
+        if workflow_id not in self._logged:
+            self._logged.add(workflow_id)
+            log.error("complaint %s: %s", workflow_id or "(unknown)", MissingKey(key_id))
+
+
+def announce_protections(settings: Settings) -> None:
+    """At start: a warning for each protection that is off, so an operator sees it."""
+    if not settings.payload_keys:
+        log.warning("PAYLOAD_ENCRYPTION_KEYS is not set: workflow payloads (customer names, "
+                    "addresses, descriptions) are stored in clear in Temporal's history")
+    else:
+        log.info("payloads encrypted with key %r (%d key(s) can decrypt)",
+                 next(iter(settings.payload_keys)), len(settings.payload_keys))
+    if not settings.link_secret:
+        log.warning("LINK_SECRET is not set: customer emails carry no links (status page, "
+                    "agreement, sign-off, survey) and the customer pages refuse every link")
 
 
 async def _ensure_report_schedules(client: Client, settings: Settings, policy: SlaPolicy) -> None:

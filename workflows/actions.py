@@ -122,7 +122,7 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            "The customer's satisfaction, 1-5, with an optional comment.",
            customer=True, form=("Customer satisfaction", "Record satisfaction")),
     # --- any phase ---
-    Action("escalate", m.EscalationRequest, frozenset(Role),
+    Action("escalate", m.EscalationRequest, frozenset(Role) - {Role.engineer},
            "Manual escalation one level up (customer asked for a manager, ...).",
            form=("Escalation", "Escalate")),
     Action("reassign", m.Reassignment, SUPERVISORS,
@@ -141,6 +141,11 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            "`dismissed`), every clock cancelled, nothing sent to the sender (send_note: a "
            "polite note, for not_a_complaint), and its workflow completes.",
            form=("Not a complaint", "Dismiss")),
+    # Payload keys: continue as new under the first key (`complaints rekey` sends it).
+    Action("rekey", m.Rekey, frozenset({Role.engineer, Role.head_of_cs}),
+           "Continue as new at the next quiet point, so the complaint's payloads are written "
+           "again under the first of PAYLOAD_ENCRYPTION_KEYS and an old key can be retired.",
+           generic=False),
     # --- the Finance Manager's decision: an update for callers that want the answer (its
     # own route, page and subcommand, `refund-decision`), and a signal for approval systems.
     Action("decide_refund", m.RefundDecision, _FINANCE,

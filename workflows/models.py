@@ -102,6 +102,8 @@ class Role(StrEnum):
     finance_manager = "finance_manager"
     qa = "qa"
     rnd = "rnd"
+    # Reads histories in clear through the codec server; takes no complaint action.
+    engineer = "engineer"
 
 
 class StepKind(StrEnum):
@@ -249,8 +251,14 @@ class RefundDecision(Action):
     note: OptionalText = ""
 
 
+class Rekey(Action):
+    """Continue as new at the next quiet point, so that the complaint's payloads are
+    written again under the first of PAYLOAD_ENCRYPTION_KEYS and an old key can be retired
+    (`complaints rekey`). `actor`: an engineer or the head of customer success."""
+
+
 class Withdrawal(Action):
-    """The complaint withdrawn at the customer's request (issue 16): it ends, closed, every
+    """The complaint withdrawn at the customer's request: it ends, closed, every
     clock cancelled, nothing more emailed. `actor` is the customer (`customer:<id>`), a team
     lead or the head of customer success; `recorded_by` names whoever entered a customer's
     own request for them (the operator of `complaints erase --withdraw-open`)."""

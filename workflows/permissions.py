@@ -11,12 +11,15 @@ the customer's own actions, and only on that customer's complaints.
 from __future__ import annotations
 
 from workflows.actions import ACTIONS, SUPERVISORS, OwnerRule
-from workflows.models import StaffMember
+from workflows.models import Role, StaffMember
 from workflows.refusals import NotPermitted
 
 __all__ = ["CUSTOMER_ACTIONS", "OWNER_ACTIONS", "ROLES_FOR", "SUPERVISORS", "NotPermitted",
            "check_actor", "check_customer", "customer_actor", "is_customer_actor"]
 
+# Who may read a complaint's payloads in clear (the codec server): the engineers who run the
+# product, and the head of customer success, who answers for the data. Not every staff key.
+PAYLOAD_READERS = frozenset({Role.engineer, Role.head_of_cs})
 # Actions only the complaint's owner takes; a team lead or the head of customer
 # success may step in for an owner (they own the escalation).
 OWNER_ACTIONS = frozenset(n for n, a in ACTIONS.items() if a.owner == OwnerRule.only)

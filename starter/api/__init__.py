@@ -33,7 +33,7 @@ from temporalio.client import Client
 
 from activities.db import Pool, create_pool
 from settings import Settings, connect
-from settings.logs import configure_logging
+from settings.logs import configure_logging, redact_access_logs
 from settings.tracing import tracer_provider_from_env
 from starter.api import actions, codec, complaints, intake, mail, refunds, service
 from starter.api.errors import install_error_handlers
@@ -88,8 +88,20 @@ async def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -
     pool = await create_pool(settings.database_url, min_size=1, max_size=10)
     try:
         app = create_app(settings, client, pool, tracer_provider=provider)
-        config = uvicorn.Config(app, host=host, port=port, log_level="info", log_config=None,
-                                proxy_headers=False, server_header=False)
-        await uvicorn.Server(config).serve()
+        await uvicorn.Server(server_config(app, settings, host, port)).serve()
     finally:
         await pool.close()
+
+
+def server_config(app: Any, settings: Settings, host: str = "127.0.0.1", port: int = 8000,
+                  **options: Any) -> uvicorn.Config:
+    """How `serve` runs the app (tests run it the same way). The access log is on, with
+    customer link tokens redacted (settings/logs.py); X-Forwarded-For is believed only from
+    FORWARDED_ALLOW_IPS (none by default), as the API's own client address is
+    (starter/clients.py)."""
+    redact_access_logs()
+    trusted = settings.forwarded_allow_ips
+    return uvicorn.Config(app, host=host, port=port, log_level="info", log_config=None,
+                          proxy_headers=bool(trusted),
+                          forwarded_allow_ips=",".join(trusted) if trusted else "",
+                          server_header=False, **options)

@@ -14,6 +14,7 @@ from activities.keys import Principal, authenticate
 from settings import Settings
 from starter.api.errors import ApiError, forbidden
 from starter.api.limits import AuthFailures
+from starter.clients import client_address
 
 
 def _client(request: Request) -> Client:
@@ -43,7 +44,7 @@ async def caller(
 ) -> Principal:
     challenge = {"WWW-Authenticate": "Bearer"}
     failures: AuthFailures = request.app.state.auth_failures
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request, request.app.state.settings.forwarded_allow_ips)
     wait = await failures.retry_after(client)
     if wait is not None:  # too many bad keys from here: no key is even looked at
         raise ApiError(429, "too_many_requests", f"too many failed authentications from "

@@ -8,7 +8,8 @@ each failure gets:
 - 413 a body over 1 MiB, refused before it is read whole (limits.py);
 - 422 an invalid body or parameter, naming each field;
 - 429 too many failed authentications from one client, with Retry-After (limits.py);
-- 503 Temporal or PostgreSQL unavailable, or no worker answered in time (`in_time`);
+- 503 Temporal or PostgreSQL unavailable, or no worker answered in time (`in_time`), or
+  the complaint's data is under a key this server lacks (`ComplaintUnreadable`, one line);
 - 500 anything else, with a reference to the server log and never a stack trace.
 """
 
@@ -28,7 +29,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db import UNAVAILABLE
-from starter.operations import ActionRefused, ComplaintNotFound
+from starter.operations import (
+    ActionRefused,
+    ComplaintNotFound,
+    ComplaintUnreadable,
+)
 from workflows import refusals
 from workflows.permissions import NotPermitted
 
@@ -143,6 +148,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.error, exc.message, exc.fields, exc.headers)
+
+    @app.exception_handler(ComplaintUnreadable)
+    async def unreadable(request: Request, exc: ComplaintUnreadable) -> JSONResponse:
+        return _error(503, "undecryptable", str(exc))
 
     @app.exception_handler(ComplaintNotFound)
     async def not_found(request: Request, exc: ComplaintNotFound) -> JSONResponse:

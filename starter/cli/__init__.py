@@ -50,11 +50,12 @@ from starter.cli.complaints import add_complaint_commands
 from starter.cli.erase import add_erase_command
 from starter.cli.keys import add_key_commands
 from starter.cli.mail import add_mail_commands
+from starter.cli.rekey import add_rekey_command
 from starter.cli.reports import add_report_commands
 from starter.cli.staff import add_staff_commands
 from starter.cli.usage import UsageError
 from starter.cli.views import format_state
-from starter.operations import ActionRefused, ComplaintNotFound
+from starter.operations import ActionRefused, ComplaintNotFound, ComplaintUnreadable
 from workflows import refusals
 from workflows.policy import PolicyError
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_staff_commands(sub)
     add_mail_commands(sub)
     add_erase_command(sub)
+    add_rekey_command(sub)
     add_bench_command(sub)
     return parser
 
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-    except EncryptionKeyError as err:  # names the entry, never the key
+    except (EncryptionKeyError, ValueError) as err:  # names the setting, never its value
         print(f"complaints {args.command}: {err}", file=sys.stderr)
         sys.exit(2)
     try:
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"complaints {args.command}: {err}" + (f" ({hint})" if hint else ""),
               file=sys.stderr)
         sys.exit(1)
-    except (ComplaintNotFound, PolicyError) as err:
+    except (ComplaintNotFound, ComplaintUnreadable, PolicyError) as err:
         print(f"complaints {args.command}: {err}", file=sys.stderr)
         sys.exit(1)
     except (OSError, RuntimeError) as err:

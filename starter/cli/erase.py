@@ -80,3 +80,5 @@ async def cmd_erase(args: argparse.Namespace, settings: Settings) -> None:
     changed = ", ".join(f"{n} {table}" for table, n in erasure.rows_changed.items() if n)
     print(f"erased {args.customer_id} (erasure {erasure.id}, by {erased_by}): "
           f"{len(erasure.complaints)} complaint(s); rows changed: {changed or 'none'}")
+    if erasure.customer_id != args.customer_id:  # their id was derived from their address
+        print(f"{args.customer_id} is now {erasure.customer_id} (an id of random bits)")

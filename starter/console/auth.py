@@ -32,6 +32,7 @@ from activities.console_auth import (
     open_session,
     sign_in,
 )
+from starter.clients import client_address
 from starter.console.base import PREFIX, ConsoleError, NeedsSignIn, console, render
 
 router = APIRouter(include_in_schema=False)
@@ -137,7 +138,7 @@ async def sign_in_submit(request: Request) -> Response:
         return _sign_in_page(request, token, 422, "Enter your roster id or email, and your "
                              "password.", login, next_url)
     c = console(request)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request, c.settings.forwarded_allow_ips)
     try:
         member = await sign_in(c.pool, login, password, client)
     except SignInThrottled as throttled:

@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.db import Pool
 from settings import Settings
+from starter.operations import ComplaintUnreadable
 from workflows.policy import SlaPolicy
 
 PREFIX = "/console"
@@ -73,3 +74,5 @@ async def answered(call: Awaitable[T], what: str) -> T:
             raise ConsoleError(503, "Temporal is unavailable; try again shortly.",
                                {"Retry-After": "5"}) from None
         raise
+    except ComplaintUnreadable as err:  # a key missing here: say so, in the product's words
+        raise ConsoleError(503, f"{str(err)[0].upper()}{str(err)[1:]}.") from None

@@ -56,6 +56,8 @@ class Procedure:
         self.ownership = ownership
         self.post_mortem = post_mortem
         self.final_responses = final_responses
+        # Asked by the `rekey` update: continue as new at the next quiet point (not carried).
+        self.rekey_requested = False
 
     async def run(self, first_run: bool) -> None:
         """The phases, from registration (or where the previous run left off) to archive."""
@@ -173,7 +175,8 @@ class Procedure:
         def resolved() -> bool:
             return self.case.state.status == Status.resolved
 
-        await workflow.wait_condition(lambda: resolved() or self._history_is_long())
+        await workflow.wait_condition(
+            lambda: resolved() or self._history_is_long() or self.rekey_requested)
         if resolved():
             return
         # Complaints that passed the bound before this code replay as they ran.

@@ -39,6 +39,7 @@ from workflows.models import (
     Reassignment,
     RefundDecision,
     RefundStatus,
+    Rekey,
     ResolutionConfirmation,
     Role,
     RootCauseAnalysis,
@@ -48,7 +49,13 @@ from workflows.models import (
     StepKind,
     Withdrawal,
 )
-from workflows.permissions import SUPERVISORS, check_actor, check_customer, is_customer_actor
+from workflows.permissions import (
+    PAYLOAD_READERS,
+    SUPERVISORS,
+    check_actor,
+    check_customer,
+    is_customer_actor,
+)
 from workflows.policy import SlaPolicy
 from workflows.refusals import (
     AlreadyDismissed,
@@ -340,3 +347,23 @@ def withdraw(c: ActionFacts, withdrawal: Withdrawal) -> None:
                                           for e in s.timeline):
         raise ComplaintClosed("the complaint is already archived (or being archived); there is "
                               "nothing to withdraw")
+
+
+
+def rekey(c: ActionFacts, request: Rekey) -> None:
+    """An engineer or the head of customer success, from the owner's assignment until
+    resolved: the run continues as new only there (procedure.py); before it, triage takes
+    hours, and after it the next run would start its post-mortem again (the survey)."""
+    member = c.roster.get(request.actor)
+    if member is None or member.role not in PAYLOAD_READERS:
+        names = ", ".join(sorted(r.value for r in PAYLOAD_READERS))
+        raise NotPermitted(f"{request.actor!r} may not rekey a complaint; it needs one of: "
+                           f"{names}")
+    registered(c)
+    if c.state.owner is None:
+        raise NotReady("the complaint is still in triage (no owner yet): it can continue as "
+                       "new once it has one; ask again then")
+    if c.state.status in (Status.resolved, Status.closed, Status.archived):
+        raise ComplaintClosed(f"the complaint is {c.state.status.value}: it is not continued as "
+                              "new any more; its history leaves Temporal with the namespace's "
+                              "retention")

@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         PhoneContact,
         Reassignment,
         RefundDecision,
+        Rekey,
         ResolutionConfirmation,
         RootCauseAnalysis,
         SolutionProposal,
@@ -312,6 +313,17 @@ class ComplaintWorkflow:
     @decide_refund.validator
     def _check_decide_refund(self, decision: RefundDecision) -> None:
         rules.decide_refund(self._facts(), decision)
+
+    # --- Operations: a new encryption key ----------------------------------------------
+
+    @workflow.update
+    def rekey(self, request: Rekey) -> ComplaintReceipt:
+        self.procedure.rekey_requested = True
+        return self.effects.receipt()
+
+    @rekey.validator
+    def _check_rekey(self, request: Rekey) -> None:
+        rules.rekey(self._facts(), request)
 
     # --- query ------------------------------------------------------------------------------
 
