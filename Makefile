@@ -35,7 +35,7 @@ bench: venv
 # ruff, then bandit (security findings: fixed, or `# nosec` with its reason; docs/security.md).
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/bandit -q -c pyproject.toml -r workflows activities workers starter settings devstack bench
+	$(BIN)/bandit -q -c pyproject.toml -r workflows activities database mail reporting workers starter settings devstack bench
 
 # Deletes the development stack's data (PostgreSQL, Temporal history, mail); stop `make dev` first.
 clean-dev:

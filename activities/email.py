@@ -41,7 +41,7 @@ from temporalio import activity
 from temporalio.common import MetricCounter
 from temporalio.exceptions import ApplicationError
 
-from activities.links import CustomerLinks
+from mail.links import CustomerLinks
 from workflows import activity_types
 from workflows.messages import EmailReceipt, EmailRequest
 

@@ -18,7 +18,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.inbound_metrics import count_inbound_message
-from activities.mailparse import ParsedMessage, Unparseable, parse_message
+from mail.parsing import ParsedMessage, Unparseable, parse_message
 from workflows import activity_types
 from workflows.complaint import ComplaintWorkflow
 from workflows.complaint.presentation import attachment_list

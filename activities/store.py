@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
-from activities.records import read_order, read_profile, staff_member
+from database.records import read_order, read_profile, staff_member
 from workflows import activity_types
 from workflows.messages import (
     AgentRequest,

@@ -32,7 +32,7 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.db import create_pool, load_seed, migrate, parse_seed
+from database.pool import create_pool, load_seed, migrate, parse_seed
 from devstack.mailsink import MailSink
 from settings import REPO_ROOT
 from settings.codec import data_converter, new_key_spec, parse_keys

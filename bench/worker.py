@@ -23,8 +23,8 @@ from datetime import timedelta
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
-from activities.db import create_pool
 from bench.ceiling import BenchCeilingWorkflow, bench_no_op
+from database.pool import create_pool
 from settings import Settings, connect
 from workers.worker import WORKER_TUNING, build_worker, workflow_runner
 

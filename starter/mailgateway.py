@@ -24,9 +24,9 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities import mailbox
-from activities.db import UNAVAILABLE, Pool, create_pool
-from activities.mailparse import message_id_of
+from database import mailbox
+from database.pool import UNAVAILABLE, Pool, create_pool
+from mail.parsing import message_id_of
 from settings import Settings, connect
 from workflows.inbound import InboundMessageWorkflow, inbound_workflow_id
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from activities.console_auth import hash_password, set_password
+from database.console_auth import hash_password, set_password
 from starter.api import create_app
 from tests.conftest import ComplaintStack
 from tests.test_api import STAFF, serving

@@ -29,8 +29,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.db import create_pool
-from activities.keys import create_key, revoke_key
+from database.keys import create_key, revoke_key
+from database.pool import create_pool
 from devstack.mailsink import MailSink
 from starter.api import create_app
 from starter.cli import ACTIONS

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from activities.db import create_pool
+from database.pool import create_pool
 from devstack.mailsink import MailSink
 from settings import Settings
 from starter import cli

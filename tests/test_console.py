@@ -15,7 +15,7 @@ from decimal import Decimal
 import httpx
 import pytest_asyncio
 
-from activities.console_auth import MAX_FAILURES_PER_LOGIN, PasswordRefused, set_password
+from database.console_auth import MAX_FAILURES_PER_LOGIN, PasswordRefused, set_password
 from settings import REPO_ROOT
 from tests.conftest import ComplaintStack, intake
 from tests.console_stack import PASSWORDS, Console, console_on, signed_in, token
@@ -93,7 +93,7 @@ async def test_sign_in_sign_out_and_what_a_session_is(console: Console):
 
 
 async def test_intake_keys_and_unavailable_members_cannot_sign_in(console: Console):
-    from activities.keys import create_key
+    from database.keys import create_key
 
     async with console.stack.pool.acquire() as conn:
         _, key = await create_key(conn, intake="web-form")

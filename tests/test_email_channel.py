@@ -23,8 +23,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from activities import mailbox
-from activities.links import CustomerLinks
+from database import mailbox
+from mail.links import CustomerLinks
 from starter.api import create_app
 from starter.mailgateway import InboundHandler, serve_smtp
 from tests.conftest import ComplaintStack, text_of
@@ -95,7 +95,7 @@ class Channel:
 
 
 def mailbox_id(raw: bytes) -> str:
-    from activities.mailparse import message_id_of
+    from mail.parsing import message_id_of
     return message_id_of(raw)
 
 
@@ -471,7 +471,7 @@ async def test_postgres_unavailable_is_a_temporary_refusal_then_processed_once(
         channel: Channel):
     """PostgreSQL down while mail arrives: 451, so the sending server keeps the message and
     tries again; once it is back the message is stored and processed once."""
-    from activities.db import create_pool
+    from database.pool import create_pool
 
     # A pool whose server is gone: every connection attempt is refused.
     down = await create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/gone", min_size=0,

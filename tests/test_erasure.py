@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from activities.metrics import compute_metrics
+from reporting.figures import compute_metrics
 from starter.cli.erase import ERASURE_REASON
 from starter.operations import still_running
 from tests.conftest import ComplaintStack

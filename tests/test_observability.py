@@ -25,10 +25,10 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
-from activities.db import create_pool
 from activities.email import message_kind
 from activities.inbound_metrics import INBOUND_MESSAGES, count_inbound_message
-from activities.keys import create_key
+from database.keys import create_key
+from database.pool import create_pool
 from settings import REPO_ROOT, Settings, connect, metrics_runtime
 from settings.logs import CrnFilter, configure_logging, formatter
 from settings.tracing import tracer_provider

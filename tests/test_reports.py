@@ -25,8 +25,8 @@ import asyncpg
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow
 
-from activities.metrics import compute_metrics
-from activities.reports import ReportRenderer
+from reporting.figures import compute_metrics
+from reporting.rendering import ReportRenderer
 from settings import TEMPLATES_DIR, Settings
 from tests.conftest import ComplaintStack
 from workers.schedules import ensure_report_schedules, schedule_id

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from activities.metrics import compute_metrics
+from reporting.figures import compute_metrics
 from starter.operations import (
     ActionNotPermitted,
     ActionRefused,

@@ -21,14 +21,15 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
-from activities.db import create_pool
 from activities.email import EmailActivities, TemplateRenderer
 from activities.inbound import InboundActivities
-from activities.links import CustomerLinks
 from activities.policy import PolicyActivities
 from activities.refunds import RefundActivities
-from activities.reports import ReportActivities, ReportRenderer
+from activities.reports import ReportActivities
 from activities.store import StoreActivities
+from database.pool import create_pool
+from mail.links import CustomerLinks
+from reporting.rendering import ReportRenderer
 from settings import Settings, connect, metrics_runtime
 from settings.codec import EncryptionKeyError
 from settings.logs import configure_logging

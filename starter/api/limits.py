@@ -19,8 +19,8 @@ from datetime import timedelta
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from activities.db import Pool
-from activities.keys import recent_auth_failures, record_auth_failure
+from database.keys import recent_auth_failures, record_auth_failure
+from database.pool import Pool
 
 MAX_BODY_BYTES = 1024 * 1024
 AUTH_FAILURES = 10  # per client per minute

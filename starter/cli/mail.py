@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from activities.db import create_pool
-from activities.mailbox import list_inbound
+from database.mailbox import list_inbound
+from database.pool import create_pool
 from settings import Settings
 
 

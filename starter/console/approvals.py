@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from activities.records import headlines
+from database.records import headlines
 from starter.console.auth import SignedIn
 from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.views import Countdown, countdown, iso

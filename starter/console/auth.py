@@ -22,7 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadSignature, Signer
 from starlette.datastructures import FormData
 
-from activities.console_auth import (
+from database.console_auth import (
     IDLE_TIMEOUT,
     Session,
     SignInThrottled,

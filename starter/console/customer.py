@@ -21,8 +21,8 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from activities import mailbox
-from activities.links import CustomerLinks, LinkRefused, LinkTarget
+from database import mailbox
+from mail.links import CustomerLinks, LinkRefused, LinkTarget
 from settings import Settings
 from starter.operations import ActionRefused, ComplaintNotFound, act, get_status
 from workflows.complaint import rules

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from activities.records import ComplaintFile, complaint_file, roster
+from database.records import ComplaintFile, complaint_file, roster
 from starter.console.auth import CheckedForm, SignedIn
 from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.forms import FORMS, Facts, offered, open_to, payload

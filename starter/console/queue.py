@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from activities.records import headlines
+from database.records import headlines
 from starter.console.auth import SignedIn
 from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.views import iso, queue_line

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
-from activities.reports import ReportRenderer, build_report
+from reporting.rendering import ReportRenderer, build_report
 from starter.console.approvals import only_for
 from starter.console.auth import CheckedForm, SignedIn
 from starter.console.base import PREFIX, ConsoleError, console, render
-from starter.reporting import describe_policy, format_simulation, policy_changes, what_if
+from starter.policy_review import describe_policy, format_simulation, policy_changes, what_if
 from workflows.models import Role
 from workflows.policy import PolicyError, load_policy
 from workflows.report import ReportKind, parse_period

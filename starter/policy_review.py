@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from activities.db import Connection
-from activities.history import load_past_complaints, load_supervisors
-from activities.reports import DEADLINE_LABELS
+from database.history import load_past_complaints, load_supervisors
+from database.pool import Connection
+from reporting.rendering import DEADLINE_LABELS
 from workflows.policy import SlaPolicy, format_duration, snapshot_policy
 from workflows.whatif import DEADLINES, Outcome, PastComplaint, simulate
 

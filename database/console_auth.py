@@ -26,7 +26,7 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from activities.records import staff_member
+from database.records import staff_member
 from workflows.models import StaffMember
 
 MIN_PASSWORD_LENGTH = 12
