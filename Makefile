@@ -30,7 +30,7 @@ faults: venv
 # The complaint lifecycle against the bare Temporal ceiling on the embedded stack, side by
 # side (docs/performance.md); under 5 minutes. BENCH_ARGS="--complaints 200 --json" etc.
 bench: venv
-	$(BIN)/python -m starter.cli bench $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # ruff, then bandit (security findings: fixed, or `# nosec` with its reason; docs/security.md).
 lint: venv

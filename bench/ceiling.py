@@ -1,4 +1,4 @@
-"""The ceiling that `complaints bench` measures the complaint against: the bare shape, run
+"""The ceiling that `python -m bench` measures the complaint against: the bare shape, run
 by `BenchCeilingWorkflow` with one activity that does nothing (`bench_no_op`).
 
 `BenchCeilingWorkflow` does what a complaint does to Temporal, and nothing else: the same

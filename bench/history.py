@@ -1,4 +1,4 @@
-"""What `complaints bench` reads from recorded histories.
+"""What `python -m bench` reads from recorded histories.
 
 - `shape_from_history`: what one complaint asked of Temporal, step by step, which the
   ceiling workflow (bench/ceiling.py) mirrors;

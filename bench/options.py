@@ -1,7 +1,7 @@
-"""What `complaints bench` can be asked to run: its options, their defaults and its flags.
+"""What `python -m bench` can be asked to run: its options, their defaults and its flags.
 
-Light on purpose: `complaints` builds its parser from `add_arguments` on every start, and
-only a run imports the benchmark itself (bench/run.py).
+Light on purpose: `--help` needs only these, and only a run imports the benchmark itself
+(bench/run.py).
 """
 
 from __future__ import annotations

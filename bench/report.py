@@ -1,4 +1,4 @@
-"""The report of `complaints bench`: the targets of issue 9, the notes, the table."""
+"""The report of `python -m bench`: the targets of issue 9, the notes, the table."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def _parts(e: dict[str, Any]) -> list[str]:
 
 def format_report(r: dict[str, Any]) -> str:
     mc = r["machine"]
-    lines = [f"complaints bench: {mc['nproc']} cores, {mc['memory_gib']} GiB, Python "
+    lines = [f"python -m bench: {mc['nproc']} cores, {mc['memory_gib']} GiB, Python "
              f"{mc['python']}, temporalio {mc['temporalio']}; {r['elapsed_s']} s in all ("
              + ", ".join(f"{k} {v} s" for k, v in r.get("phase_s", {}).items()) + ")",
              f"load average at start {mc.get('load_average_at_start')}, at end "

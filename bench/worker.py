@@ -1,4 +1,4 @@
-"""The worker under test in `complaints bench`: `python -m bench.worker lifecycle|ceiling`.
+"""The worker under test in `python -m bench`: `python -m bench.worker lifecycle|ceiling`.
 
 `lifecycle` is the product's worker, built by `build_worker` as `python -m workers` builds
 it; `ceiling` runs the bare workflow of the same shape with no-op activities. Both get the

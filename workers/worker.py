@@ -105,7 +105,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-# Worker options beyond the SDK's defaults, measured with `complaints bench --burst 200`
+# Worker options beyond the SDK's defaults, measured with `python -m bench --burst 200`
 # (docs/performance.md, "Worker processes, a burst of 200"); the benchmark's ceiling runs with
 # the same. With many deadlines due at once, more slots and pollers than the SDK's 100 and 5
 # can take the timers' tasks as the server hands them out (on 2 cores: burst p50 3.0 s to 0.8
