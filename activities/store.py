@@ -18,7 +18,7 @@ from workflows.messages import (
     OwnerAssignment,
     OwnerRequest,
 )
-from workflows.models import ComplaintContext, EarlierComplaint, StaffMember
+from workflows.records import ComplaintContext, EarlierComplaint, StaffMember
 
 _OPEN = "('resolved', 'closed', 'archived')"
 

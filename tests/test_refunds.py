@@ -19,8 +19,9 @@ from tests.test_lifecycle import to_owner
 from workers.worker import activities_for, workflow_runner
 from workflows import models as m
 from workflows.messages import RefundApplication
-from workflows.models import CreditNote, Order, Status
+from workflows.models import Status
 from workflows.policy import load_policy
+from workflows.records import CreditNote, Order
 from workflows.refunds import refund_limit
 
 

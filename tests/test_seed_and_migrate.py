@@ -14,7 +14,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from database.pool import MIGRATIONS_DIR, SeedError, load_seed, migrate, parse_seed
+from database.pool import MIGRATIONS_DIR, migrate
+from database.seed import SeedError, load_seed, parse_seed
 from tests.conftest import ALL_MIGRATIONS, DEMO_SEED
 
 DEMO = json.loads(DEMO_SEED.read_text())

@@ -14,7 +14,6 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from workflows.models import (
     Category,
-    ComplaintContext,
     ComplaintIntake,
     ComplaintState,
     Impact,
@@ -22,10 +21,10 @@ from workflows.models import (
     PersonalAcknowledgement,
     Phase,
     Source,
-    StaffMember,
     Status,
     TimelineEvent,
 )
+from workflows.records import ComplaintContext, StaffMember
 
 
 class ClearText(str):

@@ -10,7 +10,8 @@ the customer's own actions, and only on that customer's complaints.
 
 from __future__ import annotations
 
-from workflows.models import Role, StaffMember
+from workflows.models import Role
+from workflows.records import StaffMember
 
 SUPERVISORS = frozenset({Role.team_lead, Role.head_of_cs})
 # Actions only the complaint's owner takes; a team lead or the head of customer

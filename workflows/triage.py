@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from workflows.models import ComplaintContext, ComplaintIntake
+from workflows.models import ComplaintIntake
 from workflows.policy import SeverityPolicy, SlaPolicy
+from workflows.records import ComplaintContext
 
 
 def severity_level(intake: ComplaintIntake, rules: SeverityPolicy) -> int:

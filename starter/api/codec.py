@@ -30,7 +30,7 @@ from settings.codec import EncryptionCodec
 from starter.api.deps import Database, bearer, caller
 from starter.api.errors import ApiError, forbidden, install_error_handlers
 from starter.console.auth import session_of
-from workflows.models import StaffMember
+from workflows.records import StaffMember
 
 
 async def _staff(request: Request, pool: Database,

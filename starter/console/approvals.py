@@ -19,8 +19,9 @@ from starter.operations import ComplaintNotFound, get_status
 from workflows import search_attributes as sa
 from workflows.complaint import presentation as ui
 from workflows.events import ESCALATION, LEVEL_NAMES, REFUND_APPROVAL, Event
-from workflows.models import ComplaintState, Role, StaffMember, Status
+from workflows.models import ComplaintState, Role, Status
 from workflows.permissions import SUPERVISORS
+from workflows.records import StaffMember
 
 router = APIRouter(include_in_schema=False)
 

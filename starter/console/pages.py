@@ -32,8 +32,9 @@ from starter.operations import (
 )
 from workflows.complaint import presentation as ui
 from workflows.complaint.rules import OWNER_ROLES
-from workflows.models import ComplaintState, RefundDecision, StaffMember
+from workflows.models import ComplaintState, RefundDecision
 from workflows.permissions import NotPermitted, check_actor
+from workflows.records import StaffMember
 
 router = APIRouter(include_in_schema=False)
 CRN_PATTERN = re.compile(r"^CRN-[A-Z2-7]{10}$")
