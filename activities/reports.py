@@ -58,6 +58,7 @@ class ReportActivities(report.ReportActivities):
                     rendered.text, rendered.html,
                     f"<report.{period.kind.value}.{period.key}@{domain}>")
                 row = await self._row(conn, period)
+        assert row is not None  # inserted above, or there already
         return ReportStored(kind=period.kind, key=period.key, subject=row["subject"],
                             recipients=list(row["recipients"]), sent=row["sent_at"] is not None)
 

@@ -88,7 +88,7 @@ class CountingSink(MailSink):
                 still.append((prefix, future))
         self._waiting[crn] = still
 
-    async def wait_for(self, crn: str, kind_prefix: str, timeout: float) -> list[str]:
+    async def first_email(self, crn: str, kind_prefix: str, timeout: float) -> list[str]:
         """The recipients of the complaint's first email of this kind, once it arrived."""
         for kind, to in self._seen.get(crn, []):
             if kind.startswith(kind_prefix):

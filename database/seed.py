@@ -5,6 +5,7 @@ transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import asyncpg
 from pydantic import Field, ValidationError
@@ -46,7 +47,7 @@ def parse_seed(text: str) -> SeedData:
         for e in err.errors():
             loc = list(e["loc"])
             if len(loc) >= 2 and isinstance(loc[1], int):
-                where = _record_label(data, loc[0], loc[1])
+                where = _record_label(data, str(loc[0]), loc[1])
                 field = ".".join(str(p) for p in loc[2:]) or "(record)"
                 problems.append(f"{where}: {field}: {e['msg']}")
             else:
@@ -57,8 +58,9 @@ def parse_seed(text: str) -> SeedData:
 
 
 def _check_references(seed: SeedData) -> None:
-    for section, records in (("staff", seed.staff), ("customers", seed.customers),
-                             ("orders", seed.orders)):
+    sections: tuple[tuple[str, Sequence[StaffMember | CustomerProfile | Order]], ...] = (
+        ("staff", seed.staff), ("customers", seed.customers), ("orders", seed.orders))
+    for section, records in sections:
         seen: set[str] = set()
         for i, record in enumerate(records):
             if record.id in seen:

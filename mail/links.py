@@ -56,9 +56,11 @@ class CustomerLinks:
             raise LinkRefused(f"there is no question {question!r}")
         signer: type[TimestampSigner] = TimestampSigner
         if now is not None:  # signing as of another instant (tests of expiry)
+            stamp = int(now)
+
             class _At(TimestampSigner):
                 def get_timestamp(self) -> int:
-                    return int(now)
+                    return stamp
             signer = _At
         return URLSafeTimedSerializer(self.secret, salt=f"complaints-link:{question}",
                                       signer=signer)

@@ -9,13 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
-from workflows.models import ComplaintIntake
+from workflows.models import Category, ComplaintIntake, Impact
 from workflows.policy import SeverityPolicy, SlaPolicy
 from workflows.records import ComplaintContext
 
 
-def severity_level(intake: ComplaintIntake, rules: SeverityPolicy) -> int:
+class Classified(Protocol):
+    """What severity is decided from: an intake, or a past complaint replayed (whatif.py)."""
+
+    @property
+    def impact(self) -> Impact | None: ...
+    @property
+    def category(self) -> Category | None: ...
+
+
+def severity_level(intake: Classified, rules: SeverityPolicy) -> int:
     """SOP step 2: 1 critical (many users), 2 high (single client), 3 partial, 4 minor."""
     # A policy file's [severity.by_impact] / [severity.by_category] table replaces the whole
     # default mapping, so it may not name every key: fall through instead of a KeyError.

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 from workflows.calendar import add_business_time
 from workflows.events import (
@@ -130,8 +130,7 @@ def simulate(policy: SlaPolicy, complaints: list[PastComplaint], supervisors: di
 
 def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str, int],
                      as_of: datetime) -> Replay:
-    severity = severity_level(SimpleNamespace(impact=c.impact, category=c.category),
-                              policy.severity)
+    severity = severity_level(c, policy.severity)
     replay = Replay(crn=c.crn, severity=severity)
     def first(event: str) -> datetime | None:
         return next((e.at for e in c.events if e.event == event), None)
@@ -167,7 +166,8 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
     return replay
 
 
-def _phone_clocks(policy: SlaPolicy, c: PastComplaint, call: datetime | None, check) -> None:
+def _phone_clocks(policy: SlaPolicy, c: PastComplaint, call: datetime | None,
+                  check: Callable[[str, datetime, datetime | None], None]) -> None:
     """CRR-001 2.3: the owner calls within N hours; a new owner before the call gets a fresh
     clock when the policy says so, which supersedes the old one."""
     starts = [e.at for e in c.events if e.event == Event.owner_assigned][:1]

@@ -60,7 +60,7 @@ async def cmd_erase(args: argparse.Namespace, settings: Settings) -> None:
                            f"({len(crns)} complaint(s))? This cannot be undone. [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 raise UsageError("not confirmed; nothing was erased")
-        withdrawn = []
+        withdrawn: list[str] = []
         for crn in running:
             withdrawal = Withdrawal(actor=customer_actor(args.customer_id),
                                     reason=ERASURE_REASON, recorded_by=erased_by)
