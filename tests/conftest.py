@@ -276,14 +276,14 @@ async def skip_time(env: WorkflowEnvironment, duration: timedelta) -> None:
     """`env.sleep`, with a nudge: the test server's timer pump can miss the wake-up of an
     unlock and then wait out the real time to its next timer; a lock/unlock pair (the same
     signal) every half second makes it look again."""
-    from google.protobuf.empty_pb2 import Empty
+    from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
 
     skipping = asyncio.create_task(env.sleep(duration))
     while not skipping.done():
         await asyncio.wait([skipping], timeout=0.5)
         if not skipping.done():
-            await env.client.test_service.lock_time_skipping(Empty())
-            await env.client.test_service.unlock_time_skipping(Empty())
+            await env.client.test_service.lock_time_skipping(LockTimeSkippingRequest())
+            await env.client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
     await skipping
 
 

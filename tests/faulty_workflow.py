@@ -10,13 +10,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint import PERSONAL_ACK, ComplaintWorkflow
     from workflows.complaint.clocks import ClockEvent, SlaClock
     from workflows.messages import ComplaintStart
-    from workflows.models import ComplaintState
+    from workflows.models import ComplaintReceipt
 
 
 @workflow.defn(name="ComplaintWorkflow")
 class BreachHandlerThatRaises(ComplaintWorkflow):
     @workflow.run
-    async def run(self, start: ComplaintStart) -> ComplaintState:
+    async def run(self, start: ComplaintStart) -> ComplaintReceipt:
         return await super().run(start)
 
     def _clock_actions(self, name: str) -> tuple[ClockEvent, ClockEvent | None]:

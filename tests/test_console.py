@@ -19,8 +19,7 @@ from database.console_auth import MAX_FAILURES_PER_LOGIN, PasswordRefused, set_p
 from settings import REPO_ROOT
 from tests.conftest import ComplaintStack, intake
 from tests.console_stack import PASSWORDS, Console, console_on, signed_in, token
-from tests.test_ownership_and_actions import drive
-from tests.test_refunds import agree_to_refund, balance
+from tests.scenarios import agree_to_refund, balance, drive
 from workflows import search_attributes as sa
 from workflows.models import Status
 

@@ -20,7 +20,7 @@ import pytest_asyncio
 
 from tests.conftest import ComplaintStack
 from tests.console_stack import PASSWORDS, Console, console_on
-from tests.test_refunds import agree_to_refund, balance
+from tests.scenarios import agree_to_refund, balance
 from workflows.models import Status
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1, from npm

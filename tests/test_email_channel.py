@@ -1,4 +1,4 @@
-"""The email channel end to end (issue 14): a real SMTP client (smtplib) against the running
+"""The email channel end to end : a real SMTP client (smtplib) against the running
 mail gateway, the product's worker on the time-skipping server, PostgreSQL, the SMTP sink,
 and the customer pages served by the real app on a socket."""
 
@@ -27,10 +27,10 @@ from database import mailbox
 from mail.links import CustomerLinks
 from starter.api import create_app
 from starter.mailgateway import InboundHandler, serve_smtp
+from tests.api_stack import serving
 from tests.conftest import ComplaintStack, text_of
 from tests.faultstack import free_port
-from tests.test_api import serving
-from tests.test_lifecycle import plan_agreed
+from tests.scenarios import plan_agreed
 from workflows import models as m
 from workflows.events import Event
 from workflows.models import Status, complaint_reference
