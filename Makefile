@@ -16,9 +16,11 @@ $(VENV)/.installed: pyproject.toml
 dev: venv
 	$(BIN)/python -m devstack
 
-# The import contracts first (pyproject.toml, [tool.importlinter]), then the tests.
+# The import contracts (pyproject.toml, [tool.importlinter]) and the type checker
+# ([tool.mypy]) first, then the tests.
 test: venv
 	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The fault tests (docs/reliability.md): worker SIGKILLed, SMTP, PostgreSQL and Temporal
