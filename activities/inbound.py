@@ -1,8 +1,8 @@
 """The inbound side of the email channel: read a stored message, thread it, and act on it
 as the customer (the activities of InboundMessageWorkflow, workflows/inbound.py).
 
-Threading (DESIGN.md): `In-Reply-To`/`References` naming a message of a complaint (one the
-product sent, or one it received); else a `[CRN-…]` subject token, but only when the
+Threading (README.md, "Complaints by email"): `In-Reply-To`/`References` naming a message
+of a complaint (one the product sent, or one it received); else a `[CRN-…]` subject token, but only when the
 sender is that complaint's customer; else a new complaint from the sender (found by
 address, case-insensitively, or a new customer record).
 """

@@ -14,7 +14,7 @@ from pathlib import Path
 @dataclass
 class BenchOptions:
     # Defaults sized to finish in under 5 minutes on 2 cores (docs/performance.md has the
-    # issue's full sizes: --complaints 200 --scale 100,400,1600 --scale-cache 100).
+    # full sizes: --complaints 200 --scale 100,400,1600 --scale-cache 100).
     complaints: int = 100
     concurrency: int = 10
     escalation_complaints: int = 40

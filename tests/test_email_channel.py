@@ -1,4 +1,4 @@
-"""The email channel end to end : a real SMTP client (smtplib) against the running
+"""The email channel end to end: a real SMTP client (smtplib) against the running
 mail gateway, the product's worker on the time-skipping server, PostgreSQL, the SMTP sink,
 and the customer pages served by the real app on a socket."""
 

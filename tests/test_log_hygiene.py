@@ -1,4 +1,4 @@
-"""A full complaint lifecycle, encrypted, with every log record captured : no
+"""A full complaint lifecycle, encrypted, with every log record captured: no
 record holds an encryption key, an API key, the customer's address or name.
 
 Time-skipping server, real PostgreSQL, real SMTP delivery, the product's worker, the HTTP

@@ -1,4 +1,4 @@
-"""Observability end to end : the worker's Prometheus endpoint after a complaint's
+"""Observability end to end: the worker's Prometheus endpoint after a complaint's
 whole life and a missed deadline, on the Temporal dev server with the real worker, PostgreSQL
 and the SMTP sink; the same counts after every complaint is replayed from scratch; the
 Grafana dashboard's queries against what the scrape shows.

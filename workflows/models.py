@@ -243,7 +243,7 @@ class RefundDecision(Action):
 
 
 class Withdrawal(Action):
-    """The complaint withdrawn at the customer's request (issue 16): it ends, closed, every
+    """The complaint withdrawn at the customer's request: it ends, closed, every
     clock cancelled, nothing more emailed. `actor` is the customer (`customer:<id>`), a team
     lead or the head of customer success; `recorded_by` names whoever entered a customer's
     own request for them (the operator of `complaints erase --withdraw-open`)."""

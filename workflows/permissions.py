@@ -1,4 +1,4 @@
-"""Who may do what to a complaint (DESIGN.md, the public contract).
+"""Who may do what to a complaint (docs/design.md, the public contract).
 
 The workflow checks every action's actor against the roster it read from
 PostgreSQL, in the update's validator, so a refused action never reaches history.

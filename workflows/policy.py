@@ -206,7 +206,7 @@ class RetentionRiskPolicy(Section):
 
 
 class SeverityPolicy(Section):
-    """Severity 1-4 by the SOP's definitions, and the severity score (seed 003 step 3)."""
+    """Severity 1-4 by the SOP's definitions, and the severity score (the complaint management process, step 3)."""
 
     # SOP step 2: 1 outage for all/many users, 2 single client, 3 partial, 4 minor.
     by_impact: dict[Impact, int] = Field(

@@ -1,4 +1,4 @@
-"""How much may be refunded against an order (seed 003 step 11): pure Decimal arithmetic.
+"""How much may be refunded against an order (the complaint management process, step 11): pure Decimal arithmetic.
 
 The most a complaint may refund or credit is what the customer paid for the order
 (net amount plus tax at the order's tax rate) less the credit notes already issued

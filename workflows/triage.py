@@ -37,7 +37,7 @@ def severity_level(intake: Classified, rules: SeverityPolicy) -> int:
 
 
 def severity_score(intake: ComplaintIntake, lifetime_value: Decimal, rules: SeverityPolicy) -> int:
-    """Seed 003 step 3: category + customer lifetime value + urgency, 0 to 100."""
+    """The complaint management process, step 3: category + customer lifetime value + urgency, 0 to 100."""
     score = rules.category_weight.get(intake.category, 0) if intake.category else 0
     for minimum, points in sorted(rules.lifetime_value_bands, reverse=True):
         if lifetime_value >= minimum:

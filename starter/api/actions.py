@@ -24,7 +24,7 @@ from workflows.permissions import OWNER_ACTIONS, ROLES_FOR
 
 router = APIRouter(tags=["actions"])
 
-# What each action is, for /docs (DESIGN.md, the public contract).
+# What each action is, for /docs (docs/design.md, the public contract).
 ACTION_DOCS = {
     "acknowledge_personally": "The personal (non-templated) acknowledgement of a formal "
     "complaint, emailed to the customer; ends the triage phase.",

@@ -1,4 +1,4 @@
-"""The codec server (DESIGN.md, production hardening): Temporal's remote codec protocol, so
+"""The codec server (docs/security.md): Temporal's remote codec protocol, so
 the Temporal UI (`--ui-codec-endpoint`) and the `temporal` CLI (`--codec-endpoint ...
 --codec-auth "Bearer <key>"`) show complaints in clear while the history stays encrypted.
 

@@ -1,4 +1,4 @@
-"""The `complaints` command line (DESIGN.md, operating surface).
+"""The `complaints` command line (docs/design.md, the command line).
 
     complaints migrate                 schema + search attributes (idempotent)
     complaints seed FILE               roster, customers, orders

@@ -1,4 +1,4 @@
-"""The customer's pages, under /c/ (DESIGN.md, "Customer links").
+"""The customer's pages, under /c/ (README.md, "Complaints by email").
 
     GET  /c/{question}/{token}   the question (agreement, sign_off, survey, withdraw): changes
                                  nothing
@@ -6,7 +6,7 @@
     GET  /c/status/{token}       where the complaint stands (read-only, long-lived); while the
                                  complaint is open it links to the withdraw question
 
-A link is signed for one complaint and one question and expires (activities/links.py);
+A link is signed for one complaint and one question and expires (mail/links.py);
 mail scanners open links, so only the form's POST records anything. A refused answer
 (the complaint moved on, a bad score) changes nothing and leaves the link usable.
 """
