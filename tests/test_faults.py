@@ -31,19 +31,17 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
 from starter.intake import submit
+from tests import faultstack
 from tests.conftest import intake
-from tests.faultstack import (
-    Scenario,
-    connect,
-    deliveries,
-    eventually,
-    now,
-)
+from tests.faultstack import Scenario, connect, deliveries, eventually, now
 from tests.scenarios import signed_off_and_reviewed
 from workflows import models as m
 from workflows.models import ComplaintState, Status
 
 pytestmark = pytest.mark.faults
+
+# The fault tests' stack (Temporal dev server, PostgreSQL, SMTP sink) and per-test scenario.
+faults, scenario = faultstack.faults, faultstack.scenario
 
 ACK_WITHIN = timedelta(minutes=1)  # demo.toml: acknowledgement.personal_within
 ON_TIME = timedelta(seconds=3)  # "at the right moment": acted on within this of the due instant

@@ -14,10 +14,12 @@ from email.utils import make_msgid
 
 import pytest
 
+from tests import faultstack
 from tests.faultstack import Scenario, WorkerProcess, eventually, fetch, free_port
 from workflows.models import complaint_reference
 
 # The fault tests' stack (Temporal dev server, PostgreSQL, SMTP sink) and per-test scenario.
+faults, scenario = faultstack.faults, faultstack.scenario
 
 pytestmark = pytest.mark.faults
 SUPPORT = "support@example.com"
