@@ -16,9 +16,11 @@ $(VENV)/.installed: pyproject.toml
 dev: venv
 	$(BIN)/python -m devstack
 
-# The import contracts first (pyproject.toml, [tool.importlinter]), then the tests.
+# The import contracts (pyproject.toml, [tool.importlinter]) and the type checker
+# ([tool.mypy]) first, then the tests.
 test: venv
 	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The fault tests (docs/reliability.md): worker SIGKILLed, SMTP, PostgreSQL and Temporal
@@ -30,12 +32,12 @@ faults: venv
 # The complaint lifecycle against the bare Temporal ceiling on the embedded stack, side by
 # side (docs/performance.md); under 5 minutes. BENCH_ARGS="--complaints 200 --json" etc.
 bench: venv
-	$(BIN)/python -m starter.cli bench $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # ruff, then bandit (security findings: fixed, or `# nosec` with its reason; docs/security.md).
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/bandit -q -c pyproject.toml -r workflows activities workers starter settings devstack bench
+	$(BIN)/bandit -q -c pyproject.toml -r workflows activities database mail reporting workers starter settings devstack bench
 
 # Deletes the development stack's data (PostgreSQL, Temporal history, mail); stop `make dev` first.
 clean-dev:

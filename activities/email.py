@@ -10,7 +10,7 @@ Every email about a complaint carries `Reply-To: SUPPORT_ADDRESS`; the product's
 ones `Auto-Submitted: auto-generated`. Customer-facing emails are multipart (the text and
 a simple HTML rendering of it, no remote assets), keep one thread per complaint
 (`In-Reply-To`/`References` from the customer's first message, or from our first email
-to them), and carry their signed links (activities/links.py). At most
+to them), and carry their signed links (mail/links.py). At most
 `AUTOMATIC_PER_HOUR` automatic emails go to one address an hour for complaints that came
 by email, so two autoresponders can never keep each other busy.
 
@@ -42,7 +42,7 @@ from temporalio import activity
 from temporalio.common import MetricCounter
 from temporalio.exceptions import ApplicationError
 
-from activities.links import CustomerLinks
+from mail.links import CustomerLinks
 from workflows import activity_types
 from workflows.messages import EmailReceipt, EmailRequest
 

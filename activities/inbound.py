@@ -1,9 +1,9 @@
 """The inbound side of the email channel: read a stored message, thread it, and act on it
 as the customer (the activities of InboundMessageWorkflow, workflows/inbound.py).
 
-Threading (DESIGN.md): `In-Reply-To`/`References` naming a message of a complaint (one the
-product sent, or one it received), or else a `[CRN-…]` subject token; either only when the
-sender's address is that complaint's customer's (case-insensitively). A Message-ID of ours
+Threading (README.md, "Complaints by email"): `In-Reply-To`/`References` naming a message
+of a complaint (one the product sent, or one it received), or else a `[CRN-…]` subject
+token; either only when the sender's address is that complaint's customer's (case-insensitively). A Message-ID of ours
 from before they were random (`<CRN-….kind@domain>`, guessable) threads only when the
 sender is also authenticated. Otherwise it is a new complaint from the sender (found by
 address, case-insensitively, or a new customer record).
@@ -26,7 +26,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.inbound_metrics import count_inbound_message
-from activities.mailparse import ParsedMessage, Unparseable, clean, parse_isolated
+from mail.parsing import ParsedMessage, Unparseable, clean, parse_isolated
 from workflows import activity_types
 from workflows.complaint import ComplaintWorkflow
 from workflows.complaint.presentation import attachment_list

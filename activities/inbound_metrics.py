@@ -1,5 +1,5 @@
-"""The hook for the email channel (DESIGN.md, the email channel, both ways; built alongside
-this): each inbound message's outcome counted as `complaints_inbound_messages_total{outcome}`,
+"""The hook for the email channel (README.md, "Complaints by email"): each inbound
+message's outcome counted as `complaints_inbound_messages_total{outcome}`,
 the series the dashboard's "Inbound email" panel reads. Call it once per message, where the
 message's outcome is decided: in an activity it counts through the activity's metric meter
 (once per attempt that gets there, so call it after the outcome is stored); a process with

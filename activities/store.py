@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
-from activities.records import read_order, read_profile, staff_member
+from database.records import read_order, read_profile, staff_member
 from workflows import activity_types
 from workflows.messages import (
     AgentRequest,
@@ -18,7 +18,7 @@ from workflows.messages import (
     OwnerAssignment,
     OwnerRequest,
 )
-from workflows.models import ComplaintContext, EarlierComplaint, StaffMember
+from workflows.records import ComplaintContext, EarlierComplaint, StaffMember
 
 _OPEN = "('resolved', 'closed', 'archived')"
 
@@ -50,8 +50,9 @@ class StoreActivities(activity_types.StoreActivities):
 
     @activity.defn
     async def fetch_complaint_context(self, req: ContextRequest) -> ComplaintContext:
-        """Seed 003 steps 2 and 7: the customer's profile, the related order, earlier
-        complaints within the repeat window, and the roster the workflow checks actors against."""
+        """The complaint management process, steps 2 and 7: the customer's profile, the
+        related order, earlier complaints within the repeat window, and the roster the
+        workflow checks actors against."""
         async with self.pool.acquire() as conn:
             profile = await read_profile(conn, req.customer_id)
             order = await read_order(conn, req.order_id)
@@ -145,7 +146,8 @@ class StoreActivities(activity_types.StoreActivities):
 
     @activity.defn
     async def archive_complaint(self, crn: str) -> None:
-        """Seed 003 step 16: move the closed complaint out of the active queue."""
+        """The complaint management process, step 16: move the closed complaint out of the
+        active queue."""
         async with self.pool.acquire() as conn:
             await conn.execute(
                 """INSERT INTO complaint_archive (crn, archived_at, snapshot)

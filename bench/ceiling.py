@@ -1,4 +1,4 @@
-"""The ceiling that `complaints bench` measures the complaint against: the bare shape, run
+"""The ceiling that `python -m bench` measures the complaint against: the bare shape, run
 by `BenchCeilingWorkflow` with one activity that does nothing (`bench_no_op`).
 
 `BenchCeilingWorkflow` does what a complaint does to Temporal, and nothing else: the same
@@ -14,6 +14,7 @@ upserts, its payload sizes) to show how much of the gap each one is; the ceiling
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -79,6 +80,9 @@ class BenchCeilingWorkflow:
         self.updates = 0
         self.reply = ""
 
+    def _updated(self, times: int) -> bool:
+        return self.updates >= times
+
     @workflow.run
     async def run(self, shape: BareShape) -> int:
         extras = shape.extras
@@ -88,7 +92,7 @@ class BenchCeilingWorkflow:
         open_timers: list[asyncio.Task[None]] = []
         done = 0
         for i, segment in enumerate(shape.segments):
-            await workflow.wait_condition(lambda i=i: self.updates >= i)
+            await workflow.wait_condition(functools.partial(self._updated, i))
             for step in segment.steps:
                 open_timers += [asyncio.create_task(workflow.sleep(CANCELLED_LATER))
                                 for _ in range(step.timers_started)]

@@ -1,4 +1,4 @@
-"""The payload codec's own cost (issue 16), measured beside the ceiling.
+"""The payload codec's own cost, measured beside the ceiling.
 
 Both sides of the benchmark run with the codec (AES-256-GCM, a key made for the run) unless
 `--plain-payloads`, so the lifecycle/ceiling ratio is unchanged by it. What the codec itself

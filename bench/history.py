@@ -1,4 +1,4 @@
-"""What `complaints bench` reads from recorded histories.
+"""What `python -m bench` reads from recorded histories.
 
 - `shape_from_history`: what one complaint asked of Temporal, step by step, which the
   ceiling workflow (bench/ceiling.py) mirrors;
@@ -136,9 +136,9 @@ def unchanged_upserts(history: WorkflowHistory) -> int:
             fields = e.workflow_execution_started_event_attributes.search_attributes.indexed_fields
             current.update({k: v.SerializeToString(deterministic=True) for k, v in fields.items()})
         elif e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-            fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes
+            upserted = e.upsert_workflow_search_attributes_event_attributes.search_attributes
             new = {k: v.SerializeToString(deterministic=True)
-                   for k, v in fields.indexed_fields.items()}
+                   for k, v in upserted.indexed_fields.items()}
             unchanged += all(current.get(k) == v for k, v in new.items())
             current.update(new)
     return unchanged

@@ -1,7 +1,7 @@
-"""What `complaints bench` can be asked to run: its options, their defaults and its flags.
+"""What `python -m bench` can be asked to run: its options, their defaults and its flags.
 
-Light on purpose: `complaints` builds its parser from `add_arguments` on every start, and
-only a run imports the benchmark itself (bench/run.py).
+Light on purpose: `--help` needs only these, and only a run imports the benchmark itself
+(bench/run.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 @dataclass
 class BenchOptions:
     # Defaults sized to finish in under 5 minutes on 2 cores (docs/performance.md has the
-    # issue's full sizes: --complaints 200 --scale 100,400,1600 --scale-cache 100).
+    # full sizes: --complaints 200 --scale 100,400,1600 --scale-cache 100).
     complaints: int = 100
     concurrency: int = 10
     escalation_complaints: int = 40

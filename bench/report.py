@@ -1,4 +1,4 @@
-"""The report of `complaints bench`: the targets of issue 9, the notes, the table."""
+"""The report of `python -m bench`: its targets, the notes, the table."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ FLAT_WITHIN = 0.10  # beyond the cache, memory may grow by at most 10% between t
 
 
 def notes(o: BenchOptions) -> list[str]:
-    """What the run did differently from the issue's full sizes, said in the output."""
+    """What the run did differently from the full sizes, said in the output."""
     out = []
     if o.complaints < 200:
         out.append(f"lifecycle and ceiling ran {o.complaints} workflows each, to finish in under "
-                   "5 minutes (the issue's size: --complaints 200)")
+                   "5 minutes (the full size: --complaints 200)")
     if o.escalation_complaints:
         arriving = (f"arriving {o.escalation_rate:g} per second" if o.escalation_rate > 0
                     else f"arriving all at once ({o.concurrency} at a time)")
@@ -32,7 +32,7 @@ def notes(o: BenchOptions) -> list[str]:
     if o.burst:
         out.append(f"burst: {o.burst} complaints submitted ahead of time ({o.concurrency} at a "
                    "time), each received_at the same instant, so that every personal "
-                   "acknowledgement fell due at one instant (the issue's size: --burst 200)")
+                   "acknowledgement fell due at one instant (the full size: --burst 200)")
     if o.workers > 1:
         out.append(f"--workers {o.workers}: the lifecycle and the burst ran again on "
                    f"{o.workers} worker processes; the 1-process figures are the runs above")
@@ -40,9 +40,9 @@ def notes(o: BenchOptions) -> list[str]:
         out.append("worker options: " + ", ".join(o.worker_options))
     if o.scale_sizes and tuple(o.scale_sizes) != (100, 400, 1600):
         why = ("to finish in under 5 minutes" if max(o.scale_sizes) < 1600
-               else "beyond the issue's sizes")
+               else "beyond the full sizes")
         out.append(f"scale sizes {','.join(map(str, o.scale_sizes))} with a {o.scale_cache}-workflow "
-                   f"cache, opened {o.scale_concurrency} at a time, {why} (the issue's sizes: "
+                   f"cache, opened {o.scale_concurrency} at a time, {why} (the full sizes: "
                    "--scale 100,400,1600 --scale-cache 100)")
     out.append("both sides encrypt payloads (the codec's own cost is reported apart)"
                if not o.plain_payloads else "both sides without payload encryption "
@@ -112,7 +112,7 @@ def _parts(e: dict[str, Any]) -> list[str]:
 
 def format_report(r: dict[str, Any]) -> str:
     mc = r["machine"]
-    lines = [f"complaints bench: {mc['nproc']} cores, {mc['memory_gib']} GiB, Python "
+    lines = [f"python -m bench: {mc['nproc']} cores, {mc['memory_gib']} GiB, Python "
              f"{mc['python']}, temporalio {mc['temporalio']}; {r['elapsed_s']} s in all ("
              + ", ".join(f"{k} {v} s" for k, v in r.get("phase_s", {}).items()) + ")",
              f"load average at start {mc.get('load_average_at_start')}, at end "

@@ -1,4 +1,4 @@
-"""`complaints bench`: the complaint lifecycle against the bare Temporal ceiling, in one run.
+"""`python -m bench`: the complaint lifecycle against the bare Temporal ceiling, in one run.
 
 Shared machines are noisy, so speed is a ratio of two runs side by side on the same
 stack, never a timed test. On the embedded stack (bench/stack.py) it runs:
@@ -80,7 +80,7 @@ def percentiles(values: list[float], points: tuple[int, ...] = (50, 95, 99)) -> 
     return out
 
 
-async def run_all(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> list[str]:
+async def run_all(n: int, concurrency: int, one: Callable[[int], Awaitable[object]]) -> list[str]:
     """Run `one(k)` for k < n, at most `concurrency` at once; returns the errors, one line each."""
     gate = asyncio.Semaphore(concurrency)
     errors: list[str] = []
@@ -258,11 +258,11 @@ class Bench:
         """One complaint from intake to archive, each person acting when told to."""
         sink, wait = self.stack.sink, 120.0
         crn = await self.submit(worker, customer, ref)
-        await sink.wait_for(crn, "acknowledgement", wait)
+        await sink.first_email(crn, "acknowledgement", wait)
         await self.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
             actor="ana", message="Dear customer, I am sorry; I am on it and a manager will call."),
             timings)
-        owner_email = (await sink.wait_for(crn, "owner_assigned", wait))[0]
+        owner_email = (await sink.first_email(crn, "owner_assigned", wait))[0]
         owner = self.stack.roster_by_email[owner_email]
         for update, payload in [
             ("record_phone_contact", m.PhoneContact(
@@ -406,7 +406,7 @@ class Bench:
 
         errors = await run_all(n, o.concurrency, one)
         # Then every escalation email, all waited for at once (nobody holds a slot meanwhile).
-        waits = await asyncio.gather(*(self.stack.sink.wait_for(crn, "escalation:", wait)
+        waits = await asyncio.gather(*(self.stack.sink.first_email(crn, "escalation:", wait)
                                        for crn in crns), return_exceptions=True)
         errors += [f"{crn}: {w}" for crn, w in zip(crns, waits, strict=True)
                    if isinstance(w, BaseException)]
@@ -479,7 +479,7 @@ class Bench:
         async def one(k: int) -> None:
             crn = await self.submit(worker, customers[k], f"burst{processes}-{k}", received)
             crns.append(crn)
-            await self.stack.sink.wait_for(crn, "acknowledgement", lead + 120)
+            await self.stack.sink.first_email(crn, "acknowledgement", lead + 120)
 
         began = time.perf_counter()
         errors = await run_all(n, o.concurrency, one)
@@ -487,7 +487,7 @@ class Bench:
         idle_before_due = (due - datetime.now(UTC)).total_seconds()
         cpu_before = cpu_seconds(self.stack, worker)
         server_before = await self.stack.server_metrics()
-        waits = await asyncio.gather(*(self.stack.sink.wait_for(crn, "escalation:", lead + 180)
+        waits = await asyncio.gather(*(self.stack.sink.first_email(crn, "escalation:", lead + 180)
                                        for crn in crns), return_exceptions=True)
         errors += [f"{crn}: {w}" for crn, w in zip(crns, waits, strict=True)
                    if isinstance(w, BaseException)]
@@ -530,7 +530,7 @@ class Bench:
         worker = await self.start_worker("lifecycle", "scale", policy, cache_size=o.scale_cache)
         customers = await self.stack.add_customers(f"scale-{self.run_id}", sizes[-1])
         await asyncio.sleep(1)
-        rows = [{"open": 0, **worker.memory(), "update_ms": None}]
+        rows: list[dict[str, Any]] = [{"open": 0, **worker.memory(), "update_ms": None}]
         crns: list[str] = []
         sampled: set[str] = set()
         chooser = random.Random(7)  # nosec B311 # benchmark timing, not security
@@ -542,7 +542,7 @@ class Bench:
             async def one(k: int, start: int = start) -> None:
                 crn = await self.submit(worker, customers[start + k], f"scale-{start + k}")
                 crns.append(crn)
-                await self.stack.sink.wait_for(crn, "acknowledgement", 300)
+                await self.stack.sink.first_email(crn, "acknowledgement", 300)
                 if len(crns) % 1000 == 0:
                     say(f"  {len(crns)} open ...")
 
@@ -560,7 +560,7 @@ class Bench:
                     await self.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
                         actor="ana", message="Dear customer, I am sorry; I am on it."), timings)
                     # What the update set off (the owner's assignment) finishes before the next.
-                    await self.stack.sink.wait_for(crn, "owner_assigned", 60)
+                    await self.stack.sink.first_email(crn, "owner_assigned", 60)
                 except Exception as err:
                     errors.append(f"{crn}: {err}")
             rows.append({"open": len(crns), **memory, "update_ms": percentiles(timings),
@@ -674,9 +674,10 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
             ceiling_worker, shape, f"c-{k}", t), Run(workflows=n))
         workloads = [lifecycle, ceiling]
         if options.explain:  # on the ceiling's worker, in the same rounds
-            workloads += [Workload(label, ceiling_worker, lambda k, t, sh=sh, tag=tag:
-                                   bench.bare_life(ceiling_worker, sh, f"{tag}-{k}", t),
-                                   Run(workflows=n))
+            def bare(sh: BareShape, tag: str) -> Callable[[int, list[float]], Awaitable[Any]]:
+                return lambda k, t: bench.bare_life(ceiling_worker, sh, f"{tag}-{k}", t)
+
+            workloads += [Workload(label, ceiling_worker, bare(sh, tag), Run(workflows=n))
                           for label, tag, sh in explain_shapes(shape, bench.payload_sizes)]
         report["phase_s"] = {"setup and calibration": round(time.perf_counter() - began, 1)}
         mark = time.perf_counter()
@@ -721,11 +722,11 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
 
 
 async def run_from_args(args: argparse.Namespace, command: str) -> None:
-    """`complaints bench`: run it, print the report (`command`: how it was asked for)."""
+    """`python -m bench`: run it, print the report (`command`: how it was asked for)."""
     try:
         report = await run_bench(options_from(args))
     except BenchFailed as err:
-        print(f"complaints bench: {err}", file=sys.stderr)
+        print(f"python -m bench: {err}", file=sys.stderr)
         sys.exit(1)
     report["command"] = command
     table = format_report(report)

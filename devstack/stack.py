@@ -28,6 +28,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 from temporalio.client import Client
@@ -272,7 +273,7 @@ def _spawn(
 ) -> Child:
     """Start a long-running part. Its own process group keeps Ctrl-C away from it, so the
     stack stops its parts in order; `echo` also copies its output to this terminal."""
-    out = subprocess.PIPE if echo else log.open("wb")
+    out: int | IO[bytes] = subprocess.PIPE if echo else log.open("wb")
     proc = subprocess.Popen(  # nosec B603 # fixed argv, no shell
         argv,
         cwd=REPO_ROOT,
@@ -284,7 +285,7 @@ def _spawn(
     )
     if echo:
         threading.Thread(target=_tee, args=(proc.stdout, log, name), daemon=True).start()
-    else:
+    elif not isinstance(out, int):
         out.close()
     return Child(name, proc, log)
 

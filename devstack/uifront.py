@@ -64,12 +64,12 @@ def front_app(upstream: str) -> Starlette:
         out_headers = [(k, v) for k, v in answer.headers.multi_items()
                        if k.lower() not in HOP_BY_HOP]
         if request.url.path == SETTINGS_PATH and answer.status_code == 200:
-            body = json.dumps(with_credentials(json.loads(await answer.aread()))).encode()
+            settings = json.dumps(with_credentials(json.loads(await answer.aread()))).encode()
             await answer.aclose()
-            response = Response(body, status_code=200)
+            response = Response(settings, status_code=200)
             response.raw_headers = [(k.encode(), v.encode()) for k, v in out_headers
                                     if k.lower() != "content-encoding"]
-            response.headers["content-length"] = str(len(body))
+            response.headers["content-length"] = str(len(settings))
             return response
 
         async def body() -> AsyncIterator[bytes]:

@@ -1,5 +1,5 @@
 """Configuration from the environment, and the Temporal connection every client and the
-worker share (names in DESIGN.md, operating surface).
+worker share (names in docs/design.md, the environment).
 
 The worker, the CLI, the HTTP API and the development stack read the same variables, so a
 shell that can run `complaints` can run `python -m workers` with no extra setup.
@@ -52,7 +52,7 @@ class Settings:
     # Worker processes `python -m workers` runs on the task queue, each with its own cache of
     # WORKFLOW_CACHE_SIZE (workers/processes.py); by default one per core this process may use.
     worker_processes: int = field(default_factory=lambda: usable_cores())
-    # The email channel (DESIGN.md, "The email channel, both ways"): the address customers
+    # The email channel (README.md, "Complaints by email"): the address customers
     # write to, where `complaints mail-gateway` listens, the largest message it takes.
     support_address: str = "support@example.com"
     inbound_smtp_host: str = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""Payload encryption (DESIGN.md, production hardening): an AES-256-GCM `PayloadCodec` on
+"""Payload encryption (docs/security.md): an AES-256-GCM `PayloadCodec` on
 the data converter of every client and the worker, as in samples-python's `encryption/`.
 
 `PAYLOAD_ENCRYPTION_KEYS` is `id:base64key,...` (32-byte keys); the first key encrypts,

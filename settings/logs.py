@@ -41,8 +41,10 @@ def crn_of(record: logging.LogRecord) -> str | None:
 
 class CrnFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.crn = crn_of(record)
-        record.crn_tag = f" [{record.crn}]" if record.crn else ""
+        crn = crn_of(record)
+        # Attributes a formatter's `%(crn)s` and `%(crn_tag)s` read.
+        setattr(record, "crn", crn)  # noqa: B010
+        setattr(record, "crn_tag", f" [{crn}]" if crn else "")  # noqa: B010
         return True
 
 

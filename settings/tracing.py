@@ -15,7 +15,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the otel extra; imported only when tracing is on
-    from opentelemetry.sdk.trace import SpanExporter, TracerProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 CRN_ATTRIBUTE = "crn"

@@ -7,7 +7,7 @@
     a message over INBOUND_MAX_BYTES  552
     PostgreSQL unavailable       451 (the sending server tries again later)
     otherwise                    the message is stored whole, unique by Message-ID, with
-                                 its sender's verdict (activities/mailauth.py), then 250
+                                 its sender's verdict (mail/auth.py), then 250
 
 Lines up to 10,000 characters are taken (RFC 5321 says 1,000; real clients send longer).
 STARTTLS is offered when INBOUND_TLS_CERT and INBOUND_TLS_KEY are set. A message marked as
@@ -37,16 +37,16 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.client import Client
 
-from activities import mailbox
-from activities.db import UNAVAILABLE, Pool, create_pool
-from activities.mailauth import (
+from database import mailbox
+from database.pool import UNAVAILABLE, Pool, create_pool
+from mail.auth import (
     SenderCheck,
     Verdict,
     headers_of,
     spam_reason,
     strip_untrusted_results,
 )
-from activities.mailparse import message_id_of
+from mail.parsing import message_id_of
 from settings import Settings, connect
 from starter.operations import start_inbound
 
@@ -86,7 +86,7 @@ class InboundHandler:
 
     def __init__(self, settings: Settings, pool: Pool, client: Client) -> None:
         self.settings, self.pool, self.client = settings, pool, client
-        self._starting: set[asyncio.Task[None]] = set()
+        self._starting: set[asyncio.Task[bool]] = set()
         self.sender_check = SenderCheck(
             verify_senders=settings.inbound_verify_senders,
             dns_server=settings.inbound_dns_server,

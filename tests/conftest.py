@@ -32,7 +32,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.db import MIGRATIONS_DIR, create_pool, load_seed, migrate, parse_seed
+from database.pool import MIGRATIONS_DIR, create_pool, migrate
+from database.seed import load_seed, parse_seed
 from devstack.mailsink import MailSink
 from settings import REPO_ROOT, Settings
 from starter.intake import Submission, submit
@@ -275,14 +276,14 @@ async def skip_time(env: WorkflowEnvironment, duration: timedelta) -> None:
     """`env.sleep`, with a nudge: the test server's timer pump can miss the wake-up of an
     unlock and then wait out the real time to its next timer; a lock/unlock pair (the same
     signal) every half second makes it look again."""
-    from google.protobuf.empty_pb2 import Empty
+    from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
 
     skipping = asyncio.create_task(env.sleep(duration))
     while not skipping.done():
         await asyncio.wait([skipping], timeout=0.5)
         if not skipping.done():
-            await env.client.test_service.lock_time_skipping(Empty())
-            await env.client.test_service.unlock_time_skipping(Empty())
+            await env.client.test_service.lock_time_skipping(LockTimeSkippingRequest())
+            await env.client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
     await skipping
 
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from activities.console_auth import hash_password, set_password
+from database.console_auth import hash_password, set_password
 from starter.api import create_app
+from tests.api_stack import STAFF, serving
 from tests.conftest import ComplaintStack
-from tests.test_api import STAFF, serving
 
 PASSWORDS = {staff_id: f"{staff_id}-console-secret-1" for staff_id in STAFF}
 TOKEN = re.compile(r'name="(csrf_token|sign_in_token)" value="([^"]+)"')

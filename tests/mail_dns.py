@@ -1,6 +1,6 @@
 """A real DNS server on loopback (dnslib) serving the SPF, DKIM and DMARC records of test
 domains, and real DKIM signatures (dkimpy, an RSA key made here): what sender verification
-(activities/mailauth.py) reads, without the internet."""
+(mail/auth.py) reads, without the internet."""
 
 from __future__ import annotations
 

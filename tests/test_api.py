@@ -9,12 +9,9 @@ several complaints, and a schemathesis run over the OpenAPI schema.
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,92 +19,25 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest_asyncio
-import uvicorn
 import yaml
-from fastapi import FastAPI
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.db import create_pool
-from activities.keys import create_key, revoke_key
+from database.keys import create_key, revoke_key
+from database.pool import create_pool
 from devstack.mailsink import MailSink
 from starter.api import create_app
 from starter.cli import ACTIONS
+from tests.api_stack import Api, api_on, serving
+from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack, _binary, _settings, intake
 from tests.faultstack import free_port
-from tests.test_cli import Cli
 from workflows import search_attributes as sa
 from workflows.models import complaint_reference
 from workflows.policy import load_policy
 
-STAFF = ("ana", "ben", "sam", "priya", "carla", "tom", "helen", "fiona", "quinn", "raj")
 BLOOM = {"id": "cust-bloom", "name": "Mia Bloom", "email": "hello@bloom.example"}
-
-
-@asynccontextmanager
-async def serving(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
-    """The app on a real socket (uvicorn, in this event loop); yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", port))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-@dataclass
-class Api:
-    base: str
-    http: httpx.AsyncClient
-    keys: dict[str, str]
-    stack: ComplaintStack
-
-    async def __call__(self, method: str, path: str, who: str | None = None,
-                       **kwargs: Any) -> httpx.Response:
-        headers = kwargs.pop("headers", {})
-        if who is not None:
-            headers["Authorization"] = f"Bearer {self.keys[who]}"
-        response = await self.http.request(method, path, headers=headers, **kwargs)
-        assert response.headers["content-type"].startswith("application/json"), response.text
-        assert "Traceback" not in response.text and 'File "' not in response.text
-        if response.status_code >= 400:
-            body = response.json()
-            assert set(body) == {"error", "message", "fields"}, body
-            assert body["message"] and "\n" not in body["message"]
-        return response
-
-    async def act(self, crn: str, update: str, who: str, **body: Any) -> httpx.Response:
-        return await self("POST", f"/complaints/{crn}/actions/{update}", who, json=body)
-
-    async def submit(self, who: str = "intake", **overrides: Any) -> str:
-        response = await self("POST", "/complaints", who, json=intake(**overrides))
-        assert response.status_code == 201, response.text
-        crn = response.json()["crn"]
-        self.stack.started.append(crn)
-        return crn
-
-
-@asynccontextmanager
-async def api_on(stack: ComplaintStack) -> AsyncIterator[Api]:
-    """The worker and the API on `stack`, with a key for everyone on the demo roster."""
-    keys: dict[str, str] = {}
-    async with stack.pool.acquire() as conn:
-        for staff_id in STAFF:
-            keys[staff_id] = (await create_key(conn, staff_id=staff_id))[1]
-        keys["intake"] = (await create_key(conn, intake="web-form"))[1]
-    app = create_app(stack.settings, stack.client, stack.pool)
-    async with stack.worker(), serving(app) as base:
-        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-            yield Api(base, http, keys, stack)
 
 
 @pytest_asyncio.fixture
@@ -243,7 +173,7 @@ async def test_agents_and_managers_act_and_the_finance_manager_approves_the_refu
     assert status_code_and_error(ghost) == (422, "invalid")
     assert ghost.json()["fields"][0]["field"] == "owner"
 
-    steps = [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("record_phone_contact", {"reached": True, "summary": "Apologised",
                                   "expectations": "Refund this week"}),
         ("submit_internal_review", {"root_cause": "Duplicate charge job",

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import copy
 import enum
+import functools
 import io
 import json
 import re
@@ -20,6 +21,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +33,12 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 
-from activities.db import SeedError, load_seed, parse_seed
+from database.seed import SeedError, load_seed, parse_seed
 from starter import cli
 from starter.intake import IntakeError, submit
 from starter.operations import ActionRefused, signal
 from tests.conftest import DEMO_SEED, ComplaintStack
-from tests.test_lifecycle import to_owner
+from tests.scenarios import to_owner
 from workflows import models as m
 from workflows.policy import PolicyError, load_policy
 
@@ -67,7 +69,7 @@ def bad_text(optional: bool = False) -> st.SearchStrategy:
     return st.one_of(*kinds)
 
 
-def bad_enum(values: type, optional: bool = False) -> st.SearchStrategy:
+def bad_enum(values: type[Enum], optional: bool = False) -> st.SearchStrategy:
     names = {v.value for v in values}
     word = st.text(max_size=14).filter(lambda s: s not in names and s.strip() not in names)
     return st.one_of(word, st.integers(), structured, *([] if optional else [st.none()]))
@@ -122,11 +124,15 @@ class Break:
         return doc
 
 
+def _value_break(path: Loc, value: Any) -> Break:
+    return Break("value", path, value)
+
+
 def breaks(required: list[Loc], objects: list[Loc],
            values: dict[Loc, st.SearchStrategy]) -> st.SearchStrategy[Break]:
     options = [st.sampled_from([Break("missing", p) for p in required]),
                st.sampled_from([Break("unknown", p) for p in objects])]
-    options += [bad.map(lambda v, p=path: Break("value", p, v)) for path, bad in values.items()]
+    options += [bad.map(functools.partial(_value_break, path)) for path, bad in values.items()]
     return st.one_of(*options)
 
 

@@ -1,4 +1,4 @@
-"""`complaints bench` in miniature, so it cannot rot (docs/performance.md has the real run).
+"""`python -m bench` in miniature, so it cannot rot (docs/performance.md has the real run).
 
 It runs every phase of the benchmark with a few complaints on its own embedded stack and
 checks that the report holds sane, non-zero numbers and a ratio computed from both runs.
@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-import starter.cli.bench
+from bench.__main__ import build_parser
 from bench.options import parse_worker_options
 from bench.report import format_report
 from bench.run import BenchOptions, percentiles, run_bench
-from starter import cli
-from starter.cli import build_parser
+from settings import REPO_ROOT
+from starter.cli import build_parser as product_parser
 
 
 def test_percentiles_are_nearest_rank():
@@ -28,8 +27,8 @@ def test_percentiles_are_nearest_rank():
     assert percentiles([]) == {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
 
 
-def test_the_cli_takes_the_benchmark_options():
-    args = build_parser().parse_args(["bench", "--complaints", "7", "--concurrency", "2",
+def test_the_bench_command_takes_the_benchmark_options():
+    args = build_parser().parse_args(["--complaints", "7", "--concurrency", "2",
                                       "--scale", "10,20", "--json"])
     assert (args.complaints, args.concurrency, args.scale_sizes, args.json) == (7, 2, (10, 20), True)
 
@@ -44,25 +43,20 @@ def test_worker_options_are_numbers_or_autoscaling():
         parse_worker_options(["max_concurrent_activities"])
 
 
-def test_the_installed_command_runs_the_checkouts_benchmark(tmp_path):
-    """`complaints` installed from this checkout cannot import bench/ (the editable install
-    maps only the product's packages); `complaints bench` runs it from the checkout."""
-    complaints = str(Path(sys.executable).parent / "complaints")
-    result = subprocess.run([complaints, "bench", "--help"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60)
+def test_python_m_bench_runs_from_the_checkout():
+    """`make bench` runs `python -m bench` from the repository root: its flags, with --help."""
+    result = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m bench")
     assert "--escalation-complaints" in result.stdout
 
 
-def test_without_a_checkout_complaints_bench_says_where_it_runs(monkeypatch, tmp_path, capsys):
-    for name in ("bench", "bench.options"):  # not importable, as from a wheel
-        monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.setattr(starter.cli.bench, "REPO_ROOT", tmp_path)  # no bench/ beside it
+def test_the_product_command_does_not_carry_the_benchmark(capsys):
     with pytest.raises(SystemExit) as exit_:
-        cli.main(["bench", "--complaints", "3"])
+        product_parser().parse_args(["bench", "--complaints", "3"])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.strip() == (
-        "complaints bench: complaints bench runs from a source checkout: make bench")
+    assert "invalid choice: 'bench'" in capsys.readouterr().err
 
 
 async def test_a_small_benchmark_reports_both_runs_and_their_ratio():

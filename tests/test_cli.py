@@ -7,7 +7,6 @@ keeps running the worker meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from dataclasses import replace
@@ -17,31 +16,15 @@ from typing import Any
 import asyncpg
 import pytest
 
-from activities.db import create_pool
+from database.pool import create_pool
 from devstack.mailsink import MailSink
 from settings import Settings
-from starter import cli
+from tests.cli_runner import Cli
 from tests.conftest import ALL_MIGRATIONS, REPO_ROOT, ComplaintStack, text_of
+from tests.scenarios import agree_to_refund
 from workflows.complaint import AUTOMATIC_ACK
 from workflows.models import ComplaintState, Phase, Status, complaint_reference
 from workflows.policy import load_policy
-
-
-class Cli:
-    """Runs `complaints ...` in-process with the environment a shell would have."""
-
-    def __init__(self, capsys: Any) -> None:
-        self.capsys = capsys
-
-    async def __call__(self, *argv: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()  # drop anything printed before
-        try:
-            await asyncio.to_thread(cli.main, list(argv))
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        out, err = self.capsys.readouterr()
-        return code, out, err
 
 
 @pytest.fixture
@@ -186,7 +169,6 @@ async def test_refund_decision_is_answered_at_once(local_stack: ComplaintStack, 
     """`complaints refund-decision` sends the decide_refund update: a refused decision exits
     1 with the complaint's reason and leaves nothing behind; an accepted one prints the
     refund's new state."""
-    from tests.test_refunds import agree_to_refund
 
     stack = local_stack
     for var, value in {"TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,

@@ -21,21 +21,23 @@ import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.console_auth import set_password
+from database.console_auth import set_password
 from devstack.mailsink import MailSink
 from devstack.stack import REPO_ROOT, ui_front_command
 from settings.codec import new_key_spec, parse_keys
 from starter.api import create_app
+from tests import browser as chromium
+from tests.api_stack import serving
 from tests.conftest import ComplaintStack, _binary, _settings
 from tests.console_stack import PASSWORDS, _hashed
+from tests.encryption_stack import encrypted_client
 from tests.faultstack import free_port
-from tests.test_api import serving
-from tests.test_console_browser import browser  # noqa: F401 # the fixture
-from tests.test_encryption import encrypted_client
 from workflows import search_attributes as sa
 from workflows.policy import load_policy
 
 DESCRIPTION = "The monthly export shows totals that do not match the dashboard."
+
+browser = chromium.browser  # the fixture
 
 
 @dataclass

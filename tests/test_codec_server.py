@@ -1,4 +1,4 @@
-"""The codec server (issue 16) through a real HTTP client and the real `temporal` CLI: the
+"""The codec server through a real HTTP client and the real `temporal` CLI: the
 history stays encrypted on the dev server, engineers (and the head of customer success) read
 it in clear through /codec, nobody else does, and only the Temporal UI's origin may call it
 from a browser."""
@@ -17,13 +17,13 @@ import pytest_asyncio
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from activities.db import load_seed, parse_seed
-from activities.keys import create_key
+from database.keys import create_key
+from database.seed import load_seed, parse_seed
 from settings.codec import CLEAR_TEXT, new_key_spec, parse_keys
+from tests.api_stack import Api, api_on
 from tests.conftest import ComplaintStack, _binary
 from tests.console_stack import console_on, signed_in
-from tests.test_api import Api, api_on
-from tests.test_encryption import ADDRESS, encrypted_client, history_payloads
+from tests.encryption_stack import ADDRESS, encrypted_client, history_payloads
 from workflows.permissions import OWNER_ACTIONS, ROLES_FOR, NotPermitted, check_actor
 
 UI = "http://localhost:8233"

@@ -45,7 +45,7 @@ SERVICES = {"postgresql", "temporal", "temporal-ui", "mailpit", "migrate", "work
 # Built from this repository's Dockerfile.
 APP_SERVICES = {"migrate", "worker", "seed", "api", "mail-gateway"}
 ONE_SHOT = {"migrate", "seed"}
-# What DESIGN.md names for the worker; Settings.from_env may read more (it must all be set).
+# What docs/design.md names for the worker; Settings.from_env may read more (it must all be set).
 DESIGN_VARIABLES = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TASK_QUEUE", "DATABASE_URL",
                     "SMTP_HOST", "SMTP_PORT", "MAIL_FROM", "COMPLAINTS_POLICY"}
 _DEFAULTED = re.compile(r"\$\{(\w+)(?::?-([^}]*)|(:\?)[^}]*)?\}")
@@ -97,7 +97,7 @@ def test_compose_names_every_service(compose: dict[str, Any]):
 
 def test_every_variable_the_worker_reads_is_set(compose: dict[str, Any]):
     read = variables_read_by_settings()
-    assert DESIGN_VARIABLES <= read  # the parser above still finds what DESIGN.md names
+    assert DESIGN_VARIABLES <= read  # the parser above still finds what docs/design.md names
     for name in ("worker", "migrate", "seed", "api", "mail-gateway"):
         env = env_of(compose["services"][name])
         assert read <= set(env), f"{name} lacks {sorted(read - set(env))}"
@@ -394,3 +394,9 @@ def test_the_cli_refuses_a_sample_link_secret_in_one_line():
     assert result.returncode == 2
     assert result.stderr.startswith("complaints status: LINK_SECRET is a sample value")
     assert "Traceback" not in result.stderr
+
+
+def test_the_design_names_every_setting():
+    """docs/design.md's environment table is where an operator looks a variable up."""
+    design = (REPO_ROOT / "docs" / "design.md").read_text()
+    assert sorted(n for n in variables_read_by_settings() if f"`{n}`" not in design) == []

@@ -1,4 +1,4 @@
-"""Temporal beyond the dev server (issue 16): the exact options every client hands the SDK.
+"""Temporal beyond the dev server: the exact options every client hands the SDK.
 The dev server `temporal server start-dev` cannot serve TLS (no TLS flag in its --help), so
 the options are checked here and `connect` passes exactly these (settings/__init__.py)."""
 

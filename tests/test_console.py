@@ -16,7 +16,7 @@ from decimal import Decimal
 import httpx
 import pytest_asyncio
 
-from activities.console_auth import (
+from database.console_auth import (
     MAX_FAILURES_PER_CLIENT,
     MAX_FAILURES_PER_LOGIN,
     PasswordRefused,
@@ -26,8 +26,7 @@ from activities.console_auth import (
 from settings import REPO_ROOT
 from tests.conftest import ComplaintStack, intake
 from tests.console_stack import PASSWORDS, Console, console_on, signed_in, token
-from tests.test_ownership_and_actions import drive
-from tests.test_refunds import agree_to_refund, balance
+from tests.scenarios import agree_to_refund, balance, drive
 from workflows import search_attributes as sa
 from workflows.models import Status
 
@@ -100,7 +99,7 @@ async def test_sign_in_sign_out_and_what_a_session_is(console: Console):
 
 
 async def test_intake_keys_and_unavailable_members_cannot_sign_in(console: Console):
-    from activities.keys import create_key
+    from database.keys import create_key
 
     async with console.stack.pool.acquire() as conn:
         _, key = await create_key(conn, intake="web-form")

@@ -8,47 +8,21 @@ under CI=true a missing browser fails them (.ci/run installs it first).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 
+from tests import browser as chromium
 from tests.conftest import ComplaintStack
 from tests.console_stack import PASSWORDS, Console, console_on
-from tests.test_refunds import agree_to_refund, balance
+from tests.scenarios import agree_to_refund, balance
 from workflows.models import Status
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1, from npm
-CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-MISSING = ("the browser tests need Debian's chromium: run `apt-get update && apt-get install "
-           "-y chromium` as root (never Playwright's own browser download)")
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
-    return path
-
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator:
-    path = chromium_path()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
+browser = chromium.browser  # the fixture
 
 
 @pytest_asyncio.fixture

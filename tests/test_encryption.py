@@ -1,4 +1,4 @@
-"""Payload encryption (issue 16) through the real Temporal dev server, PostgreSQL and SMTP:
+"""Payload encryption through the real Temporal dev server, PostgreSQL and SMTP:
 what Temporal stores holds no customer data in clear, the codec reads it back, keys rotate.
 """
 
@@ -7,12 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from google.protobuf.message import Message
-from temporalio.api.common.v1 import Payload, SearchAttributes
-from temporalio.api.history.v1 import MarkerRecordedEventAttributes
-from temporalio.client import Client
+from temporalio.api.common.v1 import Payload
 
-from bench.codec_cost import payloads_in
 from settings import Settings
 from settings.codec import (
     CLEAR_TEXT,
@@ -22,33 +18,13 @@ from settings.codec import (
     new_key_spec,
     parse_keys,
 )
+from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack, intake
-from tests.test_lifecycle import to_owner
+from tests.encryption_stack import ADDRESS, encrypted_client, history_payloads
+from tests.scenarios import to_owner
 from workflows import models as m
 
-ADDRESS = "kite@kite.example"
 DESCRIPTION = "The monthly export shows totals that do not match the dashboard."
-
-
-def _not_encoded_by_design(message: Message) -> bool:
-    """Search attributes (Temporal's visibility indexes them; they hold ids, statuses and
-    severities, workflows/search_attributes.py) and the SDK's own patch markers (a
-    `workflow.patched` id, which the SDK writes past the codec)."""
-    return isinstance(message, SearchAttributes) or (
-        isinstance(message, MarkerRecordedEventAttributes) and message.marker_name == "core_patch")
-
-
-def encrypted_client(stack: ComplaintStack, spec: str) -> Client:
-    """A client of the stack's server whose data converter is the one settings build."""
-    settings = Settings.from_env({"PAYLOAD_ENCRYPTION_KEYS": spec})
-    base = stack.env.client
-    return Client(base.service_client, namespace=base.namespace,
-                  data_converter=settings.data_converter())
-
-
-async def history_payloads(client: Client, crn: str) -> list[Payload]:
-    history = await client.get_workflow_handle(crn).fetch_history()
-    return [p for event in history.events for p in payloads_in(event, _not_encoded_by_design)]
 
 
 async def test_history_without_the_codec_holds_no_customer_data(local_stack: ComplaintStack):
@@ -132,7 +108,6 @@ def test_intake_fixture_carries_the_data_searched_for():
 
 
 async def test_a_malformed_key_stops_the_cli_with_a_clear_error(capsys, monkeypatch):
-    from tests.test_cli import Cli
 
     monkeypatch.setenv("PAYLOAD_ENCRYPTION_KEYS", "k1:QUJD")
     code, out, err = await Cli(capsys)("status", "CRN-AAAAAAAAAA")

@@ -1,4 +1,4 @@
-"""Erasure on request (issue 16) through the real parts: a customer's whole complaint life on
+"""Erasure on request through the real parts: a customer's whole complaint life on
 the time-skipping server with the product's worker, PostgreSQL and SMTP; then
 `complaints erase` (the CLI, in-process), and a search of every text-like column of the
 schema (information_schema) for anything of theirs."""
@@ -11,13 +11,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from activities.erasure import ERASED_ID_PREFIX, address_derived_id, erased_id
-from activities.metrics import compute_metrics
+from database.erasure import ERASED_ID_PREFIX, address_derived_id, erased_id
+from reporting.figures import compute_metrics
 from starter.cli.erase import ERASURE_REASON
 from starter.operations import still_running
+from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack
-from tests.test_cli import Cli
-from tests.test_lifecycle import plan_agreed, signed_off_and_reviewed, to_owner
+from tests.scenarios import owner_of, plan_agreed, signed_off_and_reviewed, to_owner
 from workflows import models as m
 from workflows.events import Event
 from workflows.report import period_containing
@@ -59,7 +59,7 @@ async def closed_complaint(stack: ComplaintStack) -> str:
     """Resolved and reviewed: closed, its run waiting out the archive delay."""
     crn = await to_owner(stack, customer={"id": "cust-kite", "name": NAME, "email": ADDRESS,
                                           "phone": PHONE})
-    owner = (await stack.status(crn)).owner
+    owner = await owner_of(stack, crn)
     await plan_agreed(stack, crn, owner)
     await stack.act(crn, "escalate", m.EscalationRequest(
         actor="ana", reason=f"{NAME} asked for a manager"))

@@ -19,45 +19,29 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
-from devstack.mailsink import MailSink
-from starter.intake import Submission, submit
-from starter.operations import ActionRefused, act, get_status
-from tests.conftest import as_left_by, intake
-from tests.faultstack import (
-    DEMO_POLICY,
-    DEMO_SEED,
-    Postgres,
-    TemporalServer,
-    WorkerProcess,
-    connect,
-    deliveries,
-    eventually,
-    fetch,
-    now,
-    run_cli,
-)
-from tests.test_lifecycle import signed_off_and_reviewed
+from starter.intake import submit
+from tests import faultstack
+from tests.conftest import intake
+from tests.faultstack import Scenario, connect, deliveries, eventually, now
+from tests.scenarios import signed_off_and_reviewed
 from workflows import models as m
 from workflows.models import ComplaintState, Status
 
 pytestmark = pytest.mark.faults
+
+# The fault tests' stack (Temporal dev server, PostgreSQL, SMTP sink) and per-test scenario.
+faults, scenario = faultstack.faults, faultstack.scenario
 
 ACK_WITHIN = timedelta(minutes=1)  # demo.toml: acknowledgement.personal_within
 ON_TIME = timedelta(seconds=3)  # "at the right moment": acted on within this of the due instant
@@ -69,123 +53,6 @@ def report(name: str, **numbers: Any) -> None:
 
 
 # --- the stack: module-wide processes, per-test database and task queue ------------------
-
-
-@dataclass
-class FaultStack:
-    root: Path
-    temporal: TemporalServer
-    postgres: Postgres
-    mail: MailSink
-    client: Client
-
-
-@pytest_asyncio.fixture(scope="module")
-async def faults(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FaultStack]:
-    root = tmp_path_factory.mktemp("faults")
-    temporal = TemporalServer(root)
-    temporal.start()
-    # A short path: the PostgreSQL unix socket lives under it (108-byte limit).
-    postgres = Postgres(Path(tempfile.mkdtemp(prefix="cw-faults-")))
-    mail = MailSink(root / "mail")
-    mail.start()
-    try:
-        await temporal.ready()
-        yield FaultStack(root, temporal, postgres, mail, await connect(temporal.address))
-    finally:
-        mail.stop()
-        temporal.stop()
-        postgres.cleanup()
-
-
-@dataclass
-class Scenario:
-    """One test's complaints: its own database, task queue and worker process."""
-
-    stack: FaultStack
-    env: dict[str, str]
-    database_url: str
-    worker: WorkerProcess
-    crns: list[str] = field(default_factory=list)
-
-    @property
-    def client(self) -> Client:
-        return self.stack.client
-
-    async def submit(self, payload: dict[str, Any] | None = None, **overrides: Any) -> Submission:
-        result = await submit(self.client, payload or intake(**overrides), self.env["TASK_QUEUE"])
-        if result.crn not in self.crns:
-            self.crns.append(result.crn)
-        return result
-
-    async def status(self, crn: str) -> ComplaintState:
-        return await get_status(self.client, crn)
-
-    async def act(self, crn: str, update: str, payload: Any, timeout: float = 150) -> ComplaintState:
-        """An action as a person sends it: it waits for a worker to take it (one may have been
-        killed), and asks again while the complaint is still being registered."""
-        async def attempt() -> ComplaintState | None:
-            try:
-                return as_left_by(await act(self.client, crn, update, payload),
-                                  await get_status(self.client, crn))
-            except ActionRefused as err:
-                if "still being registered" in str(err):
-                    return None
-                raise
-        return await eventually(attempt, timeout, f"{crn} {update}", every=0.5)
-
-    async def until(self, crn: str, check: Callable[[ComplaintState], bool],
-                    timeout: float = 90, what: str = "") -> ComplaintState:
-        async def probe() -> ComplaintState | None:
-            state = await self.status(crn)
-            return state if check(state) else None
-        return await eventually(probe, timeout, f"{crn} {what or 'expected state'}")
-
-    async def rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await fetch(self.database_url, sql, *args)
-
-    def mails(self) -> list[Any]:
-        crns = set(self.crns)
-        return self.stack.mail.matching(lambda msg: msg["X-Complaint-Reference"] in crns)
-
-
-@pytest_asyncio.fixture
-async def scenario(faults: FaultStack, request: pytest.FixtureRequest) -> AsyncIterator[Scenario]:
-    name = f"f_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(faults.postgres.url())
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "COMPLAINTS_"))}
-    env |= {
-        "TEMPORAL_ADDRESS": faults.temporal.address,
-        "TEMPORAL_NAMESPACE": "default",
-        "TASK_QUEUE": f"faults-{request.node.name[5:40]}-{uuid.uuid4().hex[:6]}",
-        "DATABASE_URL": faults.postgres.url(name),
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(faults.mail.port),
-        "MAIL_FROM": "Customer Care <care@faults.example>",
-        "COMPLAINTS_POLICY": str(DEMO_POLICY),
-        "PYTHONUNBUFFERED": "1",
-        # One worker process, killed and restarted whole: the faults are the server's, the
-        # database's and SMTP's (the multi-process runner: tests/test_worker_processes.py).
-        "WORKER_PROCESSES": "1",
-    }
-    # The one-shot jobs of the production shape, as separate processes.
-    await asyncio.to_thread(run_cli, env, "migrate")
-    await asyncio.to_thread(run_cli, env, "seed", str(DEMO_SEED))
-    worker = WorkerProcess(env, faults.root / f"{name}-worker.log")
-    worker.start()
-    await worker.polling(faults.client)
-    sc = Scenario(faults, env, env["DATABASE_URL"], worker)
-    try:
-        yield sc
-    finally:
-        worker.stop()
-        for crn in sc.crns:
-            try:
-                await faults.client.get_workflow_handle(crn).terminate("fault test finished")
-            except Exception:
-                pass
 
 
 def received(ago: timedelta) -> str:
@@ -298,7 +165,9 @@ def ack(actor: str = "ana") -> m.PersonalAcknowledgement:
 
 async def to_owner(sc: Scenario, crn: str) -> str:
     await sc.act(crn, "acknowledge_personally", ack())
-    return (await sc.until(crn, lambda s: s.owner is not None, what="owner assigned")).owner
+    owner = (await sc.until(crn, lambda s: s.owner is not None, what="owner assigned")).owner
+    assert owner is not None
+    return owner
 
 
 async def whole_life(sc: Scenario, crn: str, refund: bool) -> ComplaintState:
@@ -327,7 +196,7 @@ async def whole_life(sc: Scenario, crn: str, refund: bool) -> ComplaintState:
     return await sc.until(crn, lambda s: s.status == Status.closed, timeout=150, what="closed")
 
 
-BLOOM = {"customer": {"id": "cust-bloom", "name": "Mia Bloom", "email": "hello@bloom.example"},
+BLOOM: dict[str, Any] = {"customer": {"id": "cust-bloom", "name": "Mia Bloom", "email": "hello@bloom.example"},
          "category": "billing_dispute", "order_id": "ord-2001"}
 
 
@@ -358,7 +227,7 @@ async def test_worker_killed_mid_complaints_every_complaint_goes_on(scenario: Sc
         return at
 
     lives = [one(i, refund=i % 2 == 0) for i in range(refunds + others)]
-    *closed, killed_at = await asyncio.gather(*lives, killer())
+    closed, killed_at = await asyncio.gather(asyncio.gather(*lives), killer())
     assert all(s.status == Status.closed for s in closed)
     numbers = await audit(sc, kills=kills)
 

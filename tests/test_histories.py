@@ -43,8 +43,7 @@ from temporalio.worker import Replayer
 
 from starter.operations import signal
 from tests.conftest import ComplaintStack
-from tests.test_ownership_and_actions import confirm, drive, plan, propose, reply
-from tests.test_refunds import agree_to_refund
+from tests.scenarios import agree_to_refund, confirm, drive, plan, propose, reply
 from workers.worker import WORKFLOWS, workflow_runner
 from workflows import models as m
 from workflows.complaint import ComplaintWorkflow
@@ -218,6 +217,7 @@ async def test_record_disagreement_and_replan(stack: ComplaintStack):
     async with stack.worker():
         crn, state = await drive(stack, "proposed")
         owner = state.owner
+        assert owner is not None
         await stack.act(crn, "record_customer_response", reply(False))
         await stack.act(crn, "submit_action_plan", plan(owner, note="Refund the month too"))
         await stack.act(crn, "propose_solution", propose(owner))
@@ -235,6 +235,7 @@ async def test_record_customer_by_email(stack: ComplaintStack):
     async with stack.worker():
         crn, state = await drive(stack, "plan")
         owner = state.owner
+        assert owner is not None
         await stack.act(crn, "record_customer_response", m.CustomerResponse(
             actor=customer, message="Does this cover the quarterly export too?"))
         await stack.mail_for(crn, "customer_reply:1")
@@ -259,7 +260,9 @@ async def test_record_withdrawn_awaiting_approval(stack: ComplaintStack):
         await stack.act(crn, "withdraw", m.Withdrawal(
             actor="customer:cust-bloom", reason="Sorted out with the bank; please close it"))
         final = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
-        assert (final.status, final.outcome, final.refund.status) == (
+        # The run's result is a receipt; the refund it left is the status query's.
+        refund = (await stack.status(crn)).refund
+        assert (final.status, final.outcome, refund.status) == (
             Status.closed, m.ComplaintOutcome.withdrawn, "withdrawn")
         await record(stack, crn, "withdrawn_awaiting_approval")
 

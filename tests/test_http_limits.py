@@ -1,4 +1,4 @@
-"""Limits on the HTTP surface (issue 16) through a real HTTP client against uvicorn: a body
+"""Limits on the HTTP surface through a real HTTP client against uvicorn: a body
 over 1 MiB is refused before it is read whole, and a client guessing keys is slowed down."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from settings import Settings, trusted_proxies
 from starter.api import create_app
 from starter.api.limits import AUTH_FAILURES, MAX_BODY_BYTES
 from starter.clients import client_address
+from tests.api_stack import Api, api_on, serving
 from tests.conftest import ComplaintStack
-from tests.test_api import Api, api_on, serving
 from workflows.models import complaint_reference
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio.client import WorkflowHistory
@@ -16,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.conftest import ComplaintStack
+from tests.scenarios import owner_of, plan_agreed, to_owner
 from workers.worker import WORKFLOWS, workflow_runner
 from workflows import models as m
 from workflows.complaint import ComplaintWorkflow
@@ -30,50 +30,10 @@ def met(name: str):
     return lambda s: s.deadline(name) is not None and s.deadline(name).met_at is not None
 
 
-async def to_owner(stack: ComplaintStack, **overrides) -> str:
-    """Submit, acknowledge personally, and wait until the owner is assigned."""
-    crn = (await stack.submit(**overrides)).crn
-    await stack.mail_for(crn, "acknowledgement")
-    await stack.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
-        actor="ana", message="Dear customer, I am sorry; I am on it and a manager will call you."))
-    await stack.until(crn, lambda s: s.owner is not None)
-    return crn
-
-
-async def plan_agreed(stack: ComplaintStack, crn: str, owner: str, fix: bool = True) -> None:
-    await stack.act(crn, "record_phone_contact", m.PhoneContact(
-        actor=owner, reached=True, summary="Apologised, confirmed the issue",
-        expectations="Fix within the week, updates daily"))
-    await stack.act(crn, "submit_internal_review", m.InternalReview(
-        actor=owner, root_cause="Rounding bug in export", process_failure="No regression test",
-        communication_failure="Earlier tickets closed without reply",
-        checklist=m.InvestigationChecklist(history_reviewed=True, issue_verified=True,
-                                           order_checked=True)))
-    steps = [m.PlanStep(kind="process_change", description="Add export regression test")]
-    if fix:
-        steps.insert(0, m.PlanStep(kind="technical_fix", description="Fix rounding in export"))
-    await stack.act(crn, "submit_action_plan", m.ActionPlan(actor=owner, steps=steps))
-    await stack.act(crn, "propose_solution", m.SolutionProposal(
-        actor=owner, message="We will fix the rounding and add a regression test. Agreed?"))
-    await stack.act(crn, "record_customer_response", m.CustomerResponse(
-        actor="ana", agrees=True, message="Yes, please go ahead."))
-
-
-async def signed_off_and_reviewed(stack: Any, crn: str, owner: str, score: int = 4) -> None:
-    """After the fix or the refund: the written sign-off, the survey answered, the RCA (no KB
-    article), so the complaint closes. `stack`: anything with `act(crn, update, payload)`."""
-    await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
-        actor=owner, confirmation_text="Resolution Confirmed"))
-    await stack.act(crn, "record_csat", m.CsatResponse(actor="ana", score=score))
-    await stack.act(crn, "submit_rca", m.RootCauseAnalysis(
-        actor=owner, root_cause="Rounding twice", process_failures=["No review"],
-        corrective_actions=["A test"], kb_article_needed=False))
-
-
 async def test_full_life_from_intake_to_archive(stack: ComplaintStack):
     async with stack.worker():
         crn = await to_owner(stack)
-        owner = (await stack.status(crn)).owner
+        owner = await owner_of(stack, crn)
         assert owner == "sam"  # cust-kite has no CSM; sam is the data_inaccuracy specialist
         await plan_agreed(stack, crn, owner)
         state = await stack.status(crn)
@@ -200,7 +160,7 @@ async def test_resolution_target_in_business_hours_across_a_weekend_and_a_holida
 async def test_customer_update_clock_warns_pauses_and_resumes(stack: ComplaintStack):
     async with stack.worker():
         crn = await to_owner(stack)
-        owner = (await stack.status(crn)).owner
+        owner = await owner_of(stack, crn)
         await stack.act(crn, "send_customer_update", m.CustomerUpdate(
             actor=owner, message="We reproduced it; next update tomorrow 10:00."))
         sent = await stack.status(crn)
@@ -298,7 +258,7 @@ async def test_escalation_chain_reaches_the_head_of_customer_success(stack: Comp
 async def test_sixty_days_of_daily_updates_keep_the_history_small(stack: ComplaintStack):
     async with stack.worker():
         crn = await to_owner(stack)
-        owner = (await stack.status(crn)).owner
+        owner = await owner_of(stack, crn)
         for day in range(60):
             await stack.act(crn, "send_customer_update", m.CustomerUpdate(
                 actor=owner, message=f"Day {day + 1}: still working on it."))
@@ -325,13 +285,11 @@ async def test_recorded_histories_replay_with_the_current_code():
     assert ComplaintWorkflow in WORKFLOWS
 
 
-
-
 async def test_survey_reminder_once_then_csat_recorded(stack: ComplaintStack):
     reminder_after = stack.policy.lifecycle.survey_reminder_after
     async with stack.worker():
         crn = await to_owner(stack)
-        owner = (await stack.status(crn)).owner
+        owner = await owner_of(stack, crn)
         await plan_agreed(stack, crn, owner, fix=False)
         resolved = await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
             actor=owner, confirmation_text="resolution confirmed, thanks"))

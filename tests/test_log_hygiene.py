@@ -1,4 +1,4 @@
-"""A full complaint lifecycle, encrypted, with every log record captured (issue 16): no
+"""A full complaint lifecycle, encrypted, with every log record captured: no
 record holds an encryption key, an API key, the customer's address or name.
 
 Time-skipping server, real PostgreSQL, real SMTP delivery, the product's worker, the HTTP
@@ -16,13 +16,13 @@ import httpx
 import pytest
 import uvicorn
 
-from activities.links import CustomerLinks
+from mail.links import CustomerLinks
 from settings.codec import new_key_spec
 from settings.logs import CrnFilter, RedactLinks, formatter
 from starter.api import create_app, server_config
 from tests.conftest import ComplaintStack
-from tests.test_encryption import encrypted_client
-from tests.test_lifecycle import plan_agreed, signed_off_and_reviewed, to_owner
+from tests.encryption_stack import encrypted_client
+from tests.scenarios import owner_of, plan_agreed, signed_off_and_reviewed, to_owner
 from workflows import models as m
 
 # The local SMTP sink (devstack/mailsink.py) and aiosmtpd's own server log exist to show a
@@ -38,7 +38,7 @@ async def test_a_full_lifecycle_logs_no_key_and_no_customer_address(
     caplog.set_level(logging.DEBUG)
     async with stack.worker():
         crn = await to_owner(stack)
-        owner = (await stack.status(crn)).owner
+        owner = await owner_of(stack, crn)
         await plan_agreed(stack, crn, owner)
         await stack.act(crn, "escalate", m.EscalationRequest(
             actor="ana", reason="Jon Kite (kite@kite.example) asked for a manager"))

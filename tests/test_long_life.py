@@ -16,7 +16,7 @@ from temporalio.worker import Replayer
 
 from starter.operations import act
 from tests.conftest import ComplaintStack
-from tests.test_ownership_and_actions import call, drive
+from tests.scenarios import call, drive
 from workers.worker import WORKFLOWS, workflow_runner
 from workflows.complaint import CUSTOMER_UPDATE, case, procedure
 from workflows.complaint.procedure import HISTORY_EVENTS_BOUND
@@ -46,6 +46,7 @@ async def test_a_complaint_living_400_days_continues_as_new_and_keeps_every_dead
     async with stack.worker():
         crn, state = await drive(stack, "review")
         owner = state.owner
+        assert owner is not None
         await stack.act(crn, "record_phone_contact", call(owner))
         sent_at = []
         for day in range(DAYS):

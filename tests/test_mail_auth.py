@@ -1,4 +1,4 @@
-"""Sender verification (activities/mailauth.py) against a real DNS server on loopback and
+"""Sender verification (mail/auth.py) against a real DNS server on loopback and
 real DKIM signatures: a signed message passes, a forged From fails, a trusted MX's verdict
 is read and every other Authentication-Results is ignored. The channel end to end (the
 gateway storing each verdict, what unauthenticated mail may do): tests/test_mail_trust.py."""
@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from activities.mailauth import SenderCheck, headers_of, spam_reason, strip_untrusted_results
+from mail.auth import SenderCheck, headers_of, spam_reason, strip_untrusted_results
 from tests.mail_dns import Zone, add_domain, dns_server
 
 

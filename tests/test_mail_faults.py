@@ -14,13 +14,12 @@ from email.utils import make_msgid
 
 import pytest
 
-from tests import test_faults
-from tests.faultstack import WorkerProcess, eventually, fetch, free_port
-from tests.test_faults import Scenario
+from tests import faultstack
+from tests.faultstack import Scenario, WorkerProcess, eventually, fetch, free_port
 from workflows.models import complaint_reference
 
 # The fault tests' stack (Temporal dev server, PostgreSQL, SMTP sink) and per-test scenario.
-faults, scenario = test_faults.faults, test_faults.scenario
+faults, scenario = faultstack.faults, faultstack.scenario
 
 pytestmark = pytest.mark.faults
 SUPPORT = "support@example.com"

@@ -1,5 +1,5 @@
-"""The email channel's pure parts, without a server: reading mail (activities/mailparse.py),
-customer links (activities/links.py) and who the customer actor may be (permissions and
+"""The email channel's pure parts, without a server: reading mail (mail/parsing.py),
+customer links (mail/links.py) and who the customer actor may be (permissions and
 rules). Property-based tests (hypothesis) feed malformed headers and bodies."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from activities.links import CustomerLinks, LinkRefused
-from activities.mailparse import (
+from mail.links import CustomerLinks, LinkRefused
+from mail.parsing import (
     ParsedMessage,
     Unparseable,
     confirms_resolution,

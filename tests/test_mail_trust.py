@@ -27,15 +27,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from activities import mailbox
+from database import mailbox
 from starter.api import create_app
 from starter.operations import start_inbound
+from tests.api_stack import serving
 from tests.conftest import ComplaintStack
 from tests.faultstack import free_port
+from tests.mail_channel import SECRET, SUPPORT, Channel, email, gateway, h, reply_to
 from tests.mail_dns import SigningDomain, Zone, add_domain, dns_server
-from tests.test_api import serving
-from tests.test_email_channel import SECRET, SUPPORT, Channel, email, gateway, h, reply_to
-from tests.test_lifecycle import plan_agreed
+from tests.scenarios import plan_agreed
 from workflows import models as m
 from workflows.events import Event
 from workflows.inbound import inbound_workflow_id
@@ -76,7 +76,7 @@ def signed(kite: SigningDomain, msg: EmailMessage) -> bytes:
 
 async def deliver(channel: Channel, raw: bytes, envelope_from: str = KITE) -> Any:
     """Send raw bytes over SMTP; the message's row once processed."""
-    from activities.mailparse import message_id_of
+    from mail.parsing import message_id_of
     await asyncio.to_thread(channel.send, raw, envelope_from)
     row = await channel.processed(message_id_of(raw))
     if row["crn"]:
@@ -178,7 +178,7 @@ async def test_suspended_mail_over_the_api_for_agents_only(trusted):
     spam = email(subject="Win", X_Spam_Status="Yes, score=12.0")
     assert (await deliver(channel, signed(kite, spam)))["outcome"] == "suspended"
     keys = {}
-    from activities.keys import create_key
+    from database.keys import create_key
     async with stack.pool.acquire() as conn:
         for staff in ("ana", "fiona"):  # an agent; the finance manager
             keys[staff] = (await create_key(conn, staff_id=staff))[1]
@@ -401,7 +401,7 @@ def test_header_values_have_line_breaks_collapsed_and_errors_are_refusals():
 
 async def test_an_escalation_reason_with_a_line_break_is_delivered_as_one_header(
         stack: ComplaintStack):
-    from tests.test_ownership_and_actions import drive
+    from tests.scenarios import drive
     async with stack.worker():
         crn, _ = await drive(stack, "owner")
         await stack.act(crn, "escalate", m.EscalationRequest(actor="ana", reason="x\nNote: y"))
@@ -424,7 +424,7 @@ async def _suspend(stack: ComplaintStack, n: int) -> str:
 
 
 async def test_suspended_mail_from_the_cli(stack: ComplaintStack, capsys, monkeypatch):
-    from tests.test_cli import Cli
+    from tests.cli_runner import Cli
     for var, value in {"TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
                        "DATABASE_URL": stack.settings.database_url,
                        "TASK_QUEUE": stack.settings.task_queue}.items():

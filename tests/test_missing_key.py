@@ -15,14 +15,14 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from activities.keys import create_key
+from database.keys import create_key
 from settings import Settings, metrics_runtime
 from settings.codec import MissingKey, missing_key_in, new_key_spec
+from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack
 from tests.console_stack import console_on, signed_in
+from tests.encryption_stack import encrypted_client
 from tests.faultstack import free_port
-from tests.test_cli import Cli
-from tests.test_encryption import encrypted_client
 from workers.worker import UNDECRYPTABLE_PAYLOADS, UndecryptableComplaints
 
 LINE = ("this complaint's data is encrypted with key k0, which this process does not have "

@@ -1,4 +1,4 @@
-"""Observability end to end (issue 17): the worker's Prometheus endpoint after a complaint's
+"""Observability end to end: the worker's Prometheus endpoint after a complaint's
 whole life and a missed deadline, on the Temporal dev server with the real worker, PostgreSQL
 and the SMTP sink; the same counts after every complaint is replayed from scratch; the
 Grafana dashboard's queries against what the scrape shows.
@@ -15,7 +15,7 @@ import json
 import logging
 import urllib.request
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -25,19 +25,18 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
-from activities.db import create_pool
 from activities.email import message_kind
 from activities.inbound_metrics import INBOUND_MESSAGES, count_inbound_message
-from activities.keys import create_key
+from database.keys import create_key
+from database.pool import create_pool
 from settings import REPO_ROOT, Settings, connect, metrics_runtime
 from settings.logs import CrnFilter, configure_logging, formatter
 from settings.tracing import tracer_provider
 from starter.api import create_app
+from tests.api_stack import serving
 from tests.conftest import ComplaintStack, intake
 from tests.faultstack import free_port
-from tests.test_api import serving
-from tests.test_lifecycle import plan_agreed, signed_off_and_reviewed, to_owner
-from tests.test_smtp_outage import until_outbox
+from tests.scenarios import owner_of, plan_agreed, signed_off_and_reviewed, to_owner, until_outbox
 from workers.gauges import keep_gauges_current
 from workers.worker import build_worker
 from workflows import models as m
@@ -61,7 +60,7 @@ def scrape(port: int) -> Samples:
 
 def series(samples: Samples, name: str, label: str | None = None) -> dict[str, float]:
     """`name`'s values summed by one label (or all under ""), zero-valued series left out."""
-    out: Counter[str] = Counter()
+    out: defaultdict[str, float] = defaultdict(float)
     for sample_name, labels, value in samples:
         if sample_name == name and value:
             out[labels.get(label, "") if label else ""] += value
@@ -108,7 +107,7 @@ def product_counts(samples: Samples) -> dict[str, dict]:
           "complaints_escalations_total": "level", "complaints_emails_sent_total": "kind",
           "complaints_email_failures_total": "kind"}
     counts = {name: series(samples, name, label) for name, label in by.items()}
-    started: Counter[str] = Counter()
+    started: defaultdict[str, float] = defaultdict(float)
     for name, labels, value in samples:
         if name == "complaints_started_total" and value:
             started[f"{labels['source']}/{labels['severity']}"] += value
@@ -142,7 +141,7 @@ async def test_sla_metrics_count_each_event_once_across_replays(local_stack: Com
         # 1. A complaint's whole life, every deadline met (the default policy: hours).
         async with build_worker(client, stack.settings, stack.pool, stack.policy):
             lived = await to_owner(stack)
-            owner = (await stack.status(lived)).owner
+            owner = await owner_of(stack, lived)
             await plan_agreed(stack, lived, owner)
             await stack.act(lived, "record_fix_deployed", m.FixDeployed(actor="raj",
                                                                         reference="REL-42"))
@@ -308,7 +307,7 @@ async def test_an_api_request_is_one_trace_with_the_workflow_and_every_span_name
         await stack.settle()
 
     finished = spans.get_finished_spans()
-    by_name = {}
+    by_name: dict[str, list[Any]] = {}
     for span in finished:
         by_name.setdefault(span.name, []).append(span)
     submitted = next(s for s in by_name["POST /complaints"] if s.attributes.get("http.route"))
@@ -320,7 +319,7 @@ async def test_an_api_request_is_one_trace_with_the_workflow_and_every_span_name
             "StartActivity:send_email", "RunActivity:send_email",
             "RunActivity:fetch_complaint_context"} <= names, names
     assert {s.attributes.get("crn") for s in in_trace} == {crn}, [
-        (s.name, dict(s.attributes)) for s in in_trace if s.attributes.get("crn") != crn]
+        (s.name, dict(s.attributes or {})) for s in in_trace if s.attributes.get("crn") != crn]
     # Reading the complaint: the request and its query, a trace of their own, with the CRN.
     query = next(s for s in by_name["GET /complaints/{crn}"])
     read_trace = [s for s in finished if s.context.trace_id == query.context.trace_id]

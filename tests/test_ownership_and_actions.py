@@ -6,35 +6,25 @@ Real time-skipping Temporal server, real PostgreSQL (demo seed), real SMTP deliv
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from starter.operations import ActionRefused
 from tests.conftest import ComplaintStack
+from tests.scenarios import call, confirm, drive, logged_seqs, plan, propose, refused, reply, review
 from workflows import search_attributes as sa
 from workflows.complaint import PHONE_CONTACT
 from workflows.models import (
-    ActionPlan,
     ComplaintState,
     CsatResponse,
-    CustomerResponse,
     CustomerUpdate,
     EscalationRequest,
     FixDeployed,
-    InternalReview,
-    InvestigationChecklist,
-    PersonalAcknowledgement,
     Phase,
-    PhoneContact,
-    PlanStep,
     Reassignment,
-    ResolutionConfirmation,
     RootCauseAnalysis,
-    SolutionProposal,
     Status,
 )
 
@@ -43,116 +33,7 @@ PHONE_WITHIN = timedelta(hours=4)  # the default policy: CRR-001 2.3
 # --- payloads ------------------------------------------------------------------------
 
 
-def ack(actor: str = "ana") -> PersonalAcknowledgement:
-    return PersonalAcknowledgement(
-        actor=actor, message="Dear customer, I am sorry for the trouble; I am on it myself. Ana")
-
-
-def call(actor: str, reached: bool = True) -> PhoneContact:
-    return PhoneContact(actor=actor, reached=reached,
-                        summary="Called the customer about the export totals" if reached
-                        else "No answer; left a voicemail",
-                        expectations="Fix plan by Friday" if reached else "")
-
-
-def review(actor: str, complete: bool = True) -> InternalReview:
-    checklist = (InvestigationChecklist(history_reviewed=True, issue_verified=True,
-                                        order_checked=True) if complete
-                 else InvestigationChecklist(history_reviewed=True))
-    return InternalReview(actor=actor, root_cause="Rounding applied twice in the export",
-                          process_failure="No regression test on export totals",
-                          communication_failure="Customer not told about the known issue",
-                          checklist=checklist)
-
-
-def plan(actor: str, *, fix: bool = False, note: str = "Add a totals check to the release list"
-         ) -> ActionPlan:
-    steps = [PlanStep(kind="process_change", description=note)]
-    if fix:
-        steps.insert(0, PlanStep(kind="technical_fix", description="Round once, at the end"))
-    return ActionPlan(actor=actor, steps=steps)
-
-
-def propose(actor: str) -> SolutionProposal:
-    return SolutionProposal(actor=actor, message="We will correct the export and add a check. "
-                            "Do you agree?")
-
-
-def reply(agrees: bool | None, actor: str = "ana") -> CustomerResponse:
-    return CustomerResponse(actor=actor, agrees=agrees, message="Customer replied by email")
-
-
-def confirm(actor: str, text: str = "Resolution Confirmed - thanks, the totals match now"
-            ) -> ResolutionConfirmation:
-    return ResolutionConfirmation(actor=actor, confirmation_text=text)
-
-
 # --- driving a complaint -------------------------------------------------------------
-
-STEPS = ("owner", "review", "plan", "proposed", "agreed", "resolved")
-
-
-async def drive(stack: ComplaintStack, to: str, *, crn: str | None = None,
-                after: str | None = None, **intake: Any) -> tuple[str, ComplaintState]:
-    """Carry a complaint through the steps after `after` (from intake when None) up to `to`.
-
-    owner: submitted, automatically and personally acknowledged, owner assigned;
-    review: complete 3 Whys; plan: action plan submitted; proposed; agreed; resolved.
-    """
-    first = STEPS.index(after) + 1 if after else 0
-    state: ComplaintState | None = None
-    for step in STEPS[first:STEPS.index(to) + 1]:
-        if step == "owner":
-            if crn is None:
-                crn = (await stack.submit(**intake)).crn
-            await stack.mail_for(crn, "acknowledgement")
-            await stack.act(crn, "acknowledge_personally", ack())
-            state = await stack.until(crn, lambda s: s.owner is not None)
-            continue
-        assert crn is not None
-        owner = (state or await stack.status(crn)).owner
-        assert owner is not None
-        if step == "review":
-            state = await stack.act(crn, "submit_internal_review", review(owner))
-        elif step == "plan":
-            state = await stack.act(crn, "submit_action_plan", plan(owner))
-        elif step == "proposed":
-            state = await stack.act(crn, "propose_solution", propose(owner))
-        elif step == "agreed":
-            state = await stack.act(crn, "record_customer_response", reply(True))
-        elif step == "resolved":
-            state = await stack.act(crn, "confirm_resolution", confirm(owner))
-    assert crn is not None and state is not None
-    return crn, state
-
-
-async def refused(stack: ComplaintStack, crn: str, update: str, payload: Any,
-                  *reason: str) -> str:
-    """The update is refused with a reason containing every fragment, and nothing changes."""
-    await stack.settle()
-    before = await stack.status(crn)
-    with pytest.raises(ActionRefused) as err:
-        await stack.act(crn, update, payload)
-    text = str(err.value)
-    for fragment in reason:
-        assert fragment in text, f"{update}: {text!r} lacks {fragment!r}"
-    await stack.settle()
-    assert await stack.status(crn) == before, f"{update} was refused but changed the state"
-    # The resolution log (written asynchronously) holds exactly the timeline: nothing more.
-    assert await logged_seqs(stack, crn, len(before.timeline)) == [e.seq for e in before.timeline]
-    return text
-
-
-async def logged_seqs(stack: ComplaintStack, crn: str, expected: int,
-                      timeout: float = 10.0) -> list[int]:
-    """The resolution log's seqs once it holds `expected` rows (or whatever it holds then)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        seqs = [r["seq"] for r in await stack.rows(
-            "SELECT seq FROM complaint_events WHERE crn = $1 ORDER BY seq", crn)]
-        if len(seqs) >= expected or asyncio.get_running_loop().time() > deadline:
-            return seqs
-        await asyncio.sleep(0.05)
 
 
 async def attr(stack: ComplaintStack, crn: str, key: Any) -> Any:

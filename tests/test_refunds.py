@@ -15,12 +15,12 @@ from temporalio.worker import Worker
 
 from starter.operations import ActionRefused, signal
 from tests.conftest import ComplaintStack
-from tests.test_lifecycle import to_owner
+from tests.scenarios import agree_to_refund, balance, open_all_hours, owner_of, to_owner
 from workers.worker import activities_for, workflow_runner
 from workflows import models as m
 from workflows.messages import RefundApplication
-from workflows.models import CreditNote, Order, Status
-from workflows.policy import load_policy
+from workflows.models import Status
+from workflows.records import CreditNote, Order
 from workflows.refunds import refund_limit
 
 
@@ -43,41 +43,6 @@ def test_refund_limit(net, rate, notes, currency, maximum):
     assert limit.maximum == Decimal(maximum)
     assert str(limit.maximum) == maximum  # rounded to the currency's minor unit
     assert limit.maximum == max(limit.gross - limit.credited, Decimal(0))
-
-
-def open_all_hours(stack: ComplaintStack) -> None:
-    """The default rules on a calendar that never closes: 24 business hours = 24 hours."""
-    default = load_policy()
-    stack.policy = default.model_copy(update={"calendar": default.calendar.model_copy(update={
-        "timezone": "UTC", "working_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-        "day_starts": "00:00", "day_ends": "24:00", "holidays_country": None})})
-
-
-async def agree_to_refund(stack: ComplaintStack, amount: str, **overrides) -> tuple[str, str]:
-    """A cust-bloom complaint about order ord-2001 (640 + 20% tax) with a refund the
-    customer agreed to; returns (crn, owner)."""
-    crn = await to_owner(stack, customer={"id": "cust-bloom", "name": "Mia Bloom",
-                                          "email": "hello@bloom.example"},
-                         category="billing_dispute", order_id="ord-2001", **overrides)
-    owner = (await stack.status(crn)).owner
-    await stack.act(crn, "record_phone_contact", m.PhoneContact(
-        actor=owner, reached=True, summary="Apologised", expectations="Refund"))
-    await stack.act(crn, "submit_internal_review", m.InternalReview(
-        actor=owner, root_cause="Charged twice", process_failure="No idempotency",
-        communication_failure="No reply",
-        checklist=m.InvestigationChecklist(history_reviewed=True, issue_verified=True,
-                                           order_checked=True)))
-    await stack.act(crn, "submit_action_plan", m.ActionPlan(actor=owner, steps=[
-        m.PlanStep(kind="refund", description="Refund the duplicate charge", amount=Decimal(amount))]))
-    await stack.act(crn, "propose_solution", m.SolutionProposal(
-        actor=owner, message=f"We will refund {amount} GBP. Agreed?"))
-    await stack.act(crn, "record_customer_response", m.CustomerResponse(
-        actor="ana", agrees=True, message="Yes"))
-    return crn, owner
-
-
-async def balance(stack: ComplaintStack, customer: str = "cust-bloom") -> Decimal:
-    return (await stack.rows("SELECT account_balance FROM customers WHERE id = $1", customer))[0][0]
 
 
 async def test_a_refund_below_the_threshold_is_applied_at_once(stack: ComplaintStack):
@@ -104,7 +69,7 @@ async def test_plans_with_impossible_money_are_refused(stack: ComplaintStack):
         # A fresh complaint on the same order, now with 10.00 already credited.
         crn2 = await to_owner(stack, customer={"id": "cust-bloom", "email": "hello@bloom.example"},
                               category="billing_dispute", order_id="ord-2001")
-        owner2 = (await stack.status(crn2)).owner
+        owner2 = await owner_of(stack, crn2)
         await stack.act(crn2, "submit_internal_review", m.InternalReview(
             actor=owner2, root_cause="a", process_failure="b", communication_failure="c",
             checklist=m.InvestigationChecklist(history_reviewed=True, issue_verified=True,
@@ -126,7 +91,7 @@ async def test_plans_with_impossible_money_are_refused(stack: ComplaintStack):
         assert ok.action_plan[0].amount == Decimal("758.00")
         # A complaint with no order cannot carry money at all.
         crn3 = await to_owner(stack)
-        owner3 = (await stack.status(crn3)).owner
+        owner3 = await owner_of(stack, crn3)
         await stack.act(crn3, "submit_internal_review", m.InternalReview(
             actor=owner3, root_cause="a", process_failure="b", communication_failure="c",
             checklist=m.InvestigationChecklist(history_reviewed=True, issue_verified=True,

@@ -13,11 +13,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from settings import Settings
 from settings.codec import new_key_spec
 from starter.cli.rekey import key_ids_in
+from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack
-from tests.test_cli import Cli
-from tests.test_encryption import encrypted_client
-from tests.test_lifecycle import to_owner
-from tests.test_rules import complaint
+from tests.encryption_stack import encrypted_client
+from tests.rule_facts import complaint
+from tests.scenarios import to_owner
 from workflows import models as m
 from workflows.complaint import rules
 from workflows.events import Event
@@ -92,7 +92,7 @@ def test_who_may_rekey_and_when():
     resolved (pure rules, as the validator checks them)."""
     erin = m.StaffMember(id="erin", name="Erin", email="erin@example.com", role=m.Role.engineer)
 
-    def facts(**state: object) -> rules.Complaint:
+    def facts(**state: object) -> rules.ActionFacts:
         c = complaint(**state)
         return replace(c, roster={**c.roster, "erin": erin})
 

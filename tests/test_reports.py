@@ -1,4 +1,4 @@
-"""Issue 7: reports for the Head of Customer Success.
+"""Reports for the Head of Customer Success.
 
 - the period maths (weeks, months, quarters in the policy's time zone, across DST);
 - the metrics on a history written straight into PostgreSQL, against numbers worked out
@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import signal
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -25,8 +26,8 @@ import asyncpg
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow
 
-from activities.metrics import compute_metrics
-from activities.reports import ReportRenderer
+from reporting.figures import compute_metrics
+from reporting.rendering import ReportRenderer
 from settings import TEMPLATES_DIR, Settings
 from tests.conftest import ComplaintStack
 from workers.schedules import ensure_report_schedules, schedule_id
@@ -104,7 +105,7 @@ async def add_complaint(conn: asyncpg.Connection, crn: str, received_at: datetim
                         acknowledged_at: datetime | None = None,
                         resolved_at: datetime | None = None, escalation_level: int = 0,
                         csat_score: int | None = None, recurrent_of: str | None = None,
-                        events: list[tuple[datetime, str, str | tuple[str, dict]]] = (),
+                        events: Sequence[tuple[datetime, str, str | tuple[str, dict]]] = (),
                         actors: dict[int, str] | None = None) -> None:
     """One complaint row and its resolution log: events are (at, event, detail), the detail
     with the typed fields where the event has them (`breach`, `escalated`)."""

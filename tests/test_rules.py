@@ -8,11 +8,12 @@ a real worker.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
+from tests.rule_facts import ORDER, ROSTER, T0, complaint
 from workflows import models as m
 from workflows import refusals as rf
 from workflows.complaint import presentation as ui
@@ -20,27 +21,9 @@ from workflows.complaint import rules
 from workflows.complaint.escalation import acts_within_level
 from workflows.complaint.money import check_money_steps, refund_decision_problem
 from workflows.events import DEADLINE_TYPES, Event, deadline_type
-from workflows.models import Phase, Role, Status
+from workflows.models import Phase, Status
 
-T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
-ROSTER = {
-    sid: m.StaffMember(id=sid, name=sid.capitalize(), email=f"{sid}@example.com", role=role)
-    for sid, role in [("ana", Role.agent), ("sam", Role.specialist), ("carla", Role.csm),
-                      ("tom", Role.team_lead), ("helen", Role.head_of_cs),
-                      ("fiona", Role.finance_manager), ("raj", Role.rnd), ("quinn", Role.qa)]
-}
-ORDER = m.Order(id="ord-1", customer_id="cust-1", net_amount=Decimal("100.00"),
-                tax_rate=Decimal("0.20"), currency="GBP")
 CHECKLIST = m.InvestigationChecklist(history_reviewed=True, issue_verified=True, order_checked=True)
-
-
-def complaint(**state: object) -> rules.ActionFacts:
-    """A registered complaint owned by sam in the ownership phase, unless told otherwise."""
-    s = m.ComplaintState(crn="CRN-TEST", source=m.Source.web, external_ref="r", customer_id="cust-1",
-                         subject="s", received_at=T0, phase=Phase.ownership,
-                         status=Status.under_investigation, owner="sam")
-    return rules.ActionFacts(state=s.model_copy(update=state), roster=ROSTER,
-                           customer_email="kim@example.com", order=ORDER)
 
 
 def test_nothing_is_accepted_while_the_complaint_is_being_registered():

@@ -1,4 +1,4 @@
-"""activities/db.py: versioned migrations, the seed file's validation and the seed loader.
+"""database/pool.py: versioned migrations, the seed file's validation and the seed loader.
 
 Real PostgreSQL (embedded), a fresh database per test.
 """
@@ -14,7 +14,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from activities.db import MIGRATIONS_DIR, SeedError, load_seed, migrate, parse_seed
+from database.pool import MIGRATIONS_DIR, migrate
+from database.seed import SeedError, load_seed, parse_seed
 from tests.conftest import ALL_MIGRATIONS, DEMO_SEED
 
 DEMO = json.loads(DEMO_SEED.read_text())

@@ -10,25 +10,10 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
-
 from tests.conftest import ComplaintStack
+from tests.scenarios import until_outbox
 from workflows import search_attributes as sa
 from workflows.complaint import AUTOMATIC_ACK, PERSONAL_ACK
-
-
-async def until_outbox(stack: ComplaintStack, crn: str, kind: str, check, timeout: float = 15.0
-                       ) -> asyncpg.Record:
-    """Poll the outbox row for (crn, kind) in real time until `check` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        rows = await stack.rows("SELECT * FROM email_outbox WHERE crn = $1 AND kind = $2", crn, kind)
-        if rows and check(rows[0]):
-            return rows[0]
-        if loop.time() > deadline:
-            raise AssertionError(f"outbox {crn}/{kind} never matched: {[dict(r) for r in rows]}")
-        await asyncio.sleep(0.1)
 
 
 def failing(row: Any) -> bool:

@@ -15,9 +15,9 @@ import pytest
 
 from starter import cli
 from starter.cli.views import LEVELS, render_state, to_text
+from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack
-from tests.test_cli import Cli
-from tests.test_lifecycle import to_owner
+from tests.scenarios import owner_of, to_owner
 from workflows import models as m
 from workflows.models import Status
 
@@ -40,7 +40,7 @@ async def test_the_status_view_shows_deadlines_waiting_escalation_refund_and_tim
         crn = await to_owner(stack, customer=BLOOM, category="billing_dispute",
                              order_id="ord-2001", flags={"threatens_termination": True})
         silent = (await stack.submit()).crn  # nobody ever acknowledges this one
-        owner = (await stack.status(crn)).owner
+        owner = await owner_of(stack, crn)
         assert owner is not None
         await stack.sleep(timedelta(hours=5))  # the 4-hour phone deadline falls
         await stack.act(crn, "record_phone_contact", m.PhoneContact(

@@ -22,7 +22,7 @@ from workflows.policy import load_policy, snapshot_policy
 class TokyoEverywhere:
     """Host rules that have moved: every zone the host is asked for is Asia/Tokyo's."""
 
-    def __new__(cls, key: str) -> ZoneInfo:
+    def __new__(cls, key: str) -> ZoneInfo:  # type: ignore[misc]  # stands in for ZoneInfo
         return ZoneInfo("Asia/Tokyo")
 
     from_file = staticmethod(ZoneInfo.from_file)

@@ -13,7 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from tests.conftest import ComplaintStack
-from tests.test_lifecycle import to_owner
+from tests.scenarios import to_owner
 from workflows import models as m
 
 BLOOM = {"id": "cust-bloom", "name": "Mia Bloom", "email": "hello@bloom.example"}

@@ -1,4 +1,4 @@
-"""Withdrawn at the customer's request (issue 16, the `withdraw` update), end to end: in each
+"""Withdrawn at the customer's request (the `withdraw` update), end to end: in each
 phase the complaint closes, every timer is cancelled, nothing more is emailed, the run
 completes at once, the row says so and the reports count it as withdrawn, not resolved.
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from activities.metrics import compute_metrics
+from reporting.figures import compute_metrics
 from starter.operations import (
     ActionNotPermitted,
     ActionRefused,
@@ -23,13 +23,22 @@ from starter.operations import (
     act,
     still_running,
 )
+from tests.api_stack import api_on
+from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack
 from tests.console_stack import console_on, signed_in, token
-from tests.test_api import api_on
-from tests.test_cli import Cli
-from tests.test_lifecycle import plan_agreed, to_owner
-from tests.test_ownership_and_actions import refused
-from tests.test_refunds import agree_to_refund, balance
+from tests.scenarios import (
+    AS_OF,
+    SUPERVISORS,
+    agree_to_refund,
+    at,
+    balance,
+    ev,
+    owner_of,
+    plan_agreed,
+    refused,
+    to_owner,
+)
 from workflows import models as m
 from workflows.complaint import rules
 from workflows.events import Event
@@ -155,7 +164,7 @@ async def test_withdrawn_while_a_refund_awaits_the_finance_manager(stack: Compla
 async def resolved_awaiting_survey(stack: ComplaintStack) -> tuple[str, str]:
     """Signed off by the customer, the survey sent and not answered: (CRN, owner)."""
     crn = await to_owner(stack)
-    owner = (await stack.status(crn)).owner
+    owner = await owner_of(stack, crn)
     await plan_agreed(stack, crn, owner, fix=False)
     await stack.act(crn, "confirm_resolution", m.ResolutionConfirmation(
         actor=owner, confirmation_text="Resolution Confirmed"))
@@ -175,7 +184,7 @@ async def test_who_may_withdraw_and_only_once(stack: ComplaintStack, capsys: Any
                                               monkeypatch: pytest.MonkeyPatch):
     async with stack.worker():
         crn = await to_owner(stack)
-        owner = (await stack.status(crn)).owner
+        owner = await owner_of(stack, crn)
         assert owner == "sam"
         for actor, reason in [("ana", "needs one of: head_of_cs, team_lead"),
                               (owner, "needs one of: head_of_cs, team_lead"),
@@ -281,7 +290,6 @@ async def test_the_api_route_and_the_console_form(stack: ComplaintStack):
 def test_the_policy_what_if_stops_a_withdrawn_complaints_clocks_at_its_withdrawal():
     """The what-if replays a past complaint's deadlines up to its resolution or, for one
     withdrawn, its withdrawal: what fell due afterwards was never missed."""
-    from tests.test_whatif import AS_OF, SUPERVISORS, at, ev
     from workflows.policy import load_policy, snapshot_policy
     from workflows.whatif import PastComplaint, simulate
 

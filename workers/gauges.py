@@ -12,7 +12,7 @@ from datetime import timedelta
 import asyncpg
 from temporalio.common import MetricMeter
 
-from activities.gauges import email_backlog, open_complaints_by_status
+from database.gauges import email_backlog, open_complaints_by_status
 
 log = logging.getLogger("complaints.gauges")
 

@@ -23,7 +23,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from activities.db import create_pool, ping
+from database.pool import create_pool, ping
 from settings import Settings, connect
 
 RECENT = timedelta(minutes=2)

@@ -22,14 +22,15 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
-from activities.db import create_pool
 from activities.email import EmailActivities, TemplateRenderer
 from activities.inbound import InboundActivities
-from activities.links import CustomerLinks
 from activities.policy import PolicyActivities
 from activities.refunds import RefundActivities
-from activities.reports import ReportActivities, ReportRenderer
+from activities.reports import ReportActivities
 from activities.store import StoreActivities
+from database.pool import create_pool
+from mail.links import CustomerLinks
+from reporting.rendering import ReportRenderer
 from settings import Settings, connect, metrics_runtime
 from settings.codec import EncryptionKeyError, MissingKey
 from settings.logs import configure_logging
@@ -105,7 +106,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-# Worker options beyond the SDK's defaults, measured with `complaints bench --burst 200`
+# Worker options beyond the SDK's defaults, measured with `python -m bench --burst 200`
 # (docs/performance.md, "Worker processes, a burst of 200"); the benchmark's ceiling runs with
 # the same. With many deadlines due at once, more slots and pollers than the SDK's 100 and 5
 # can take the timers' tasks as the server hands them out (on 2 cores: burst p50 3.0 s to 0.8

@@ -26,8 +26,8 @@ from workflows.messages import (
     OwnerRequest,
     RefundApplication,
 )
-from workflows.models import ComplaintContext, StaffMember
 from workflows.policy import SlaPolicy
+from workflows.records import ComplaintContext, StaffMember
 
 
 class PolicyActivities:

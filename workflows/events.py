@@ -1,6 +1,6 @@
 """The names a complaint's record is read by: its deadlines and the kinds of timeline event.
 
-The workflow writes them; the success metrics (`activities/metrics.py`), the policy what-if
+The workflow writes them; the success metrics (`reporting/figures.py`), the policy what-if
 (`workflows/whatif.py`), the reports and the API read them. One list, so a new deadline or
 event is added in one place and every reader sees the same names.
 """

@@ -1,5 +1,5 @@
 """InboundMessageWorkflow: one inbound email, from the row the mail gateway stored to what
-it became (DESIGN.md, "The email channel, both ways").
+it became (README.md, "Complaints by email").
 
 Its workflow id derives from the Message-ID (`inbound_workflow_id`), so the same message
 delivered twice, or started again by the gateway's sweep, is processed once. It reads and

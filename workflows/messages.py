@@ -14,7 +14,6 @@ from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from workflows.models import (
     Category,
-    ComplaintContext,
     ComplaintIntake,
     ComplaintState,
     Impact,
@@ -22,11 +21,11 @@ from workflows.models import (
     PersonalAcknowledgement,
     Phase,
     Source,
-    StaffMember,
     Status,
     TimelineEvent,
 )
 from workflows.policy import SlaPolicy
+from workflows.records import ComplaintContext, StaffMember
 
 
 class ClearText(str):
@@ -216,7 +215,7 @@ class InboundDecision(Model):
     text: str = ""  # quoted reply and signature stripped
     confirms_resolution: bool = False  # its first line is "Resolution Confirmed", not negated
     intake: ComplaintIntake | None = None  # for a new complaint
-    authenticated: bool = False  # its From domain passed DMARC (activities/mailauth.py)
+    authenticated: bool = False  # its From domain passed DMARC (mail/auth.py)
 
 
 class InboundOutcome(Model):

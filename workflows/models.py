@@ -1,12 +1,13 @@
 """The public contract: every model that crosses the workflow boundary.
 
 Intake systems, the CLI, the worker and the activities all import these, so a
-field name here is a promise to other systems (see ../shared/DESIGN.md).
+field name here is a promise to other systems (docs/design.md, the public contract).
 Pure pydantic: no I/O, safe inside the workflow sandbox.
 """
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -267,68 +268,6 @@ class Withdrawal(Action):
     recorded_by: Name | None = None
 
 
-# --- reference data (the roster, customers, orders) -------------------------
-
-
-class StaffMember(Model):
-    id: Name
-    name: Name
-    email: EmailStr
-    role: Role
-    skills: list[Category] = Field(default_factory=list)
-    available: bool = True
-
-
-class CustomerProfile(Model):
-    id: Name
-    name: Name
-    email: EmailStr | None = None
-    phone: str | None = None
-    key_account: bool = False
-    lifetime_value: Decimal = Decimal("0")
-    loyalty_tier: str | None = None
-    csm: str | None = None
-    account_balance: Decimal = Decimal("0")
-
-
-class CreditNote(Model):
-    id: Name
-    amount: Decimal = Field(ge=0)
-
-
-class Order(Model):
-    id: Name
-    customer_id: Name
-    net_amount: Decimal = Field(ge=0)
-    tax_rate: Decimal = Field(ge=0, le=1)
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-    credit_notes: list[CreditNote] = Field(default_factory=list)
-
-
-class SeedData(Model):
-    """The seed file: roster, customers and orders (DESIGN.md, operating surface)."""
-
-    staff: list[StaffMember] = Field(default_factory=list)
-    customers: list[CustomerProfile] = Field(default_factory=list)
-    orders: list[Order] = Field(default_factory=list)
-
-
-class EarlierComplaint(Model):
-    crn: str
-    category: Category | None
-    received_at: datetime
-    status: Status
-
-
-class ComplaintContext(Model):
-    """What Phase 1 reads about the customer before triage."""
-
-    profile: CustomerProfile | None = None
-    order: Order | None = None
-    earlier_complaints: list[EarlierComplaint] = Field(default_factory=list)
-    roster: list[StaffMember] = Field(default_factory=list)
-
-
 # --- the complaint's state, as the `status` query returns it ----------------
 
 
@@ -563,3 +502,16 @@ def complaint_reference(source: Source | str, external_ref: str) -> str:
 
     digest = hashlib.sha256(f"{Source(source).value}\x1f{external_ref.strip()}".encode()).digest()
     return "CRN-" + base64.b32encode(digest).decode()[:10]
+
+
+# The reference records and the context moved to workflows/records.py (not the contract);
+# still importable from here for the modules that name them so (workflows/complaint/).
+_MOVED_TO_RECORDS = frozenset({"StaffMember", "CustomerProfile", "CreditNote", "Order",
+                               "EarlierComplaint", "ComplaintContext"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_RECORDS:
+        # By name, not an import statement: records imports this module (no circle).
+        return getattr(importlib.import_module("workflows.records"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Who may do what to a complaint: the checks, over the table of actions (actions.py).
+"""Who may do what to a complaint: the checks, over the table of actions (actions.py); docs/design.md has the public contract.
 
 The workflow checks every action's actor against the roster it read from
 PostgreSQL, in the update's validator, so a refused action never reaches history.
@@ -11,7 +11,8 @@ the customer's own actions, and only on that customer's complaints.
 from __future__ import annotations
 
 from workflows.actions import ACTIONS, SUPERVISORS, OwnerRule
-from workflows.models import Role, StaffMember
+from workflows.models import Role
+from workflows.records import StaffMember
 from workflows.refusals import NotPermitted
 
 __all__ = ["CUSTOMER_ACTIONS", "OWNER_ACTIONS", "ROLES_FOR", "SUPERVISORS", "NotPermitted",

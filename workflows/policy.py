@@ -19,7 +19,7 @@ import tomllib
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzdata
@@ -183,7 +183,7 @@ class ResolutionPolicy(Section):
         return value
 
     def target(self, severity: int) -> str:
-        return getattr(self, f"sev{severity}")
+        return str(getattr(self, f"sev{severity}"))
 
 
 class EscalationPolicy(Section):
@@ -206,7 +206,7 @@ class RetentionRiskPolicy(Section):
 
 
 class SeverityPolicy(Section):
-    """Severity 1-4 by the SOP's definitions, and the severity score (seed 003 step 3)."""
+    """Severity 1-4 by the SOP's definitions, and the severity score (the complaint management process, step 3)."""
 
     # SOP step 2: 1 outage for all/many users, 2 single client, 3 partial, 4 minor.
     by_impact: dict[Impact, int] = Field(
@@ -265,7 +265,7 @@ class SeverityPolicy(Section):
 
     @field_validator("by_impact", "by_category")
     @classmethod
-    def _levels(cls, value: dict) -> dict:
+    def _levels(cls, value: dict[Any, int]) -> dict[Any, int]:
         for key, level in value.items():
             if not 1 <= level <= 4:
                 raise ValueError(f"severity for {key} must be 1 to 4, not {level}")

@@ -1,4 +1,4 @@
-"""How much may be refunded against an order (seed 003 step 11): pure Decimal arithmetic.
+"""How much may be refunded against an order (the complaint management process, step 11): pure Decimal arithmetic.
 
 The most a complaint may refund or credit is what the customer paid for the order
 (net amount plus tax at the order's tax rate) less the credit notes already issued
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from workflows.models import Order
+from workflows.records import Order
 
 # Minor units per ISO 4217 where they are not 2.
 _MINOR_UNITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3,

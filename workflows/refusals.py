@@ -101,5 +101,5 @@ def lookup(table: dict[type[Refused], T], kind: type[Refused]) -> T:
     last resort, so every table has a row for it)."""
     for k in kind.__mro__:
         if k in table:
-            return table[k]  # type: ignore[index]  # k is a Refused subclass here
+            return table[k]
     raise KeyError(kind)

@@ -1,7 +1,8 @@
 """Reports for the Head of Customer Success: the periods they cover and `ReportWorkflow`.
 
-Seed 003 asks for a weekly summary and a monthly count, SOP v2.0 for a monthly review of
-its success metrics, seed 004 for a quarterly review. Temporal Schedules start one
+The complaint management process asks for a weekly summary and a monthly count, SOP v2.0
+for a monthly review of its success metrics, the complaint handling guidelines for a
+quarterly review. Temporal Schedules start one
 `ReportWorkflow` per period (weekly on Monday 08:00, monthly on the 1st, quarterly on the
 1st of January, April, July and October, in the policy's time zone); it reports on the
 last complete period: the week Monday to Sunday, the calendar month, the calendar quarter.

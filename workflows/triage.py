@@ -9,12 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
-from workflows.models import ComplaintContext, ComplaintIntake
+from workflows.models import Category, ComplaintIntake, Impact
 from workflows.policy import SeverityPolicy, SlaPolicy
+from workflows.records import ComplaintContext
 
 
-def severity_level(intake: ComplaintIntake, rules: SeverityPolicy) -> int:
+class Classified(Protocol):
+    """What severity is decided from: an intake, or a past complaint replayed (whatif.py)."""
+
+    @property
+    def impact(self) -> Impact | None: ...
+    @property
+    def category(self) -> Category | None: ...
+
+
+def severity_level(intake: Classified, rules: SeverityPolicy) -> int:
     """SOP step 2: 1 critical (many users), 2 high (single client), 3 partial, 4 minor."""
     # A policy file's [severity.by_impact] / [severity.by_category] table replaces the whole
     # default mapping, so it may not name every key: fall through instead of a KeyError.
@@ -26,7 +37,7 @@ def severity_level(intake: ComplaintIntake, rules: SeverityPolicy) -> int:
 
 
 def severity_score(intake: ComplaintIntake, lifetime_value: Decimal, rules: SeverityPolicy) -> int:
-    """Seed 003 step 3: category + customer lifetime value + urgency, 0 to 100."""
+    """The complaint management process, step 3: category + customer lifetime value + urgency, 0 to 100."""
     score = rules.category_weight.get(intake.category, 0) if intake.category else 0
     for minimum, points in sorted(rules.lifetime_value_bands, reverse=True):
         if lifetime_value >= minimum:

@@ -47,9 +47,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 from workflows.calendar import add_business_time, business_deadline, period_deadline
 from workflows.events import (
@@ -146,8 +146,7 @@ def simulate(policy: SlaPolicy, complaints: list[PastComplaint], supervisors: di
 
 def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str, int],
                      as_of: datetime) -> Replay:
-    severity = severity_level(SimpleNamespace(impact=c.impact, category=c.category),
-                              policy.severity)
+    severity = severity_level(c, policy.severity)
     replay = Replay(crn=c.crn, severity=severity)
     def first(event: str) -> datetime | None:
         return next((e.at for e in c.events if e.event == event), None)
@@ -191,7 +190,8 @@ ANSWERS = frozenset({Event.customer_agreed, Event.customer_disagreed, Event.cust
                      Event.action_plan})
 
 
-def _agreement_waits(policy: SlaPolicy, c: PastComplaint, check) -> None:
+def _agreement_waits(policy: SlaPolicy, c: PastComplaint,
+                     check: Callable[[str, datetime, datetime | None], None]) -> None:
     """Each proposal waits `agreement_wait` for the customer's answer (or a new plan)."""
     for i, e in enumerate(c.events):
         if e.event != Event.solution_proposed:
@@ -201,7 +201,8 @@ def _agreement_waits(policy: SlaPolicy, c: PastComplaint, check) -> None:
               business_deadline(policy.calendar, e.at, policy.waiting.agreement_wait), answer)
 
 
-def _final_response_clocks(policy: SlaPolicy, c: PastComplaint, check) -> None:
+def _final_response_clocks(policy: SlaPolicy, c: PastComplaint,
+                           check: Callable[[str, datetime, datetime | None], None]) -> None:
     """Deadlock's final response, and a regulator's limit from intake."""
     final = next((e.at for e in c.events if e.event == Event.final_response), None)
     refusals = [e.at for e in c.events if e.event == Event.customer_disagreed]
@@ -223,7 +224,8 @@ def _final_response_clocks(policy: SlaPolicy, c: PastComplaint, check) -> None:
           met)
 
 
-def _phone_clocks(policy: SlaPolicy, c: PastComplaint, call: datetime | None, check) -> None:
+def _phone_clocks(policy: SlaPolicy, c: PastComplaint, call: datetime | None,
+                  check: Callable[[str, datetime, datetime | None], None]) -> None:
     """CRR-001 2.3: the owner calls within N hours; a new owner before the call gets a fresh
     clock when the policy says so, which supersedes the old one."""
     starts = [e.at for e in c.events if e.event == Event.owner_assigned][:1]

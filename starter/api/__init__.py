@@ -31,7 +31,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import Mount
 from temporalio.client import Client
 
-from activities.db import Pool, create_pool
+from database.pool import Pool, create_pool
 from settings import Settings, connect
 from settings.logs import configure_logging, redact_access_logs
 from settings.tracing import tracer_provider_from_env

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from activities.db import on_roster
+from database.pool import on_roster
 from starter.api.bodies import body_model, strict_body, with_actor
 from starter.api.complaints import Crn, complaint_state
 from starter.api.deps import Database, Staff, Temporal

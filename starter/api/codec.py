@@ -1,4 +1,4 @@
-"""The codec server (DESIGN.md, production hardening): Temporal's remote codec protocol, so
+"""The codec server (docs/security.md): Temporal's remote codec protocol, so
 the Temporal UI (`--ui-codec-endpoint`) and the `temporal` CLI (`--codec-endpoint ...
 --codec-auth "Bearer <key>"`) show complaints in clear while the history stays encrypted.
 
@@ -35,8 +35,8 @@ from settings.codec import CLEAR_TEXT, ENCODING, EncryptionCodec
 from starter.api.deps import Database, bearer, caller
 from starter.api.errors import ApiError, forbidden, install_error_handlers
 from starter.console.auth import session_of
-from workflows.models import StaffMember
 from workflows.permissions import PAYLOAD_READERS
+from workflows.records import StaffMember
 
 
 async def _staff(request: Request, pool: Database,
@@ -99,11 +99,14 @@ def codec_app(settings: Settings, state: dict) -> FastAPI:
 
     @app.post("/encode")
     async def encode(request: Request, caller: Staff) -> Response:
-        return _answer(await codec.encode((await _payloads(request)).payloads))
+        payloads = await _payloads(request)
+        assert codec is not None  # _payloads answered 503 without one
+        return _answer(await codec.encode(payloads.payloads))
 
     @app.post("/decode")
     async def decode(request: Request, caller: Staff) -> Response:
         payloads = await _payloads(request)
+        assert codec is not None  # _payloads answered 503 without one
         try:
             return _answer([NOT_PASSED if _unencrypted(p) else decoded
                             for p, decoded in zip(payloads.payloads,

@@ -9,8 +9,8 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from activities.db import Pool
-from activities.keys import Principal, authenticate
+from database.keys import Principal, authenticate
+from database.pool import Pool
 from settings import Settings
 from starter.api.errors import ApiError, forbidden
 from starter.api.limits import AuthFailures

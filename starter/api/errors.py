@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.db import UNAVAILABLE
+from database.pool import UNAVAILABLE
 from starter.operations import (
     ActionRefused,
     ComplaintNotFound,

@@ -1,4 +1,4 @@
-"""Limits on the HTTP surface (DESIGN.md, production hardening).
+"""Limits on the HTTP surface (docs/security.md).
 
 - `BodyLimit`: a request body over MAX_BODY_BYTES (1 MiB; the largest intake, a 64 KiB
   description, is far below) gets 413 before it is read whole: at once when Content-Length
@@ -6,7 +6,7 @@
 - `AuthFailures`: a client (its socket address; `serve` trusts no proxy header) whose keys
   failed AUTH_FAILURES times within a minute gets 429 with Retry-After until the window
   moves on, whatever key it sends meanwhile. The count is in PostgreSQL (`auth_failures`,
-  activities/keys.py: one atomic upsert per client per second, a moving minute summed over
+  database/keys.py: one atomic upsert per client per second, a moving minute summed over
   the last 60 seconds, PostgreSQL's clock), so every `serve` process behind a load
   balancer refuses the same guesser.
 """
@@ -19,8 +19,8 @@ from datetime import timedelta
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from activities.db import Pool
-from activities.keys import recent_auth_failures, record_auth_failure
+from database.keys import recent_auth_failures, record_auth_failure
+from database.pool import Pool
 
 MAX_BODY_BYTES = 1024 * 1024
 AUTH_FAILURES = 10  # per client per minute

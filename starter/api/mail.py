@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from activities.mailbox import decide_suspended, list_suspended
+from database.mailbox import decide_suspended, list_suspended
 from starter.api.deps import AppSettings, Database, Staff, Temporal
 from starter.api.errors import ApiError, forbidden, in_time, responses
 from starter.operations import start_inbound

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
-from activities.db import ping
+from database.pool import ping
 from starter.api.deps import AppSettings, Caller, Database, Temporal
 from starter.api.errors import responses
 

@@ -1,4 +1,4 @@
-"""The `complaints` command line (DESIGN.md, operating surface).
+"""The `complaints` command line (docs/design.md, the command line).
 
     complaints migrate                 schema + search attributes (idempotent)
     complaints seed FILE               roster, customers, orders
@@ -19,14 +19,13 @@
     complaints mail-gateway            the SMTP server customers write to (SUPPORT_ADDRESS)
     complaints inbound list [--failed] inbound email and what became of it
     complaints suspended list|release ID|reject ID   mail held aside (spam, DMARC, rate)
-    complaints bench [--complaints N]  the lifecycle against the bare Temporal ceiling
 
 Every action subcommand is built from its payload model: fields become kebab-case
 flags, booleans `--x/--no-x`, lists a repeated flag, nested objects flattened,
 plan steps `--step kind:description[:amount]`. A refused action exits 1 with a
 one-line reason; bad input exits 2.
 
-Each area is a module of this package (admin, complaints, actions, reports, keys, staff, bench),
+Each area is a module of this package (admin, complaints, actions, reports, keys, staff, mail, erase),
 and each calls the operations the HTTP API calls too (starter/operations.py).
 """
 
@@ -45,7 +44,6 @@ from settings import Settings
 from settings.codec import EncryptionKeyError
 from starter.cli.actions import ACTIONS, add_action_commands
 from starter.cli.admin import add_admin_commands, add_serve_command
-from starter.cli.bench import add_bench_command
 from starter.cli.complaints import add_complaint_commands
 from starter.cli.erase import add_erase_command
 from starter.cli.keys import add_key_commands
@@ -97,7 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_mail_commands(sub)
     add_erase_command(sub)
     add_rekey_command(sub)
-    add_bench_command(sub)
     return parser
 
 

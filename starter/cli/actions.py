@@ -12,7 +12,7 @@ import json
 import types
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -85,7 +85,10 @@ async def cmd_refund_decision(args: argparse.Namespace, settings: Settings) -> N
           f"status {state.status.value}")
 
 
-def _validated(model: type[BaseModel], data: dict) -> BaseModel:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], data: dict) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as err:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from activities.db import SeedError, connection, load_seed, migrate, parse_seed
+from database.pool import connection, migrate
+from database.seed import SeedError, load_seed, parse_seed
 from settings import Settings, connect
 from starter.cli.usage import UsageError, read_text
 from starter.operations import register_search_attributes

@@ -12,7 +12,7 @@ from settings import Settings, connect
 from starter.cli.usage import UsageError, describe, read_text
 from starter.cli.views import render_list, render_state, show
 from starter.intake import IntakeError, parse_intake, submit
-from starter.listing import ListFilters, list_page
+from starter.listing import ComplaintSummary, ListFilters, list_page
 from starter.operations import get_status
 from workflows import models as m
 
@@ -64,7 +64,8 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
     except ValidationError as err:
         raise UsageError(describe(err)) from None
     client = await connect(settings)
-    items, token = [], None
+    items: list[ComplaintSummary] = []
+    token: str | None = None
     while args.limit is None or len(items) < args.limit:
         want = 100 if args.limit is None else min(100, args.limit - len(items))
         page = await list_page(client, filters, want, token)

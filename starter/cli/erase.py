@@ -1,5 +1,5 @@
 """`complaints erase CUSTOMER_ID [--yes] [--by WHO] [--withdraw-open]`: a customer's personal
-data removed from PostgreSQL on their request (activities/erasure.py says what goes and what
+data removed from PostgreSQL on their request (database/erasure.py says what goes and what
 stays).
 
 Refused, naming them, while any of the customer's complaints still runs, unless
@@ -15,8 +15,8 @@ import argparse
 import getpass
 import sys
 
-from activities.db import connection
-from activities.erasure import UnknownCustomer, complaints_of, erase_customer
+from database.erasure import UnknownCustomer, complaints_of, erase_customer
+from database.pool import connection
 from settings import Settings, connect
 from starter.cli.usage import UsageError
 from starter.operations import ActionRefused, still_running, withdraw_and_wait
@@ -60,7 +60,7 @@ async def cmd_erase(args: argparse.Namespace, settings: Settings) -> None:
                            f"({len(crns)} complaint(s))? This cannot be undone. [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 raise UsageError("not confirmed; nothing was erased")
-        withdrawn = []
+        withdrawn: list[str] = []
         for crn in running:
             withdrawal = Withdrawal(actor=customer_actor(args.customer_id),
                                     reason=ERASURE_REASON, recorded_by=erased_by)

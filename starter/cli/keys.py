@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from activities.db import connection
-from activities.keys import KeyRefused, create_key, list_keys, revoke_key
+from database.keys import KeyRefused, create_key, list_keys, revoke_key
+from database.pool import connection
 from settings import Settings
 from starter.cli.usage import UsageError
 

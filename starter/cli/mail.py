@@ -20,8 +20,8 @@ import getpass
 import json
 import sys
 
-from activities.db import create_pool
-from activities.mailbox import decide_suspended, list_inbound, list_suspended
+from database.mailbox import decide_suspended, list_inbound, list_suspended
+from database.pool import create_pool
 from settings import Settings, connect
 from starter.operations import start_inbound
 

@@ -67,8 +67,8 @@ def key_ids_in(message: Message) -> set[str]:
             if field.type != field.TYPE_MESSAGE:
                 continue
             if field.is_repeated:
-                items: Iterable = (value.values() if field.message_type.GetOptions().map_entry
-                                   else value)
+                entry = field.message_type is not None and field.message_type.GetOptions().map_entry
+                items: Iterable = value.values() if entry else value
                 for item in items:
                     if isinstance(item, Message):
                         walk(item)

@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 
-from activities.db import connection
-from activities.reports import ReportRenderer, build_report
+from database.pool import connection
+from reporting.rendering import ReportRenderer, build_report
 from settings import Settings, connect
 from starter.cli.usage import UsageError
 from starter.operations import ActionRefused
-from starter.reporting import describe_policy, format_simulation, policy_changes, what_if
+from starter.policy_review import describe_policy, format_simulation, policy_changes, what_if
 from workflows.policy import SlaPolicy, load_policy
 from workflows.report import (
     ReportKind,

@@ -12,8 +12,8 @@ import argparse
 import getpass
 import sys
 
-from activities.console_auth import PasswordRefused, set_password
-from activities.db import connection
+from database.console_auth import PasswordRefused, set_password
+from database.pool import connection
 from settings import Settings
 from starter.cli.usage import UsageError
 

@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -178,9 +178,11 @@ def render_state(s: ComplaintState, now: datetime | None = None) -> RenderableTy
 
 def render_list(items: list[ComplaintSummary], now: datetime | None = None) -> RenderableType:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for column, justify in (("CRN", "left"), ("STATUS", "left"), ("PHASE", "left"),
-                            ("SEV", "right"), ("LVL", "right"), ("OWNER", "left"),
-                            ("BREACHED", "left"), ("CUSTOMER", "left"), ("RECEIVED", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("CRN", "left"), ("STATUS", "left"), ("PHASE", "left"), ("SEV", "right"),
+        ("LVL", "right"), ("OWNER", "left"), ("BREACHED", "left"), ("CUSTOMER", "left"),
+        ("RECEIVED", "left"))
+    for column, justify in columns:
         table.add_column(column, justify=justify, no_wrap=True)
     for c in items:
         table.add_row(

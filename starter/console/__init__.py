@@ -1,4 +1,4 @@
-"""The staff console and the customer pages, served by `complaints serve` (DESIGN.md, "The
+"""The staff console and the customer pages, served by `complaints serve` (README.md, "The
 staff console"): server-rendered HTML (jinja2, templates/console/) with a little plain
 JavaScript (static/), no CDN and no build step.
 

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from activities.db import Pool
+from database.pool import Pool
 from settings import Settings
 from starter.console import approvals, auth, pages, queue, reports, suspended
 from starter.console.base import PREFIX, Console, ConsoleError, NeedsSignIn, render

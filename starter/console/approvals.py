@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from activities.records import headlines
+from database.records import headlines
 from starter.console.auth import SignedIn
 from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.views import Countdown, countdown, iso
@@ -19,8 +19,9 @@ from starter.operations import ComplaintNotFound, get_status
 from workflows import search_attributes as sa
 from workflows.complaint import presentation as ui
 from workflows.events import ESCALATION, LEVEL_NAMES, REFUND_APPROVAL, Event
-from workflows.models import ComplaintState, RefundStatus, Role, StaffMember, Status
+from workflows.models import ComplaintState, RefundStatus, Role, Status
 from workflows.permissions import SUPERVISORS
+from workflows.records import StaffMember
 
 router = APIRouter(include_in_schema=False)
 

@@ -3,7 +3,7 @@
 The session cookie (`console_session`) carries the session's random token, signed with
 itsdangerous (the key lives in PostgreSQL, so every server of one database agrees), and is
 HttpOnly and SameSite=Lax; it is Secure when PUBLIC_URL is https. The server side of a
-session (activities/console_auth.py) decides whether it is still live on every request.
+session (database/console_auth.py) decides whether it is still live on every request.
 
 Every form that changes something carries the session's CSRF token (`csrf_token`); a POST
 without it, or with another session's, is refused (403) before anything is read. The
@@ -22,7 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadSignature, Signer
 from starlette.datastructures import FormData
 
-from activities.console_auth import (
+from database.console_auth import (
     IDLE_TIMEOUT,
     Session,
     SignInThrottled,

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.db import Pool
+from database.pool import Pool
 from settings import Settings
 from starter.operations import ComplaintUnreadable
 from workflows.policy import SlaPolicy

@@ -1,4 +1,4 @@
-"""The customer's pages, under /c/ (DESIGN.md, "Customer links").
+"""The customer's pages, under /c/ (README.md, "Complaints by email").
 
     GET  /c/{question}/{token}   the question (agreement, sign_off, survey, withdraw): changes
                                  nothing
@@ -7,7 +7,7 @@
                                  exchanged without any link in them); while the
                                  complaint is open it links to the withdraw question
 
-A link is signed for one complaint and one question and expires (activities/links.py);
+A link is signed for one complaint and one question and expires (mail/links.py);
 mail scanners open links, so only the form's POST records anything. A refused answer
 (the complaint moved on, a bad score) changes nothing and leaves the link usable.
 """
@@ -23,8 +23,8 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from activities import mailbox
-from activities.links import CustomerLinks, LinkRefused, LinkTarget
+from database import mailbox
+from mail.links import CustomerLinks, LinkRefused, LinkTarget
 from settings import Settings
 from starter.operations import ActionRefused, ComplaintNotFound, act, get_status
 from workflows import refusals

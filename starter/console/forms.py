@@ -184,7 +184,7 @@ def _probe(update: str, actor: str, s: ComplaintState) -> Any:
     """A payload the rules read as an ordinary one, to ask whether the action is open now."""
     model = _MODELS[update]
     base: dict[str, Any] = {"actor": actor}
-    extra = {
+    probes: dict[str, dict[str, Any]] = {
         "acknowledge_personally": {"message": "(probe)"},
         "submit_action_plan": {"steps": [PlanStep(kind=StepKind.technical_fix,
                                                   description="(probe)")]},
@@ -192,8 +192,8 @@ def _probe(update: str, actor: str, s: ComplaintState) -> Any:
         "record_customer_response": {"agrees": None},
         "reassign": {"owner": _PROBE_OWNER.id},
         "decide_refund": {"approved": True, "amount": s.refund.amount or Decimal(0)},
-    }.get(update, {})
-    return model.model_construct(**base, **extra)
+    }
+    return model.model_construct(**base, **probes.get(update, {}))
 
 
 # The payload model of every update the console may offer (the refund decision too).

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from activities.records import ComplaintFile, complaint_file, roster
+from database.records import ComplaintFile, complaint_file, roster
 from starter.console.auth import CheckedForm, SignedIn
 from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.forms import FORMS, Facts, offered, open_to, payload
@@ -32,8 +32,9 @@ from starter.operations import (
 from workflows import refusals
 from workflows.complaint import presentation as ui
 from workflows.complaint.rules import OWNER_ROLES
-from workflows.models import ComplaintState, RefundDecision, StaffMember
+from workflows.models import ComplaintState, RefundDecision
 from workflows.permissions import NotPermitted, check_actor
+from workflows.records import StaffMember
 
 router = APIRouter(include_in_schema=False)
 CRN_PATTERN = re.compile(r"^CRN-[A-Z2-7]{10}$")

@@ -14,14 +14,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from activities.records import headlines
+from database.records import headlines
 from starter.console.auth import SignedIn
 from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.views import iso, queue_line
 from starter.listing import ListFilters, most_urgent
 from workflows import search_attributes as sa
-from workflows.models import Phase, Role, StaffMember, Status
+from workflows.models import Phase, Role, Status
 from workflows.permissions import SUPERVISORS
+from workflows.records import StaffMember
 
 router = APIRouter(include_in_schema=False)
 

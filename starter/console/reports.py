@@ -7,16 +7,17 @@ policy simulate` does)."""
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
-from activities.reports import ReportRenderer, build_report
+from reporting.rendering import ReportRenderer, build_report
 from starter.console.approvals import only_for
 from starter.console.auth import CheckedForm, SignedIn
 from starter.console.base import PREFIX, ConsoleError, console, render
-from starter.reporting import describe_policy, format_simulation, policy_changes, what_if
+from starter.policy_review import describe_policy, format_simulation, policy_changes, what_if
 from workflows.models import Role
 from workflows.policy import PolicyError, load_policy
 from workflows.report import ReportKind, parse_period
@@ -42,7 +43,7 @@ async def _report(request: Request, kind: str, period: str):
 
 
 def _page(request: Request, session, status: int = 200, **context) -> Response:
-    defaults = {"kind": "weekly", "period": "last", "report": None, "what_if": None,
+    defaults: dict[str, Any] = {"kind": "weekly", "period": "last", "report": None, "what_if": None,
                 "what_if_error": None, "policy_lines": [], "changes": []}
     return render(request, "reports.html.j2", status=status, member=session.member,
                   csrf=session.csrf_token, kinds=[k.value for k in ReportKind],

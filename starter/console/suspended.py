@@ -10,7 +10,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from activities.mailbox import decide_suspended, list_suspended
+from database.mailbox import decide_suspended, list_suspended
 from starter.console.approvals import only_for
 from starter.console.auth import CheckedForm, SignedIn
 from starter.console.base import PREFIX, ConsoleError, answered, console, render

@@ -1,6 +1,7 @@
-"""The product's metrics from workflow code (DESIGN.md, observability), through the
-workflow's metric meter: it records nothing while a complaint replays (a cache eviction, a
-worker restart), so every count is the number of times it happened, once.
+"""The product's metrics from workflow code (README.md, "On call: metrics, health, traces,
+logs"), through the workflow's metric meter: it records nothing while a complaint replays
+(a cache eviction, a worker restart), so every count is the number of times it happened,
+once.
 
 Labels stay few and bounded: a deadline's type (`phone_contact`, never `phone_contact_2`),
 an escalation level, a channel and a severity. The meter adds namespace, task queue and

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from workflows import calendar
 from workflows.events import (
@@ -250,7 +250,12 @@ def attachment_list(attachments: list[AttachmentInfo]) -> str:
                      for a in attachments)
 
 
-def start_metadata(crn: str, intake: ComplaintIntake) -> dict[str, str]:
+class StartMetadata(TypedDict):
+    static_summary: str
+    static_details: str
+
+
+def start_metadata(crn: str, intake: ComplaintIntake) -> StartMetadata:
     """The complaint's static summary and details in the Temporal UI, set when it starts."""
     return {
         "static_summary": f"{crn} · {intake.customer.name or intake.customer.id} · {intake.subject}",

@@ -7,6 +7,7 @@ Each function returns the markup of one <svg> (safe to put into the jinja templa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import date
 from html import escape
 
@@ -89,7 +90,7 @@ def complaints_per_day(days: list[tuple[date, int]], width: int = 640, height: i
     return _svg(width, height, "Complaints received per day", body)
 
 
-def horizontal_bars(rows: list[tuple[str, float | None, float | None]], title: str,
+def horizontal_bars(rows: Sequence[tuple[str, float | None, float | None]], title: str,
                     unit: str = "", width: int = 640, label_width: int = 190,
                     counts: bool = False) -> Markup:
     """One bar per row (label, value, target). A target draws a dark tick; a bar past its
@@ -127,7 +128,7 @@ def horizontal_bars(rows: list[tuple[str, float | None, float | None]], title: s
         else:
             body.append(f'<text x="{label_width + 4}" y="{y + row_h / 2 + 4:.1f}" '
                         f'fill="{MUTED}">none</text>')
-        if tick is not None:
+        if tick is not None and target is not None:
             body.append(f'<line x1="{tick:.1f}" y1="{y + 2}" x2="{tick:.1f}" y2="{y + row_h - 2}" '
                         f'stroke="{INK}" stroke-width="3"><title>target {_number(target)}'
                         f"{escape(unit)}</title></line>")

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from workflows.models import Role, StaffMember
+from workflows.models import Role
+from workflows.records import StaffMember
 
 PREFIX = "ck_"
 INTAKE = "intake"

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from activities.db import Connection
-from activities.history import load_past_complaints, load_supervisors
-from activities.reports import DEADLINE_LABELS
+from database.history import load_past_complaints, load_supervisors
+from database.pool import Connection
+from reporting.rendering import DEADLINE_LABELS
 from workflows.policy import SlaPolicy, format_duration, snapshot_policy
 from workflows.whatif import DEADLINES, Outcome, PastComplaint, simulate
 
@@ -84,6 +84,10 @@ async def what_if(conn: Connection, current: SlaPolicy, proposed: SlaPolicy,
     return WhatIf(outcomes, history, as_of)
 
 
+def _share(part: int, whole: int) -> str:
+    return f"{part} ({part / whole:.0%})"
+
+
 def format_simulation(result: WhatIf, since: date | None, sources: tuple[str, str]) -> str:
     """The what-if as a table a person reads (the CLI prints it, the console shows it)."""
     outcomes, history, as_of = result.outcomes, result.history, result.as_of
@@ -108,8 +112,8 @@ def format_simulation(result: WhatIf, since: date | None, sources: tuple[str, st
     for name in DEADLINES:
         row(f"  {DEADLINE_LABELS[name]}", current.breaches[name], proposed.breaches[name])
     row("Complaints with a breach", current.breached_complaints, proposed.breached_complaints,
-        tuple(f"{o.breached_complaints} ({o.breached_complaints / o.complaints:.0%})"
-              for o in outcomes))
+        (_share(current.breached_complaints, current.complaints),
+         _share(proposed.breached_complaints, proposed.complaints)))
     row("Escalations raised", current.total_escalations, proposed.total_escalations)
     row("  to a team lead (level 1)", current.escalations[1], proposed.escalations[1])
     row("  to the head of customer success (level 2)", current.escalations[2],

@@ -1,5 +1,5 @@
--- Archived complaints (seed 003 step 16): the closed complaint's row as it was when
--- archived. The live row stays for reports; its status says 'archived'.
+-- Archived complaints (the complaint management process, step 16): the closed complaint's
+-- row as it was when archived. The live row stays for reports; its status says 'archived'.
 CREATE TABLE complaint_archive (
     crn          text PRIMARY KEY REFERENCES complaints (crn),
     archived_at  timestamptz NOT NULL,

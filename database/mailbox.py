@@ -22,7 +22,7 @@ async def store_inbound(pool: asyncpg.Pool, message_id: str, envelope_from: str,
                         helo: str | None = None, from_address: str | None = None,
                         suspended: str | None = None) -> bool:
     """Keep the message whole, with what the gateway knew of its sender (`verdict`, an
-    activities.mailauth.Verdict); False when this Message-ID was stored before. A suspended
+    mail.auth.Verdict); False when this Message-ID was stored before. A suspended
     message is stored as processed (`suspended`): nothing starts it until a person releases it."""
     async with pool.acquire() as conn:
         stored = await conn.fetchval(

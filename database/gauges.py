@@ -8,7 +8,7 @@ import asyncpg
 
 from workflows.models import Status
 
-# Open as the reports count it (activities/metrics.py): not yet resolved.
+# Open as the reports count it (reporting/figures.py): not yet resolved.
 OPEN_STATUSES = tuple(s.value for s in Status
                       if s not in (Status.resolved, Status.closed, Status.archived))
 

@@ -1,5 +1,5 @@
--- Refunds and credits applied to a customer's account (seed 003 steps 11-12). One row per
--- (crn, refund_id): an activity retried after its commit finds the row and writes nothing.
+-- Refunds and credits applied to a customer's account (the complaint management process,
+-- steps 11-12). One row per (crn, refund_id): an activity retried after its commit finds the row and writes nothing.
 CREATE TABLE refunds (
     crn          text NOT NULL REFERENCES complaints (crn),
     refund_id    integer NOT NULL,

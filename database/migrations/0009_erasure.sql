@@ -1,4 +1,4 @@
--- Erasure on request (issue 16, activities/erasure.py): who erased whose personal data,
+-- Erasure on request (database/erasure.py): who erased whose personal data,
 -- when, and which complaints it touched; and the resolution log's one recorded exception.
 
 CREATE TABLE erasures (

@@ -1,4 +1,4 @@
--- Events as data (issue 13): the facts that metrics, the policy what-if and the API read
+-- Events as data: the facts that metrics, the policy what-if and the API read
 -- are columns of the resolution log, no longer phrases parsed out of `detail`.
 ALTER TABLE complaint_events
     ADD COLUMN deadline text,   -- the deadline the event is about (deadline_*, escalated)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from workflows.models import CreditNote, CustomerProfile, Order, StaffMember
+from workflows.records import CreditNote, CustomerProfile, Order, StaffMember
 
 
 def staff_member(row: asyncpg.Record) -> StaffMember:

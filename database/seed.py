@@ -1,88 +1,25 @@
-"""PostgreSQL plumbing: the connection pool, versioned migrations and the seed loader.
-
-Migrations are plain SQL files in `migrations/`, applied in name order, each
-once, under an advisory lock so two processes starting at once don't race.
-
-The client side (starter/) reaches PostgreSQL only through this package: it holds a
-`Pool` or a `connection`, and catches `UNAVAILABLE`.
-"""
+"""The seed file (`complaints seed FILE`): the roster, customers and orders as JSON, checked
+whole (every reference resolves) before any of it is written, then loaded in one
+transaction."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Sequence
 
 import asyncpg
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from workflows.models import SeedData
-
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_MIGRATION_LOCK = 0x636F6D70  # any constant; "comp"
-
-Pool = asyncpg.Pool
-Connection = asyncpg.Connection
-# PostgreSQL down, unreachable, or refusing: what a caller answers "try again later" to.
-UNAVAILABLE: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError,
-                                            OSError)
+from workflows.models import Model
+from workflows.records import CustomerProfile, Order, StaffMember
 
 
-async def create_pool(database_url: str, **kwargs) -> asyncpg.Pool:
-    kwargs.setdefault("min_size", 1)
-    kwargs.setdefault("max_size", 10)
-    kwargs.setdefault("reset", _end_open_transaction)
-    return await asyncpg.create_pool(database_url, **kwargs)
+class SeedData(Model):
+    """The seed file: roster, customers and orders (`complaints seed FILE`; docs/design.md, the CLI)."""
 
-
-async def ping(pool: asyncpg.Pool, timeout: float = 3.0) -> None:
-    """Raises (one of UNAVAILABLE, or TimeoutError) unless PostgreSQL answers in time."""
-    async with pool.acquire(timeout=timeout) as conn:
-        await conn.fetchval("SELECT 1", timeout=timeout)
-
-
-@asynccontextmanager
-async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """One connection, for a command that runs a few statements and ends."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-async def on_roster(pool: asyncpg.Pool, staff_id: str) -> bool:
-    async with pool.acquire() as conn:
-        return bool(await conn.fetchval("SELECT 1 FROM staff WHERE id = $1", staff_id))
-
-
-async def _end_open_transaction(conn: asyncpg.Connection) -> None:
-    """What a connection needs on its way back to the pool. asyncpg's default reset sends
-    `RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()` on every release, a round
-    trip per activity for session state this code never sets (its advisory lock is
-    transaction-scoped); an abandoned transaction is the one thing to end."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
-
-
-async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply the migrations not applied yet; returns their names. Safe to run again."""
-    applied_now: list[str] = []
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-            if path.stem in done:
-                continue
-            await conn.execute(path.read_text(encoding="utf-8"))
-            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", path.stem)
-            applied_now.append(path.stem)
-    return applied_now
+    staff: list[StaffMember] = Field(default_factory=list)
+    customers: list[CustomerProfile] = Field(default_factory=list)
+    orders: list[Order] = Field(default_factory=list)
 
 
 class SeedError(ValueError):
@@ -110,7 +47,7 @@ def parse_seed(text: str) -> SeedData:
         for e in err.errors():
             loc = list(e["loc"])
             if len(loc) >= 2 and isinstance(loc[1], int):
-                where = _record_label(data, loc[0], loc[1])
+                where = _record_label(data, str(loc[0]), loc[1])
                 field = ".".join(str(p) for p in loc[2:]) or "(record)"
                 problems.append(f"{where}: {field}: {e['msg']}")
             else:
@@ -121,8 +58,9 @@ def parse_seed(text: str) -> SeedData:
 
 
 def _check_references(seed: SeedData) -> None:
-    for section, records in (("staff", seed.staff), ("customers", seed.customers),
-                             ("orders", seed.orders)):
+    sections: tuple[tuple[str, Sequence[StaffMember | CustomerProfile | Order]], ...] = (
+        ("staff", seed.staff), ("customers", seed.customers), ("orders", seed.orders))
+    for section, records in sections:
         seen: set[str] = set()
         for i, record in enumerate(records):
             if record.id in seen:

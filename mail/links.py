@@ -4,7 +4,7 @@ The email activity signs them (the secret never enters workflow code or history)
 customer pages (`complaints serve`, starter/console/customer.py) read them back. A token
 names the complaint, the question and the email that carried it; each question has its
 own salt, so a link for the survey cannot answer the proposal. That a link works once is
-recorded in PostgreSQL (activities/mailbox.py, `customer_link_uses`).
+recorded in PostgreSQL (database/mailbox.py, `customer_link_uses`).
 """
 
 from __future__ import annotations
@@ -61,9 +61,11 @@ class CustomerLinks:
             raise LinkRefused(f"there is no question {question!r}")
         signer: type[TimestampSigner] = TimestampSigner
         if now is not None:  # signing as of another instant (tests of expiry)
+            stamp = int(now)
+
             class _At(TimestampSigner):
                 def get_timestamp(self) -> int:
-                    return int(now)
+                    return stamp
             signer = _At
         return URLSafeTimedSerializer(self.secret, salt=f"complaints-link:{question}",
                                       signer=signer)

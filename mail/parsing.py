@@ -156,8 +156,8 @@ def _text_of(part: Message) -> str:
     try:
         content = part.get_content()  # type: ignore[attr-defined]
     except (LookupError, ValueError, AssertionError):  # an unknown charset, a broken encoding
-        payload = part.get_payload(decode=True) or b""
-        content = payload.decode("utf-8", errors="replace")
+        raw = part.get_payload(decode=True)
+        content = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
     if isinstance(content, bytes):
         content = content.decode("utf-8", errors="replace")
     if part.get_content_type() == "text/html":
@@ -205,7 +205,8 @@ def _attachments(msg: EmailMessage, body: Message | None) -> list[Attachment]:
         if ctype in ("text/plain", "text/html") and disposition != "attachment":
             continue  # the other alternative of the body
         try:
-            payload = part.get_payload(decode=True) or b""
+            decoded = part.get_payload(decode=True)
+            payload = decoded if isinstance(decoded, bytes) else b""
         except Exception:
             payload = b""
         try:
@@ -276,7 +277,7 @@ async def parse_isolated(raw: bytes, envelope_from: str, limit: float) -> Parsed
     event loop. On time-out the message is read again without stripping (the email parser
     itself is linear) and flagged. Raises Unparseable as parse_message does."""
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "activities.mailparse", envelope_from,
+        sys.executable, "-m", "mail.parsing", envelope_from,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     try:
@@ -296,7 +297,7 @@ async def parse_isolated(raw: bytes, envelope_from: str, limit: float) -> Parsed
 
 
 def _child() -> int:
-    """`python -m activities.mailparse ENVELOPE_FROM` < raw message: the parsed message as
+    """`python -m mail.parsing ENVELOPE_FROM` < raw message: the parsed message as
     JSON on stdout; exit 3 with the reason on stderr when it is Unparseable."""
     raw = sys.stdin.buffer.read()
     try:

@@ -1,4 +1,4 @@
--- The email channel (issue 14): every message the mail gateway accepted, stored whole
+-- The email channel: every message the mail gateway accepted, stored whole
 -- before it answered 250, and what became of it; its attachments; and the customer links
 -- that were used (each works once).
 

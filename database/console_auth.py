@@ -31,8 +31,8 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from activities.records import staff_member
-from workflows.models import StaffMember
+from database.records import staff_member
+from workflows.records import StaffMember
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # hashing a megabyte on every attempt would be a cheap attack
