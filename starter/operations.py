@@ -29,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from settings.codec import missing_key_in
 from workflows import models as m
-from workflows import refusals
+from workflows import records, refusals
 from workflows import search_attributes as sa
 from workflows.actions import ACTIONS, GENERIC, OwnerRule
 from workflows.complaint import ComplaintWorkflow
@@ -81,7 +81,7 @@ def refusal(message: str, kind: type[Refused]) -> ActionRefused:
     return cls(message, kind)
 
 
-def check_permission(update: str, member: m.StaffMember, state: ComplaintState) -> None:
+def check_permission(update: str, member: records.StaffMember, state: ComplaintState) -> None:
     """The role check the workflow's validator makes, decided before anything is sent, so
     that a role that may not act is refused (ActionNotPermitted: 403) whatever phase the
     complaint is in. Before an owner is assigned the workflow refuses owner actions for the

@@ -7,17 +7,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from workflows import models as m
+from workflows import records
 from workflows.complaint import rules
 from workflows.models import Phase, Role, Status
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ROSTER = {
-    sid: m.StaffMember(id=sid, name=sid.capitalize(), email=f"{sid}@example.com", role=role)
+    sid: records.StaffMember(id=sid, name=sid.capitalize(), email=f"{sid}@example.com", role=role)
     for sid, role in [("ana", Role.agent), ("sam", Role.specialist), ("carla", Role.csm),
                       ("tom", Role.team_lead), ("helen", Role.head_of_cs),
                       ("fiona", Role.finance_manager), ("raj", Role.rnd), ("quinn", Role.qa)]
 }
-ORDER = m.Order(id="ord-1", customer_id="cust-1", net_amount=Decimal("100.00"),
+ORDER = records.Order(id="ord-1", customer_id="cust-1", net_amount=Decimal("100.00"),
                 tax_rate=Decimal("0.20"), currency="GBP")
 
 

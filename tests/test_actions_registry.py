@@ -34,7 +34,8 @@ from workflows import models as m
 from workflows import permissions, refusals
 from workflows.actions import ACTIONS, GENERIC, Handler, OwnerRule
 from workflows.complaint import ComplaintWorkflow, rules
-from workflows.models import Role, StaffMember
+from workflows.models import Role
+from workflows.records import StaffMember
 
 DEFINITION = workflow._Definition.must_from_class(ComplaintWorkflow)
 

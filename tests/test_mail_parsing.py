@@ -30,10 +30,10 @@ from workflows.models import (
     ResolutionConfirmation,
     Role,
     Source,
-    StaffMember,
     Status,
 )
 from workflows.permissions import NotPermitted
+from workflows.records import StaffMember
 
 
 def mail(body: str = "Hello", charset: str = "utf-8", **headers: str) -> bytes:

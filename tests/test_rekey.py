@@ -19,6 +19,7 @@ from tests.encryption_stack import encrypted_client
 from tests.rule_facts import complaint
 from tests.scenarios import to_owner
 from workflows import models as m
+from workflows import records
 from workflows.complaint import rules
 from workflows.events import Event
 from workflows.permissions import NotPermitted
@@ -90,7 +91,7 @@ async def test_rekey_moves_open_complaints_to_the_first_key_and_counts_each_key(
 def test_who_may_rekey_and_when():
     """An engineer or the head of customer success, from the owner's assignment until
     resolved (pure rules, as the validator checks them)."""
-    erin = m.StaffMember(id="erin", name="Erin", email="erin@example.com", role=m.Role.engineer)
+    erin = records.StaffMember(id="erin", name="Erin", email="erin@example.com", role=m.Role.engineer)
 
     def facts(**state: object) -> rules.ActionFacts:
         c = complaint(**state)

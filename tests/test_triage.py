@@ -7,13 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from workflows.models import (
-    ComplaintContext,
-    ComplaintIntake,
-    CustomerProfile,
-    EarlierComplaint,
-)
+from workflows.models import ComplaintIntake
 from workflows.policy import SeverityPolicy, SlaPolicy, load_policy
+from workflows.records import ComplaintContext, CustomerProfile, EarlierComplaint
 from workflows.triage import retention_risk, severity_level, severity_score
 
 RULES = SeverityPolicy()  # the SOP's definitions (default.toml has no [severity] table)

@@ -40,6 +40,7 @@ from tests.scenarios import (
     to_owner,
 )
 from workflows import models as m
+from workflows import records
 from workflows.complaint import rules
 from workflows.events import Event
 from workflows.models import ComplaintOutcome, Phase, Status
@@ -217,7 +218,7 @@ async def test_who_may_withdraw_and_only_once(stack: ComplaintStack, capsys: Any
             await stack.act(crn, "withdraw", m.Withdrawal(actor="helen", reason=REASON))
         code, out, err = await Cli(capsys)("withdraw", crn, "--actor", "helen", "--reason", REASON)
         assert code != 0 and crn in err
-        roster = {s.id: s for s in [m.StaffMember(id="helen", name="Helen", role="head_of_cs",
+        roster = {s.id: s for s in [records.StaffMember(id="helen", name="Helen", role="head_of_cs",
                                                   email="helen@example.com")]}
         with pytest.raises(ValueError, match="already withdrawn on .* by tom"):
             rules.withdraw(rules.ActionFacts(state=state, roster=roster),

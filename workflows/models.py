@@ -7,7 +7,6 @@ Pure pydantic: no I/O, safe inside the workflow sandbox.
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -502,16 +501,3 @@ def complaint_reference(source: Source | str, external_ref: str) -> str:
 
     digest = hashlib.sha256(f"{Source(source).value}\x1f{external_ref.strip()}".encode()).digest()
     return "CRN-" + base64.b32encode(digest).decode()[:10]
-
-
-# The reference records and the context moved to workflows/records.py (not the contract);
-# still importable from here for the modules that name them so (workflows/complaint/).
-_MOVED_TO_RECORDS = frozenset({"StaffMember", "CustomerProfile", "CreditNote", "Order",
-                               "EarlierComplaint", "ComplaintContext"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_RECORDS:
-        # By name, not an import statement: records imports this module (no circle).
-        return getattr(importlib.import_module("workflows.records"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,15 +20,9 @@ from workflows.actions import ACTIONS, GENERIC, Action, Handler
 from workflows.complaint import rules
 from workflows.complaint.rules import ActionFacts
 from workflows.events import Event
-from workflows.models import (
-    ComplaintState,
-    Order,
-    PlanStep,
-    Role,
-    StaffMember,
-    StepKind,
-)
+from workflows.models import ComplaintState, PlanStep, Role, StepKind
 from workflows.permissions import NotPermitted
+from workflows.records import Order, StaffMember
 
 PLAN_ROWS = 3  # step rows on the action-plan form; empty rows are left out
 

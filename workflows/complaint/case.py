@@ -19,15 +19,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.events import Event
     from workflows.messages import CarriedComplaint, ComplaintStart
     from workflows.models import (
-        ComplaintContext,
         ComplaintIntake,
         ComplaintOutcome,
         ComplaintState,
         Role,
-        StaffMember,
         TimelineEvent,
     )
     from workflows.policy import SlaPolicy
+    from workflows.records import ComplaintContext, StaffMember
 
 SYSTEM = "system"  # the actor of what the workflow does by itself
 # The timeline events the next run carries: the resolution log in PostgreSQL has them all,

@@ -19,8 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.deadlines import Deadlines
     from workflows.complaint.effects import Effects
     from workflows.events import CUSTOMER_SIGN_OFF, CUSTOMER_UPDATE, Event
-    from workflows.models import CustomerResponse, StaffMember
+    from workflows.models import CustomerResponse
     from workflows.permissions import is_customer_actor
+    from workflows.records import StaffMember
 
 # Patches (workflow.patched) for what the email channel added to running complaints.
 ASK_FOR_SIGN_OFF = "ask-customer-for-sign-off"

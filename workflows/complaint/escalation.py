@@ -19,15 +19,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.deadlines import Deadlines
     from workflows.complaint.effects import Effects
     from workflows.events import ESCALATION, LEVEL_NAMES, Event, deadline_type
-    from workflows.models import (
-        ComplaintContext,
-        ComplaintIntake,
-        ComplaintState,
-        Role,
-        StaffMember,
-    )
+    from workflows.models import ComplaintIntake, ComplaintState, Role
     from workflows.permissions import is_customer_actor
     from workflows.policy import SlaPolicy
+    from workflows.records import ComplaintContext, StaffMember
 
 LEVEL_ROLES = {1: Role.team_lead, 2: Role.head_of_cs}
 ROLE_LEVEL = {Role.team_lead: 1, Role.head_of_cs: 2}

@@ -30,16 +30,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         ActionPlan,
         FixStatus,
-        Order,
         PlanStep,
         RefundDecision,
         RefundState,
         RefundStatus,
         Role,
-        StaffMember,
         Status,
         StepKind,
     )
+    from workflows.records import Order, StaffMember
     from workflows.refunds import refund_limit, to_money
     from workflows.refusals import (
         InvalidValue,

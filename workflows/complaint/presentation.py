@@ -36,10 +36,10 @@ from workflows.models import (
     Deadline,
     NextDeadline,
     Phase,
-    StaffMember,
     Status,
 )
 from workflows.policy import CalendarPolicy
+from workflows.records import StaffMember
 
 ACTIVE_PHASES = (Phase.ownership, Phase.resolution)
 

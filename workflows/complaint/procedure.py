@@ -35,8 +35,9 @@ with workflow.unsafe.imports_passed_through():
         deadline_type,
     )
     from workflows.messages import AgentRequest, ContextRequest, EmailReceipt
-    from workflows.models import StaffMember, Status
+    from workflows.models import Status
     from workflows.policy import format_duration
+    from workflows.records import StaffMember
 
 # Events in one run's history before it continues as new (the server's own suggestion,
 # at a few thousand events, also counts). A day with an update adds about 55.

@@ -43,10 +43,10 @@ with workflow.unsafe.imports_passed_through():
         ResolutionConfirmation,
         Role,
         SolutionProposal,
-        StaffMember,
         Status,
         StepKind,
     )
+    from workflows.records import StaffMember
 
 excerpt = ui.excerpt
 # Patches for the silence limits: complaints that proposed or asked for the sign-off before

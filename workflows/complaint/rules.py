@@ -31,7 +31,6 @@ from workflows.models import (
     InternalReview,
     KbArticleDone,
     KbArticleStatus,
-    Order,
     PersonalAcknowledgement,
     Phase,
     PhoneContact,
@@ -44,7 +43,6 @@ from workflows.models import (
     Role,
     RootCauseAnalysis,
     SolutionProposal,
-    StaffMember,
     Status,
     StepKind,
     Withdrawal,
@@ -57,6 +55,7 @@ from workflows.permissions import (
     is_customer_actor,
 )
 from workflows.policy import SlaPolicy
+from workflows.records import Order, StaffMember
 from workflows.refusals import (
     AlreadyDismissed,
     AlreadyDone,
