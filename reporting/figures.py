@@ -25,17 +25,35 @@ Definitions (SOP v2.0 section 5 names the metrics and their targets):
   `deadline`, without its _2, _3 numbering) and by the complaint's category.
 - escalations: `escalated` events in the period, by their `level`.
 - refunds: refunds credited (approved and applied) in the period, per currency.
+- how resolved: the complaints resolved in the period by their `outcome`: confirmed by the
+  customer's written sign-off, not confirmed (no sign-off within the policy's wait), or a
+  final response (upheld, partly upheld, not upheld), with each one's share.
+- dismissed: complaints dismissed as not a complaint (`outcome` dismissed) whose `closed_at`
+  is in the period, by reason. They count in no other figure: not received, not open, no
+  breach, no acknowledgement.
+- a regulator's figures (a policy with [regulatory]): the complaints resolved in the period
+  by how long they took from receipt (within the summary resolution period, within the
+  final-response limit, after it), their outcomes by category, and the redress paid (the
+  refunds credited).
 """
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
-from workflows.calendar import business_day_length, business_time_between, to_business_time
+from workflows.calendar import (
+    business_day_length,
+    business_time_between,
+    period_deadline,
+    to_business_time,
+)
 from workflows.events import Event, deadline_type
 from workflows.models import Category, Model, Source
 from workflows.policy import CalendarPolicy, SlaPolicy, snapshot_policy
@@ -81,6 +99,27 @@ class TargetResult(Model):
     met: bool | None  # None: no data in the period
 
 
+class CategoryOutcomes(Model):
+    category: str
+    closed: int
+    upheld: int
+    partly_upheld: int
+    not_upheld: int
+
+
+class RegulatorFigures(Model):
+    """What a regulator's complaint return asks for, over the complaints resolved."""
+
+    regulator: str
+    summary_period: str | None  # e.g. "3 business days"
+    limit: str  # e.g. "8 weeks"
+    closed: int
+    within_summary: int | None
+    within_limit: int
+    after_limit: int
+    by_category: list[CategoryOutcomes]
+
+
 class ReportMetrics(Model):
     period: ReportPeriod
     as_of: datetime
@@ -89,6 +128,11 @@ class ReportMetrics(Model):
     resolved: int
     open_at_end: int
     withdrawn: int = 0  # withdrawn at the customer's request in the period
+    dismissed: int = 0  # dismissed as not a complaint in the period
+    dismissed_by_reason: list[Count] = []
+    # The resolved by outcome: confirmed, unconfirmed, upheld, partly_upheld, not_upheld.
+    resolved_by_outcome: list[Count] = []
+    regulator: RegulatorFigures | None = None
     first_contact_resolutions: int
     fcr_rate: float | None
     average_resolution_days: float | None
@@ -125,7 +169,11 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _counts(rows: list[asyncpg.Record], names: list[str]) -> list[Count]:
+def _tally(names: Iterable[str]) -> list[dict[str, Any]]:
+    return [{"name": n, "count": c} for n, c in Counter(names).items()]
+
+
+def _counts(rows: Sequence[Mapping[str, Any]], names: list[str]) -> list[Count]:
     """Every name of a vocabulary (zeros included, so charts compare), then any others."""
     found = {str(r["name"]): r["count"] for r in rows}
     extra = sorted(n for n in found if n not in names)
@@ -144,30 +192,36 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
                       AS acknowledged_on_time,
                   count(*) FILTER (WHERE acknowledged_at IS NULL
                                      AND received_at + $3::interval > $4) AS hour_not_over
-           FROM complaints WHERE received_at >= $1 AND received_at < $2""",
+           FROM complaints WHERE received_at >= $1 AND received_at < $2
+             AND outcome IS DISTINCT FROM 'dismissed'""",
         start, end, ACKNOWLEDGED_WITHIN, as_of)
     open_at_end = await conn.fetchval(
         """SELECT count(*) FROM complaints
            WHERE received_at < $1 AND (resolved_at IS NULL OR resolved_at >= $1)
-             AND (outcome IS DISTINCT FROM 'withdrawn' OR closed_at >= $1)""", end)
+             AND (outcome NOT IN ('withdrawn', 'dismissed') OR outcome IS NULL
+                  OR closed_at >= $1)""", end)
     withdrawn = await conn.fetchval(
         """SELECT count(*) FROM complaints
            WHERE outcome = 'withdrawn' AND closed_at >= $1 AND closed_at < $2""", start, end)
     by_category = await conn.fetch(
         f"""SELECT coalesce(category, '{UNCATEGORISED}') AS name, count(*) AS count
-            FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1""", start, end)  # nosec B608 # SQL from constants only; values are bound $n parameters
+            FROM complaints WHERE received_at >= $1 AND received_at < $2
+              AND outcome IS DISTINCT FROM 'dismissed' GROUP BY 1""", start, end)  # nosec B608 # SQL from constants only; values are bound $n parameters
     by_severity = await conn.fetch(
         """SELECT severity::text AS name, count(*) AS count
-           FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1""", start, end)
+           FROM complaints WHERE received_at >= $1 AND received_at < $2
+             AND outcome IS DISTINCT FROM 'dismissed' GROUP BY 1""", start, end)
     by_channel = await conn.fetch(
         """SELECT source AS name, count(*) AS count
-           FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1""", start, end)
+           FROM complaints WHERE received_at >= $1 AND received_at < $2
+             AND outcome IS DISTINCT FROM 'dismissed' GROUP BY 1""", start, end)
     per_day = await conn.fetch(
         """SELECT (received_at AT TIME ZONE $3)::date AS day, count(*) AS count
-           FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY 1""",
+           FROM complaints WHERE received_at >= $1 AND received_at < $2
+             AND outcome IS DISTINCT FROM 'dismissed' GROUP BY 1""",
         start, end, period.timezone)
     resolved = await conn.fetch(
-        f"""SELECT c.crn, c.received_at, c.resolved_at, c.severity,
+        f"""SELECT c.crn, c.received_at, c.resolved_at, c.severity, c.outcome, c.category,
                   (c.escalation_level > 0 OR EXISTS (
                        SELECT 1 FROM complaint_events e
                        WHERE e.crn = c.crn AND e.event = '{Event.escalated}')) AS escalated,
@@ -190,12 +244,19 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
                    coalesce(c.category, '{UNCATEGORISED}') AS category, count(*) AS count
             FROM complaint_events e JOIN complaints c ON c.crn = e.crn
             WHERE e.event = '{Event.deadline_breached}' AND e.at >= $1 AND e.at < $2
+              AND c.outcome IS DISTINCT FROM 'dismissed'
             GROUP BY 1, 2""", start, end)  # nosec B608 # SQL from constants only; values are bound $n parameters
     escalations = await conn.fetch(
         f"""SELECT 'level ' || coalesce(level::text, '?') AS name,
                   count(*) AS count
            FROM complaint_events WHERE event = '{Event.escalated}' AND at >= $1 AND at < $2
            GROUP BY 1""", start, end)  # nosec B608 # SQL from constants only; values are bound $n parameters
+    dismissed = await conn.fetch(
+        f"""SELECT coalesce(e.reason, '?') AS name, count(DISTINCT c.crn) AS count
+            FROM complaints c JOIN complaint_events e
+                 ON e.crn = c.crn AND e.event = '{Event.dismissed}'
+            WHERE c.outcome = 'dismissed' AND c.closed_at >= $1 AND c.closed_at < $2
+            GROUP BY 1""", start, end)  # nosec B608 # SQL from constants only; values are bound $n parameters
     refunds = await conn.fetch(
         """SELECT currency, count(*) AS count, sum(amount) AS total FROM refunds
            WHERE applied_at >= $1 AND applied_at < $2 GROUP BY currency ORDER BY currency""",
@@ -234,6 +295,11 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
         period=period, as_of=as_of, policy_name=policy.name,
         received=n_received, resolved=len(resolved), open_at_end=open_at_end,
         withdrawn=withdrawn,
+        dismissed=sum(r["count"] for r in dismissed),
+        dismissed_by_reason=_counts(dismissed, ["spam", "not_a_complaint", "duplicate"]),
+        # Resolved before outcomes were recorded: only by the customer's written sign-off.
+        resolved_by_outcome=_counts(_tally(r["outcome"] or "confirmed" for r in resolved),
+                                    RESOLVED_OUTCOMES),
         first_contact_resolutions=fcr, fcr_rate=_rate(fcr, len(resolved)),
         average_resolution_days=statistics.fmean(values) if values else None,
         median_resolution_days=statistics.median(values) if values else None,
@@ -263,7 +329,42 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
         targets=[],
     )
     metrics.targets = targets(metrics)
+    if policy.regulatory is not None:
+        metrics.regulator = _regulator_figures(policy, cal, resolved)
     return metrics
+
+
+RESOLVED_OUTCOMES = ["confirmed", "unconfirmed", "upheld", "partly_upheld", "not_upheld"]
+
+
+def _regulator_figures(policy: SlaPolicy, cal: CalendarPolicy,
+                       resolved: list[asyncpg.Record]) -> RegulatorFigures:
+    """Complaints resolved in the period, by how long they took and how they ended."""
+    regulatory = policy.regulatory
+    assert regulatory is not None
+    summary = regulatory.summary_resolution_within
+    within_summary = within_limit = after_limit = 0
+    by_category: dict[str, CategoryOutcomes] = {}
+    for r in resolved:
+        received, done = r["received_at"], r["resolved_at"]
+        if summary is not None and done <= period_deadline(cal, received, summary):
+            within_summary += 1
+        if done <= period_deadline(cal, received, regulatory.final_response_within):
+            within_limit += 1
+        else:
+            after_limit += 1
+        name = r["category"] or UNCATEGORISED
+        row = by_category.setdefault(name, CategoryOutcomes(
+            category=name, closed=0, upheld=0, partly_upheld=0, not_upheld=0))
+        row.closed += 1
+        if r["outcome"] in ("upheld", "partly_upheld", "not_upheld"):
+            setattr(row, r["outcome"], getattr(row, r["outcome"]) + 1)
+    return RegulatorFigures(
+        regulator=regulatory.regulator, summary_period=summary,
+        limit=regulatory.final_response_within, closed=len(resolved),
+        within_summary=within_summary if summary is not None else None,
+        within_limit=within_limit, after_limit=after_limit,
+        by_category=sorted(by_category.values(), key=lambda c: c.category))
 
 
 def _percent(value: float | None) -> str:

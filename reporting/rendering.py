@@ -5,6 +5,8 @@ activities (activities/reports.py) send it; `complaints report` and the console 
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,19 @@ def _label(name: str) -> str:
     return DEADLINE_LABELS.get(name) or name.replace("_", " ").capitalize()
 
 
+OUTCOME_LABELS = {
+    "confirmed": "Resolved, confirmed by the customer",
+    "unconfirmed": "Resolved, not confirmed",
+    "upheld": "Final response: upheld",
+    "partly_upheld": "Final response: partly upheld",
+    "not_upheld": "Final response: not upheld",
+}
+
+
+def _outcome(name: str) -> str:
+    return OUTCOME_LABELS.get(name, name.replace("_", " "))
+
+
 def _percent(value: float | None) -> str:
     return "no data" if value is None else f"{value * 100:.1f}%"
 
@@ -59,7 +74,8 @@ class ReportRenderer:
                                                 default_for_string=False),
             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
         )
-        self.env.filters.update(label=_label, percent=_percent, days=format_days)
+        self.env.filters.update(label=_label, percent=_percent, days=format_days,
+                                outcome=_outcome)
 
     def render(self, m: ReportMetrics) -> RenderedReport:
         context = {"m": m, "p": m.period, "charts": self.charts(m)}
@@ -91,3 +107,43 @@ async def build_report(conn: asyncpg.Connection, period: ReportPeriod, policy: S
     """The report on `period` as the database knows it now (the CLI renders this on demand)."""
     metrics = await compute_metrics(conn, period, policy)
     return metrics, renderer.render(metrics)
+
+
+def metrics_csv(m: ReportMetrics) -> str:
+    """The report's figures as CSV (section, name, value): one row each, for a spreadsheet
+    or a regulator's return."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["section", "name", "value"])
+    w.writerow(["period", m.period.kind.value, m.period.key])
+    for name in ("received", "resolved", "open_at_end", "withdrawn", "dismissed", "recurrent",
+                 "first_contact_resolutions", "average_resolution_days",
+                 "median_resolution_days", "csat_responses", "csat_average",
+                 "acknowledged_within_hour", "breaches", "escalations"):
+        w.writerow(["volume", name, getattr(m, name)])
+    for section, counts in (("resolved_by_outcome", m.resolved_by_outcome),
+                            ("dismissed_by_reason", m.dismissed_by_reason),
+                            ("breaches_by_deadline", m.breaches_by_deadline),
+                            ("breaches_by_category", m.breaches_by_category),
+                            ("escalations_by_level", m.escalations_by_level),
+                            ("received_by_category", m.by_category),
+                            ("received_by_severity", m.by_severity),
+                            ("received_by_channel", m.by_channel)):
+        for c in counts:
+            w.writerow([section, c.name, c.count])
+    for r in m.refunds:
+        w.writerow(["refunds_credited", r.currency, r.total])
+    for t in m.targets:
+        w.writerow(["target", t.metric, "met" if t.met else "no data" if t.met is None
+                    else "missed"])
+    if m.regulator is not None:
+        g = m.regulator
+        if g.summary_period is not None:
+            w.writerow(["regulator", f"resolved within {g.summary_period}", g.within_summary])
+        w.writerow(["regulator", f"resolved within {g.limit}", g.within_limit])
+        w.writerow(["regulator", f"resolved after {g.limit}", g.after_limit])
+        for row in g.by_category:
+            for outcome in ("upheld", "partly_upheld", "not_upheld"):
+                w.writerow(["regulator", f"{row.category} {outcome}", getattr(row, outcome)])
+            w.writerow(["regulator", f"{row.category} resolved", row.closed])
+    return out.getvalue()

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+from reporting.figures import compute_metrics
+from reporting.rendering import ReportRenderer, metrics_csv
 from tests.conftest import ComplaintStack, text_of
 from tests.scenarios import call, drive, plan, propose, refused, reply, review
 from workflows import calendar
@@ -32,6 +34,7 @@ from workflows.models import (
     Status,
 )
 from workflows.policy import POLICY_DIR, SlaPolicy, load_policy, snapshot_policy
+from workflows.report import ReportPeriod, parse_period
 
 LINK_SECRET = "a-test-link-secret-of-at-least-32-bytes!"
 
@@ -121,8 +124,10 @@ async def test_an_unanswered_proposal_is_reminded_at_half_then_the_owner_is_told
         body = text_of(reminder)
         assert reminder["To"] == "kite@kite.example" and crn in reminder["Subject"]
         assert "not heard back" in body and "/c/agreement/" in body
-        # In the complaint's thread, like every email about it.
-        assert reminder["In-Reply-To"] and crn.lower() in reminder["References"].lower()
+        # In the complaint's thread, like every email about it (the proposal's thread).
+        proposal = await stack.mail_for(crn, "solution_proposal:1")
+        assert reminder["References"] == proposal["References"]
+        assert reminder["In-Reply-To"] == proposal["In-Reply-To"]
         state = await stack.status(crn)
         assert fell_at(event_at(state, Event.deadline_warning, CUSTOMER_AGREEMENT), remind)
         assert state.escalation_level == 0 and not state.sla_breached
@@ -402,3 +407,63 @@ async def test_a_holding_response_is_refused_where_the_policy_allows_no_extensio
         await refused(stack, crn, "send_customer_update", CustomerUpdate(
             actor=state.owner or "", holding=True, message="We need longer."),
             "allows no holding response")
+
+
+# --- the reports count every outcome apart -------------------------------------------------
+
+
+async def test_reports_count_each_outcome_apart_and_the_regulators_figures(
+        stack: ComplaintStack):
+    """Four complaints under the FCA's policy: one confirmed, one resolved unconfirmed, one
+    upheld by a final response, one dismissed as spam. The report counts each apart, the
+    dismissed one in no other figure, and the FCA's time bands over the three resolved."""
+    stack.policy = quiet(load_policy(POLICY_DIR / "fca-disp.toml"))
+    stack.settings = replace(stack.settings, link_secret=LINK_SECRET)
+    async with stack.worker():
+        started = await stack.env.get_current_time()
+        confirmed, _ = await owned_and_called(stack, "resolved")
+        unconfirmed, state = await owned_and_called(stack, "agreed")
+        sign_off = state.deadline(CUSTOMER_SIGN_OFF)
+        assert sign_off is not None
+        upheld, state = await owned_and_called(stack, "review")
+        await stack.act(upheld, "issue_final_response", FinalResponse(
+            actor=state.owner or "", outcome="upheld", message="You were right; we fixed it."))
+        spam = (await stack.submit(subject="Cheap watches")).crn
+        await stack.until(spam, lambda s: s.handling_agent is not None)
+        await stack.act(spam, "dismiss", Dismissal(actor="ana", reason="spam"))
+        await until_past(stack, sign_off.due_at)
+        await stack.until(unconfirmed, lambda s: s.outcome == ComplaintOutcome.unconfirmed)
+        await stack.until_row(unconfirmed, lambda r: r["outcome"] == "unconfirmed")
+        await stack.until_row(spam, lambda r: r["outcome"] == "dismissed")
+
+    period = ReportPeriod(kind="weekly", key="test", first_day=started.date(),
+                          end_day=started.date() + timedelta(days=30), timezone="UTC")
+    async with stack.pool.acquire() as conn:
+        m = await compute_metrics(conn, period, stack.policy, as_of=started + timedelta(days=30))
+    assert (m.received, m.resolved, m.dismissed) == (3, 3, 1)
+    assert {c.name: c.count for c in m.resolved_by_outcome} == {
+        "confirmed": 1, "unconfirmed": 1, "upheld": 1, "partly_upheld": 0, "not_upheld": 0}
+    assert {c.name: c.count for c in m.dismissed_by_reason if c.count} == {"spam": 1}
+    # The spam's acknowledgement clock was stopped, and it counts in no SLA figure.
+    assert m.acknowledgement_measured == 3
+    fca = m.regulator
+    assert fca is not None and fca.regulator == "FCA DISP"
+    # The confirmed and the upheld were resolved at once; the unconfirmed one after its
+    # five business days of silence, past the 3-business-day summary period.
+    assert (fca.closed, fca.within_summary, fca.within_limit, fca.after_limit) == (3, 2, 3, 0)
+    [category] = fca.by_category
+    assert (category.category, category.closed, category.upheld) == ("data_inaccuracy", 3, 1)
+    csv_text = metrics_csv(m)
+    assert "resolved_by_outcome,unconfirmed,1" in csv_text
+    assert "dismissed_by_reason,spam,1" in csv_text
+    assert "regulator,resolved within 3 business days,2" in csv_text
+    rendered = ReportRenderer(stack.settings.templates_dir).render(m)
+    assert "Resolved, not confirmed" in rendered.text and "FCA DISP FIGURES" in rendered.text
+    assert "Dismissed (not complaints)  1: spam 1" in rendered.text
+
+
+def test_a_half_year_period():
+    h2 = parse_period("half-year", "2026-H2", "Europe/London")
+    assert (h2.key, h2.first_day, h2.end_day) == ("2026-H2", date(2026, 7, 1), date(2027, 1, 1))
+    assert parse_period("half-year", "2026-03-14", "UTC").key == "2026-H1"
+    assert h2.label == "H2 2026 (July to December 2026)"

@@ -478,7 +478,8 @@ async def test_worker_start_creates_the_schedules(local_stack: ComplaintStack):
         # the 1st of January, April, July and October.
         fires = {ReportKind.weekly: ((1, 31), [(1, 12)], (1, 1)),
                  ReportKind.monthly: ((1, 1), [(1, 12)], (0, 6)),
-                 ReportKind.quarterly: ((1, 1), [(1, 1), (4, 4), (7, 7), (10, 10)], (0, 6))}
+                 ReportKind.quarterly: ((1, 1), [(1, 1), (4, 4), (7, 7), (10, 10)], (0, 6)),
+                 ReportKind.half_year: ((1, 1), [(1, 1), (7, 7)], (0, 6))}
         for kind in ReportKind:
             described = await stack.client.get_schedule_handle(
                 schedule_id(settings, kind)).describe()
@@ -511,7 +512,7 @@ async def test_schedules_update_in_place_and_a_trigger_sends_one_report(
     try:
         ids = await ensure_report_schedules(stack.client, stack.settings, policy)
         assert ids == [f"{stack.settings.task_queue}-report-{k}" for k in
-                       ("weekly", "monthly", "quarterly")]
+                       ("weekly", "monthly", "quarterly", "half-year")]
         weekly = stack.client.get_schedule_handle(ids[0])
         await weekly.pause(note="paused by an operator")
         # A worker restart with another time zone updates them, and keeps the pause.

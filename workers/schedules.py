@@ -34,11 +34,13 @@ CRON = {
     ReportKind.weekly: "0 8 * * MON",
     ReportKind.monthly: "0 8 1 * *",
     ReportKind.quarterly: "0 8 1 1,4,7,10 *",
+    ReportKind.half_year: "0 8 1 1,7 *",
 }
 WHEN = {
     ReportKind.weekly: "every Monday at 08:00",
     ReportKind.monthly: "on the 1st of every month at 08:00",
     ReportKind.quarterly: "on the 1st of January, April, July and October at 08:00",
+    ReportKind.half_year: "on the 1st of January and July at 08:00",
 }
 
 

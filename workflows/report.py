@@ -33,13 +33,14 @@ class ReportKind(StrEnum):
     weekly = "weekly"
     monthly = "monthly"
     quarterly = "quarterly"
+    half_year = "half-year"  # January to June, July to December (regulators' returns)
 
 
 class ReportPeriod(Model):
     """A report's period: local days [first_day, end_day) of the policy's time zone."""
 
     kind: ReportKind
-    key: str  # "2026-W05", "2026-01", "2026-Q1": with kind, the report's identity
+    key: str  # "2026-W05", "2026-01", "2026-Q1", "2026-H1": with kind, the report's identity
     first_day: date
     end_day: date  # exclusive: the first day after the period
     timezone: str
@@ -65,6 +66,8 @@ class ReportPeriod(Model):
                     f"({self.first_day:%a %d %b} to {last:%a %d %b %Y})")
         if self.kind == ReportKind.monthly:
             return f"{self.first_day:%B %Y}"
+        if self.kind == ReportKind.half_year:
+            return f"H{self.key[-1]} {self.key[:4]} ({self.first_day:%B} to {last:%B %Y})"
         return f"Q{self.key[-1]} {self.key[:4]} ({self.first_day:%B} to {last:%B %Y})"
 
 
@@ -122,7 +125,7 @@ def _add_months(day: date, months: int) -> date:
 
 
 def period_containing(kind: ReportKind | str, day: date, timezone: str) -> ReportPeriod:
-    """The week (Monday to Sunday), month or quarter that `day` falls in."""
+    """The week (Monday to Sunday), month, quarter or half-year that `day` falls in."""
     kind = ReportKind(kind)
     if kind == ReportKind.weekly:
         first = day - timedelta(days=day.weekday())
@@ -133,6 +136,11 @@ def period_containing(kind: ReportKind | str, day: date, timezone: str) -> Repor
         first = day.replace(day=1)
         return ReportPeriod(kind=kind, key=f"{first:%Y-%m}", first_day=first,
                             end_day=_add_months(first, 1), timezone=timezone)
+    if kind == ReportKind.half_year:
+        half = (day.month - 1) // 6
+        first = date(day.year, half * 6 + 1, 1)
+        return ReportPeriod(kind=kind, key=f"{day.year}-H{half + 1}", first_day=first,
+                            end_day=_add_months(first, 6), timezone=timezone)
     quarter = (day.month - 1) // 3
     first = date(day.year, quarter * 3 + 1, 1)
     return ReportPeriod(kind=kind, key=f"{day.year}-Q{quarter + 1}", first_day=first,
@@ -167,12 +175,17 @@ def parse_period(kind: ReportKind | str, text: str, timezone: str,
             if not 1 <= int(quarter) <= 4:
                 raise ValueError
             return period_containing(kind, date(int(year), int(quarter) * 3 - 2, 1), timezone)
+        if kind == ReportKind.half_year and "-H" in value:
+            year, half = value.split("-H")
+            if not 1 <= int(half) <= 2:
+                raise ValueError
+            return period_containing(kind, date(int(year), int(half) * 6 - 5, 1), timezone)
         if kind == ReportKind.monthly and len(value) == 7:
             return period_containing(kind, date.fromisoformat(value + "-01"), timezone)
         return period_containing(kind, date.fromisoformat(value), timezone)
     except ValueError:
         examples = {ReportKind.weekly: "2026-W05", ReportKind.monthly: "2026-01",
-                    ReportKind.quarterly: "2026-Q1"}[kind]
+                    ReportKind.quarterly: "2026-Q1", ReportKind.half_year: "2026-H1"}[kind]
         raise ValueError(f"{text!r} is not a {kind.value} period: give {examples}, a date in "
                          "it (2026-01-14), 'last' or 'current'") from None
 

@@ -7,7 +7,7 @@
     complaints list [--status ...] [--json]   the same filters as GET /complaints
     complaints <action> CRN --actor ID [fields...] | --json FILE|-
     complaints refund-decision CRN --actor ID --approve|--reject --amount A [--note N]
-    complaints report weekly|monthly|quarterly [--period P] [--out FILE]
+    complaints report weekly|monthly|quarterly|half-year [--period P] [--out FILE] [--format csv]
     complaints policy check|simulate FILE
     complaints withdraw CRN --actor ID --reason R   closed at the customer's request
     complaints erase CUSTOMER_ID [--yes] [--by WHO] [--withdraw-open]

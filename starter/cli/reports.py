@@ -1,6 +1,7 @@
 """The `complaints report` and `complaints policy` subcommands.
 
-    complaints report weekly|monthly|quarterly [--period P] [--out FILE.html] [--send]
+    complaints report weekly|monthly|quarterly|half-year [--period P] [--out FILE.html]
+                      [--format csv] [--send]
     complaints policy check FILE
     complaints policy simulate FILE [--since DATE]
 
@@ -21,7 +22,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 
 from database.pool import connection
-from reporting.rendering import ReportRenderer, build_report
+from reporting.rendering import ReportRenderer, build_report, metrics_csv
 from settings import Settings, connect
 from starter.cli.usage import UsageError
 from starter.operations import ActionRefused
@@ -38,12 +39,14 @@ from workflows.report import (
 
 
 def add_report_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="render a weekly, monthly or quarterly report")
+    p = sub.add_parser("report", help="render a weekly, monthly, quarterly or half-year report")
     p.add_argument("kind", choices=[k.value for k in ReportKind])
     p.add_argument("--period", default="last",
-                   help="2026-W05, 2026-01, 2026-Q1, a date in the period, 'last' (the last "
+                   help="2026-W05, 2026-01, 2026-Q1, 2026-H1, a date in the period, 'last' (the last "
                         "complete one, the default) or 'current' (so far)")
     p.add_argument("--out", metavar="FILE", help="write the HTML email here (open it in a browser)")
+    p.add_argument("--format", choices=("text", "csv"), default="text",
+                   help="csv: the figures as rows (section, name, value), to standard output")
     p.add_argument("--send", action="store_true",
                    help="email it to the head of customer success through the worker, as the "
                         "schedule does (complete periods only; never twice)")
@@ -75,9 +78,11 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> None:
         await _send(settings, policy, period)
         return
     async with connection(settings.database_url) as conn:
-        _, rendered = await build_report(conn, period, policy,
-                                         ReportRenderer(settings.templates_dir))
-    if args.out:
+        metrics, rendered = await build_report(conn, period, policy,
+                                               ReportRenderer(settings.templates_dir))
+    if args.format == "csv":
+        print(metrics_csv(metrics), end="")
+    elif args.out:
         Path(args.out).write_text(rendered.html, encoding="utf-8")
         print(f"wrote {args.out}: {rendered.subject}")
     else:
