@@ -149,7 +149,20 @@ class InboundActivities(activity_types.InboundActivities):
                                message_id, crn)
 
     async def _thread(self, parsed: ParsedMessage, authenticated: bool) -> str | None:
-        """The complaint this message answers, if its sender is that complaint's customer."""
+        """The complaint this message answers, if its sender is that complaint's customer;
+        a complaint dismissed as a duplicate hands its mail on to the original."""
+        crn = await self._answered(parsed, authenticated)
+        async with self.pool.acquire() as conn:
+            for _ in range(5):  # a duplicate of a duplicate, a few deep at most
+                original = await conn.fetchval(
+                    "SELECT duplicate_of FROM complaints WHERE crn = $1 AND outcome = 'dismissed'",
+                    crn) if crn else None
+                if original is None:
+                    break
+                crn = original
+        return crn
+
+    async def _answered(self, parsed: ParsedMessage, authenticated: bool) -> str | None:
         async with self.pool.acquire() as conn:
             if parsed.references:
                 known = await conn.fetch(

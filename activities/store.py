@@ -30,7 +30,7 @@ _ROW_COLUMNS = (
     "description", "category", "impact", "order_id", "severity", "severity_score", "status",
     "phase", "owner", "handling_agent", "escalation_level", "retention_risk", "sla_breached",
     "recurrent_of", "policy_name", "received_at", "acknowledged_at", "resolved_at",
-    "closed_at", "archived_at", "csat_score", "outcome",
+    "closed_at", "archived_at", "csat_score", "outcome", "duplicate_of",
 )
 _CHANGING = frozenset(_ROW_COLUMNS) - {
     "source", "external_ref", "customer_id", "customer_name", "customer_email", "subject",

@@ -139,6 +139,19 @@ async def test_reply_by_header_and_by_subject_token_spoofed_token_is_not_attache
     assert row["crn"] != crn
 
 
+async def test_a_duplicate_s_later_mail_threads_into_the_original(channel: Channel):
+    original, _, _ = await owned(channel)
+    again, _, ack = await new_complaint(channel, body="I wrote to you before about the totals.")
+    await channel.stack.until(again, lambda s: s.handling_agent is not None)
+    await channel.stack.act(again, "dismiss", m.Dismissal(
+        actor="ana", reason="duplicate", duplicate_of=original, note="Wrote twice"))
+    # The customer answers the duplicate's acknowledgement: it lands on the original.
+    assert await channel.deliver(reply_to(ack, "Any news on the totals?")) == "reply"
+    assert (await replies(channel, original))[-1].detail == "Any news on the totals?"
+    row = await channel.stack.until_row(again, lambda r: r["outcome"] == "dismissed")
+    assert row["duplicate_of"] == original
+
+
 async def test_apple_mail_reply_is_stripped(channel: Channel):
     crn, _, ack = await owned(channel)
     apple = reply_to(ack, "Thanks, I will wait for the call.\n\nSent from my iPhone\n\n"

@@ -80,6 +80,8 @@ class ComplaintRecord(Model):
     csat_score: int | None = None
     # withdrawn (ComplaintState.outcome); left out of the JSON when not set.
     outcome: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    # A duplicate's original (dismissed as a duplicate): its later mail threads there.
+    duplicate_of: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @model_serializer(mode="wrap")
     def _only_what_is_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

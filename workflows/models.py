@@ -431,6 +431,8 @@ class ComplaintState(Model):
     # Proposals the customer refused; at the policy's max_proposals the owner is asked for a
     # final response.
     proposals_refused: int = 0
+    # Dismissed as a duplicate of this complaint: the customer's later mail goes there.
+    duplicate_of: str | None = _typed_field()
     # The whole timeline; after a long life continued as new, the most recent events (the
     # first one's `seq` says where it starts; the resolution log in PostgreSQL has them all).
     timeline: list[TimelineEvent] = Field(default_factory=list)

@@ -5,6 +5,9 @@ ALTER TABLE complaints ADD CONSTRAINT complaints_outcome_check
     CHECK (outcome IS NULL OR outcome IN ('confirmed', 'unconfirmed', 'upheld', 'partly_upheld',
                                           'not_upheld', 'withdrawn', 'dismissed'));
 
+-- Dismissed as a duplicate: the original, where the customer's later mail threads.
+ALTER TABLE complaints ADD COLUMN duplicate_of text;
+
 -- The half-year report (regulators' complaint returns cover January-June and July-December).
 ALTER TABLE reports DROP CONSTRAINT reports_kind_check;
 ALTER TABLE reports ADD CONSTRAINT reports_kind_check

@@ -237,7 +237,7 @@ class Effects:
             recurrent_of=s.recurrent_of, policy_name=s.policy_name, received_at=s.received_at,
             acknowledged_at=ack.met_at if ack else None, resolved_at=s.resolved_at,
             closed_at=s.closed_at, archived_at=s.archived_at, csat_score=s.csat_score,
-            outcome=s.outcome.value if s.outcome else None,
+            outcome=s.outcome.value if s.outcome else None, duplicate_of=s.duplicate_of,
         )
 
     # --- activities and email -------------------------------------------------------------

@@ -84,7 +84,7 @@ class Withdrawals:
                 and to is not None):  # queued before the dismissal, which stops all mail
             self.effects.email("not_a_complaint", [to], "not_a_complaint",
                                case.mail_context())
-        s.outcome = ComplaintOutcome.dismissed
+        s.outcome, s.duplicate_of = ComplaintOutcome.dismissed, dismissal.duplicate_of
         s.phase, s.status, s.closed_at = Phase.closed, Status.closed, workflow.now()
         of = f" of {dismissal.duplicate_of}" if dismissal.duplicate_of else ""
         note = f": {ui.excerpt(dismissal.note)}" if dismissal.note else ""
