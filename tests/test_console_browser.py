@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest_asyncio
 
 from tests import browser as chromium
-from tests.conftest import ComplaintStack
+from tests.conftest import ComplaintStack, text_of
 from tests.console_stack import PASSWORDS, Console, console_on
-from tests.scenarios import agree_to_refund, balance
-from workflows.models import Status
+from tests.scenarios import agree_to_refund, balance, owner_of, review, to_owner
+from workflows.models import ComplaintOutcome, Status
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1, from npm
 browser = chromium.browser  # the fixture
@@ -188,3 +188,41 @@ async def test_the_queue_complaint_and_approvals_pages_pass_axe(browser, console
     assert await page.locator("form.action").count() >= 2
     problems["complaint page (owner)"] = await axe_serious(page)
     assert problems == {k: [] for k in problems}, problems
+
+
+async def test_a_team_lead_dismisses_spam_and_an_owner_issues_a_final_response(
+        browser, console: Console):
+    """The new actions' forms, as the people who may take them see them."""
+    stack = console.stack
+    spam = (await stack.submit(subject="Cheap watches, best prices")).crn
+    page = await sign_in(browser, console, "tom")
+    await page.goto(f"/console/complaints/{spam}")
+    form = page.locator("form", has=page.get_by_role("button", name="Dismiss"))
+    await form.get_by_label("Reason").select_option("spam")
+    await form.get_by_label("Note for colleagues").fill("A link farm")
+    await form.get_by_role("button", name="Dismiss").click()
+    assert "Dismiss" in await page.get_by_role("status").inner_text()
+    state = await stack.until(spam, lambda s: s.outcome is not None)
+    assert (state.status, state.outcome) == (Status.closed, ComplaintOutcome.dismissed)
+    await page.goto(f"/console/complaints/{spam}")
+    assert "dismissed: not a complaint" in await page.locator("main").inner_text()
+
+    crn, owner = await to_owner_reviewed(stack)
+    page = await sign_in(browser, console, owner)
+    await page.goto(f"/console/complaints/{crn}")
+    form = page.locator("form", has=page.get_by_role("button", name="Issue final response"))
+    await form.get_by_label("Outcome").select_option("partly_upheld")
+    await form.get_by_label("Letter to the customer").fill("We checked every export: two were wrong.")
+    await form.get_by_role("button", name="Issue final response").click()
+    assert "Issue final response" in await page.get_by_role("status").inner_text()
+    state = await stack.until(crn, lambda s: s.outcome is not None)
+    assert (state.status, state.outcome) == (Status.resolved, ComplaintOutcome.partly_upheld)
+    letter = await stack.mail_for(crn, "final_response:1")
+    assert "two were wrong" in text_of(letter)
+
+
+async def to_owner_reviewed(stack: ComplaintStack) -> tuple[str, str]:
+    crn = await to_owner(stack)
+    owner = await owner_of(stack, crn)
+    await stack.act(crn, "submit_internal_review", review(owner))
+    return crn, owner

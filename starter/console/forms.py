@@ -9,6 +9,7 @@ validator still decides when the form comes back, and a refused action changes n
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,7 +21,14 @@ from workflows.actions import ACTIONS, GENERIC, Action, Handler
 from workflows.complaint import rules
 from workflows.complaint.rules import ActionFacts
 from workflows.events import Event
-from workflows.models import ComplaintState, PlanStep, Role, StepKind
+from workflows.models import (
+    ComplaintState,
+    DismissalReason,
+    FinalOutcome,
+    PlanStep,
+    Role,
+    StepKind,
+)
 from workflows.permissions import NotPermitted
 from workflows.records import Order, StaffMember
 
@@ -106,6 +114,25 @@ LAYOUTS: dict[str, dict[str, Any]] = {
         Field("comment", "Comment", required=False))},
     "escalate": {"fields": (Field("reason", "Reason for escalating"),)},
     "reassign": {"fields": (Field("owner", "New owner", "select"),)},
+    "issue_final_response": {"fields": (
+        Field("outcome", "Outcome", "select", True, (
+            ("upheld", "Upheld"), ("partly_upheld", "Partly upheld"),
+            ("not_upheld", "Not upheld (a team lead or the head of customer success)"))),
+        Field("message", "Letter to the customer",
+              hint="Written for this customer; the policy's referral rights follow it"),
+        Field("redress", "Redress (amount, optional)", "text", False,
+              hint="Credited through the refund path and its approval rules")),
+        "intro": "The firm's final answer: every deadline ends and the complaint is resolved."},
+    "dismiss": {"fields": (
+        Field("reason", "Reason", "select", True, (
+            ("spam", "Spam"), ("not_a_complaint", "Not a complaint (a question, misrouted)"),
+            ("duplicate", "A duplicate of another complaint"))),
+        Field("note", "Note for colleagues", required=False),
+        Field("duplicate_of", "Duplicate of (CRN)", "text", False,
+              hint="For a duplicate: the original, where the customer's later mail will go"),
+        Field("send_note", "Send the sender a polite note (not a complaint only)", "checkbox",
+              False)),
+        "intro": "Closes it at once, cancels every deadline and sends nothing to the sender."},
     "withdraw": {"fields": (Field("reason", "Why the customer withdraws it",
                                   hint="Closes the complaint at the customer's request: every "
                                        "deadline is cancelled and nothing more is emailed"),),
@@ -115,11 +142,23 @@ LAYOUTS: dict[str, dict[str, Any]] = {
 
 def _default_fields(model: type[BaseModel]) -> tuple[Field, ...]:
     """One field per payload field (the actor is the signed-in member): a checkbox for a
-    yes/no, a line of text otherwise, optional where the model has a default."""
-    return tuple(
-        Field(name, name.replace("_", " ").capitalize(),
-              "checkbox" if f.annotation is bool else "text", required=f.is_required())
-        for name, f in model.model_fields.items() if name != "actor")
+    yes/no, a choice for a vocabulary, a line of text otherwise, optional where the model
+    has a default."""
+    def field_for(name: str, annotation: Any, required: bool) -> Field:
+        label = name.replace("_", " ").capitalize()
+        if annotation is bool:
+            return Field(name, label, "checkbox", required=required)
+        if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+            return Field(name, label, "select", required,
+                         tuple((v.value, v.value.replace("_", " ")) for v in annotation))
+        return Field(name, label, "text", required=required)
+
+    return tuple(field_for(name, f.annotation, f.is_required())
+                 for name, f in model.model_fields.items() if name != "actor")
+
+
+# Optional fields whose empty answer means "none" (not an empty text).
+NONE_WHEN_EMPTY = frozenset({"redress", "duplicate_of"})
 
 
 def _form(action: Action) -> ActionForm:
@@ -157,6 +196,8 @@ def payload(update: str, form: Mapping[str, Any], actor: str) -> dict[str, Any]:
                 data[f.name] = {"yes": True, "no": False}.get(_text(form, f.name))
             elif f.name == "score":
                 data[f.name] = int(_text(form, f.name)) if _text(form, f.name).isdigit() else 0
+            elif f.name in NONE_WHEN_EMPTY and not _text(form, f.name):
+                continue
             else:
                 data[f.name] = _text(form, f.name)
     return {**data, "actor": actor}
@@ -186,6 +227,8 @@ def _probe(update: str, actor: str, s: ComplaintState) -> Any:
         "record_customer_response": {"agrees": None},
         "reassign": {"owner": _PROBE_OWNER.id},
         "decide_refund": {"approved": True, "amount": s.refund.amount or Decimal(0)},
+        "issue_final_response": {"outcome": FinalOutcome.upheld, "message": "(probe)"},
+        "dismiss": {"reason": DismissalReason.spam},
     }
     return model.model_construct(**base, **probes.get(update, {}))
 
