@@ -22,8 +22,18 @@ differently fails `make test` before it reaches production. The paths:
                                                `upsert-only-changed-search-attributes` patch
 - full_life_before_next_deadline_patch.json    intake to archive recorded *before* the
                                                `next-deadline-search-attribute` patch
+- disagreement_before_silence_limits.json      the disagreement path and the customer by
+  customer_by_email_before_silence_limits.json email, recorded *before* the `agreement-wait`,
+                                               `deadlock-asks-for-final-response` and
+                                               `sign-off-wait` patches
+- final_response_after_deadlock.json           three proposals refused, the owner asked for
+                                               a final response, partly upheld, to archive
+- resolved_unconfirmed.json                    no sign-off within the wait: resolved,
+                                               unconfirmed, to archive
+- dismissed_as_spam.json                       dismissed in its first hour: every clock
+                                               cancelled, the run completed
 
-`RECORD_HISTORIES=1 make test` re-records all but the last three (the recorders below are skipped
+`RECORD_HISTORIES=1 make test` re-records all but the *before* ones (the recorders below are skipped
 otherwise). See docs/reliability.md, "Safe evolution", for how a change is made.
 """
 
@@ -51,10 +61,13 @@ from workflows.models import Status
 
 HISTORIES = Path(__file__).parent / "histories"
 PATHS = ["full_life", "missed_acknowledgement_escalation_chain", "refund_with_approval",
-         "disagreement_and_replan", "customer_by_email", "withdrawn_awaiting_approval"]
+         "disagreement_and_replan", "customer_by_email", "withdrawn_awaiting_approval",
+         "final_response_after_deadlock", "resolved_unconfirmed", "dismissed_as_spam"]
 BEFORE_REMINDER = HISTORIES / "escalation_unanswered_before_reminder.json"
 BEFORE_UPSERT_PATCH = HISTORIES / "full_life_before_upsert_patch.json"
 BEFORE_NEXT_DEADLINE_PATCH = HISTORIES / "full_life_before_next_deadline_patch.json"
+BEFORE_SILENCE_LIMITS = [HISTORIES / "disagreement_before_silence_limits.json",
+                         HISTORIES / "customer_by_email_before_silence_limits.json"]
 UPSERT_ATTRIBUTES = "upsertWorkflowSearchAttributesEventAttributes"
 RECORDING = bool(os.environ.get("RECORD_HISTORIES"))
 recorder = pytest.mark.skipif(not RECORDING, reason="RECORD_HISTORIES=1 records histories")
@@ -125,6 +138,18 @@ async def test_old_complaints_replay_only_because_the_email_channel_is_patched(m
     assert await replay(full_life) is None
     monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
     failure = await replay(full_life)
+    assert failure is not None and "nondetermin" in str(failure).lower(), failure
+
+
+@pytest.mark.parametrize("path", BEFORE_SILENCE_LIMITS, ids=lambda p: p.stem)
+async def test_old_complaints_replay_only_because_the_silence_limits_are_patched(
+        monkeypatch, path: Path):
+    """A proposal now waits `agreement_wait` and a sign-off request `sign_off_wait` (new
+    timers), and deadlock asks for a final response: complaints that proposed or asked
+    before replay without them, and would not without the guards."""
+    assert await replay(path) is None
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    failure = await replay(path)
     assert failure is not None and "nondetermin" in str(failure).lower(), failure
 
 
@@ -277,3 +302,45 @@ async def to_archive(stack: ComplaintStack, crn: str, owner: str, rated_by: str 
     await stack.sleep(timedelta(days=30, seconds=1))
     final = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
     assert final.status == Status.archived
+
+
+@recorder
+async def test_record_final_response_after_deadlock(stack: ComplaintStack):
+    async with stack.worker():
+        crn, state = await drive(stack, "proposed")
+        owner = state.owner
+        assert owner is not None
+        for n in range(3):
+            if n:
+                await stack.act(crn, "submit_action_plan", plan(owner, note=f"Plan {n + 1}"))
+                await stack.act(crn, "propose_solution", propose(owner))
+            await stack.act(crn, "record_customer_response", reply(False))
+        await stack.mail_for(crn, "final_response_due:3")
+        await stack.act(crn, "issue_final_response", m.FinalResponse(
+            actor=owner, outcome="partly_upheld", message="Our final answer on the totals."))
+        await to_archive(stack, crn, owner)
+        await record(stack, crn, "final_response_after_deadlock")
+
+
+@recorder
+async def test_record_resolved_unconfirmed(stack: ComplaintStack):
+    async with stack.worker():
+        crn, state = await drive(stack, "agreed")
+        owner = state.owner
+        sign_off = state.deadline("customer_sign_off")
+        assert owner is not None and sign_off is not None
+        await stack.sleep(sign_off.due_at - await stack.env.get_current_time()
+                          + timedelta(seconds=1))
+        await stack.until(crn, lambda s: s.outcome == m.ComplaintOutcome.unconfirmed)
+        await to_archive(stack, crn, owner)
+        await record(stack, crn, "resolved_unconfirmed")
+
+
+@recorder
+async def test_record_dismissed_as_spam(stack: ComplaintStack):
+    async with stack.worker():
+        crn = (await stack.submit()).crn
+        await stack.until(crn, lambda s: s.handling_agent is not None)
+        await stack.act(crn, "dismiss", m.Dismissal(actor="ana", reason="spam"))
+        await stack.client.get_workflow_handle(crn).result()
+        await record(stack, crn, "dismissed_as_spam")
