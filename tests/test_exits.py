@@ -13,8 +13,10 @@ from datetime import date, datetime, timedelta
 
 from reporting.figures import compute_metrics
 from reporting.rendering import ReportRenderer, metrics_csv
+from tests.api_stack import api_on
+from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack, text_of
-from tests.scenarios import call, drive, plan, propose, refused, reply, review
+from tests.scenarios import ack, call, drive, plan, propose, refused, reply, review
 from workflows import calendar
 from workflows.events import (
     CUSTOMER_AGREEMENT,
@@ -467,3 +469,42 @@ def test_a_half_year_period():
     assert (h2.key, h2.first_day, h2.end_day) == ("2026-H2", date(2026, 7, 1), date(2027, 1, 1))
     assert parse_period("half-year", "2026-03-14", "UTC").key == "2026-H1"
     assert h2.label == "H2 2026 (July to December 2026)"
+
+
+# --- the new actions through the API and the CLI ---------------------------------------------
+
+
+async def test_the_final_response_and_the_dismissal_through_the_api_and_the_cli(
+        stack: ComplaintStack, monkeypatch, capsys):
+    async with api_on(stack) as api:
+        crn = await api.submit()
+        await stack.mail_for(crn, "acknowledgement")
+        await stack.act(crn, "acknowledge_personally", ack())
+        owner = (await stack.until(crn, lambda s: s.owner is not None)).owner or ""
+        await stack.act(crn, "submit_internal_review", review(owner))
+        # An owner may not decline a complaint alone: 403, and nothing changed.
+        refused_by_role = await api.act(crn, "issue_final_response", owner,
+                                        outcome="not_upheld", message="We disagree.")
+        assert refused_by_role.status_code == 403, refused_by_role.text
+        done = await api.act(crn, "issue_final_response", "tom", outcome="not_upheld",
+                             message="We looked again and the totals were right.")
+        assert done.status_code == 200, done.text
+        assert done.json()["outcome"] == "not_upheld"
+        bad = await api.act(crn, "dismiss", "tom", reason="spam")
+        assert bad.status_code == 409, bad.text  # resolved: not dismissed
+
+        # The CLI: a dismissal as a duplicate of the first, then one that names nothing.
+        other = await api.submit()
+        await stack.until(other, lambda s: s.handling_agent is not None)
+        monkeypatch.setenv("TEMPORAL_ADDRESS",
+                           stack.env.client.service_client.config.target_host)
+        monkeypatch.setenv("DATABASE_URL", stack.settings.database_url)
+        code, _, err = await Cli(capsys)("dismiss", other, "--actor", "ana", "--reason",
+                                         "duplicate", "--duplicate-of", "CRN-NOSUCHONE1")
+        assert code == 1 and "CRN-NOSUCHONE1 is not a complaint" in err
+        code, out, err = await Cli(capsys)("dismiss", other, "--actor", "ana", "--reason",
+                                           "duplicate", "--duplicate-of", crn)
+        assert code == 0, err
+        assert f"{other}: closed" in out
+        row = await stack.until_row(other, lambda r: r["outcome"] == "dismissed")
+        assert row["duplicate_of"] == crn
