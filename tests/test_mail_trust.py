@@ -502,3 +502,31 @@ async def test_a_guessable_message_id_from_before_threads_only_when_authenticate
     proven["Subject"] = "Re: your email"
     row = await deliver(channel, signed(legacy, proven), "ann@legacy.example")
     assert (row["outcome"], row["crn"]) == ("reply", crn)
+
+
+async def test_an_email_that_can_never_go_out_is_recorded_failed_and_the_owner_told(
+        stack: ComplaintStack, tmp_path):
+    """A broken template (or a header no charset encodes) fails without retries: the
+    timeline records why, and the owner is emailed once so the customer is not left
+    waiting for a message that never comes."""
+    import shutil
+    from dataclasses import replace
+
+    from tests.scenarios import drive
+    templates = tmp_path / "templates"
+    shutil.copytree(stack.settings.templates_dir, templates)
+    (templates / "email" / "customer_update.txt.j2").write_text(
+        "Subject: [{{ crn }}] {{ no_such_field }}\n\nbody\n")
+    stack.settings = replace(stack.settings, templates_dir=templates)
+    async with stack.worker():
+        crn, state = await drive(stack, "owner")
+        owner = state.owner or ""
+        await stack.act(crn, "send_customer_update", m.CustomerUpdate(
+            actor=owner, message="We are testing the export fix today."))
+        told = await stack.mail_for(crn, "email_failed:customer_update:1")
+        assert told["To"] == "sam@example.com" and "could not be" in str(told.get_body(
+            preferencelist=("plain",)).get_content())
+        failed = [e for e in (await stack.status(crn)).timeline if e.event == "email_failed"]
+        assert [e.detail.split(":")[0] for e in failed] == ["customer_update"]
+        assert "no_such_field" in (failed[0].reason or "")
+    assert not stack.mails(crn, "customer_update")

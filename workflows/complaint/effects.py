@@ -45,6 +45,7 @@ RETRY_FOREVER = RetryPolicy(
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # A workflow task's search-attribute changes in one upsert (before it: one per change).
 ONE_UPSERT_PER_TASK = "one-search-attribute-upsert-per-task"
+OWNER_TOLD_OF_FAILED_EMAIL = "owner-told-of-a-failed-email"
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -267,10 +268,11 @@ class Effects:
                 receipt = await self.call(
                     EmailActivities.send_email, request,
                     f"Email {kind} to {ui.recipients(to, case.roster, case.customer_email())}")
-            except ActivityError as err:  # only a broken template gets here: it never retries
+            except ActivityError as err:  # a broken template or header: it never retries
                 case.log(Event.email_failed, SYSTEM, f"{kind}: {err.cause or err}",
                          reason=str(err.cause or err))
                 self.changed()
+                self._tell_owner_it_failed(kind, to)
                 return
             held = " (held back: the hourly cap on automatic mail to this address)" \
                 if receipt.status == "suppressed" else ""
@@ -280,3 +282,15 @@ class Effects:
                 await then(receipt)
 
         self.spawn(send(), f"the {kind} email")
+
+    def _tell_owner_it_failed(self, kind: str, to: list[str]) -> None:
+        """An email that can never go out (its template or a header is broken): the owner
+        hears of it, once, unless it was their own notice that failed."""
+        case = self.case
+        owner = case.roster.get(case.state.owner or "")
+        if (owner is None or owner.email in to or kind.startswith("email_failed")
+                or not workflow.patched(OWNER_TOLD_OF_FAILED_EMAIL)):
+            return
+        self.email(f"email_failed:{kind}", [owner.email], "email_failed", {
+            **case.mail_context(), "owner_name": owner.name, "kind": kind.partition(":")[0],
+            "to": ui.recipients(to, case.roster, case.customer_email())})
