@@ -16,6 +16,7 @@ from workflows.calendar import (
     business_deadline,
     business_time_between,
     is_working_day,
+    period_deadline,
     to_business_time,
 )
 from workflows.policy import (
@@ -23,6 +24,7 @@ from workflows.policy import (
     WEEKDAYS,
     CalendarPolicy,
     load_policy,
+    parse_period,
     snapshot_policy,
 )
 
@@ -440,3 +442,31 @@ def test_first_working_day_far_away_is_still_found() -> None:
     # calendar, so 09:00 + 1 h = 10:00 UTC.
     cal = CalendarPolicy(working_days=["mon"], holidays=_every_monday_from(date(2026, 1, 5), 450))
     assert add_business_time(cal, utc(2026, 1, 1), "1h") == utc(2034, 8, 21, 10)
+
+
+# --- a regulator's periods (the FCA's DISP, the CFPB) ----------------------------------------
+
+
+def test_business_days_end_at_the_close_of_the_nth_working_day_after_receipt():
+    # Received Wed 23 Dec 2026 14:00 (GMT): Thu 24 is the first business day, Christmas Day
+    # (Fri 25) and Boxing Day's substitute (Mon 28) are bank holidays, Tue 29 the second,
+    # Wed 30 the third: due at its close, 17:00.
+    received = utc(2026, 12, 23, 14)
+    assert period_deadline(LONDON, received, "3 business days") == utc(2026, 12, 30, 17)
+    # 75% of the working time in between, for its warning: 3 h on Wed 23 + 8 h Thu 24 + 8 h
+    # Tue 29 + 8 h Wed 30 = 27 h; 20.25 h in is 1.25 h into Wed 30: 10:15.
+    assert period_deadline(LONDON, received, "3 business days", 0.75) == utc(2026, 12, 30, 10, 15)
+
+
+def test_calendar_weeks_and_days_count_every_hour():
+    received = utc(2026, 12, 23, 14)
+    assert period_deadline(LONDON, received, "8 weeks") == utc(2027, 2, 17, 14)
+    assert period_deadline(LONDON, received, "8 weeks", 0.75) == utc(2027, 2, 3, 14)
+    assert period_deadline(NEW_YORK, received, "15 days") == utc(2027, 1, 7, 14)
+    assert period_deadline(NEW_YORK, received, "60 days") == utc(2027, 2, 21, 14)
+
+
+@pytest.mark.parametrize("bad", ["8", "eight weeks", "0 days", "3 working days", "-1 weeks"])
+def test_a_period_that_is_not_one_is_refused(bad: str):
+    with pytest.raises(ValueError, match="is not a period"):
+        parse_period(bad)
