@@ -258,3 +258,17 @@ async def logged_seqs(stack: ComplaintStack, crn: str, expected: int,
         if len(seqs) >= expected or asyncio.get_running_loop().time() > deadline:
             return seqs
         await asyncio.sleep(0.05)
+
+
+async def refuse_three_times(stack: ComplaintStack) -> tuple[str, str]:
+    """Proposed, refused, planned and proposed again, three refusals in all (deadlock under
+    the default policy); returns (crn, owner)."""
+    crn, state = await drive(stack, "proposed")
+    owner = state.owner
+    assert owner is not None
+    for n in range(3):
+        if n:
+            await stack.act(crn, "submit_action_plan", plan(owner, note=f"Plan {n + 1}"))
+            await stack.act(crn, "propose_solution", propose(owner))
+        await stack.act(crn, "record_customer_response", reply(False))
+    return crn, owner

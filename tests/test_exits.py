@@ -16,7 +16,17 @@ from reporting.rendering import ReportRenderer, metrics_csv
 from tests.api_stack import api_on
 from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack, text_of
-from tests.scenarios import ack, call, drive, plan, propose, refused, reply, review
+from tests.scenarios import (
+    ack,
+    call,
+    drive,
+    plan,
+    propose,
+    refuse_three_times,
+    refused,
+    reply,
+    review,
+)
 from workflows import calendar
 from workflows.events import (
     CUSTOMER_AGREEMENT,
@@ -209,18 +219,6 @@ async def test_the_written_sign_off_is_recorded_as_confirmed(stack: ComplaintSta
 
 
 # --- deadlock and the final response ----------------------------------------------------------
-
-
-async def refuse_three_times(stack: ComplaintStack) -> tuple[str, str]:
-    crn, state = await drive(stack, "proposed")
-    owner = state.owner
-    assert owner is not None
-    for n in range(3):
-        if n:
-            await stack.act(crn, "submit_action_plan", plan(owner, note=f"Plan {n + 1}"))
-            await stack.act(crn, "propose_solution", propose(owner))
-        state = await stack.act(crn, "record_customer_response", reply(False))
-    return crn, owner
 
 
 async def test_three_refused_proposals_ask_the_owner_for_a_final_response_by_a_deadline(

@@ -53,7 +53,15 @@ from temporalio.worker import Replayer
 
 from starter.operations import signal
 from tests.conftest import ComplaintStack
-from tests.scenarios import agree_to_refund, confirm, drive, plan, propose, reply
+from tests.scenarios import (
+    agree_to_refund,
+    confirm,
+    drive,
+    plan,
+    propose,
+    refuse_three_times,
+    reply,
+)
 from workers.worker import WORKFLOWS, workflow_runner
 from workflows import models as m
 from workflows.complaint import ComplaintWorkflow
@@ -307,14 +315,7 @@ async def to_archive(stack: ComplaintStack, crn: str, owner: str, rated_by: str 
 @recorder
 async def test_record_final_response_after_deadlock(stack: ComplaintStack):
     async with stack.worker():
-        crn, state = await drive(stack, "proposed")
-        owner = state.owner
-        assert owner is not None
-        for n in range(3):
-            if n:
-                await stack.act(crn, "submit_action_plan", plan(owner, note=f"Plan {n + 1}"))
-                await stack.act(crn, "propose_solution", propose(owner))
-            await stack.act(crn, "record_customer_response", reply(False))
+        crn, owner = await refuse_three_times(stack)
         await stack.mail_for(crn, "final_response_due:3")
         await stack.act(crn, "issue_final_response", m.FinalResponse(
             actor=owner, outcome="partly_upheld", message="Our final answer on the totals."))
