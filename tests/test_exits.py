@@ -506,3 +506,14 @@ async def test_the_final_response_and_the_dismissal_through_the_api_and_the_cli(
         assert f"{other}: closed" in out
         row = await stack.until_row(other, lambda r: r["outcome"] == "dismissed")
         assert row["duplicate_of"] == crn
+
+
+def test_every_outcome_reads_in_plain_words_to_staff_and_to_the_customer():
+    """The console and `status` (closed_as) and the customer's status page (ENDED) say how
+    each complaint ended; an outcome added without its words fails here."""
+    from starter.console.customer import ENDED
+    from workflows.complaint.presentation import ENDED_AS
+
+    assert set(ENDED) == set(ENDED_AS) == set(ComplaintOutcome)
+    assert ENDED[ComplaintOutcome.unconfirmed].endswith("we will pick it up again.")
+    assert ENDED_AS[ComplaintOutcome.partly_upheld] == "final response: partly upheld"
