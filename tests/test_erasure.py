@@ -186,7 +186,7 @@ async def test_erasure_with_withdraw_open_ends_the_open_complaints_then_erases(
         rows = await stack.rows("SELECT crn, status, outcome, closed_at FROM complaints "
                                 "WHERE customer_id = 'cust-kite' ORDER BY crn")
         assert {r["crn"]: (r["status"], r["outcome"]) for r in rows} == {
-            archived: ("archived", None), closed: ("archived", None),
+            archived: ("archived", "confirmed"), closed: ("archived", "confirmed"),
             in_triage: ("closed", "withdrawn"),
             owned: ("closed", "withdrawn")}
         logged = await stack.rows("SELECT crn, actor FROM complaint_events WHERE event = $1",

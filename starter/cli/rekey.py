@@ -136,7 +136,9 @@ async def cmd_rekey(args: argparse.Namespace, settings: Settings) -> None:
     deadline = asyncio.get_running_loop().time() + args.wait
     while asked:
         keys = await keys_of_open_complaints(client, args.only)
-        if not any(keys.get(crn, set()) - {first} for crn in asked):
+        # Each asked one seen again, its new run under the first key alone (between the
+        # runs visibility may list neither, which is not done yet).
+        if all(crn in keys and not keys[crn] - {first} for crn in asked):
             break
         if asyncio.get_running_loop().time() > deadline:
             print(f"not all continued within {args.wait:.0f} s (is a worker running?)")
