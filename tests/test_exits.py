@@ -404,9 +404,13 @@ async def test_a_holding_response_is_refused_where_the_policy_allows_no_extensio
         stack: ComplaintStack):
     async with stack.worker():
         crn, state = await drive(stack, "owner")
-        await refused(stack, crn, "send_customer_update", CustomerUpdate(
+        text = await refused(stack, crn, "send_customer_update", CustomerUpdate(
             actor=state.owner or "", holding=True, message="We need longer."),
             "allows no holding response")
+        assert "extended_final_response_within" in text
+        after = await stack.status(crn)
+        assert [e for e in after.timeline if e.event == Event.holding_response] == []
+        assert not stack.mails(crn, "customer_update")
 
 
 # --- the reports count every outcome apart -------------------------------------------------

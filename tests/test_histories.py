@@ -317,8 +317,9 @@ async def test_record_final_response_after_deadlock(stack: ComplaintStack):
     async with stack.worker():
         crn, owner = await refuse_three_times(stack)
         await stack.mail_for(crn, "final_response_due:3")
-        await stack.act(crn, "issue_final_response", m.FinalResponse(
+        done = await stack.act(crn, "issue_final_response", m.FinalResponse(
             actor=owner, outcome="partly_upheld", message="Our final answer on the totals."))
+        assert done.outcome == m.ComplaintOutcome.partly_upheld
         await to_archive(stack, crn, owner)
         await record(stack, crn, "final_response_after_deadlock")
 
@@ -343,5 +344,6 @@ async def test_record_dismissed_as_spam(stack: ComplaintStack):
         crn = (await stack.submit()).crn
         await stack.until(crn, lambda s: s.handling_agent is not None)
         await stack.act(crn, "dismiss", m.Dismissal(actor="ana", reason="spam"))
-        await stack.client.get_workflow_handle(crn).result()
+        final = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
+        assert (final.status, final.outcome) == (Status.closed, m.ComplaintOutcome.dismissed)
         await record(stack, crn, "dismissed_as_spam")
