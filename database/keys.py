@@ -129,7 +129,7 @@ async def authenticate(pool: asyncpg.Pool, key: str) -> Principal | None:
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
             """SELECT k.id, k.kind, k.name, s.id AS staff_id, s.name AS staff_name, s.email,
-                      s.role, s.skills, s.available
+                      s.role, s.skills, s.available, s.team
                FROM api_keys k LEFT JOIN staff s ON s.id = k.staff_id
                WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
             hash_key(key))
@@ -141,7 +141,7 @@ async def authenticate(pool: asyncpg.Pool, key: str) -> Principal | None:
             return None
         staff = StaffMember(id=row["staff_id"], name=row["staff_name"], email=row["email"],
                             role=Role(row["role"]), skills=list(row["skills"]),
-                            available=row["available"])
+                            available=row["available"], team=row["team"])
     return Principal(key_id=row["id"], kind=row["kind"], name=row["name"], staff=staff)
 
 

@@ -15,7 +15,7 @@ from workflows.records import CreditNote, CustomerProfile, Order, StaffMember
 def staff_member(row: asyncpg.Record) -> StaffMember:
     return StaffMember(
         id=row["id"], name=row["name"], email=row["email"], role=row["role"],
-        skills=list(row["skills"]), available=row["available"],
+        skills=list(row["skills"]), available=row["available"], team=row["team"],
     )
 
 

@@ -83,11 +83,12 @@ async def load_seed(conn: asyncpg.Connection, seed: SeedData) -> dict[str, int]:
     async with conn.transaction():
         for s in seed.staff:
             await conn.execute(
-                """INSERT INTO staff (id, name, email, role, skills, available)
-                   VALUES ($1, $2, $3, $4, $5, $6)
+                """INSERT INTO staff (id, name, email, role, skills, available, team)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)
                    ON CONFLICT (id) DO UPDATE SET name = $2, email = $3, role = $4,
-                       skills = $5, available = $6""",
+                       skills = $5, available = $6, team = $7""",
                 s.id, s.name, s.email, s.role.value, [k.value for k in s.skills], s.available,
+                s.team,
             )
         staff_ids = {r["id"] for r in await conn.fetch("SELECT id FROM staff")}
         for i, c in enumerate(seed.customers):

@@ -22,6 +22,9 @@ class StaffMember(Model):
     role: Role
     skills: list[Category] = Field(default_factory=list)
     available: bool = True
+    # The team whose queue and hand-off deadlines this person shares ("support", "rnd", "qa",
+    # "finance"); a team lead leads the team named here.
+    team: Name = "support"
 
 
 class CustomerProfile(Model):
