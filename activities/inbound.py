@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.inbound_metrics import count_inbound_message
 from mail.parsing import ParsedMessage, Unparseable, clean, parse_isolated
-from workflows import activity_types
+from workflows import activity_types, refusals
 from workflows.complaint import ComplaintWorkflow
 from workflows.complaint.presentation import attachment_list
 from workflows.inbound import inbound_workflow_id
@@ -37,7 +37,9 @@ from workflows.models import (
     AttachmentInfo,
     ComplaintIntake,
     CustomerResponse,
+    Reopen,
     ResolutionConfirmation,
+    Status,
     complaint_reference,
 )
 from workflows.permissions import customer_actor
@@ -65,6 +67,27 @@ LEGACY_ID = re.compile(r"^<CRN-[A-Z2-7]{10}\.")
 # A message's parsing and reply stripping get this long in their own process (then the
 # message is read again without stripping, and flagged).
 PARSE_LIMIT = 20.0
+
+
+# A reopening's text in its update (history): the beginning; the row keeps it whole.
+REOPEN_TEXT_BYTES = 4 * 1024
+
+
+def _refusal(err: WorkflowUpdateFailedError) -> tuple[type[refusals.Refused], str]:
+    """The kind of refusal a complaint's validator raised, and its reason."""
+    cause = err.cause
+    reason = getattr(cause, "message", None) or str(cause or err)
+    return refusals.by_name(getattr(cause, "type", None)), reason
+
+
+def _follow_up(done: InboundOutcome, why: str) -> InboundOutcome:
+    """Nothing to reopen: the workflow starts a new complaint linked to this one."""
+    return done.model_copy(update={"outcome": "follow_up", "detail": why})
+
+
+def _suspended(done: InboundOutcome, why: str) -> InboundOutcome:
+    """Nothing can take it: it waits in the suspended list for a person."""
+    return done.model_copy(update={"outcome": "suspended", "detail": why})
 
 
 def _unfixable(err: Exception) -> ApplicationError:
@@ -113,13 +136,18 @@ class InboundActivities(activity_types.InboundActivities):
                                    text=_bounded(_with_attachments(text, parsed)),
                                    confirms_resolution=parsed.confirms_resolution
                                    and not parsed.flag, authenticated=authenticated)
+        return await self._new_complaint(message_id, parsed, row, text)
+
+    async def _new_complaint(self, message_id: str, parsed: ParsedMessage,
+                             row: asyncpg.Record, text: str,
+                             follow_up_of: str | None = None) -> InboundDecision:
         try:
             intake = ComplaintIntake(
                 source="email", external_ref=message_id,
                 customer=await self._customer(parsed),
                 subject=(parsed.subject or "(no subject)")[:500],
                 description=text, received_at=row["received_at"],
-                attachments=_attachments(parsed)[:200])
+                attachments=_attachments(parsed)[:200], follow_up_of=follow_up_of)
         except ValidationError as err:
             return InboundDecision(message_id=message_id, kind="failed",
                                    detail=f"not a valid complaint: {err.errors()[0]['msg']}")
@@ -127,7 +155,31 @@ class InboundActivities(activity_types.InboundActivities):
         await self._set_crn(message_id, crn)
         return InboundDecision(message_id=message_id, kind="new_complaint", crn=crn,
                                customer_id=intake.customer.id, text=text, intake=intake,
-                               authenticated=authenticated)
+                               authenticated=bool(row["authenticated"]))
+
+    @activity.defn
+    async def follow_up_intake(self, outcome: InboundOutcome) -> InboundDecision:
+        """The reply, read again, as a new complaint linked to the one it answered."""
+        message_id = outcome.message_id
+        try:
+            async with self.pool.acquire() as conn:
+                row = await conn.fetchrow(
+                    "SELECT raw, envelope_from, received_at, authenticated "
+                    "FROM inbound_messages WHERE message_id = $1", message_id)
+            if row is None:
+                return InboundDecision(message_id=message_id, kind="failed",
+                                       detail="no such stored message")
+            try:
+                parsed = await parse_isolated(bytes(row["raw"]), row["envelope_from"],
+                                              self.parse_limit)
+            except Unparseable as err:
+                return InboundDecision(message_id=message_id, kind="failed", detail=str(err))
+            text = _bounded(parsed.text or "(no text)")
+            return await self._new_complaint(message_id, parsed, row, text,
+                                             follow_up_of=outcome.crn)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError,
+                UnicodeError) as err:
+            raise _unfixable(err) from err
 
     async def _keep(self, message_id: str, parsed: ParsedMessage) -> None:
         """What was read, on the row; the attachments beside it (a retry writes nothing twice)."""
@@ -212,16 +264,25 @@ class InboundActivities(activity_types.InboundActivities):
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-            return done.model_copy(update={"outcome": "refused",
-                                           "detail": "the complaint is archived"})
+            return _follow_up(done, "archived")
         actor = customer_actor(state.customer_id)
         # The update's id derives from the message: a retried activity applies it once.
         base = inbound_workflow_id(decision.message_id)
+        if state.outcome is not None and state.outcome.ends_early:
+            return _suspended(done, f"a reply to a complaint {state.outcome.value}: a person "
+                              "reads it")
+        if state.status == Status.archived:
+            return _follow_up(done, "archived")
+        if state.status in (Status.resolved, Status.closed):
+            if decision.confirms_resolution:  # a late "Resolution Confirmed": nothing to reopen
+                return _suspended(done, f"a sign-off after the complaint was "
+                                  f"{state.status.value}: a person reads it")
+            return await self._reopen(handle, decision, actor, base)
         if decision.confirms_resolution and not decision.authenticated:
             # Email cannot prove who wrote this: recorded as a reply, and the customer's own
             # address gets a one-use link to confirm on the sign-off page.
             recorded = await self._record_reply(handle, decision, actor, base)
-            if recorded.outcome == "refused":
+            if recorded.outcome != "reply":
                 return recorded
             async with self.pool.acquire() as conn:
                 customer = await conn.fetchrow(
@@ -256,13 +317,44 @@ class InboundActivities(activity_types.InboundActivities):
                                  authenticated=None if decision.authenticated else False),
                 id=f"{base}-reply")
         except WorkflowUpdateFailedError as err:
-            reason = getattr(err.cause, "message", None) or str(err.cause or err)
-            return done.model_copy(update={"outcome": "refused", "detail": reason})
+            kind, reason = _refusal(err)
+            if issubclass(kind, refusals.StillRegistering):
+                raise ApplicationError(reason) from None  # retried: it registers in a moment
+            if issubclass(kind, refusals.ComplaintClosed):  # it ended meanwhile
+                return _follow_up(done, reason)
+            return _suspended(done, f"the complaint could not take it ({reason}): a person "
+                              "reads it")
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-            return done.model_copy(update={"outcome": "refused",
-                                           "detail": "the complaint is archived"})
+            return _follow_up(done, "archived")
+        return done
+
+    async def _reopen(self, handle: WorkflowHandle, decision: InboundDecision, actor: str,
+                      base: str) -> InboundOutcome:
+        """A reply to a resolved or closed complaint: it reopens it within the policy's
+        window; after it (or archived meanwhile) a new complaint follows it up."""
+        assert decision.crn is not None
+        done = InboundOutcome(message_id=decision.message_id, outcome="reopened",
+                              crn=decision.crn)
+        try:
+            await handle.execute_update(
+                ComplaintWorkflow.reopen,
+                # The whole text stays on the message's row; history keeps its beginning.
+                Reopen(actor=actor, reason=_bounded(decision.text, REOPEN_TEXT_BYTES),
+                       message_id=decision.message_id),
+                id=f"{base}-reopen")
+        except WorkflowUpdateFailedError as err:
+            kind, reason = _refusal(err)
+            if issubclass(kind, refusals.StillRegistering):
+                raise ApplicationError(reason) from None
+            if issubclass(kind, refusals.ComplaintClosed):  # past reopening, or archived
+                return _follow_up(done, reason)
+            return _suspended(done, f"not reopened ({reason}): a person reads it")
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return _follow_up(done, "archived")
         return done
 
     @activity.defn
@@ -272,7 +364,8 @@ class InboundActivities(activity_types.InboundActivities):
             await conn.execute(
                 """UPDATE inbound_messages
                       SET processed_at = coalesce(processed_at, now()), outcome = $2,
-                          detail = $3, crn = coalesce($4, crn)
+                          detail = $3, crn = coalesce($4, crn),
+                          suspended = CASE WHEN $2 = 'suspended' THEN $3 ELSE suspended END
                     WHERE message_id = $1""",
                 outcome.message_id, outcome.outcome, clean(outcome.detail), outcome.crn)
         count_inbound_message(outcome.outcome)

@@ -122,6 +122,11 @@ class StoreActivities(activity_types.StoreActivities):
         """CRR-001 2.1: the customer's CSM when available; else an available specialist
         skilled in the category with the fewest open complaints; else a team lead."""
         async with self.pool.acquire() as conn:
+            if req.keep:  # a reopened complaint: its owner, while available
+                row = await conn.fetchrow(
+                    "SELECT * FROM staff WHERE id = $1 AND available", req.keep)
+                if row is not None:
+                    return OwnerAssignment(owner=staff_member(row), how="kept")
             if req.customer_csm:
                 row = await conn.fetchrow(
                     "SELECT * FROM staff WHERE id = $1 AND available", req.customer_csm)

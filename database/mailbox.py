@@ -14,7 +14,8 @@ import asyncpg
 # Outbox kinds written to the customer (what their status page lists as "we wrote").
 CUSTOMER_EMAILS = ("acknowledgement", "personal_acknowledgement", "customer_update",
                    "solution_proposal", "refund_applied", "sign_off_request",
-                   "resolution_notice", "survey", "survey_reminder", "sign_off_confirm")
+                   "resolution_notice", "survey", "survey_reminder", "sign_off_confirm",
+                   "follow_up_started")
 
 
 async def store_inbound(pool: asyncpg.Pool, message_id: str, envelope_from: str,

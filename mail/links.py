@@ -24,6 +24,8 @@ MAX_AGE: dict[str, timedelta] = {
     "status": timedelta(days=90),
     # Signed afresh each time the status page is shown, which links to it.
     "withdraw": timedelta(days=1),
+    # The same, for a resolved or closed complaint the customer wants to take up again.
+    "reopen": timedelta(days=1),
 }
 # The links each customer email carries (by template), in the template's `links`.
 LINKS_FOR_TEMPLATE: dict[str, tuple[str, ...]] = {

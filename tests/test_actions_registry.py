@@ -63,7 +63,8 @@ def test_who_may_act_is_the_table_s():
     assert permissions.OWNER_ACTIONS == {n for n, a in ACTIONS.items() if a.owner == OwnerRule.only}
     assert set(permissions.ROLES_FOR) == set(ACTIONS) - permissions.OWNER_ACTIONS
     assert permissions.CUSTOMER_ACTIONS == {
-        "record_customer_response", "confirm_resolution", "record_csat", "withdraw"}
+        "record_customer_response", "confirm_resolution", "record_csat", "withdraw",
+        "reopen"}
     for name, action in ACTIONS.items():
         for role in Role:
             member = _member(role)

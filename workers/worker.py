@@ -86,7 +86,8 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
 
 def _inbound_activities(pool: asyncpg.Pool, client: Client, settings: Settings) -> list:
     inbound = InboundActivities(pool, client, parse_limit=settings.inbound_parse_seconds)
-    return [inbound.read_inbound, inbound.deliver_reply, inbound.record_inbound_outcome]
+    return [inbound.read_inbound, inbound.deliver_reply, inbound.follow_up_intake,
+            inbound.record_inbound_outcome]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

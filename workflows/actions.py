@@ -141,6 +141,15 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            "`dismissed`), every clock cancelled, nothing sent to the sender (send_note: a "
            "polite note, for not_a_complaint), and its workflow completes.",
            form=("Not a complaint", "Dismiss")),
+    # After the resolution: the customer (a reply within the policy's reopen_within), the
+    # owner or a team lead, until archived.
+    Action("reopen", m.Reopen, frozenset({Role.team_lead}),
+           "A resolved or closed complaint taken up again, until archived: the owner or a team "
+           "lead (any time), or the customer (within the policy's reopen_within of the "
+           "resolution), with the reason. Back to the resolution phase, under investigation: "
+           "a new resolution deadline from now, the owner and the team lead told. Refused once "
+           "withdrawn, dismissed or archived.",
+           owner=OwnerRule.only, customer=True, form=("Reopen", "Reopen")),
     # Payload keys: continue as new under the first key (`complaints rekey` sends it).
     Action("rekey", m.Rekey, frozenset({Role.engineer, Role.head_of_cs}),
            "Continue as new at the next quiet point, so the complaint's payloads are written "

@@ -88,5 +88,11 @@ class InboundActivities:
         raise NotImplementedError
 
     @activity.defn
+    async def follow_up_intake(self, outcome: InboundOutcome) -> InboundDecision:
+        """A reply to a complaint closed past reopening (`outcome.crn`), as a new complaint
+        linked to it."""
+        raise NotImplementedError
+
+    @activity.defn
     async def record_inbound_outcome(self, outcome: InboundOutcome) -> None:
         raise NotImplementedError

@@ -115,7 +115,7 @@ class Event(StrEnum):
     email_sent = "email_sent"
     email_failed = "email_failed"
     continued = "continued"  # the run continued as new with the whole state carried
-    reopened = "reopened"  # no action writes it yet; the metrics count it as a reopen
+    reopened = "reopened"  # taken up again after its resolution (`reason`: the words why)
 
 
 class Outcome(StrEnum):

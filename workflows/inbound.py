@@ -64,6 +64,8 @@ class InboundMessageWorkflow:
                 retry_policy=RETRY, summary=f"The customer's reply to {decision.crn}")
             if outcome.outcome == "sign_off_link" and outcome.confirm_to:
                 await self._send_confirmation_link(outcome)
+            if outcome.outcome == "follow_up":
+                return await self._follow_up(outcome)
             return outcome
         return InboundOutcome(message_id=message_id, outcome=decision.kind,
                               detail=decision.detail)
@@ -80,6 +82,33 @@ class InboundMessageWorkflow:
                 context={"crn": outcome.crn, "customer_name": outcome.customer_name or ""}),
             start_to_close_timeout=TIMEOUT, retry_policy=RETRY,
             summary=f"Email {kind} to the customer")
+
+    async def _follow_up(self, outcome: InboundOutcome) -> InboundOutcome:
+        """A reply to a complaint closed past reopening (or archived): a new complaint linked
+        to it (`recurrent_of`), and the customer is told its reference."""
+        assert outcome.crn is not None
+        old = outcome.crn
+        decision = await workflow.execute_activity_method(
+            InboundActivities.follow_up_intake, outcome, start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY, summary=f"A new complaint following up {old}")
+        if decision.kind != "new_complaint":
+            return InboundOutcome(message_id=outcome.message_id, outcome=decision.kind,
+                                  crn=old, detail=decision.detail)
+        started = await self._start_complaint(decision)
+        assert started.crn is not None and decision.intake is not None
+        to = decision.intake.customer.email
+        if to is not None:
+            await workflow.execute_activity_method(
+                EmailActivities.send_email, EmailRequest(
+                    crn=started.crn, kind="follow_up_started", to=[str(to)],
+                    template="follow_up_started", with_body=False,
+                    context={"crn": started.crn, "earlier_crn": old,
+                             "customer_name": decision.intake.customer.name or "",
+                             "subject": decision.intake.subject, "why": outcome.detail}),
+                start_to_close_timeout=TIMEOUT, retry_policy=RETRY,
+                summary="Email follow_up_started to the customer")
+        return started.model_copy(update={
+            "detail": f"{started.detail}: follows up {old} ({outcome.detail})"})
 
     async def _start_complaint(self, decision: InboundDecision) -> InboundOutcome:
         assert decision.intake is not None and decision.crn is not None

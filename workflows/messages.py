@@ -184,6 +184,8 @@ class OwnerRequest(Model):
     crn: str
     customer_csm: str | None = None
     category: Category | None = None
+    # A reopened complaint keeps this owner while they are available (how: "kept").
+    keep: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class OwnerAssignment(Model):
@@ -224,7 +226,10 @@ class InboundOutcome(Model):
     """What became of an inbound email (kept on its row; `complaints inbound list`)."""
 
     message_id: str
-    outcome: str  # new_complaint | reply | sign_off | ignored | refused | failed
+    # new_complaint | reply | sign_off | reopened | suspended (a person decides: nothing could
+    # take it) | ignored | failed; follow_up (between activities only: it starts a new
+    # complaint linked to `crn`, closed past reopening). Older rows may say `refused`.
+    outcome: str
     crn: str | None = None
     detail: str = ""
     # An unauthenticated sign-off: the customer (this address, this name) is sent a signed

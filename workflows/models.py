@@ -152,6 +152,9 @@ class ComplaintIntake(Model):
     flags: IntakeFlags = Field(default_factory=IntakeFlags)
     received_at: AwareDatetime | None = None
     attachments: list[AttachmentInfo] = Field(default_factory=list, max_length=200)
+    # The customer wrote again about a complaint closed past reopening (reopening.py): the
+    # new complaint is linked to it (`recurrent_of`). Left out of the JSON when empty.
+    follow_up_of: Name | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 # --- actions (updates and the signal); each carries its actor --------------
@@ -265,6 +268,15 @@ class Withdrawal(Action):
 
     reason: Text
     recorded_by: Name | None = None
+
+
+class Reopen(Action):
+    """A resolved or closed complaint taken up again (reopening.py): by its customer (a
+    reply within the policy's `reopen_within`; `message_id` names the stored message that
+    holds their whole text) or by its owner or a team lead, with the `reason`."""
+
+    reason: Text
+    message_id: Name | None = None
 
 
 # --- the complaint's state, as the `status` query returns it ----------------
@@ -433,6 +445,9 @@ class ComplaintState(Model):
     proposals_refused: int = 0
     # Dismissed as a duplicate of this complaint: the customer's later mail goes there.
     duplicate_of: str | None = _typed_field()
+    # Reopened after its resolution (reopening.py): the last time, and how many times.
+    reopened_at: datetime | None = _typed_field()
+    reopens: int = Field(default=0, exclude_if=lambda value: value == 0)
     # The whole timeline; after a long life continued as new, the most recent events (the
     # first one's `seq` says where it starts; the resolution log in PostgreSQL has them all).
     timeline: list[TimelineEvent] = Field(default_factory=list)

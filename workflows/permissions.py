@@ -47,7 +47,7 @@ def check_customer(action: str, actor: str, customer_id: str) -> None:
     """A channel actor: only the customer's own actions, only on their own complaint."""
     if action not in CUSTOMER_ACTIONS:
         raise NotPermitted(f"a customer may not {action.replace('_', ' ')}; only reply, "
-                           "agree, sign off, rate the service or withdraw the complaint")
+                           "agree, sign off, rate the service, reopen or withdraw the complaint")
     if actor != customer_actor(customer_id):
         raise NotPermitted(f"{actor!r} is not this complaint's customer")
 

@@ -282,6 +282,9 @@ class RefundPolicy(Section):
 class LifecyclePolicy(Section):
     survey_reminder_after: Duration = timedelta(days=3)
     archive_after: Duration = timedelta(days=30)
+    # After its resolution, a reply from the customer reopens the complaint within this
+    # (until archived); later it starts a new complaint linked to it (reopening.py).
+    reopen_within: Duration = timedelta(days=30)
 
 
 class WaitingPolicy(Section):

@@ -46,6 +46,11 @@ class AlreadyDismissed(ComplaintClosed):
     """The complaint was dismissed as not a complaint; it takes no more actions."""
 
 
+class PastReopening(ComplaintClosed):
+    """The customer wrote after the policy's `reopen_within` (or once it was archived): the
+    complaint is not reopened; their message starts a new complaint linked to it."""
+
+
 class ComplaintEnded(ComplaintClosed):
     """The complaint's workflow run has completed (archived, or withdrawn): Temporal itself
     refuses the update, before any validator runs."""

@@ -85,8 +85,11 @@ def retention_risk(
         days = rules.repeat_within.days
         reasons.append(f"repeat complaint within {days} days (earlier: {earlier[0].crn})")
     same_category = [c for c in earlier if intake.category and c.category == intake.category]
+    # The customer wrote again about a complaint closed past reopening: it recurs of that
+    # one, whatever its category (the repeat rule above tags it like any repeat).
+    recurrent_of = intake.follow_up_of or (same_category[0].crn if same_category else None)
     return RetentionRisk(
         tagged=bool(reasons),
         reasons=reasons,
-        recurrent_of=same_category[0].crn if same_category else None,
+        recurrent_of=recurrent_of,
     )

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from starter.listing import ComplaintSummary
-from workflows.complaint.presentation import closed_as
+from workflows.complaint.presentation import closed_as, reopened_on
 from workflows.models import ComplaintState, Deadline, RefundStatus
 
 LEVELS = {0: "none", 1: "level 1: team lead", 2: "level 2: head of customer success"}
@@ -95,6 +95,8 @@ def render_state(s: ComplaintState, now: datetime | None = None) -> RenderableTy
                   + (f": {closed_as(s)}" if s.outcome else "")
                   + (f" · {s.proposals_refused} proposal(s) refused"
                      if s.proposals_refused else ""))
+    if s.reopened_at is not None:
+        facts.add_row("Reopened", Text(reopened_on(s) or "", style="bold yellow"))
     facts.add_row("Severity", f"{s.severity} (score {s.severity_score}) · category "
                   f"{s.category.value if s.category else '-'} · impact "
                   f"{s.impact.value if s.impact else '-'}")

@@ -23,7 +23,7 @@ from database.pool import Pool
 from settings import Settings
 from starter.console import approvals, auth, pages, queue, reports, suspended
 from starter.console.base import PREFIX, Console, ConsoleError, NeedsSignIn, render
-from workflows.complaint.presentation import closed_as
+from workflows.complaint.presentation import closed_as, reopened_on
 
 STATIC_DIR = Path(__file__).parent / "static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -41,6 +41,7 @@ def _templates(settings: Settings) -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.globals["ended_as"] = closed_as  # how a complaint ended, in the team's words
+    env.globals["reopened_on"] = reopened_on  # "Reopened on …", once taken up again
     return env
 
 

@@ -30,12 +30,12 @@ from starter.operations import ActionRefused, ComplaintNotFound, act, get_status
 from workflows import refusals
 from workflows.complaint import rules
 from workflows.events import CUSTOMER_UPDATE, deadline_type
-from workflows.models import ComplaintOutcome, ComplaintState, Status, Withdrawal
+from workflows.models import ComplaintOutcome, ComplaintState, Reopen, Status, Withdrawal
 from workflows.permissions import customer_actor
 
 router = APIRouter(prefix="/c", include_in_schema=False)
 
-QUESTIONS = ("agreement", "sign_off", "survey", "withdraw")
+QUESTIONS = ("agreement", "sign_off", "survey", "withdraw", "reopen")
 # What the customer reads when their answer is refused, by the refusal's kind
 # (workflows/refusals.py; a kind without a row takes its nearest base's).
 REFUSED: dict[type[refusals.Refused], tuple[int, str]] = {
@@ -44,6 +44,8 @@ REFUSED: dict[type[refusals.Refused], tuple[int, str]] = {
                                      "again in a minute."),
     refusals.AlreadyWithdrawn: (409, "{reason}. There is nothing more to answer."),
     refusals.ComplaintClosed: (409, "{reason}. There is nothing more to answer."),
+    refusals.PastReopening: (409, "{reason}. Reply to any of our emails and we will open a "
+                                  "new complaint for it."),
     refusals.InvalidValue: (422, "{reason}. Please correct it, or reply to our email instead."),
 }
 STAGES = {
@@ -136,8 +138,10 @@ async def status_page(request: Request, token: str) -> HTMLResponse:
     stage = (ENDED[s.outcome] if s.outcome is not None
              else STAGES.get(s.status, "We are working on your complaint."))
     withdraw = _links(request).url(s.crn, "withdraw", target.email) if _open(s) else None
+    reopen = (_links(request).url(s.crn, "reopen", target.email) if _reopenable(s)
+              else None)
     return _page(request, "status", crn=s.crn, subject=s.subject, stage=stage,
-                 withdraw_link=withdraw,
+                 withdraw_link=withdraw, reopen_link=reopen, reopened=_when(s.reopened_at),
                  owner=await mailbox.staff_name(pool, s.owner),
                  next_update=_when(next_update), received=_when(s.received_at),
                  messages=[{**m, "at": _when(m["at"]), "subject": without_links(m["subject"]),
@@ -164,6 +168,8 @@ async def question_page(request: Request, question: str, token: str) -> HTMLResp
     target, state = found
     if question == "withdraw" and not _open(state):
         return _nothing_to_withdraw(request, state, 200)
+    if question == "reopen" and not _reopenable(state):
+        return _nothing_to_reopen(request, 200)
     if await mailbox.link_used(request.app.state.pool, target.crn, question, target.email):
         return _page(request, "message", title="Already answered",
                      message="This link was used already; thank you. Reply to our email if "
@@ -183,6 +189,8 @@ async def answer(request: Request, question: str, token: str) -> HTMLResponse:
     target, state = found
     if question == "withdraw" and not _open(state):
         return _nothing_to_withdraw(request, state, 409)
+    if question == "reopen" and not _reopenable(state):
+        return _nothing_to_reopen(request, 409)
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
     try:
         update, payload = _answer(question, form, customer_actor(state.customer_id))
@@ -210,7 +218,26 @@ THANKS = {
     "withdraw": "Your complaint is withdrawn. We have stopped working on it and will not "
                 "email you about it again. If anything changes, write to us and we will "
                 "open a new complaint.",
+    "reopen": "Your complaint is reopened: your case manager is looking into it again and "
+              "will be in touch.",
 }
+
+
+def _reopenable(s: ComplaintState) -> bool:
+    """Whether the status page offers the customer to reopen it: resolved or closed, not
+    archived, nor withdrawn or dismissed (the workflow checks the policy's window)."""
+    try:
+        rules.reopen(rules.ActionFacts(state=s),
+                     Reopen(actor=customer_actor(s.customer_id), reason="asked"))
+    except refusals.Refused:
+        return False
+    return True
+
+
+def _nothing_to_reopen(request: Request, status_code: int) -> HTMLResponse:
+    return _page(request, "message", status_code, title="Nothing to reopen",
+                 message="This complaint is not resolved or closed, or it is archived. Reply "
+                         "to any of our emails and we will pick it up.")
 
 
 def _open(s: ComplaintState) -> bool:
@@ -259,6 +286,10 @@ def _answer(question: str, form: dict[str, str], actor: str) -> tuple[str, dict[
             raise ValueError("Please press \"Withdraw my complaint\" to withdraw it.")
         return "withdraw", {"actor": actor,
                             "reason": comment or "withdrawn by the customer on the status page"}
+    if question == "reopen":
+        if not comment:
+            raise ValueError("Please tell us what is still wrong.")
+        return "reopen", {"actor": actor, "reason": comment}
     score = form.get("score", "")
     if score not in ("1", "2", "3", "4", "5"):
         raise ValueError("Please choose a score from 1 to 5.")

@@ -137,6 +137,12 @@ LAYOUTS: dict[str, dict[str, Any]] = {
                                   hint="Closes the complaint at the customer's request: every "
                                        "deadline is cancelled and nothing more is emailed"),),
                  "intro": "Only when the customer asks for the complaint to be withdrawn."},
+    # The stored message's id is the mail channel's, never typed in.
+    "reopen": {"fields": (Field("reason", "Why it is reopened",
+                                hint="Back to the resolution phase with a new resolution "
+                                     "deadline from now; the owner and the team lead are "
+                                     "told"),),
+               "intro": "A resolved or closed complaint taken up again, until archived."},
 }
 
 

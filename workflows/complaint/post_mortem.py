@@ -51,12 +51,16 @@ class PostMortem:
         if to is None:
             return
         context = {**case.mail_context(), "reminder": False}
-        self.effects.email("survey", [to], "survey", context)
+        self.effects.email(ui.this_round("survey", case.state), [to], "survey", context)
         remind_at = workflow.now() + case.policy_now.lifecycle.survey_reminder_after
-        # A withdrawal ends the wait: no reminder for a complaint the customer withdrew.
+        reopens = case.state.reopens
+        # A withdrawal ends the wait: no reminder for a complaint the customer withdrew (nor
+        # for one reopened: its next resolution sends the survey again).
         if not await wait_until(lambda: case.state.csat_score is not None or case.ended_early
-                                or case.archive_requested, remind_at, "Survey reminder"):
-            self.effects.email("survey_reminder", [to], "survey", {**context, "reminder": True})
+                                or case.archive_requested or case.state.reopens != reopens,
+                                remind_at, "Survey reminder"):
+            self.effects.email(ui.this_round("survey_reminder", case.state), [to], "survey",
+                               {**context, "reminder": True})
 
     def submit_rca(self, rca: RootCauseAnalysis) -> None:
         case = self.case
@@ -70,14 +74,14 @@ class PostMortem:
                    **rca.model_dump(mode="json", exclude={"actor"})}
         heads = case.staff_emails(Role.head_of_cs)
         if heads:
-            self.effects.email("rca", heads, "rca", context)
+            self.effects.email(ui.this_round("rca", s), heads, "rca", context)
         if rca.kb_article_needed:
             s.kb_article = KbArticleStatus.open
             owner = case.roster.get(s.owner or "")
             to = ([owner.email] if owner else []) + case.staff_emails(Role.qa)
             case.log(Event.kb_task_opened, SYSTEM, "knowledge base article or training to write")
             if to:
-                self.effects.email("kb_task", to, "kb_task", context)
+                self.effects.email(ui.this_round("kb_task", s), to, "kb_task", context)
         self.effects.changed()
 
     def record_kb_article(self, done: KbArticleDone) -> None:

@@ -113,6 +113,12 @@ def latest(state: ComplaintState, base: str) -> str:
     return names[-1] if names else base
 
 
+def this_round(kind: str, state: ComplaintState) -> str:
+    """An email's outbox kind, once per resolution: after a reopening (reopening.py) the
+    survey, the resolution notice and the RCA go out again under a kind of their own."""
+    return kind if state.reopens == 0 else f"{kind}:round{state.reopens + 1}"
+
+
 def next_name(state: ComplaintState, base: str) -> str:
     n = sum(1 for d in state.deadlines if is_instance_of(d.name, base))
     return base if n == 0 else f"{base}_{n + 1}"
@@ -193,6 +199,14 @@ def closed_as(s: ComplaintState) -> str:
     return "resolved" if s.resolved_at else s.status.value
 
 
+def reopened_on(s: ComplaintState) -> str | None:
+    """"Reopened on …" once a complaint was taken up again after its resolution."""
+    if s.reopened_at is None:
+        return None
+    times = f" ({s.reopens} times)" if s.reopens > 1 else ""
+    return f"Reopened on {clock(s.reopened_at)}{times}"
+
+
 def ui_details(s: ComplaintState) -> str:
     """The complaint's current details in the Temporal UI (markdown)."""
     lines = [
@@ -202,6 +216,8 @@ def ui_details(s: ComplaintState) -> str:
         + (" · SLA breached" if s.sla_breached else "")
         + (" · Retention Risk" if s.retention_risk else ""),
     ]
+    if s.reopened_at is not None:
+        lines.append(reopened_on(s) or "")
     due = next_deadline(s)
     if due is not None:
         lines.append(f"Next deadline: {what_is_due(due.name, s.severity)} due {clock(due.due_at)}")

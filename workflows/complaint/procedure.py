@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.final_response import FinalResponses
     from workflows.complaint.ownership import Ownership
     from workflows.complaint.post_mortem import PostMortem
+    from workflows.complaint.reopening import REOPENABLE, Reopening
     from workflows.events import (
         AUTOMATIC_ACK,
         CUSTOMER_UPDATE,
@@ -48,7 +49,8 @@ CONTINUE_AS_NEW = "continue-as-new-when-history-is-long"
 class Procedure:
     def __init__(self, case: Case, effects: Effects, deadlines: Deadlines,
                  escalation: Escalation, customer: CustomerContact, ownership: Ownership,
-                 post_mortem: PostMortem, final_responses: FinalResponses) -> None:
+                 post_mortem: PostMortem, final_responses: FinalResponses,
+                 reopening: Reopening) -> None:
         self.case = case
         self.effects = effects
         self.deadlines = deadlines
@@ -57,6 +59,7 @@ class Procedure:
         self.ownership = ownership
         self.post_mortem = post_mortem
         self.final_responses = final_responses
+        self.reopening = reopening
         # Asked by the `rekey` update: continue as new at the next quiet point (not carried).
         self.rekey_requested = False
 
@@ -72,9 +75,19 @@ class Procedure:
             self._resume()
         # Phases 2 and 3 move on the owner's and the customer's actions (the updates).
         await self._until_resolved()
+        if workflow.patched(REOPENABLE):
+            # Until archived, a reopening stops the post-resolution part and the resolution
+            # phase runs again (reopening.py).
+            self.reopening.enabled = True
+            while await self.reopening.unless_reopened(self._after_resolution()):
+                await self._until_resolved()
+        else:  # resolved before complaints could be reopened: as it ran
+            await self._after_resolution()
+        await self.effects.finish()
+
+    async def _after_resolution(self) -> None:
         await self.post_mortem.run()
         await self._archive()
-        await self.effects.finish()
 
     # --- Phase 1: registration and acknowledgement ------------------------------------
 
@@ -119,7 +132,11 @@ class Procedure:
             detail += "; Retention Risk: " + ", ".join(risk.reasons)
         case.log(Event.triaged, SYSTEM, detail)
         metrics.complaint_started(s.source.value, s.severity)
-        if risk.recurrent_of:
+        if risk.recurrent_of and case.intake.follow_up_of:
+            case.log(Event.marked_recurrent, SYSTEM,
+                     f"the customer wrote again about {risk.recurrent_of}, closed past "
+                     "reopening")
+        elif risk.recurrent_of:
             case.log(Event.marked_recurrent, SYSTEM,
                      f"same customer and category as {risk.recurrent_of} within "
                      f"{policy.retention_risk.repeat_within.days} days")

@@ -282,7 +282,7 @@ class Resolution:
         if to and notice is not None:
             template = (self._summary_or(notice) if outcome == ComplaintOutcome.confirmed
                         else notice)
-            self.effects.email(template, [to], template, {
+            self.effects.email(ui.this_round(template, s), [to], template, {
                                    **case.mail_context(), **self.referral(),
                                    "owner_name": signed_by.name if signed_by
                                    else case.name(s.owner)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from workflows.complaint import money
@@ -39,6 +40,7 @@ from workflows.models import (
     RefundDecision,
     RefundStatus,
     Rekey,
+    Reopen,
     ResolutionConfirmation,
     Role,
     RootCauseAnalysis,
@@ -65,6 +67,7 @@ from workflows.refusals import (
     NoCustomerEmail,
     NotPermitted,
     NotReady,
+    PastReopening,
     StillRegistering,
     UnknownStaff,
     WrongPhase,
@@ -366,3 +369,29 @@ def rekey(c: ActionFacts, request: Rekey) -> None:
         raise ComplaintClosed(f"the complaint is {c.state.status.value}: it is not continued as "
                               "new any more; its history leaves Temporal with the namespace's "
                               "retention")
+
+
+def reopen(c: ActionFacts, request: Reopen, now: datetime | None = None) -> None:
+    """A resolved or closed complaint, until archived (reopening.py): its customer within the
+    policy's `reopen_within` of the resolution (later, their message starts a new complaint),
+    or its owner or a team lead at any time. Withdrawn or dismissed, it is never reopened.
+    `now`: the workflow's time (the window is not checked without it: the console's probe)."""
+    s = c.state
+    customer = is_customer_actor(request.actor)
+    if customer:
+        check_customer("reopen", request.actor, s.customer_id)
+    else:
+        check_actor("reopen", request.actor, dict(c.roster), owner=s.owner)
+    registered(c)
+    if s.status == Status.archived or s.archived_at is not None:
+        raise PastReopening("the complaint is archived; it is not reopened (a new complaint "
+                            "can follow it up)")
+    if s.status not in (Status.resolved, Status.closed) or s.resolved_at is None:
+        raise WrongPhase(f"only a resolved or closed complaint is reopened; this one is "
+                         f"{s.status.value.replace('_', ' ')}")
+    if customer and c.policy is not None and now is not None:
+        window = c.policy.lifecycle.reopen_within
+        if now > s.resolved_at + window:
+            raise PastReopening(
+                f"resolved on {s.resolved_at:%Y-%m-%d %H:%M} UTC, more than {window.days} days "
+                "ago: not reopened (a new complaint can follow it up)")

@@ -16,6 +16,7 @@ so the call names the file:
 - `post_mortem.py`: survey, RCA, KB article, the close;
 - `procedure.py`: the phases the complaint goes through by itself, and continue-as-new;
 - `withdrawal.py`: withdrawn at the customer's request, in any phase; the run ends;
+- `reopening.py`: a resolved or closed complaint taken up again;
 - `rules.py`: who may do what when (the validators); `presentation.py`: how it reads.
 
 Handlers change state without awaiting (they stay `async def` because recorded histories
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.ownership import Ownership
     from workflows.complaint.post_mortem import PostMortem
     from workflows.complaint.procedure import Procedure
+    from workflows.complaint.reopening import Reopening
     from workflows.complaint.resolution import Resolution
     from workflows.complaint.rules import ActionFacts
     from workflows.complaint.withdrawal import Withdrawals
@@ -64,11 +66,13 @@ with workflow.unsafe.imports_passed_through():
         Reassignment,
         RefundDecision,
         Rekey,
+        Reopen,
         ResolutionConfirmation,
         RootCauseAnalysis,
         SolutionProposal,
         Withdrawal,
     )
+    from workflows.refusals import PastReopening
 
 
 @workflow.defn(name="ComplaintWorkflow")
@@ -89,8 +93,9 @@ class ComplaintWorkflow:
             case, effects, deadlines, escalation, money, resolution)
         resolution.on_deadlock = final_responses.ask_owner
         self.post_mortem = post_mortem = PostMortem(case, effects, escalation)
+        self.reopening = reopening = Reopening(case, effects, deadlines, customer)
         self.procedure = Procedure(case, effects, deadlines, escalation, customer, ownership,
-                                   post_mortem, final_responses)
+                                   post_mortem, final_responses, reopening)
         self.withdrawals = Withdrawals(case, effects, deadlines, customer, money)
 
     @workflow.run
@@ -287,6 +292,22 @@ class ComplaintWorkflow:
     @dismiss.validator
     def _check_dismiss(self, dismissal: Dismissal) -> None:
         rules.dismiss(self._facts(), dismissal)
+
+    # --- after the resolution: taken up again ----------------------------------------------
+
+    @workflow.update
+    def reopen(self, request: Reopen) -> ComplaintReceipt:
+        """Back to the resolution phase: a new resolution deadline from now, the owner and
+        the team lead told (reopening.py)."""
+        self.reopening.reopen(request)
+        return self.effects.receipt()
+
+    @reopen.validator
+    def _check_reopen(self, request: Reopen) -> None:
+        rules.reopen(self._facts(), request, workflow.now())
+        if not self.reopening.enabled:  # resolved before complaints could be reopened
+            raise PastReopening("this complaint was resolved before complaints could be "
+                                "reopened; a new complaint can follow it up")
 
     # --- the Finance Manager's decision ------------------------------------------------------
 
