@@ -32,6 +32,11 @@ differently fails `make test` before it reaches production. The paths:
                                                unconfirmed, to archive
 - dismissed_as_spam.json                       dismissed in its first hour: every clock
                                                cancelled, the run completed
+- reopened_and_closed_again.json               resolved and closed, reopened by a team lead
+                                               (its archive timer cancelled), resolved,
+                                               reviewed and closed again, to archive (the
+                                               `reopenable-after-resolution` patch; every
+                                               history above resolved before it)
 
 `RECORD_HISTORIES=1 make test` re-records all but the *before* ones (the recorders below are skipped
 otherwise). See docs/reliability.md, "Safe evolution", for how a change is made.
@@ -70,7 +75,8 @@ from workflows.models import Status
 HISTORIES = Path(__file__).parent / "histories"
 PATHS = ["full_life", "missed_acknowledgement_escalation_chain", "refund_with_approval",
          "disagreement_and_replan", "customer_by_email", "withdrawn_awaiting_approval",
-         "final_response_after_deadlock", "resolved_unconfirmed", "dismissed_as_spam"]
+         "final_response_after_deadlock", "resolved_unconfirmed", "dismissed_as_spam",
+         "reopened_and_closed_again"]
 BEFORE_REMINDER = HISTORIES / "escalation_unanswered_before_reminder.json"
 BEFORE_UPSERT_PATCH = HISTORIES / "full_life_before_upsert_patch.json"
 BEFORE_NEXT_DEADLINE_PATCH = HISTORIES / "full_life_before_next_deadline_patch.json"
@@ -347,3 +353,26 @@ async def test_record_dismissed_as_spam(stack: ComplaintStack):
         final = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
         assert (final.status, final.outcome) == (Status.closed, m.ComplaintOutcome.dismissed)
         await record(stack, crn, "dismissed_as_spam")
+
+
+@recorder
+async def test_record_reopened_and_closed_again(stack: ComplaintStack):
+    async with stack.worker():
+        crn, state = await drive(stack, "resolved")
+        owner = state.owner
+        assert owner is not None
+        await stack.act(crn, "record_csat", m.CsatResponse(actor="ana", score=2))
+        await stack.act(crn, "submit_rca", m.RootCauseAnalysis(
+            actor=owner, root_cause="Found", process_failures=["A gap"],
+            corrective_actions=["A fix"], kb_article_needed=False))
+        await stack.until(crn, lambda s: s.status == Status.closed)
+        await stack.sleep(timedelta(days=3))
+        reopened = await stack.act(crn, "reopen", m.Reopen(
+            actor="tom", reason="The customer rang: the totals are wrong again"))
+        assert (reopened.status, reopened.reopens) == (Status.under_investigation, 1)
+        await stack.mail_for(crn, "reopened:1:0")
+        await stack.act(crn, "confirm_resolution", confirm(owner))
+        await to_archive(stack, crn, owner)
+        state = await stack.status(crn)
+        assert [e.event for e in state.timeline].count("closed") == 2
+        await record(stack, crn, "reopened_and_closed_again")
