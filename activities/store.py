@@ -145,7 +145,7 @@ class StoreActivities(activity_types.StoreActivities):
                 if row is not None:
                     return OwnerAssignment(owner=staff_member(row), how="specialist")
             row = await conn.fetchrow(
-                """SELECT * FROM staff WHERE role = 'team_lead'
+                """SELECT * FROM staff WHERE role = 'team_lead' AND team = 'support'
                    ORDER BY available DESC, id LIMIT 1""")
         return OwnerAssignment(owner=staff_member(row), how="team_lead") if row else None
 

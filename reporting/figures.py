@@ -13,16 +13,19 @@ Definitions (SOP v2.0 section 5 names the metrics and their targets):
 - withdrawn: complaints withdrawn at the customer's request (`outcome` withdrawn) whose
   `closed_at` is in the period. A withdrawn complaint is no longer open from that instant.
 - first contact resolution: a resolved complaint that was never escalated and never
-  reopened. The product has no reopen action: a customer who comes back about the same
-  issue starts a new complaint marked `recurrent_of` the first, so a complaint counts as
-  reopened when a later one recurs of it (or when its log has a `reopened` event).
+  reopened: its log has a `reopened` event (the `reopen` action, or the customer's reply
+  within the policy's window), or a later complaint recurs of it (`recurrent_of`: the
+  customer came back after the window, or about the same issue).
 - CSAT: the scores given in the period (the `csat` event's time); satisfied is 4 or 5 of 5.
 - acknowledged within 1 hour: complaints received in the period whose personal
   acknowledgement (`acknowledged_at`) came within the hour; one whose hour is not over when
   the report is made is left out until it is.
 - recurrence: complaints received in the period marked `recurrent_of` an earlier one.
 - SLA breaches: `deadline_breached` events in the period, by deadline type (the event's
-  `deadline`, without its _2, _3 numbering) and by the complaint's category.
+  `deadline`, without its _2, _3 numbering), by the complaint's category, and by the team
+  that owned the deadline (`breaches_by_team`: R&D's fix counts against rnd, the KB article
+  against qa, the finance decision against finance, every other against support, the
+  complaint's owner; workflows/events.py `team_of`).
 - escalations: `escalated` events in the period, by their `level`.
 - refunds: refunds credited (approved and applied) in the period, per currency.
 - how resolved: the complaints resolved in the period by their `outcome`: confirmed by the
@@ -54,7 +57,7 @@ from workflows.calendar import (
     period_deadline,
     to_business_time,
 )
-from workflows.events import Event, deadline_type
+from workflows.events import HANDOFF_TEAMS, SUPPORT_TEAM, Event, deadline_type, team_of
 from workflows.models import Category, Model, Source
 from workflows.policy import CalendarPolicy, SlaPolicy, snapshot_policy
 from workflows.report import ReportPeriod
@@ -150,6 +153,7 @@ class ReportMetrics(Model):
     breaches: int
     breaches_by_deadline: list[Count]
     breaches_by_category: list[Count]
+    breaches_by_team: list[Count] = []  # support (the owners), rnd, qa, finance
     escalations: int
     escalations_by_level: list[Count]
     by_category: list[Count]
@@ -283,9 +287,12 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
 
     deadline_counts: dict[str, int] = {}
     category_counts: dict[str, int] = {}
+    team_counts: dict[str, int] = {}
     for r in breaches:
         kind = deadline_type(r["deadline"])
         deadline_counts[kind] = deadline_counts.get(kind, 0) + r["count"]
+        team = team_of(kind)
+        team_counts[team] = team_counts.get(team, 0) + r["count"]
         category_counts[r["category"]] = category_counts.get(r["category"], 0) + r["count"]
 
     n_received = received["received"]
@@ -317,6 +324,8 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
         breaches_by_category=_counts(
             [{"name": k, "count": v} for k, v in category_counts.items()],
             [c.value for c in Category]),
+        breaches_by_team=_counts([{"name": k, "count": v} for k, v in team_counts.items()],
+                                 [SUPPORT_TEAM, *dict.fromkeys(HANDOFF_TEAMS.values())]),
         escalations=sum(r["count"] for r in escalations),
         escalations_by_level=_counts(escalations, ["level 1", "level 2"]),
         by_category=_counts(by_category, [c.value for c in Category]),

@@ -125,6 +125,7 @@ def metrics_csv(m: ReportMetrics) -> str:
                             ("dismissed_by_reason", m.dismissed_by_reason),
                             ("breaches_by_deadline", m.breaches_by_deadline),
                             ("breaches_by_category", m.breaches_by_category),
+                            ("breaches_by_team", m.breaches_by_team),
                             ("escalations_by_level", m.escalations_by_level),
                             ("received_by_category", m.by_category),
                             ("received_by_severity", m.by_severity),

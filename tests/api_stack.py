@@ -18,7 +18,8 @@ from database.keys import create_key
 from starter.api import create_app
 from tests.conftest import ComplaintStack, intake
 
-STAFF = ("ana", "ben", "sam", "priya", "carla", "tom", "helen", "fiona", "quinn", "raj")
+STAFF = ("ana", "ben", "sam", "priya", "carla", "tom", "helen", "fiona", "quinn", "raj", "rhea",
+         "quentin")
 
 
 @asynccontextmanager

@@ -135,7 +135,7 @@ def seed_error(data: Any) -> str:
 
 def test_demo_seed_parses():
     seed = parse_seed(DEMO_SEED.read_text())
-    assert (len(seed.staff), len(seed.customers), len(seed.orders)) == (10, 3, 3)
+    assert (len(seed.staff), len(seed.customers), len(seed.orders)) == (12, 3, 3)
 
 
 def test_bad_staff_email_names_the_record_and_field():
@@ -230,7 +230,7 @@ def test_not_json_and_not_an_object():
 async def test_demo_seed_loads(pool: asyncpg.Pool):
     async with pool.acquire() as conn:
         loaded = await load_seed(conn, parse_seed(DEMO_SEED.read_text()))
-        assert loaded == {"staff": 10, "customers": 3, "orders": 3}
+        assert loaded == {"staff": 12, "customers": 3, "orders": 3}
         assert await counts(conn) == loaded
         acme = await conn.fetchrow("SELECT * FROM customers WHERE id = 'cust-acme'")
         assert acme["key_account"] is True and acme["csm"] == "carla"
@@ -310,7 +310,7 @@ async def test_references_may_point_at_records_loaded_earlier(seeded: asyncpg.Po
     async with seeded.acquire() as conn:
         assert await load_seed(conn, parse_seed(json.dumps(data))) == {
             "staff": 0, "customers": 1, "orders": 1}
-        assert await counts(conn) == {"staff": 10, "customers": 4, "orders": 4}
+        assert await counts(conn) == {"staff": 12, "customers": 4, "orders": 4}
 
 
 async def test_loading_the_demo_seed_twice_is_idempotent(pool: asyncpg.Pool):
@@ -323,7 +323,7 @@ async def test_loading_the_demo_seed_twice_is_idempotent(pool: asyncpg.Pool):
         await conn.execute(
             "UPDATE customers SET account_balance = -123.45 WHERE id = 'cust-acme'")
         await load_seed(conn, seed)
-        assert await counts(conn) == first == {"staff": 10, "customers": 3, "orders": 3}
+        assert await counts(conn) == first == {"staff": 12, "customers": 3, "orders": 3}
         assert await conn.fetchval("SELECT count(*) FROM credit_notes") == notes == 1
         assert await conn.fetchval(
             "SELECT account_balance FROM customers WHERE id = 'cust-acme'") == Decimal("-123.45")

@@ -25,6 +25,8 @@ class DeadlineName(StrEnum):
     customer_sign_off = "customer_sign_off"  # the customer's sign-off, or resolved unconfirmed
     final_response = "final_response"  # the owner's final response after deadlock
     regulatory_final_response = "regulatory_final_response"  # a regulator's limit from receipt
+    rnd_fix = "rnd_fix"  # R&D's technical fix, from the customer's agreement (team rnd)
+    kb_article = "kb_article"  # the knowledge base article, from the RCA (team qa)
 
 
 AUTOMATIC_ACK = DeadlineName.automatic_acknowledgement.value
@@ -37,6 +39,17 @@ CUSTOMER_AGREEMENT = DeadlineName.customer_agreement.value
 CUSTOMER_SIGN_OFF = DeadlineName.customer_sign_off.value
 FINAL_RESPONSE = DeadlineName.final_response.value
 REGULATORY_FINAL_RESPONSE = DeadlineName.regulatory_final_response.value
+RND_FIX = DeadlineName.rnd_fix.value
+KB_ARTICLE = DeadlineName.kb_article.value
+# The deadlines owned by the team a complaint is handed to (a breach counts against that
+# team, never the owner); every other deadline is the support team's.
+HANDOFF_TEAMS = {RND_FIX: "rnd", KB_ARTICLE: "qa", REFUND_APPROVAL: "finance"}
+SUPPORT_TEAM = "support"
+
+
+def team_of(deadline: str) -> str:
+    """The team a deadline (`rnd_fix_2`, `customer_update`...) counts against."""
+    return HANDOFF_TEAMS.get(deadline_type(deadline), SUPPORT_TEAM)
 ESCALATION = "escalation_level"  # + _1 or _2: the level whose person must act
 DEADLINE_TYPES = tuple(d.value for d in DeadlineName)
 
@@ -114,6 +127,7 @@ class Event(StrEnum):
     deadline_closed = "deadline_closed"
     email_sent = "email_sent"
     email_failed = "email_failed"
+    handoff_overdue = "handoff_overdue"  # a team's hand-off deadline breached: its lead told
     continued = "continued"  # the run continued as new with the whole state carried
     reopened = "reopened"  # taken up again after its resolution (`reason`: the words why)
 

@@ -302,6 +302,24 @@ class WaitingPolicy(Section):
         return value
 
 
+class HandoffPolicy(Section):
+    """The deadlines of the teams a complaint is handed to, in business time like
+    resolution targets ('d' working days), each owned by that team: a reminder to the team
+    at `warn_at`, a breach goes to that team's lead and counts against that team, never
+    against the complaint's owner (handoffs.py). The finance decision's own clock is
+    [refund] approval_within."""
+
+    rnd_fix: str = "3d"  # R&D: the technical fix, from the customer's agreement to it
+    kb_article: str = "5d"  # QA: the knowledge base article, from the RCA that asks for it
+    warn_at: Fraction = 0.75
+
+    @field_validator("rnd_fix", "kb_article")
+    @classmethod
+    def _business_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 DEFAULT_CLOSING_TEXT = (
     "This is our final response to your complaint. If you are not satisfied with it, you may "
     "ask for it to be reviewed by our Head of Customer Success by replying to this email.")
@@ -373,6 +391,7 @@ class SlaPolicy(Section):
     lifecycle: LifecyclePolicy = Field(default_factory=LifecyclePolicy)
     waiting: WaitingPolicy = Field(default_factory=WaitingPolicy)
     final_response: FinalResponsePolicy = Field(default_factory=FinalResponsePolicy)
+    handoffs: HandoffPolicy = Field(default_factory=HandoffPolicy)
     regulatory: RegulatoryPolicy | None = None
 
 

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policy import SlaPolicy
     from workflows.records import ComplaintContext, StaffMember
 
+SUPPORT_TEAM = "support"  # the complaint-handling team (StaffMember.team's default)
 SYSTEM = "system"  # the actor of what the workflow does by itself
 # The timeline events the next run carries: the resolution log in PostgreSQL has them all,
 # and a carried timeline that grew with the complaint's age would grow each run's input.
@@ -109,10 +110,19 @@ class Case(CarriedComplaint):
         self.context = context
         self._roster = {m.id: m for m in context.roster}
 
-    def staff_for(self, role: Role) -> StaffMember | None:
-        people = sorted((m for m in self._roster.values() if m.role == role),
+    def staff_for(self, role: Role, team: str | None = None) -> StaffMember | None:
+        """The first available with the role; a team lead is the support team's (the one
+        who leads complaint handling) unless `team` names another."""
+        if team is None and role == Role.team_lead:
+            team = SUPPORT_TEAM
+        people = sorted((m for m in self._roster.values()
+                         if m.role == role and (team is None or m.team == team)),
                         key=lambda m: (not m.available, m.id))
         return people[0] if people else None
+
+    def team(self, team: str) -> list[StaffMember]:
+        """Everyone on the roster in `team`."""
+        return [m for m in self._roster.values() if m.team == team]
 
     def staff_emails(self, role: Role) -> list[str]:
         return [m.email for m in self._roster.values() if m.role == role]

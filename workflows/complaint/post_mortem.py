@@ -5,6 +5,8 @@ close once both are in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -13,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.clocks import wait_until
     from workflows.complaint.effects import Effects
     from workflows.complaint.escalation import Escalation
-    from workflows.events import Event
+    from workflows.events import KB_ARTICLE, Event
     from workflows.models import (
         CsatResponse,
         KbArticleDone,
@@ -32,6 +34,10 @@ class PostMortem:
         self.case = case
         self.effects = effects
         self.escalation = escalation
+        # Set by the workflow's wiring: the KB article's deadline starts and is met
+        # (handoffs.py).
+        self.on_kb_task: Callable[[str], None] = lambda kind: None
+        self.on_kb_article: Callable[[str, str, str], None] = lambda kind, actor, how: None
 
     async def run(self) -> None:
         """The survey goes out; the complaint closes once the RCA (and KB article) are in."""
@@ -82,11 +88,13 @@ class PostMortem:
             case.log(Event.kb_task_opened, SYSTEM, "knowledge base article or training to write")
             if to:
                 self.effects.email(ui.this_round("kb_task", s), to, "kb_task", context)
+            self.on_kb_task(KB_ARTICLE)
         self.effects.changed()
 
     def record_kb_article(self, done: KbArticleDone) -> None:
         self.escalation.acted(done.actor)
         self.case.state.kb_article = KbArticleStatus.done
+        self.on_kb_article(KB_ARTICLE, done.actor, f"written: {done.reference}")
         self.case.log(Event.kb_article_done, done.actor, done.reference)
         self.effects.changed()
 

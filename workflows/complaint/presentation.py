@@ -18,12 +18,14 @@ from workflows.events import (
     CUSTOMER_UPDATE,
     ESCALATION,
     FINAL_RESPONSE,
+    KB_ARTICLE,
     LEVEL_NAMES,
     PERSONAL_ACK,
     PHONE_CONTACT,
     REFUND_APPROVAL,
     REGULATORY_FINAL_RESPONSE,
     RESOLUTION,
+    RND_FIX,
     deadline_type,
     is_instance_of,
 )
@@ -54,6 +56,8 @@ _WHAT = {
     CUSTOMER_AGREEMENT: "the customer's answer to the proposal",
     CUSTOMER_SIGN_OFF: "the customer's written sign-off",
     FINAL_RESPONSE: "final response to the customer",
+    RND_FIX: "R&D's technical fix (team rnd)",
+    KB_ARTICLE: "knowledge base article (team qa)",
     REGULATORY_FINAL_RESPONSE: "final response within the regulator's limit",
 }
 

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         CUSTOMER_SIGN_OFF,
         REGULATORY_FINAL_RESPONSE,
         RESOLUTION,
+        RND_FIX,
         Event,
     )
     from workflows.models import (
@@ -64,8 +65,11 @@ class Resolution:
         self.escalation = escalation
         self.customer = customer
         self.money = money
-        # Set by the workflow's wiring: deadlock asks the owner for a final response.
+        # Set by the workflow's wiring: deadlock asks the owner for a final response; the
+        # R&D task's deadline starts and is met (handoffs.py).
         self.on_deadlock: Callable[[], None] = lambda: None
+        self.on_rnd_task: Callable[[str], None] = lambda kind: None
+        self.on_fix_deployed: Callable[[str, str, str], None] = lambda kind, actor, how: None
         deadlines.on(CUSTOMER_AGREEMENT, warning=self._remind_agreement,
                      breach=self._agreement_lapsed)
         deadlines.on(CUSTOMER_SIGN_OFF, warning=self._remind_sign_off,
@@ -236,11 +240,13 @@ class Resolution:
             self.effects.email("rnd_task", rnd, "rnd_task", {
                 **case.mail_context(), "description": description,
                 "owner_name": case.name(s.owner)})
+        self.on_rnd_task(RND_FIX)
 
     def record_fix_deployed(self, deployed: FixDeployed) -> None:
         s = self.case.state
         self.escalation.acted(deployed.actor)
         s.fix = FixStatus.deployed
+        self.on_fix_deployed(RND_FIX, deployed.actor, f"deployed: {deployed.reference}")
         if s.status == Status.fix_in_progress:
             s.status = Status.under_investigation
         self.case.log(Event.fix_deployed, deployed.actor, deployed.reference)

@@ -17,6 +17,7 @@ so the call names the file:
 - `procedure.py`: the phases the complaint goes through by itself, and continue-as-new;
 - `withdrawal.py`: withdrawn at the customer's request, in any phase; the run ends;
 - `reopening.py`: a resolved or closed complaint taken up again;
+- `handoffs.py`: the deadlines of the teams work is handed to (R&D's fix, QA's article);
 - `rules.py`: who may do what when (the validators); `presentation.py`: how it reads.
 
 Handlers change state without awaiting (they stay `async def` because recorded histories
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.effects import Effects
     from workflows.complaint.escalation import Escalation
     from workflows.complaint.final_response import FinalResponses
+    from workflows.complaint.handoffs import Handoffs
     from workflows.complaint.money import Money, refund_decision_problem
     from workflows.complaint.ownership import Ownership
     from workflows.complaint.post_mortem import PostMortem
@@ -84,15 +86,18 @@ class ComplaintWorkflow:
         self.deadlines = deadlines = Deadlines(case, effects)
         self.escalation = escalation = Escalation(case, effects, deadlines)
         self.customer = customer = CustomerContact(case, effects, deadlines)
+        self.handoffs = handoffs = Handoffs(case, effects, deadlines)
         self.money = money = Money(case, effects, deadlines, escalation,
                                          ask_for_sign_off=customer.ask_for_sign_off)
         self.ownership = ownership = Ownership(case, effects, deadlines, escalation)
         self.resolution = resolution = Resolution(case, effects, deadlines, escalation,
                                                   customer, money)
+        resolution.on_rnd_task, resolution.on_fix_deployed = handoffs.start, handoffs.done
         self.final_responses = final_responses = FinalResponses(
             case, effects, deadlines, escalation, money, resolution)
         resolution.on_deadlock = final_responses.ask_owner
         self.post_mortem = post_mortem = PostMortem(case, effects, escalation)
+        post_mortem.on_kb_task, post_mortem.on_kb_article = handoffs.start, handoffs.done
         self.reopening = reopening = Reopening(case, effects, deadlines, customer)
         self.procedure = Procedure(case, effects, deadlines, escalation, customer, ownership,
                                    post_mortem, final_responses, reopening)
