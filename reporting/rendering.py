@@ -31,6 +31,8 @@ DEADLINE_LABELS = {
     "customer_sign_off": "Customer's sign-off (then resolved unconfirmed)",
     "final_response": "Final response after deadlock",
     "regulatory_final_response": "Final response within the regulator's limit",
+    "rnd_fix": "R&D's technical fix (team rnd)",
+    "kb_article": "Knowledge base article (team qa)",
 }
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from reporting.figures import compute_metrics
 from reporting.rendering import metrics_csv
 from tests.conftest import ComplaintStack, text_of
-from tests.scenarios import plan_agreed, to_owner
+from tests.scenarios import AS_OF, SUPERVISORS, at, ev, plan_agreed, to_owner
 from workflows import calendar
 from workflows import models as m
 from workflows.complaint.case import Case
@@ -146,3 +146,37 @@ def test_the_team_lead_of_a_complaint_is_the_support_team_s():
     assert rnd is not None and rnd.id == "aaron"
     assert (team_of("rnd_fix_2"), team_of(KB_ARTICLE), team_of("refund_approval"),
             team_of("customer_update_3")) == ("rnd", "qa", "finance", "support")
+
+
+def test_the_what_if_counts_a_late_hand_off_against_its_team_without_escalating():
+    """R&D took four working days for a fix: a breach under a 3-day [handoffs] rnd_fix,
+    none under 5 days; either way the complaint's escalations are the same. A reopening sets
+    the resolution target again from its instant."""
+    from workflows.events import RESOLUTION
+    from workflows.models import Impact
+    from workflows.whatif import PastComplaint, simulate
+
+    events = (ev(at(2, 9), "received"), ev(at(2, 9, 30), "acknowledged_personally", "ana"),
+              ev(at(2, 10), "rnd_task_opened"), ev(at(6, 10), "fix_deployed", "raj"),
+              ev(at(6, 11), "resolved", "sam"))
+    past = PastComplaint("CRN-H1", at(2, 9), Impact.single_client, None, at(6, 11), events)
+    strict = snapshot_policy(load_policy(), at(1, 0, month=1))
+    lenient = strict.model_copy(update={"handoffs": strict.handoffs.model_copy(
+        update={"rnd_fix": "5d"})})
+    late, fine = (simulate(p, [past], SUPERVISORS, AS_OF) for p in (strict, lenient))
+    assert late.breaches[RND_FIX] == 1 and fine.breaches[RND_FIX] == 0
+    due = calendar.business_deadline(strict.calendar, at(2, 10), "3d")
+    assert (due, RND_FIX) in late.replays["CRN-H1"].breaches
+    assert late.escalations == fine.escalations
+
+    # Reopened on Monday the 9th at 10:00 and resolved again within the hour: nothing more
+    # than the first resolution's own count; resolved again a fortnight later: one more
+    # resolution breach, due the severity's target after the reopening.
+    def resolutions(after: str, resolved_again: datetime) -> int:
+        life = (*events, ev(at(9, 10), "reopened", "tom"), ev(resolved_again, "resolved", "sam"))
+        past = PastComplaint(after, at(2, 9), Impact.single_client, None, resolved_again, life)
+        return simulate(lenient, [past], SUPERVISORS, at(28, 0)).breaches[RESOLUTION]
+
+    first_only = late.breaches[RESOLUTION]
+    assert resolutions("CRN-H2", at(9, 11)) == first_only
+    assert resolutions("CRN-H3", at(23, 9)) == first_only + 1

@@ -28,6 +28,12 @@ What each deadline is measured against (the recorded events stay as they happene
   a resolution someone other than the system recorded (the customer's sign-off; a
   resolution the system recorded because nobody signed off does not meet it). Its breach
   escalates to level 2.
+- a reopened complaint (`reopened`): its resolution target again, from the reopening; met
+  by the next `resolved` (the first target is met by the first `resolved`).
+- the hand-offs' deadlines (the policy's [handoffs], business time): R&D's fix from
+  `rnd_task_opened`, met by `fix_deployed`; the KB article from `kb_task_opened`, met by
+  `kb_article_done`. Each is its team's: a breach counts, but does not escalate the
+  complaint, and is not closed by the resolution (only by a withdrawal or dismissal).
 - A complaint's resolution, its withdrawal at the customer's request (`withdrawn`) or its
   dismissal (`dismissed`) closes every deadline still open; a deadline still running now is
   not counted.
@@ -58,9 +64,11 @@ from workflows.events import (
     FINAL_RESPONSE,
     MESSAGES_TO_CUSTOMER,
     PERSONAL_ACK,
+    KB_ARTICLE,
     PHONE_CONTACT,
     REGULATORY_FINAL_RESPONSE,
     RESOLUTION,
+    RND_FIX,
     DeadlineName,
     Event,
 )
@@ -71,7 +79,11 @@ from workflows.triage import severity_level
 TEAM_LEAD_TO_ACT = DeadlineName.escalation_level_1.value
 HEAD_TO_ACT = DeadlineName.escalation_level_2.value
 DEADLINES = (PERSONAL_ACK, PHONE_CONTACT, CUSTOMER_UPDATE, RESOLUTION, CUSTOMER_AGREEMENT,
-             FINAL_RESPONSE, REGULATORY_FINAL_RESPONSE, TEAM_LEAD_TO_ACT, HEAD_TO_ACT)
+             FINAL_RESPONSE, REGULATORY_FINAL_RESPONSE, TEAM_LEAD_TO_ACT, HEAD_TO_ACT,
+             RND_FIX, KB_ARTICLE)
+# Each hand-off's deadline: its name, the event that opens it, the one that meets it.
+HANDOFFS = ((RND_FIX, Event.rnd_task_opened, Event.fix_deployed),
+            (KB_ARTICLE, Event.kb_task_opened, Event.kb_article_done))
 # Breaches that go straight to the head of customer success.
 TO_LEVEL_TWO = frozenset({REGULATORY_FINAL_RESPONSE})
 # Escalation reasons that depend on the policy (left out of "independent" escalations).
@@ -164,7 +176,9 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
     _phone_clocks(policy, c, first(Event.phone_contact), check)
     _update_clock(policy, c, horizon, replay)
     check(RESOLUTION, add_business_time(policy.calendar, c.received_at,
-                                        policy.resolution.target(severity)), c.resolved_at)
+                                        policy.resolution.target(severity)),
+          first(Event.resolved) or c.resolved_at)
+    _reopened_resolutions(policy, c, severity, check)
     _agreement_waits(policy, c, check)
     _final_response_clocks(policy, c, check)
 
@@ -181,9 +195,36 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
     if level_two_at:
         replay.escalations.append((level_two_at, 2))
     replay.escalations += [(at, 2) for at in straight_to_two]
+    _handoff_clocks(policy, c, first(Event.withdrawn) or first(Event.dismissed) or as_of,
+                    replay)
     replay.escalations.sort()
     replay.breaches.sort()
     return replay
+
+
+def _reopened_resolutions(policy: SlaPolicy, c: PastComplaint, severity: int,
+                          check: Callable[[str, datetime, datetime | None], None]) -> None:
+    """Each reopening sets the resolution target again, from its instant."""
+    for i, e in enumerate(c.events):
+        if e.event != Event.reopened:
+            continue
+        again = next((later.at for later in c.events[i + 1:] if later.event == Event.resolved),
+                     None)
+        check(RESOLUTION, add_business_time(policy.calendar, e.at,
+                                            policy.resolution.target(severity)), again)
+
+
+def _handoff_clocks(policy: SlaPolicy, c: PastComplaint, end: datetime,
+                    replay: Replay) -> None:
+    """The teams' deadlines: counted, never escalating the complaint (handoffs.py)."""
+    for name, opened, done in HANDOFFS:
+        for i, e in enumerate(c.events):
+            if e.event != opened:
+                continue
+            met = next((later.at for later in c.events[i + 1:] if later.event == done), None)
+            due = business_deadline(policy.calendar, e.at, getattr(policy.handoffs, name))
+            if due < min(met or end, end):
+                replay.breaches.append((due, name))
 
 
 ANSWERS = frozenset({Event.customer_agreed, Event.customer_disagreed, Event.customer_replied,
