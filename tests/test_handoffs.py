@@ -180,3 +180,51 @@ def test_the_what_if_counts_a_late_hand_off_against_its_team_without_escalating(
     first_only = late.breaches[RESOLUTION]
     assert resolutions("CRN-H2", at(9, 11)) == first_only
     assert resolutions("CRN-H3", at(23, 9)) == first_only + 1
+
+
+def test_a_team_lead_s_queue_shows_their_team_s_hand_offs():
+    """The R&D lead's queue: complaints with R&D's fix in progress; the QA lead's: those in
+    their post-mortem (the KB article); the support team's lead still sees everything."""
+    from starter.console.queue import scope
+
+    def lead(team: str) -> StaffMember:
+        return StaffMember(id=f"lead-{team}", name=team, email=f"{team}@x.example",
+                           role=Role.team_lead, team=team)
+
+    assert scope(lead("rnd")) == "ComplaintStatus = 'fix_in_progress'"
+    assert scope(lead("qa")) == "ComplaintPhase = 'post_mortem'"
+    assert scope(lead("finance")) == "ComplaintStatus = 'awaiting_approval'"
+    assert scope(lead("support")) is None
+
+
+async def test_the_console_and_the_customer_s_status_page_show_the_hand_off_and_its_team(
+        stack: ComplaintStack):
+    from dataclasses import replace
+
+    import httpx
+
+    from mail.links import CustomerLinks
+    from tests.console_stack import console_on, signed_in
+
+    secret = "a-test-link-secret-of-at-least-32-bytes!"
+    stack.settings = replace(stack.settings, link_secret=secret)
+    async with console_on(stack) as console:
+        stack.settings = replace(stack.settings, public_url=console.base)
+        crn = await to_owner(stack)
+        owner = (await stack.status(crn)).owner
+        assert owner is not None
+        await plan_agreed(stack, crn, owner, fix=True)
+        state = await stack.until(crn, lambda s: s.deadline(RND_FIX) is not None)
+        d = state.deadline(RND_FIX)
+        assert d is not None
+        async with signed_in(console, "rhea") as rhea:
+            page = await rhea.get(f"/console/complaints/{crn}")
+            assert page.status_code == 200
+            assert "R&amp;D&#39;s technical fix (team rnd)" in page.text
+        link = CustomerLinks(secret, console.base).url(crn, "status", "kite@kite.example")
+        assert link is not None
+        async with httpx.AsyncClient() as http:
+            status = await http.get(link)
+        assert status.status_code == 200, status.text
+        assert "Our R&amp;D team is making the fix we agreed with you, by " in status.text
+        assert f"{d.due_at:%d %B %Y, %H:%M} UTC" in status.text

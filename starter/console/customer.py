@@ -29,7 +29,7 @@ from settings import Settings
 from starter.operations import ActionRefused, ComplaintNotFound, act, get_status
 from workflows import refusals
 from workflows.complaint import rules
-from workflows.events import CUSTOMER_UPDATE, deadline_type
+from workflows.events import CUSTOMER_UPDATE, KB_ARTICLE, RND_FIX, deadline_type
 from workflows.models import ComplaintOutcome, ComplaintState, Reopen, Status, Withdrawal
 from workflows.permissions import customer_actor
 
@@ -77,6 +77,9 @@ ENDED = {
                                 "team handles.",
 }
 RESOLVED = (Status.resolved, Status.closed, Status.archived)
+# What a team we handed the complaint to is doing for the customer (handoffs.py).
+TEAM_WORK = {RND_FIX: "Our R&D team is making the fix we agreed with you",
+             KB_ARTICLE: "Our quality team is updating our help articles"}
 # Personal data, a token in the address: never cached, never sent on as a referrer.
 HEADERS = {
     "Cache-Control": "no-store",
@@ -140,8 +143,11 @@ async def status_page(request: Request, token: str) -> HTMLResponse:
     withdraw = _links(request).url(s.crn, "withdraw", target.email) if _open(s) else None
     reopen = (_links(request).url(s.crn, "reopen", target.email) if _reopenable(s)
               else None)
+    handed = [(d, TEAM_WORK[deadline_type(d.name)]) for d in s.deadlines
+              if deadline_type(d.name) in TEAM_WORK and d.met_at is None and not d.superseded]
     return _page(request, "status", crn=s.crn, subject=s.subject, stage=stage,
                  withdraw_link=withdraw, reopen_link=reopen, reopened=_when(s.reopened_at),
+                 handoffs=[f"{work}, by {_when(d.due_at)}" for d, work in handed],
                  owner=await mailbox.staff_name(pool, s.owner),
                  next_update=_when(next_update), received=_when(s.received_at),
                  messages=[{**m, "at": _when(m["at"]), "subject": without_links(m["subject"]),

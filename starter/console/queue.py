@@ -34,8 +34,15 @@ _ROLE_SCOPE = {
 }
 
 
+# A team lead of a team complaints are handed to sees that team's hand-offs (handoffs.py).
+_TEAM_SCOPE = {"rnd": _ROLE_SCOPE[Role.rnd], "qa": _ROLE_SCOPE[Role.qa],
+               "finance": _ROLE_SCOPE[Role.finance_manager]}
+
+
 def scope(member: StaffMember) -> str | None:
     """The visibility clause for what this person should act on; None for everything."""
+    if member.role == Role.team_lead and member.team in _TEAM_SCOPE:
+        return _TEAM_SCOPE[member.team]
     if member.role in SUPERVISORS:
         return None
     mine = f"{sa.COMPLAINT_OWNER.name} = '{member.id.replace(chr(39), '')}'"

@@ -28,6 +28,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows import calendar
     from workflows.activity_types import StoreActivities
+    from workflows.complaint import metrics
     from workflows.complaint import presentation as ui
     from workflows.complaint.case import SYSTEM, Case
     from workflows.complaint.customer import CustomerContact
@@ -84,6 +85,7 @@ class Reopening:
         clock.stopped, clock.paused_with = False, None
         clock.due = now + policy.communication.customer_update_every
         self.customer.start_update_clock(running=None)
+        metrics.reopened(by_customer)
         workflow.logger.info("reopened (%s): %s", s.reopens, how)
         self.effects.changed()
         self.effects.spawn(self._owner_and_news(request, how, resolved_at),
