@@ -242,6 +242,8 @@ ACTIONS: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
                                                "message": "Our final answer", "redress": "25.00"}),
     "dismiss": (m.Dismissal, {**ACTOR, "reason": "duplicate", "note": "Sent twice",
                               "duplicate_of": "CRN-ORIGINAL1"}),
+    "reopen": (m.Reopen, {**ACTOR, "reason": "The fix did not hold",
+                          "message_id": "<reply-1@kite.example>"}),
     "refund-decision": (m.RefundDecision, {"actor": "fiona", "approved": True, "amount": "10.00",
                                            "note": ""}),
 }
@@ -276,7 +278,7 @@ def field_breaks(model: type[BaseModel], prefix: Loc = ()) -> tuple[list[Loc], l
             values[path] = bad_enum(hint)  # a final response's outcome, a dismissal's reason
         elif name == "redress":
             values[path] = bad_amount(strictly_positive=True)
-        elif name == "duplicate_of":
+        elif name in ("duplicate_of", "message_id"):
             values[path] = bad_name(optional=True)
         elif name == "amount":
             values[path] = bad_amount(strictly_positive=model is m.PlanStep)
