@@ -58,13 +58,13 @@ async def test_migrate_seed_submit_status_and_acknowledge(
 
     code, out, err = await run("seed", str(REPO_ROOT / "seeds" / "demo.json"))
     assert (code, err) == (0, "")
-    assert out.strip() == "loaded 10 staff, 3 customers, 3 orders"
+    assert out.strip() == "loaded 12 staff, 3 customers, 3 orders"
 
     # The worker on the database the CLI just created and seeded.
     pool = await create_pool(env_for_cli.database_url, min_size=1, max_size=5)
     stack = ComplaintStack(local_env, env_for_cli, pool, mail, load_policy())
     try:
-        assert (await stack.rows("SELECT count(*) AS n FROM staff"))[0]["n"] == 10
+        assert (await stack.rows("SELECT count(*) AS n FROM staff"))[0]["n"] == 12
         async with stack.worker():
             # The example intake, with a reference of its own so no other test's run of it
             # (on the same session-wide server) can be the one found.
