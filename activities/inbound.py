@@ -110,7 +110,9 @@ class InboundActivities(activity_types.InboundActivities):
             # PostgreSQL refused the data (a NUL, an invalid value): never better on a retry.
             raise _unfixable(err) from err
 
-    async def _read_inbound(self, message_id: str) -> InboundDecision:
+    async def _parsed(self, message_id: str
+                      ) -> tuple[asyncpg.Record, ParsedMessage] | InboundDecision:
+        """The stored message and what it says; a `failed` decision when it cannot be read."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT raw, envelope_from, received_at, authenticated FROM inbound_messages "
@@ -119,10 +121,16 @@ class InboundActivities(activity_types.InboundActivities):
             return InboundDecision(message_id=message_id, kind="failed",
                                    detail="no such stored message")
         try:
-            parsed = await parse_isolated(bytes(row["raw"]), row["envelope_from"],
-                                          self.parse_limit)
+            return row, await parse_isolated(bytes(row["raw"]), row["envelope_from"],
+                                             self.parse_limit)
         except Unparseable as err:
             return InboundDecision(message_id=message_id, kind="failed", detail=str(err))
+
+    async def _read_inbound(self, message_id: str) -> InboundDecision:
+        read = await self._parsed(message_id)
+        if isinstance(read, InboundDecision):
+            return read
+        row, parsed = read
         await self._keep(message_id, parsed)
         if parsed.automatic:
             return InboundDecision(message_id=message_id, kind="ignored",
@@ -162,18 +170,10 @@ class InboundActivities(activity_types.InboundActivities):
         """The reply, read again, as a new complaint linked to the one it answered."""
         message_id = outcome.message_id
         try:
-            async with self.pool.acquire() as conn:
-                row = await conn.fetchrow(
-                    "SELECT raw, envelope_from, received_at, authenticated "
-                    "FROM inbound_messages WHERE message_id = $1", message_id)
-            if row is None:
-                return InboundDecision(message_id=message_id, kind="failed",
-                                       detail="no such stored message")
-            try:
-                parsed = await parse_isolated(bytes(row["raw"]), row["envelope_from"],
-                                              self.parse_limit)
-            except Unparseable as err:
-                return InboundDecision(message_id=message_id, kind="failed", detail=str(err))
+            read = await self._parsed(message_id)
+            if isinstance(read, InboundDecision):
+                return read
+            row, parsed = read
             text = _bounded(parsed.text or "(no text)")
             return await self._new_complaint(message_id, parsed, row, text,
                                              follow_up_of=outcome.crn)
