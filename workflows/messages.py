@@ -118,6 +118,17 @@ class EmailRequest(Model):
     with_body: bool = True
 
 
+class NoteToStore(Model):
+    """An internal note's body for PostgreSQL (`notes`); `request_id` (the add_note update's
+    id) makes a retried store one note."""
+
+    crn: str
+    request_id: str
+    author: str
+    text: str
+    mentions: list[str] = Field(default_factory=list)
+
+
 class ContextRequest(Model):
     crn: str
     customer_id: str

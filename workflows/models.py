@@ -245,6 +245,14 @@ class Reassignment(Action):
     owner: Name
 
 
+class Note(Action):
+    """An internal note for colleagues: never emailed to the customer, never on their page.
+    `mentions` (roster ids; `@id` in the text counts too) are emailed a link to it."""
+
+    text: Text
+    mentions: list[Name] = Field(default_factory=list, max_length=50)
+
+
 class RefundDecision(Action):
     approved: bool
     amount: Decimal = Field(ge=0)

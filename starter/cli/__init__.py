@@ -5,6 +5,8 @@
     complaints submit FILE|-           a ComplaintIntake JSON; prints the CRN
     complaints status CRN [--json]     a readable view: deadlines, waiting for, refund, timeline
     complaints list [--status ...] [--json]   the same filters as GET /complaints
+    complaints messages CRN [--json]   the conversation: emails both ways, internal notes
+    complaints replies list|add|remove the canned replies (kept by the head of customer success)
     complaints <action> CRN --actor ID [fields...] | --json FILE|-
     complaints refund-decision CRN --actor ID --approve|--reject --amount A [--note N]
     complaints report weekly|monthly|quarterly|half-year [--period P] [--out FILE] [--format csv]
@@ -45,6 +47,7 @@ from settings.codec import EncryptionKeyError
 from starter.cli.actions import ACTIONS, add_action_commands
 from starter.cli.admin import add_admin_commands, add_serve_command
 from starter.cli.complaints import add_complaint_commands
+from starter.cli.desk import add_desk_commands
 from starter.cli.erase import add_erase_command
 from starter.cli.keys import add_key_commands
 from starter.cli.mail import add_mail_commands
@@ -87,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_admin_commands(sub)
     add_complaint_commands(sub)
+    add_desk_commands(sub)
     add_action_commands(sub)
     add_report_commands(sub)
     add_serve_command(sub)

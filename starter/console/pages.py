@@ -1,8 +1,8 @@
 """A complaint's page and the actions taken from it.
 
-GET shows the summary, the customer and order, every deadline with its countdown, what it
-waits for, the refund, the whole timeline, and the forms of the actions this person may
-take now (forms.py). POST sends one action as the workflow update of that name, with the
+GET shows the summary, the customer and order, the conversation with the reply and note
+boxes (desk.py), every deadline with its countdown, what it waits for, the refund, the
+whole timeline, and the forms of the actions this person may take now (forms.py). POST sends one action as the workflow update of that name, with the
 signed-in member as the actor: a role that may not take it is refused (403) before
 anything is sent; an action the complaint refuses shows the reason on the page (409) and
 changes nothing.
@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from database.records import ComplaintFile, complaint_file, roster
 from starter.console.auth import CheckedForm, SignedIn
 from starter.console.base import PREFIX, ConsoleError, answered, console, render
+from starter.console.desk import DESK_FORMS, desk_for, draft_of, stale, update_id
 from starter.console.forms import FORMS, Facts, offered, open_to, payload
 from starter.console.views import countdowns, iso
 from starter.operations import (
@@ -76,18 +77,21 @@ async def _owners(request: Request) -> list[StaffMember]:
 
 
 async def complaint_page(request: Request, session: SignedIn, crn: str, status: int = 200,
-                         error: str | None = None, done: str | None = None) -> Response:
+                         error: str | None = None, done: str | None = None,
+                         drafts: dict[str, str] | None = None) -> Response:
     c = console(request)
     s = await state_of(request, crn)
     file = await complaint_file(c.pool, crn, s.customer_id)
     member = session.member
     forms = offered(member, s, facts(file))
+    desk = await desk_for(request, s, file, drafts)  # the conversation, reply and note boxes
     may_decide = open_to("decide_refund", member, s, facts(file))
     owners = await _owners(request) if any(f.update == "reassign" for f in forms) else []
     cal = c.policy.calendar
     return render(request, "complaint.html.j2", status=status, member=member,
                   csrf=session.csrf_token, s=s, file=file, forms=forms, owners=owners,
                   deadlines=countdowns(s, cal), may_decide=may_decide, error=error,
+                  desk=desk, desk_forms={f.update: f for f in forms if f.update in DESK_FORMS},
                   done=FORMS[done].button if done in FORMS else
                   ("Refund decision" if done == "decide_refund" else None),
                   local=lambda t: ui.local(t, cal), iso=iso, timezone=cal.timezone)
@@ -106,13 +110,18 @@ async def take_action(request: Request, crn: str, update: str, session: SignedIn
     s = await state_of(request, crn)
     try:
         check_permission(update, session.member, s)
+        changed = stale(form, s, session.member, console(request).policy.calendar)
+        if changed:  # someone acted since the page was loaded: nothing is sent
+            return await complaint_page(request, session, crn, 409, changed,
+                                        drafts=draft_of(update, form))
         await answered(act(console(request).client, crn, update,
-                           payload(update, form, session.member.id)), crn)
+                           payload(update, form, session.member.id), update_id(form)), crn)
     except ActionRefused as err:
         status, message = refused(err, FORMS[update].button)
         if status == 403:
             raise ConsoleError(status, message) from None
-        return await complaint_page(request, session, crn, status, message)
+        return await complaint_page(request, session, crn, status, message,
+                                    drafts=draft_of(update, form))
     return RedirectResponse(f"{PREFIX}/complaints/{crn}?done={update}", status_code=303)
 
 
