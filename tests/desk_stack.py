@@ -7,6 +7,8 @@ import html
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -37,3 +39,30 @@ def form_values(page: str, update: str) -> dict[str, str]:
     assert found, f"no {update} form on the page"
     return {name: html.unescape(value) for name, value in
             re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', found.group(1))}
+
+
+# --- in the browser (tests/test_desk_browser.py) -----------------------------------------
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1, from npm
+
+
+async def browser_sign_in(browser: Any, base: str, who: str, bypass_csp: bool = False) -> Any:
+    """A page signed in as `who` (bypass_csp: so that axe-core can be injected)."""
+    context = await browser.new_context(base_url=base, bypass_csp=bypass_csp)
+    page = await context.new_page()
+    await page.goto("/console/")
+    await page.get_by_label("Roster id or email").fill(who)
+    await page.get_by_label("Password").fill(PASSWORDS[who])
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Sign out").wait_for()
+    return page
+
+
+async def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical findings on the page, one line each."""
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate("() => axe.run(document)")
+    assert result["passes"], "axe checked nothing"
+    return [f"{v['id']} ({v['impact']}): {v['help']} -- "
+            + "; ".join(n["target"][0] for n in v["nodes"][:3])
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
