@@ -50,7 +50,7 @@ async def test_a_canned_reply_edited_and_sent_then_a_note_for_a_colleague(browse
     box = page.get_by_label("Your reply")
     filled = await box.input_value()
     name = (await stack.status(crn)).owner
-    assert filled.startswith(f"Dear Jon Kite, ") and f"is looking into {crn} (your order)" in filled
+    assert filled.startswith("Dear Jon Kite, ") and f"is looking into {crn} (your order)" in filled
     assert "{" not in filled and name is not None
     await box.fill(filled + " Sorry for the trouble.")
     await page.get_by_role("button", name="Send reply").click()
