@@ -23,4 +23,6 @@ class NoteActivities(activity_types.NoteActivities):
                    VALUES ($1, $2, $3, $4, $5)
                    ON CONFLICT (crn, request_id) DO UPDATE SET crn = EXCLUDED.crn
                    RETURNING id""",
-                note.crn, note.request_id, note.author, note.text, note.mentions)
+                # PostgreSQL's text holds no NUL: one typed into a form would fail every retry.
+                note.crn, note.request_id, note.author, note.text.replace("\x00", ""),
+                note.mentions)

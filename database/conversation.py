@@ -151,7 +151,7 @@ async def attachment(pool: asyncpg.Pool, crn: str, ref: str, n: int) -> StoredAt
 
 class CannedReply(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
-    body: str = Field(min_length=1, max_length=20_000)
+    body: str = Field(min_length=1, max_length=20_000, pattern=r"^[^\x00]+$")
 
 
 class UnknownPlaceholder(ValueError):

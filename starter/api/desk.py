@@ -17,12 +17,14 @@ from pydantic import BaseModel
 from database import conversation as talk
 from database.records import complaint_file, roster
 from mail.original import read_original
+from starter.api.bodies import strict_body
 from starter.api.complaints import Crn, complaint_state
 from starter.api.deps import AppSettings, Database, Staff, Temporal
 from starter.api.errors import ApiError, FieldProblem, forbidden, invalid, responses
 from starter.desk import REPLY_KEEPERS, attachment_response, filled
 
 router = APIRouter(tags=["desk"])
+ONE_LINE = frozenset({("name",)})  # a reply's name is one line; its body any text but NUL
 
 Ref = Annotated[str, Path(description="the customer email's ref, as the conversation gives it",
                           pattern=r"^[0-9a-f]{24}$")]
@@ -70,7 +72,10 @@ async def original(crn: Crn, ref: Ref, principal: Staff, client: Temporal,
 
 @router.get("/complaints/{crn}/attachments/{ref}/{n}", operation_id="attachment",
             summary="An attachment of a customer email, as a download (never rendered)",
-            response_class=Response, responses=responses(401, 403, 404, 503))
+            response_class=Response,
+            responses={**responses(401, 403, 404, 503), 200: {
+                "description": "the file, with the type it came with",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}})
 async def attachment(crn: Crn, ref: Ref, n: Annotated[int, Path(ge=0, le=10_000)],
                      principal: Staff, client: Temporal, pool: Database) -> Response:
     await complaint_state(client, crn)
@@ -94,9 +99,11 @@ async def list_replies(principal: Staff, pool: Database) -> list[talk.CannedRepl
              description="Placeholders: {customer_name}, {crn}, {owner}, {next_deadline}, "
              "{order}; the reply box fills them in for the complaint.",
              responses=responses(401, 403, 422))
-async def save_reply(reply: talk.CannedReply, principal: Staff,
-                     pool: Database) -> talk.CannedReply:
+async def save_reply(body: talk.CannedReply,
+                     strict: Annotated[BaseModel, strict_body(talk.CannedReply, ONE_LINE)],
+                     principal: Staff, pool: Database) -> talk.CannedReply:
     _keeper(principal)
+    reply = talk.CannedReply.model_validate(strict.model_dump())
     try:
         await talk.save_canned_reply(pool, reply, principal.staff.id)  # type: ignore[union-attr]
     except talk.UnknownPlaceholder as err:
