@@ -5,6 +5,7 @@ a note for a colleague, a double submit is one action; axe-core on the new pages
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
 
 import httpx
 import pytest_asyncio
@@ -72,6 +73,44 @@ async def test_a_canned_reply_edited_and_sent_then_a_note_for_a_colleague(browse
         and str(m["X-Complaint-Message-Kind"]).startswith("note_mention"), timeout=20)
     assert told["To"] == "helen@example.com"
     assert await serious_violations(page) == []
+
+
+async def test_an_html_email_in_full_loads_nothing_remote_and_runs_nothing(browser,
+                                                                           console: Console):
+    stack = console.stack
+    crn = await to_owner(stack)
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "Jon Kite <kite@kite.example>", "support@example.com", "Totals"
+    mail["Message-ID"] = "<html-mail-1@kite.example>"
+    mail.set_content("The totals are wrong.\n\n> an old quote\n")
+    mail.add_alternative(
+        "<p>The totals are <b>wrong</b>.</p><img src='http://127.0.0.1:9/pixel.png'>"
+        "<script>document.title = 'pwned'</script><p style='background:url(http://127.0.0.1:9/"
+        "bg.png)' onclick='alert(1)'>Styled</p>", subtype="html")
+    raw = mail.as_bytes()
+    async with stack.pool.acquire() as conn:  # as the gateway stores a processed reply
+        await conn.execute(
+            """INSERT INTO inbound_messages (message_id, envelope_from, raw, size, processed_at,
+                   outcome, crn, from_address, subject, body)
+               VALUES ($1, 'kite@kite.example', $2, $3, now(), 'reply', $4,
+                   'kite@kite.example', 'Totals', 'The totals are wrong.')""",
+            mail["Message-ID"], raw, len(raw), crn)
+    owner = await owner_of(stack, crn)
+    page = await browser_sign_in(browser, console.base, owner)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    await page.goto(f"/console/complaints/{crn}")
+    await page.get_by_role("link", name="The full original email").click()
+    await page.get_by_role("heading", name="The original email").wait_for()
+    assert "> an old quote" in await page.locator(".message-text").inner_text()
+    sanitised = page.locator(".sanitised")
+    assert "The totals are wrong." in await sanitised.inner_text()
+    assert await sanitised.locator("img, script, [style], [onclick]").count() == 0
+    assert await page.title() != "pwned"
+    assert not [url for url in requested if ":9/" in url]
+    checked = await browser_sign_in(browser, console.base, owner, bypass_csp=True)
+    await checked.goto(page.url)
+    assert await serious_violations(checked) == []
 
 
 async def test_a_form_submitted_twice_is_one_action(console: Console):
