@@ -7,13 +7,13 @@ import html
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from database.console_auth import set_password
 from database.keys import create_key
+from tests import browser as chromium
 from tests.console_stack import PASSWORDS, Console, _hashed, signed_in
 from tests.mail_channel import Channel
 
@@ -41,28 +41,7 @@ def form_values(page: str, update: str) -> dict[str, str]:
             re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', found.group(1))}
 
 
-# --- in the browser (tests/test_desk_browser.py) -----------------------------------------
-
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1, from npm
-
 
 async def browser_sign_in(browser: Any, base: str, who: str, bypass_csp: bool = False) -> Any:
-    """A page signed in as `who` (bypass_csp: so that axe-core can be injected)."""
-    context = await browser.new_context(base_url=base, bypass_csp=bypass_csp)
-    page = await context.new_page()
-    await page.goto("/console/")
-    await page.get_by_label("Roster id or email").fill(who)
-    await page.get_by_label("Password").fill(PASSWORDS[who])
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("button", name="Sign out").wait_for()
-    return page
-
-
-async def serious_violations(page: Any) -> list[str]:
-    """axe-core's serious and critical findings on the page, one line each."""
-    await page.add_script_tag(path=str(AXE))
-    result = await page.evaluate("() => axe.run(document)")
-    assert result["passes"], "axe checked nothing"
-    return [f"{v['id']} ({v['impact']}): {v['help']} -- "
-            + "; ".join(n["target"][0] for n in v["nodes"][:3])
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    """A page signed in as `who` with the test roster's password."""
+    return await chromium.sign_in(browser, base, who, PASSWORDS[who], bypass_csp)

@@ -11,9 +11,10 @@ import httpx
 import pytest_asyncio
 
 from tests import browser as chromium
+from tests.browser import serious_violations
 from tests.conftest import ComplaintStack, text_of
 from tests.console_stack import Console, console_on, signed_in
-from tests.desk_stack import browser_sign_in, form_values, serious_violations
+from tests.desk_stack import browser_sign_in, form_values
 from tests.scenarios import owner_of, to_owner
 
 browser = chromium.browser  # the fixture

@@ -23,9 +23,8 @@ from database import conversation as talk
 from database.records import ComplaintFile, roster
 from mail.original import read_original
 from starter.console.auth import CheckedForm, SignedIn
-from starter.console.base import PREFIX, ConsoleError, answered, console, render
+from starter.console.base import PREFIX, ConsoleError, console, render, state_of
 from starter.desk import REPLY_KEEPERS, attachment_response, changed_since, describe_changes, filled
-from starter.operations import ComplaintNotFound, get_status
 from workflows.models import ComplaintState
 from workflows.policy import CalendarPolicy
 from workflows.records import StaffMember
@@ -35,7 +34,6 @@ REPLY, NOTE = "send_customer_update", "add_note"
 DESK_FORMS = (REPLY, NOTE)  # shown with the conversation, not among the other actions
 _UPDATE_ID = re.compile(r"^[0-9a-f]{32}$")
 _REF = re.compile(r"^[0-9a-f]{24}$")
-CRN = re.compile(r"^CRN-[A-Z2-7]{10}$")
 # A customer email's full original: its sanitised HTML loads nothing (no image at all).
 ORIGINAL_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'none'; "
                 "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -101,19 +99,9 @@ def draft_of(update: str, form: CheckedForm) -> dict[str, str]:
 # --- a customer email in full, an attachment ----------------------------------------------
 
 
-async def _complaint(request: Request, crn: str) -> ComplaintState:
-    """The complaint page's own check: a CRN that is one, of a complaint that exists."""
-    if not CRN.match(crn):
-        raise ConsoleError(404, f"There is no complaint {crn}.")
-    try:
-        return await answered(get_status(console(request).client, crn), crn)
-    except ComplaintNotFound:
-        raise ConsoleError(404, f"There is no complaint {crn}.") from None
-
-
 @router.get(PREFIX + "/complaints/{crn}/messages/{ref}/original")
 async def original(request: Request, crn: str, ref: str, session: SignedIn) -> Response:
-    await _complaint(request, crn)
+    await state_of(request, crn)
     raw = await talk.customer_message(console(request).pool, crn, ref) \
         if _REF.match(ref) else None
     if raw is None:
@@ -127,7 +115,7 @@ async def original(request: Request, crn: str, ref: str, session: SignedIn) -> R
 
 @router.get(PREFIX + "/complaints/{crn}/attachments/{ref}/{n}")
 async def attachment(request: Request, crn: str, ref: str, n: str, session: SignedIn) -> Response:
-    await _complaint(request, crn)
+    await state_of(request, crn)
     found = await talk.attachment(console(request).pool, crn, ref, int(n)) \
         if _REF.match(ref) and n.isdigit() and len(n) < 6 else None
     if found is None:

@@ -2,15 +2,14 @@
 
 GET shows the summary, the customer and order, the conversation with the reply and note
 boxes (desk.py), every deadline with its countdown, what it waits for, the refund, the
-whole timeline, and the forms of the actions this person may take now (forms.py). POST sends one action as the workflow update of that name, with the
-signed-in member as the actor: a role that may not take it is refused (403) before
-anything is sent; an action the complaint refuses shows the reason on the page (409) and
-changes nothing.
+whole timeline, and the forms of the actions this person may take now (forms.py). POST
+sends one action as the workflow update of that name, with the signed-in member as the
+actor: a role that may not take it is refused (403) before anything is sent; an action the
+complaint refuses shows the reason on the page (409) and changes nothing.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
-import re
 from decimal import Decimal, InvalidOperation
 
 from fastapi import APIRouter, Request
@@ -18,27 +17,24 @@ from fastapi.responses import RedirectResponse, Response
 
 from database.records import ComplaintFile, complaint_file, roster
 from starter.console.auth import CheckedForm, SignedIn
-from starter.console.base import PREFIX, ConsoleError, answered, console, render
+from starter.console.base import PREFIX, ConsoleError, answered, console, render, state_of
 from starter.console.desk import DESK_FORMS, desk_for, draft_of, stale, update_id
 from starter.console.forms import FORMS, Facts, offered, open_to, payload
 from starter.console.views import countdowns, iso
 from starter.operations import (
     ActionRefused,
-    ComplaintNotFound,
     act,
     check_permission,
     decide_refund,
-    get_status,
 )
 from workflows import refusals
 from workflows.complaint import presentation as ui
 from workflows.complaint.rules import OWNER_ROLES
-from workflows.models import ComplaintState, RefundDecision
+from workflows.models import RefundDecision
 from workflows.permissions import NotPermitted, check_actor
 from workflows.records import StaffMember
 
 router = APIRouter(include_in_schema=False)
-CRN_PATTERN = re.compile(r"^CRN-[A-Z2-7]{10}$")
 
 # What the console answers to each kind of refusal (workflows/refusals.py; a kind without
 # a row takes its nearest base's): who acted is a page of its own (403); the others show on
@@ -55,15 +51,6 @@ def refused(err: ActionRefused, action: str) -> tuple[int, str]:
     """The status and the sentence for a refusal, by its kind."""
     status, sentence = refusals.lookup(REFUSED, err.kind)
     return status, sentence.format(action=action, reason=err)
-
-
-async def state_of(request: Request, crn: str) -> ComplaintState:
-    if not CRN_PATTERN.match(crn):
-        raise ConsoleError(404, f"There is no complaint {crn} (a CRN looks like CRN-WKTLI5TNQT).")
-    try:
-        return await answered(get_status(console(request).client, crn), crn)
-    except ComplaintNotFound:
-        raise ConsoleError(404, f"There is no complaint {crn}.") from None
 
 
 def facts(file: ComplaintFile) -> Facts:
