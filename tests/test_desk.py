@@ -9,14 +9,20 @@ import html
 from email.message import EmailMessage
 
 import httpx
+import pytest
 
+from database.conversation import UnknownPlaceholder, check_placeholders, delivery_of, fill
+from mail.original import sanitise
 from tests import mail_channel
 from tests.conftest import text_of
 from tests.desk_stack import api_key, console_session, form_values
 from tests.mail_channel import SUPPORT, Channel, email, h, reply_to
+from tests.rule_facts import complaint
 from workflows import models as m
+from workflows.complaint import rules
 from workflows.events import CUSTOMER_UPDATE, deadline_type
-from workflows.models import complaint_reference
+from workflows.models import Status, complaint_reference
+from workflows.refusals import ComplaintClosed, NotPermitted, UnknownStaff
 
 channel = mail_channel.channel  # the fixture: the gateway, the worker and the pages
 
@@ -143,6 +149,18 @@ async def test_the_conversation_reply_note_and_attachment_through_the_email_chan
         assert (await httpx.AsyncClient(base_url=channel.base).get(
             f"/complaints/{crn}/messages")).status_code == 401
 
+        # Another complaint's attachment and email are not found under this one.
+        other = email(subject="Another matter")
+        assert await channel.deliver(other) == "new_complaint"
+        elsewhere = complaint_reference("email", other["Message-ID"])
+        await stack.until(elsewhere, lambda s: s.handling_agent is not None)
+        ref = conversation[0]["id"]
+        assert (await client.get(f"/complaints/{elsewhere}/attachments/{ref}/1")).status_code == 404
+        assert (await client.get(f"/complaints/{elsewhere}/messages/{ref}/original")
+                ).status_code == 404
+        assert (await client.get(f"/complaints/{crn}/attachments/{ref}/2")).status_code == 404
+        assert (await client.get("/complaints/CRN-AAAAAAAAAA/messages")).status_code == 404
+
         # The customer's status page never shows the note.
         status = await client.get(channel.link(ack, "status"))
         assert status.status_code == 200 and "Thursday is too late" in status.text
@@ -168,3 +186,44 @@ async def test_a_note_naming_someone_off_the_roster_is_refused_and_changes_nothi
         await asyncio.sleep(0.5)
         assert len((await stack.status(crn)).timeline) == len(before.timeline)
         assert await stack.rows("SELECT * FROM notes WHERE crn = $1", crn) == []
+
+
+# --- the pure parts -----------------------------------------------------------------------
+
+
+def test_who_a_note_mentions_and_who_may_be_mentioned():
+    note = m.Note(actor="ana", text="@tom see jon@kite.example, and @sam. Also @tom again",
+                  mentions=["helen", "tom"])
+    assert rules.mentioned(note) == ["helen", "tom", "sam"]
+    rules.add_note(complaint(), note)  # every one of them on the roster
+    with pytest.raises(UnknownStaff, match="'nobody' is not on the roster"):
+        rules.add_note(complaint(), m.Note(actor="ana", text="for @nobody"))
+    with pytest.raises(UnknownStaff, match="'x' is not on the roster"):
+        rules.add_note(complaint(), m.Note(actor="ana", text="hi", mentions=["x"]))
+    with pytest.raises(ComplaintClosed):
+        rules.add_note(complaint(status=Status.archived), m.Note(actor="ana", text="late"))
+    with pytest.raises(NotPermitted):
+        rules.add_note(complaint(), m.Note(actor="customer:cust-1", text="me too"))
+
+
+def test_an_outbox_row_s_delivery_state():
+    from datetime import UTC, datetime
+    assert delivery_of(datetime.now(UTC), None) == ("sent", None)
+    assert delivery_of(None, None) == ("queued", None)
+    assert delivery_of(None, "Connection refused") == ("queued", "Connection refused")
+    assert delivery_of(None, "failed (not retried): 'x' is undefined") == (
+        "failed", "failed (not retried): 'x' is undefined")
+    assert delivery_of(None, "suppressed: 5 automatic emails")[0] == "held back"
+
+
+def test_a_canned_reply_s_placeholders_and_an_html_email_sanitised():
+    assert fill("Dear {customer_name}, {crn} {unknown}", {"customer_name": "Jon", "crn": "C"}
+                ) == "Dear Jon, C {unknown}"
+    check_placeholders("{customer_name} {crn} {owner} {next_deadline} {order}")
+    with pytest.raises(UnknownPlaceholder, match=r"\{name\}"):
+        check_placeholders("Dear {name}")
+    clean = sanitise('<p style="x" onclick="y">Hi<img src="http://e/x"><script>bad()</script>'
+                     '<a href="javascript:bad()">a</a><a href="https://ok.example/">b</a></p>')
+    assert clean.startswith("<p>Hi") and "img" not in clean and "script" not in clean
+    assert "bad()" not in clean and "style" not in clean and "onclick" not in clean
+    assert 'href="https://ok.example/"' in clean and "noopener" in clean
