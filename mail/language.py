@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import gettext
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_time, format_timedelta
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_currency
+if TYPE_CHECKING:
+    from babel import Locale
+
+# Babel is imported where it is used: the mail parser's child process (one per inbound
+# message) reads Content-Language with this module and never needs it.
 
 ENGLISH = "en"
 # The languages with a complete catalog (tests/test_languages.py holds them to it).
@@ -100,6 +101,9 @@ def from_accept_language(header: str | None) -> str | None:
 @cache
 def translations(language: str) -> gettext.NullTranslations:
     """The compiled catalog of a shipped language (English: the messages as written)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     lang = shipped(language)
     path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
     if lang == ENGLISH or not path.exists():
@@ -113,6 +117,8 @@ def translations(language: str) -> gettext.NullTranslations:
 
 
 def _locale(language: str) -> Locale:
+    from babel import Locale, UnknownLocaleError
+
     try:
         return Locale.parse(shipped(language).replace("-", "_"))
     except (UnknownLocaleError, ValueError):
@@ -121,7 +127,9 @@ def _locale(language: str) -> Locale:
 
 def when(instant: datetime | str | None, time_zone: str | None, language: str) -> str:
     """An instant on the wall clock of `time_zone` as the language writes it, to the minute
-    (German: "7. Dezember 2026, 17:00 MEZ"-like: the date, the time, the zone's abbreviation)."""
+    (German: "7. Dezember 2026, 17:00 MEZ": the date, the time, the zone's abbreviation)."""
+    from babel.dates import format_date, format_time
+
     if instant is None:
         return ""
     if isinstance(instant, str):
@@ -129,18 +137,15 @@ def when(instant: datetime | str | None, time_zone: str | None, language: str) -
     zone = ZoneInfo(time_zone) if time_zone else UTC
     local = instant.astimezone(zone)
     loc = _locale(language)
-    return (f"{format_date(local, 'long', locale=loc)}, "
-            f"{format_time(local, 'short', locale=loc)} {local.strftime('%Z')}")
-
-
-def day(instant: datetime | None, language: str) -> str:
-    """A date alone, long form ("7. Dezember 2026")."""
-    return format_date(instant, "long", locale=_locale(language)) if instant else ""
+    clock = format_time(local, f"{loc.time_formats['short'].pattern} zzz", locale=loc)
+    return f"{format_date(local, 'long', locale=loc)}, {clock}"
 
 
 def money(amount: Decimal | str | float | None, currency: str | None, language: str) -> str:
     """An amount as the language writes it ("1.234,50 €"); English keeps "1234.50 EUR", as
     every English email always has."""
+    from babel.numbers import format_currency
+
     if amount is None:
         return ""
     if shipped(language) == ENGLISH or not currency:
@@ -153,15 +158,18 @@ def money(amount: Decimal | str | float | None, currency: str | None, language: 
 
 
 def duration(seconds: float | int | str | None, language: str) -> str:
-    """A policy's duration in words ("1 Stunde", "1 Tag 4 Stunden")."""
+    """A policy's duration in words ("1 Stunde", "24 Stunden", "5 Tage 4 Stunden"): in days
+    from three days on, hours below."""
+    from babel.units import format_unit
+
     if seconds is None:
         return ""
     total = int(float(seconds))
     loc = _locale(language)
     parts = []
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+    units = (("day", 86400),) if total >= 3 * 86400 else ()
+    for unit, size in (*units, ("hour", 3600), ("minute", 60), ("second", 1)):
         n, total = divmod(total, size)
         if n:
-            parts.append(format_timedelta(timedelta(seconds=n * size), threshold=1,
-                                          granularity=unit, locale=loc))
-    return " ".join(parts) or format_timedelta(timedelta(0), locale=loc)
+            parts.append(format_unit(n, f"duration-{unit}", length="long", locale=loc))
+    return " ".join(parts) or format_unit(0, "duration-second", length="long", locale=loc)
