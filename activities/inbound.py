@@ -234,7 +234,7 @@ class InboundActivities(activity_types.InboundActivities):
                 return recorded
             return recorded.model_copy(update={
                 "outcome": "sign_off_link", "confirm_to": customer["customer_email"],
-                "customer_name": customer["customer_name"],
+                "customer_name": customer["customer_name"], "language": state.language,
                 "detail": "an unauthenticated sign-off: a link to confirm it was sent"})
         if decision.confirms_resolution:
             try:

@@ -234,3 +234,5 @@ class InboundOutcome(Model):
     # one-use link to confirm it on the sign-off page, which then counts.
     confirm_to: str | None = None
     customer_name: str | None = None
+    # The complaint's language, which that email is written in; left out of the JSON unset.
+    language: str | None = Field(default=None, exclude_if=lambda value: value is None)
