@@ -140,8 +140,9 @@ _DURATIONS = ("personal_within", "update_every")
 
 
 def localised(context: dict[str, Any], lang: str) -> dict[str, Any]:
-    """An email's context with its instants, durations and the workflow's own words
-    ("customer" for a customer without a name) in `lang`; English's as the workflow wrote it."""
+    """An email's context with its instants, durations, the workflow's own words ("customer"
+    for a customer without a name) and the policy's texts (as the catalog has them) in
+    `lang`; English's as the workflow wrote it."""
     if lang == language.ENGLISH:
         return context
     out = dict(context)
@@ -153,7 +154,8 @@ def localised(context: dict[str, Any], lang: str) -> dict[str, Any]:
             out[key] = language.duration(out[f"{key}_seconds"], lang)
     words = language.translations(lang)
     for key, value in context.items():
-        if isinstance(value, str) and value in language.WORKFLOW_WORDS:
+        if isinstance(value, str) and (value in language.WORKFLOW_WORDS
+                                       or key in language.POLICY_TEXTS):
             out[key] = words.gettext(value)
     return out
 

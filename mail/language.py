@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import gettext
 import re
+import tomllib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
@@ -46,6 +48,22 @@ def N_(message: str) -> str:  # noqa: N802 # gettext's name for "mark for extrac
 # What the workflow writes into a customer email itself when it knows no better (a customer
 # without a name, a complaint without its agent yet): the renderer translates these values.
 WORKFLOW_WORDS = frozenset({N_("customer"), N_("our Customer Care team")})
+
+
+# The policy's own sentences a customer email quotes (workflows/policies/*.toml): the final
+# response's closing text and a regulator's referral rights. A policy's text found in the
+# catalog reads in the customer's language; one that is not (a policy written for one
+# deployment) reads as written.
+POLICY_TEXTS = ("closing_text", "referral_text")
+
+
+def extract_policy_texts(fileobj: Any, keywords: Any, comment_tags: Any, options: Any
+                         ) -> Iterator[tuple[int, str | None, str, list[str]]]:
+    """Babel's extractor for a policy file (babel.cfg names it): its POLICY_TEXTS."""
+    for lineno, raw in enumerate(fileobj.read().decode("utf-8").splitlines(), 1):
+        key = raw.partition("=")[0].strip()
+        if key in POLICY_TEXTS:
+            yield lineno, None, tomllib.loads(raw)[key], [f"policy: {key}"]
 
 
 def language_tag(value: str | None) -> str | None:

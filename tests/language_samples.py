@@ -15,7 +15,10 @@ LINKS = {"status": "https://care.example.com/c/status/t0k3n",
          "survey": "https://care.example.com/c/survey/t0k3n"}
 BASE: dict[str, Any] = {"crn": "CRN-2026-000123", "subject": "Broken delivery",
                         "customer_name": "Erika Mustermann", "links": LINKS}
-_REFERRAL = {"referral_text": "You may refer your complaint to the ombudsman."}
+# The default policy's closing text, which the German catalog has too.
+_REFERRAL = {"referral_text": "This is our final response to your complaint. If you are not "
+                              "satisfied with it, you may ask for it to be reviewed by our "
+                              "Head of Customer Success by replying to this email."}
 
 EMAILS: dict[str, dict[str, Any]] = {
     "acknowledgement": {

@@ -139,6 +139,9 @@ def test_german_emails_say_every_message_in_german_with_german_dates_and_amounts
                                     "de-AT")
     assert subject == "[CRN-2026-000123] Ihrem Konto wurden 1.234,50\xa0€ gutgeschrieben"
     assert "Bestellung ORD-1\n1.234,50\xa0€ gutgeschrieben (Gutschrift CN-1)" in body
+    # The policy's closing text, as the catalog has it.
+    _, body = renderer.render("final_response", dict(email_contexts())["final_response"], "de")
+    assert "\nDies ist unsere abschließende Antwort auf Ihre Beschwerde." in body
     # The workflow's own fallback words are translated too.
     _, body = renderer.render("not_a_complaint", {**dict(email_contexts())["not_a_complaint"],
                                                    "customer_name": "customer"}, "de")
@@ -282,7 +285,7 @@ async def test_german_mail_through_the_gateway_and_german_pages_in_chromium(
     # An English complaint (no Content-Language), read in browsers of three languages.
     crn_en, _msg, ack_en = await new_complaint(channel, subject="Invoice twice")
     assert (await channel.stack.status(crn_en)).language is None
-    assert body_of(ack_en).startswith("Dear Jon Kite,")
+    assert body_of(ack_en).startswith("Dear Kite Studio,")  # the seed's name for kite@
     status_en = channel.link(ack_en, "status")
 
     async def page(url: str, locale: str) -> tuple[str, str, str | None]:
@@ -308,7 +311,11 @@ async def test_german_mail_through_the_gateway_and_german_pages_in_chromium(
     body, lang, _ = await page(status_en, "fr-FR")  # a language without a catalog: English
     assert lang == "en" and "Where it stands" in body and "Aktueller Stand" not in body
 
-    # The withdraw question in German, and a refused answer in German too.
+    # Once it has an owner, the status page offers to withdraw it: the question in German.
+    await channel.stack.act(crn_en, "acknowledge_personally", m.PersonalAcknowledgement(
+        actor="ana", message="Dear Jon, I am sorry about the invoice; I am looking into it."))
+    await channel.stack.until(crn_en, lambda s: s.owner is not None)
+    await channel.stack.settle()
     context = await browser.new_context(locale="de-DE")
     tab = await context.new_page()
     await tab.goto(status_en)
