@@ -6,8 +6,7 @@ browser's Accept-Language in Chromium), and any other language reads English."""
 from __future__ import annotations
 
 import re
-from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,7 +28,7 @@ from tests import mail_channel
 from tests.conftest import ComplaintStack, intake, text_of
 from tests.language_samples import INSTANT, email_contexts
 from tests.mail_channel import Channel, email, h, new_complaint
-from tests.scenarios import agree_to_refund, to_owner
+from tests.scenarios import agree_to_refund
 from workflows import models as m
 from workflows.models import ComplaintIntake
 from workflows.records import CustomerProfile, Order
@@ -82,7 +81,7 @@ def test_every_customer_message_is_translated_in_every_shipped_language():
                 problems.append(f"untranslated: {where}")
             elif entry.fuzzy:
                 problems.append(f"fuzzy: {where}")
-            elif _placeholders(entry.string) != _placeholders(msgid):
+            elif _placeholders(str(entry.string)) != _placeholders(msgid):
                 problems.append(f"placeholders differ: {where} -> {entry.string!r}")
         assert not problems, f"{lang} catalog:\n" + "\n".join(problems)
         assert not catalog.fuzzy, f"the {lang} catalog's header is marked fuzzy"
@@ -212,7 +211,7 @@ def body_of(mail: EmailMessage) -> str:
     return text_of(mail).replace("\r\n", "\n")
 
 
-def german_date_of(instant: datetime, stack: ComplaintStack) -> str:
+def german_date_of(instant: datetime | None, stack: ComplaintStack) -> str:
     return language.when(instant, stack.policy.calendar.timezone, "de")
 
 
