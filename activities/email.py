@@ -170,12 +170,14 @@ class HeaderRefused(ValueError):
     """A header value the email cannot carry (no retry mends it)."""
 
 
-def _header(value: str) -> str:
+def _header(value: str, name: str) -> str:
     # CR/LF collapsed: a value ("x\nNote: y") never starts a header of its own, and never
     # makes the encoder raise on every retry.
     value = " ".join(value.split()) if any(c in value for c in "\r\n\v\f") else value
     try:
-        return value if value.isascii() else Header(value, _UTF8).encode()
+        # Folded knowing the header's name, so its first encoded word starts on the header's
+        # own line (without it, "Subject:" stands alone and readers see a leading space).
+        return value if value.isascii() else Header(value, _UTF8, header_name=name).encode()
     except Exception as err:
         raise HeaderRefused(f"a header value cannot be encoded: {err}") from None
 
@@ -199,13 +201,13 @@ def compose(mail_from: str, row: Mapping[str, Any], text: str, headers: dict[str
         alternative.attach(msg)
         alternative.attach(_text_part(html, "html"))
         msg = alternative
-    msg["From"] = _header(mail_from)
-    msg["To"] = _header(", ".join(row["recipients"]))
-    msg["Subject"] = _header(row["subject"])
+    msg["From"] = _header(mail_from, "From")
+    msg["To"] = _header(", ".join(row["recipients"]), "To")
+    msg["Subject"] = _header(row["subject"], "Subject")
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = row["message_id"]
     for name, value in headers.items():
-        msg[name] = _header(value)
+        msg[name] = _header(value, name)
     return msg
 
 

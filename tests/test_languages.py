@@ -27,7 +27,7 @@ from tests import browser as chromium
 from tests import mail_channel
 from tests.conftest import ComplaintStack, intake, text_of
 from tests.language_samples import INSTANT, email_contexts
-from tests.mail_channel import Channel, email, h, new_complaint
+from tests.mail_channel import Channel, email, h, new_complaint, reply_to
 from tests.scenarios import agree_to_refund
 from workflows import models as m
 from workflows.models import ComplaintIntake
@@ -253,7 +253,9 @@ async def test_a_german_customer_from_the_seed_gets_german_emails(stack: Complai
         await stack.act(crn, "decide_refund", m.RefundDecision(
             actor="fiona", approved=True, amount=Decimal("1234.50")))
         applied = await stack.mail_for(crn, "refund_applied:1")
-        assert h(applied, "Subject") == f"[{crn}] Ihrem Konto wurden 1.234,50 € gutgeschrieben"
+        # Read as sent (a subject beyond ASCII starts on the header's own line).
+        assert str(applied["Subject"]) == \
+            f"[{crn}] Ihrem Konto wurden 1.234,50\xa0€ gutgeschrieben"
         assert "1.234,50\xa0€ gutgeschrieben (Gutschrift " in body_of(applied)
 
 
@@ -281,6 +283,15 @@ async def test_german_mail_through_the_gateway_and_german_pages_in_chromium(
     text = body_of(ack)
     assert "Den Stand Ihrer Beschwerde sehen Sie jederzeit hier:" in text
     status_de = channel.link(ack, "status")
+    # An emailed sign-off nothing authenticated: the link to confirm it comes in German too.
+    signoff = reply_to(ack, "Resolution Confirmed, danke.")
+    assert await channel.deliver(signoff) == "sign_off_link"
+    confirm = await channel.stack.mail.wait_for(
+        lambda mail: mail["X-Complaint-Reference"] == crn
+        and str(mail["X-Complaint-Message-Kind"]).startswith("sign_off_confirm:"))
+    assert str(confirm["Subject"]) == \
+        f"[{crn}] Bitte bestätigen Sie, dass Ihre Beschwerde erledigt ist"
+    assert "diese hat nicht nachgewiesen, dass sie\nvon Ihnen stammt" in body_of(confirm)
     # An English complaint (no Content-Language), read in browsers of three languages.
     crn_en, _msg, ack_en = await new_complaint(channel, subject="Invoice twice")
     assert (await channel.stack.status(crn_en)).language is None
