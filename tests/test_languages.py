@@ -23,6 +23,7 @@ from database.seed import SeedData, load_seed
 from mail import language
 from mail.parsing import parse_message
 from starter.console import customer as pages
+from starter.operations import ActionRefused
 from tests import browser as chromium
 from tests import mail_channel
 from tests.conftest import ComplaintStack, intake, text_of
@@ -357,3 +358,14 @@ def test_page_language_prefers_the_complaints_own_then_the_browser():
     assert pages.page_language(Request("de"), state("fr")) == "de"  # type: ignore[arg-type]
     assert pages.page_language(Request(None), state("fr")) == "en"  # type: ignore[arg-type]
     assert pages.page_language(Request("fr")) == "en"  # type: ignore[arg-type]
+
+
+def test_a_refused_answer_reads_in_the_pages_language():
+    """The workflow's reason is English (the staff's words): a German page says it in its own."""
+    err = ActionRefused("the complaint is closed")
+    _status, sentence = pages.refusals.lookup(pages.REFUSED, err.kind)
+    assert pages._(language.ENGLISH, sentence).format(reason=pages._reason(err, "en")) == \
+        "the complaint is closed. Please reply to our email instead."
+    assert pages._("de", sentence).format(reason=pages._reason(err, "de")) == (
+        "Diese Antwort kann jetzt nicht gespeichert werden. Bitte antworten Sie stattdessen "
+        "auf unsere E-Mail.")

@@ -150,6 +150,15 @@ async def _target(request: Request, question: str, token: str
     return target, state
 
 
+# The workflow's refusals give their reason in English (they are the staff's words too): in
+# another language the page says this instead of it.
+REFUSED_IN_OTHER_WORDS = N_("This answer cannot be recorded now")
+
+
+def _reason(err: ActionRefused, lang: str) -> str:
+    return str(err) if lang == language.ENGLISH else _(lang, REFUSED_IN_OTHER_WORDS)
+
+
 def _capitalised(sentence: str) -> str:
     return sentence[:1].upper() + sentence[1:]
 
@@ -238,7 +247,7 @@ async def answer(request: Request, question: str, token: str) -> HTMLResponse:
         status, sentence = refusals.lookup(REFUSED, err.kind)
         return _page(request, "message", status, lang=lang,
                      title=_(lang, N_("We could not record this answer")),
-                     message=_(lang, sentence).format(reason=err))
+                     message=_(lang, sentence).format(reason=_reason(err, lang)))
     return _page(request, "message", lang=lang, title=_(lang, N_("Thank you")),
                  message=_(lang, THANKS[question]))
 
