@@ -116,6 +116,23 @@ def from_accept_language(header: str | None) -> str | None:
     return None
 
 
+def described(tag: str | None) -> str:
+    """A complaint's language for staff, in English: "German (de-AT)"; and, when no catalog
+    ships for it, what the customer reads instead: "French (fr; written to in English)"."""
+    from babel import Locale, UnknownLocaleError
+
+    normal = language_tag(tag)
+    if normal is None:
+        return "English (none given)"
+    try:
+        name = Locale.parse(normal.replace("-", "_")).get_display_name(ENGLISH) or normal
+    except (UnknownLocaleError, ValueError):
+        name = normal
+    if shipped(normal) == normal.split("-")[0]:
+        return f"{name} ({normal})"
+    return f"{name} ({normal}; written to in English)"
+
+
 @cache
 def translations(language: str) -> gettext.NullTranslations:
     """The compiled catalog of a shipped language (English: the messages as written)."""

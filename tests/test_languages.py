@@ -27,6 +27,7 @@ from starter.operations import ActionRefused
 from tests import browser as chromium
 from tests import mail_channel
 from tests.conftest import ComplaintStack, intake, text_of
+from tests.console_stack import console_on, signed_in
 from tests.language_samples import INSTANT, email_contexts
 from tests.mail_channel import Channel, email, h, new_complaint, reply_to
 from tests.scenarios import agree_to_refund
@@ -369,3 +370,19 @@ def test_a_refused_answer_reads_in_the_pages_language():
     assert pages._("de", sentence).format(reason=pages._reason(err, "de")) == (
         "Diese Antwort kann jetzt nicht gespeichert werden. Bitte antworten Sie stattdessen "
         "auf unsere E-Mail.")
+
+
+async def test_the_console_says_which_language_the_customer_writes_in(stack: ComplaintStack):
+    """Staff write the updates themselves: the complaint's page names the customer's language
+    (the console itself stays English)."""
+    async with console_on(stack) as console:
+        german = (await stack.submit(language="de-AT")).crn
+        french = (await stack.submit(language="fr")).crn
+        english = (await stack.submit()).crn
+        async with signed_in(console, "ana") as ana:
+            pages_of = {crn: (await ana.get(f"/console/complaints/{crn}")).text
+                        for crn in (german, french, english)}
+    assert "Writes in: German (Austria) (de-AT)" in pages_of[german]
+    assert "Writes in: French (fr; written to in English)" in pages_of[french]
+    assert "Writes in:" not in pages_of[english]
+    assert language.described(None) == "English (none given)"
