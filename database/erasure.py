@@ -9,6 +9,10 @@ the answers given through links. What stays: ids, CRNs, dates, statuses, severit
 categories, deadlines and their outcomes, escalation levels, amounts, scores, sizes: every
 count and sum a report computes.
 
+Which tables hold a customer's data is one list, database/personal_data.py, that export
+works from too: erasure handles each table on it (blanked, or kept as ids and numbers) and
+refuses to finish if one was left out.
+
 One transaction: all of it or nothing. `erasures` records who, when and which complaints;
 the resolution log's append-only trigger admits this one change (0009_erasure.sql).
 Complaints whose workflow still runs are refused (`StillOpen`, naming them): a running
@@ -31,6 +35,8 @@ import secrets
 from dataclasses import dataclass
 
 import asyncpg
+
+from database.personal_data import check_covered, present_tables, table
 
 ERASED = "[erased]"
 ERASED_ID_PREFIX = "erased-"
@@ -86,10 +92,16 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
             "VALUES ($1, $2, $3, '{}') RETURNING id", new_id, erased_by, crns)
         await conn.execute("SELECT set_config('complaints.erasure', $1, true)", str(erasure_id))
         changed: dict[str, int] = {}
+        tables = await present_tables(conn)
 
-        async def run(table: str, sql: str, *args) -> None:
+        async def run(name: str, sql: str, *args) -> None:
+            assert table(name).erased, f"{name} is kept by erasure (personal_data.py)"
             status = await conn.execute(sql, *args)
-            changed[table] = changed.get(table, 0) + int(status.rsplit(" ", 1)[-1])
+            changed[name] = changed.get(name, 0) + int(status.rsplit(" ", 1)[-1])
+
+        for kept in tables:  # ids, amounts and dates only: they stay for the reports
+            if not kept.erased:
+                changed[kept.name] = 0
 
         await run("customers", "UPDATE customers SET name = $2, email = NULL, phone = NULL "
                   "WHERE id = $1", customer_id, ERASED)
@@ -115,6 +127,11 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
         await run("inbound_messages", f"""UPDATE inbound_messages SET raw = ''::bytea,
                   envelope_from = '', from_address = NULL, subject = NULL, body = NULL,
                   detail = NULL, helo = NULL, auth_reason = NULL WHERE {inbound}""", crns, sorted(addresses))  # nosec B608 # constant SQL
+        if any(t.name == "notes" for t in tables):  # staff's notes on their complaints
+            for column in await _note_text_columns(conn):
+                await run("notes", f"UPDATE notes SET {column} = $2 "  # nosec B608 # a known name
+                          "WHERE crn = ANY($1)", crns, ERASED)
+            changed.setdefault("notes", 0)
         if new_id != customer_id:
             await run("customers", "UPDATE customers SET id = $2 WHERE id = $1",
                       customer_id, new_id)  # orders and refunds follow (ON UPDATE CASCADE)
@@ -123,6 +140,19 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
             await run("complaint_events", "UPDATE complaint_events SET actor = $3 "
                       "WHERE crn = ANY($1) AND actor = $2", crns, f"customer:{customer_id}",
                       f"customer:{new_id}")
+            await conn.execute("UPDATE exports SET customer_id = $2 WHERE customer_id = $1",
+                               customer_id, new_id)
+        check_covered("erasure", tables, set(changed))  # raises: the transaction rolls back
         await conn.execute("UPDATE erasures SET rows_changed = $2 WHERE id = $1", erasure_id,
                            json.dumps(changed))
     return Erasure(erasure_id, new_id, crns, changed)
+
+
+NOTE_TEXT_COLUMNS = ("text", "body")  # the notes table's free text, whichever it has
+
+
+async def _note_text_columns(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+        "AND table_name = 'notes' AND column_name = ANY($1)", list(NOTE_TEXT_COLUMNS))
+    return [r["column_name"] for r in rows]
