@@ -11,3 +11,7 @@ CREATE TABLE exports (
     sha256       text NOT NULL              -- the archive's digest: which file was handed over
 );
 CREATE INDEX exports_by_customer ON exports (customer_id, exported_at);
+
+-- Single sign-on (starter/console/oidc.py): the ID token a console session was opened with,
+-- kept for the provider's sign-out (its id_token_hint); NULL for a password sign-in.
+ALTER TABLE console_sessions ADD COLUMN id_token text;
