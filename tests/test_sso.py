@@ -162,6 +162,20 @@ async def test_passwords_off_refuses_a_password_and_on_they_stay_beside_the_prov
             "login": "ana", "password": PASSWORD, "sign_in_token": "x"})
         assert refused.status_code == 403 and "switched off" in refused.text
         assert await open_sessions(stack, "ana") == 0
+        # A callback this browser did not start, or with another sign-in's state: refused.
+        stray = await http.get("/console/sign-in/oidc/callback",
+                               params={"code": "c", "state": "s"})
+        assert stray.status_code == 400 and "started in another browser" in stray.text
+        leaving = await http.get("/console/sign-in/oidc", params={"next": "/console/reports"})
+        assert leaving.status_code == 303
+        assert leaving.headers["location"].startswith(f"{sso.provider.issuer}/auth?")
+        for part in ("code_challenge_method=S256", "code_challenge=", "nonce=", "state=",
+                     "scope=openid+email+profile", f"client_id={sso.provider.client_id}"):
+            assert part in leaving.headers["location"], part
+        forged = await http.get("/console/sign-in/oidc/callback",
+                                params={"code": "c", "state": "not-the-one-it-sent"})
+        assert forged.status_code == 400 and "does not belong" in forged.text
+        assert not [c for c in http.cookies.jar if c.name == "console_session"]
     # Passwords on (the default): the form is there beside the provider's button, and works.
     settings = replace(stack.settings, console_passwords=True)
     port = free_port()

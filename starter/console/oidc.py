@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
@@ -124,9 +125,7 @@ async def identity(settings: Settings, code: str, flow: Flow) -> Identity:
                 found = {**userinfo, **found}
     except httpx.HTTPError as err:
         raise ProviderError(f"the identity provider did not answer: {err}") from None
-    except Exception as err:  # authlib's OAuthError: the provider refused the code
-        if isinstance(err, ProviderError):
-            raise
+    except AuthlibBaseError as err:  # the token endpoint refused the code
         raise ProviderError(f"the identity provider refused the sign-in: {err}") from None
     value = found.get(claim)
     if claim == "email" and found.get("email_verified") is False:
@@ -145,7 +144,7 @@ async def _checked(meta: dict[str, Any], settings: Settings, id_token: str,
         jwt.JWTClaimsRegistry(
             leeway=CLOCK_LEEWAY,
             iss={"essential": True, "value": meta["issuer"]},
-            aud={"essential": True, "value": settings.oidc_client_id},
+            aud={"essential": True, "value": settings.oidc_client_id or ""},
             sub={"essential": True}, exp={"essential": True}, iat={"essential": True},
             nonce={"essential": True, "value": nonce},
         ).validate(token.claims)
