@@ -2,7 +2,9 @@
 action for the head of customer success): one zip archive of everything PostgreSQL holds
 about one customer, the pair of erasure (database/erasure.py).
 
-The archive holds `customer.json` and, under `attachments/`, the files they sent. The JSON
+The archive holds `customer.json`, under `attachments/` the files they sent, and under
+`messages/` each email of theirs whose text was never read (held aside, refused, failed),
+as it arrived. The JSON
 has the profile, their orders, credit notes and refunds, each complaint with its timeline,
 its archived snapshot, the emails sent about it and received for it (with their
 attachments), the answers given through links and (only when the policy's
@@ -130,6 +132,15 @@ async def export_customer(conn: asyncpg.Connection, customer_id: str, exported_b
         check_covered("export", tables, set(got))
         items = {name: len(rows) for name, rows in got.items()}
         files: dict[str, bytes] = {}
+        # A message whose text was never recorded (held aside, refused, failed) is only in
+        # its original bytes: those go in whole, as the .eml they arrived as.
+        unread = [m["message_id"] for m in got["inbound_messages"] if m.get("body") is None]
+        originals = {r["message_id"]: bytes(r["raw"]) for r in await conn.fetch(
+            "SELECT message_id, raw FROM inbound_messages WHERE message_id = ANY($1)", unread)}
+        for n, message in enumerate(got["inbound_messages"]):
+            if message["message_id"] in originals:
+                message["original"] = f"messages/{n + 1:04d}.eml"
+                files[message["original"]] = originals[message["message_id"]]
         for n, (row, a) in enumerate(zip(got["inbound_attachments"], attachments, strict=True)):
             if a["content"] is not None:
                 row["file"] = _file_name(n + 1, row)

@@ -37,8 +37,9 @@ TOTALS = b"invoice,amount\nINV-7731,768.00\n"
 SUBJECT = "Invoiced twice for March"
 FIRST = "We were invoiced twice for March; the invoice is attached."
 SECOND = "Here are the totals as our bookkeeper sees them."
+HELD = "Bloom Florists: spring order enquiry"  # held aside (suspended) as spam
 PERSONAL = ("Bloom Florists", "Mia Bloom", BLOOM, "+44 20 7946 0002", SUBJECT, FIRST[:40],
-            SECOND[:30], "INV-7731")
+            SECOND[:30], "INV-7731", HELD)
 channel = mail_channel.channel  # the fixture: the gateway, the worker and the pages
 # Column names that say a table may hold a person's data.
 PERSONAL_LOOKING = re.compile(
@@ -53,7 +54,8 @@ def cli_env(stack: ComplaintStack, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def _bloom_by_email(channel: Channel) -> tuple[str, list[str]]:
-    """A complaint by email with a PDF, and a reply with a CSV; (crn, message ids)."""
+    """A complaint by email with a PDF, a reply with a CSV, and a message held aside as spam;
+    (crn, the message ids)."""
     stack = channel.stack
     first = email(sender=f"Mia Bloom <{BLOOM}>", subject=SUBJECT, body=FIRST)
     first.add_attachment(PDF, maintype="application", subtype="pdf", filename="invoice.pdf")
@@ -65,6 +67,9 @@ async def _bloom_by_email(channel: Channel) -> tuple[str, list[str]]:
     assert await channel.deliver(second, envelope_from=BLOOM) == "reply"
     await stack.until(crn, lambda s: {Event.attachments_received, Event.customer_replied}
                       <= {e.event for e in s.timeline})
+    held = email(sender=f"Mia Bloom <{BLOOM}>", subject=HELD, body="Seen as spam upstream.",
+                 X_Spam_Flag="YES")
+    assert await channel.deliver(held, envelope_from=BLOOM) == "suspended"
     return crn, [r["message_id"] for r in await stack.rows(
         "SELECT message_id FROM inbound_messages ORDER BY received_at")]
 
@@ -81,7 +86,7 @@ async def test_an_export_holds_each_item_once_and_after_erasure_is_the_only_copy
     refunded, _ = await agree_to_refund(stack, "40.00")
     await stack.until(refunded, lambda s: s.refund.status == "applied")
     emailed, message_ids = await _bloom_by_email(channel)
-    assert len(message_ids) == 2
+    assert len(message_ids) == 3
     assert {r["customer_id"] for r in await stack.rows("SELECT customer_id FROM complaints")} \
         == {"cust-bloom"}
     await stack.settle()
@@ -104,11 +109,18 @@ async def test_an_export_holds_each_item_once_and_after_erasure_is_the_only_copy
     received = [m for c in doc["complaints"] for m in c["emails_received"]]
     received += doc["emails_received_without_complaint"]
     assert sorted(m["message_id"] for m in received) == sorted(message_ids)
-    assert {m["crn"] for m in received} == {emailed}
+    assert {m["crn"] for m in received} == {emailed, None}
+    # The one held aside as spam: its text was never read, so it is there as it arrived.
+    suspended = doc["emails_received_without_complaint"]
+    assert [m["outcome"] for m in suspended] == ["suspended"]
+    original = files[suspended[0]["original"]]
+    assert HELD.encode() in original and b"X-Spam-Flag: YES" in original
     assert [m["body"] for m in received if m["subject"] == SUBJECT][0].startswith(FIRST)
     exported_files = [a["file"] for m in received for a in m["attachments"]]
-    assert sorted(exported_files) == sorted(files) and len(files) == 2  # each file once
-    assert sorted(files.values()) == sorted([PDF, TOTALS])
+    attachments = {n: f for n, f in files.items() if n.startswith("attachments/")}
+    assert sorted(exported_files) == sorted(attachments) and len(attachments) == 2  # once
+    assert sorted(attachments.values()) == sorted([PDF, TOTALS])
+    assert sorted(files) == sorted([*attachments, suspended[0]["original"]])
     # Messages out: every outbox row of both complaints, once.
     sent = Counter(e["id"] for c in doc["complaints"] for e in c["emails_sent"])
     outbox = await stack.rows("SELECT id FROM email_outbox WHERE crn = ANY($1)",
