@@ -170,16 +170,19 @@ async def open_session(pool: asyncpg.Pool, staff_id: str, id_token: str | None =
     return token, Session(staff_member(row), csrf)
 
 
-async def member_named_by(pool: asyncpg.Pool, value: str) -> StaffMember | None:
-    """The available roster member an identity provider's claim names (their email, or
-    their roster id: either, case-insensitively; an id match first); None otherwise."""
+async def member_named_by(pool: asyncpg.Pool, value: str, email_only: bool
+                          ) -> StaffMember | None:
+    """The available roster member an identity provider's claim names, case-insensitively:
+    by their email when `email_only` (the claim is `email`), else by their roster id or
+    email (an id match first); None otherwise."""
     value = value.strip().casefold()[:320]
     if not value:
         return None
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            """SELECT * FROM staff WHERE (lower(id) = $1 OR lower(email) = $1) AND available
-               ORDER BY lower(id) = $1 DESC LIMIT 1""", value)
+            """SELECT * FROM staff
+               WHERE ((lower(id) = $1 AND NOT $2) OR lower(email) = $1) AND available
+               ORDER BY lower(id) = $1 DESC LIMIT 1""", value, email_only)
     return staff_member(row) if row else None
 
 

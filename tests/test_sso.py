@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
 
-from database.console_auth import set_password
+from database.console_auth import member_named_by, set_password
 from settings import Settings
 from starter.api import create_app
 from tests import browser as chromium
@@ -211,3 +212,19 @@ def test_single_sign_on_settings_are_checked_together():
                        "must be an https URL")):
         with pytest.raises(ValueError, match=says):
             Settings.from_env({**base, **env})
+
+
+async def test_the_claim_names_a_roster_member_by_email_or_by_id_as_configured(
+        seeded: asyncpg.Pool):
+    async def named(value: str, email_only: bool) -> str | None:
+        member = await member_named_by(seeded, value, email_only)
+        return member.id if member else None
+
+    assert await named(" HELEN@Example.com ", email_only=True) == "helen"
+    assert await named("helen", email_only=True) is None  # an email claim is an email
+    assert await named("Helen", email_only=False) == "helen"  # e.g. preferred_username
+    assert await named("helen@example.com", email_only=False) == "helen"
+    assert await named("", email_only=False) is None
+    async with seeded.acquire() as conn:
+        await conn.execute("UPDATE staff SET available = false WHERE id = 'helen'")
+    assert await named("helen@example.com", email_only=True) is None

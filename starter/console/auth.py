@@ -246,7 +246,8 @@ async def oidc_callback(request: Request) -> Response:
     except oidc.ProviderError as err:
         return _refused(request, 502, f"The sign-in could not be completed: {err}.", again)
     claim = c.settings.oidc_roster_claim
-    member = await member_named_by(c.pool, who.value) if who.value else None
+    member = (await member_named_by(c.pool, who.value, email_only=claim == "email")
+              if who.value else None)
     if member is None:
         named = f"{claim} {who.value}" if who.value else f"no {claim} the roster could use"
         return _refused(request, 403, f"Your company account ({named}) is not an available "
