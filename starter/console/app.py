@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from database.pool import Pool
+from mail import language
 from settings import Settings
 from starter.console import approvals, auth, data_requests, pages, queue, reports, suspended
 from starter.console.base import PREFIX, Console, ConsoleError, NeedsSignIn, render
@@ -41,6 +42,7 @@ def _templates(settings: Settings) -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.globals["ended_as"] = closed_as  # how a complaint ended, in the team's words
+    env.globals["language_of"] = language.described  # the customer's (docs/languages.md)
     return env
 
 
