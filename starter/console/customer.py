@@ -29,13 +29,13 @@ from settings import Settings
 from starter.operations import ActionRefused, ComplaintNotFound, act, get_status
 from workflows import refusals
 from workflows.complaint import rules
-from workflows.events import CUSTOMER_UPDATE, deadline_type
+from workflows.events import CUSTOMER_UPDATE, Event, deadline_type
 from workflows.models import ComplaintOutcome, ComplaintState, Status, Withdrawal
 from workflows.permissions import customer_actor
 
 router = APIRouter(prefix="/c", include_in_schema=False)
 
-QUESTIONS = ("agreement", "sign_off", "survey", "withdraw")
+QUESTIONS = ("agreement", "sign_off", "survey", "withdraw", "information")
 # What the customer reads when their answer is refused, by the refusal's kind
 # (workflows/refusals.py; a kind without a row takes its nearest base's).
 REFUSED: dict[type[refusals.Refused], tuple[int, str]] = {
@@ -131,13 +131,13 @@ async def status_page(request: Request, token: str) -> HTMLResponse:
     updates = [d for d in s.deadlines if deadline_type(d.name) == CUSTOMER_UPDATE
                and d.met_at is None and not d.superseded]
     next_update = min((d.due_at for d in updates), default=None)
-    if s.status == Status.awaiting_customer or s.status in RESOLVED:
+    if s.status == Status.awaiting_customer or s.status in RESOLVED or s.paused is not None:
         next_update = None  # our clock waits for them, or it has stopped
     stage = (ENDED[s.outcome] if s.outcome is not None
              else STAGES.get(s.status, "We are working on your complaint."))
     withdraw = _links(request).url(s.crn, "withdraw", target.email) if _open(s) else None
     return _page(request, "status", crn=s.crn, subject=s.subject, stage=stage,
-                 withdraw_link=withdraw,
+                 withdraw_link=withdraw, changes=changes_for_customer(s),
                  owner=await mailbox.staff_name(pool, s.owner),
                  next_update=_when(next_update), received=_when(s.received_at),
                  messages=[{**m, "at": _when(m["at"]), "subject": without_links(m["subject"]),
@@ -207,6 +207,8 @@ THANKS = {
     "agreement": "Your answer is recorded; your case manager will be in touch.",
     "sign_off": "Thank you for confirming that your complaint is resolved.",
     "survey": "Thank you for telling us how we did.",
+    "information": "Thank you: your case manager has your information, and our clocks run "
+                   "again.",
     "withdraw": "Your complaint is withdrawn. We have stopped working on it and will not "
                 "email you about it again. If anything changes, write to us and we will "
                 "open a new complaint.",
@@ -259,10 +261,35 @@ def _answer(question: str, form: dict[str, str], actor: str) -> tuple[str, dict[
             raise ValueError("Please press \"Withdraw my complaint\" to withdraw it.")
         return "withdraw", {"actor": actor,
                             "reason": comment or "withdrawn by the customer on the status page"}
+    if question == "information":
+        if not comment:
+            raise ValueError("Please write the information we asked for.")
+        return "record_customer_response", {"actor": actor, "agrees": None, "message": comment}
     score = form.get("score", "")
     if score not in ("1", "2", "3", "4", "5"):
         raise ValueError("Please choose a score from 1 to 5.")
     return "record_csat", {"actor": actor, "score": int(score), "comment": comment}
+
+
+def changes_for_customer(s: ComplaintState) -> list[str]:
+    """What changed under way, in the customer's words (workflows/complaint/presentation.py
+    says it for staff)."""
+    if s.outcome is not None or s.status in RESOLVED:
+        lines = []
+    elif s.paused is not None:
+        lines = [f"We are waiting for your information since {_when(s.paused.since)}: "
+                 "reply to our email with it. The time we take is paused meanwhile."]
+    else:
+        lines = []
+    for e in s.timeline:
+        if e.event == Event.retriaged and e.before and e.after:
+            lines.append(f"The priority of your complaint changed on {_when(e.at)}: "
+                         f"{e.before.split(',')[0]} became {e.after.split(',')[0]} (1 is the "
+                         "most urgent).")
+        elif e.event == Event.policy_changed:
+            lines.append(f"Our service standards changed on {_when(e.at)}; the times we "
+                         "promise you follow them from then.")
+    return lines
 
 
 def _when(instant: datetime | None) -> str | None:

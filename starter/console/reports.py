@@ -17,9 +17,10 @@ from reporting.rendering import ReportRenderer, build_report
 from starter.console.approvals import only_for
 from starter.console.auth import CheckedForm, SignedIn
 from starter.console.base import PREFIX, ConsoleError, console, render
+from starter.policy_apply import apply_policy
 from starter.policy_review import describe_policy, format_simulation, policy_changes, what_if
 from workflows.models import Role
-from workflows.policy import PolicyError, load_policy
+from workflows.policy import PolicyError, load_policy, policy_from_text
 from workflows.report import ReportKind, parse_period
 
 router = APIRouter(include_in_schema=False)
@@ -44,7 +45,8 @@ async def _report(request: Request, kind: str, period: str):
 
 def _page(request: Request, session, status: int = 200, **context) -> Response:
     defaults: dict[str, Any] = {"kind": "weekly", "period": "last", "report": None, "what_if": None,
-                "what_if_error": None, "policy_lines": [], "changes": []}
+                "what_if_error": None, "policy_lines": [], "changes": [], "applied": None,
+                "apply_error": None}
     return render(request, "reports.html.j2", status=status, member=session.member,
                   csrf=session.csrf_token, kinds=[k.value for k in ReportKind],
                   **{**defaults, **context})
@@ -98,3 +100,25 @@ async def policy_what_if(request: Request, session: SignedIn, form: CheckedForm)
              else "No complaints recorded: nothing to replay.")
     return _page(request, session, what_if=table, policy_lines=describe_policy(proposed),
                  changes=policy_changes(c.policy, proposed))
+
+
+@router.post(f"{PREFIX}/reports/policy-apply")
+async def policy_apply(request: Request, session: SignedIn, form: CheckedForm) -> Response:
+    """A new policy for the open complaints (starter/policy_apply.py): the dry run, or the
+    real run, as `complaints policy apply` does."""
+    only_for(session.member, HEAD_OF_CS, "reports")
+    upload = form.get("policy")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return _page(request, session, 422, apply_error="Choose a policy file (TOML) to apply.")
+    data = await upload.read(MAX_POLICY_BYTES + 1)
+    if len(data) > MAX_POLICY_BYTES:
+        return _page(request, session, 413, apply_error="A policy file is a few kilobytes; "
+                     f"this one is over {MAX_POLICY_BYTES // 1024} KiB.")
+    try:
+        policy = policy_from_text(data.decode("utf-8", errors="replace"), upload.filename)
+    except PolicyError as err:
+        return _page(request, session, 422, apply_error=str(err))
+    member = session.member
+    result = await apply_policy(console(request).client, policy, member, member.id,
+                                dry_run=form.get("mode") != "apply")
+    return _page(request, session, applied="\n".join(result.lines()))
