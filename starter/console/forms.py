@@ -229,6 +229,7 @@ def _probe(update: str, actor: str, s: ComplaintState) -> Any:
         "decide_refund": {"approved": True, "amount": s.refund.amount or Decimal(0)},
         "issue_final_response": {"outcome": FinalOutcome.upheld, "message": "(probe)"},
         "dismiss": {"reason": DismissalReason.spam},
+        "retriage": {"severity": 1 if s.severity != 1 else 2},
     }
     return model.model_construct(**base, **probes.get(update, {}))
 

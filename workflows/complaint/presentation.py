@@ -179,12 +179,13 @@ def changes(s: ComplaintState) -> list[str]:
     lines = []
     for e in s.timeline:
         if e.event == Event.retriaged and e.before and e.after:
-            what = ("severity changed from " + e.before.split(",")[0].removeprefix("severity ")
-                    + " to " + e.after.split(",")[0].removeprefix("severity "))
-            if e.before.split(", ")[-1] != e.after.split(", ")[-1]:
-                what += (f", category from {e.before.split(', ')[-1]} to "
-                         f"{e.after.split(', ')[-1]}")
-            lines.append(f"{what} on {clock(e.at)} by {e.actor}: {e.reason or ''}".rstrip(": "))
+            (sev_before, _, cat_before), (sev_after, _, cat_after) = (
+                e.before.removeprefix("severity ").partition(", "),
+                e.after.removeprefix("severity ").partition(", "))
+            line = f"severity changed from {sev_before} to {sev_after} on {clock(e.at)} by {e.actor}"
+            if cat_before != cat_after:
+                line += f" (category from {cat_before} to {cat_after})"
+            lines.append(line + (f": {e.reason}" if e.reason else ""))
         elif e.event == Event.policy_changed:
             lines.append(f"policy changed on {clock(e.at)} from {e.before} to {e.after}")
     if s.paused is not None and s.resolved_at is None:

@@ -1,0 +1,289 @@
+"""Complaints that change under way: re-triaged, waiting on the customer (the clocks paused),
+moved to a new policy.
+
+Real time-skipping Temporal server, real PostgreSQL (demo seed), real SMTP delivery to the
+sink. Every moved deadline is asserted at its exact instant, in business time (across a
+weekend and a bank holiday).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from tests.api_stack import api_on
+from tests.cli_runner import Cli
+from tests.conftest import ComplaintStack, text_of
+from tests.console_stack import console_on, signed_in, token
+from tests.scenarios import call, drive, refused
+from workflows import calendar
+from workflows.events import INFORMATION_WAIT, RESOLUTION, Event
+from workflows.models import (
+    ClockResume,
+    ComplaintState,
+    InformationRequest,
+    Retriage,
+    Status,
+)
+from workflows.policy import SlaPolicy, load_policy, snapshot_policy
+
+LINK_SECRET = "a-test-link-secret-of-at-least-32-bytes!"
+
+
+def event_at(state: ComplaintState, event: Event) -> datetime:
+    found = [e for e in state.timeline if e.event == event]
+    assert found, f"no {event} in {[e.event for e in state.timeline]}"
+    return found[-1].at
+
+
+def fell_at(moment: datetime, due: datetime) -> bool:
+    """`moment` is the instant a timer due at `due` was acted on (within the same second)."""
+    return due <= moment < due + timedelta(seconds=1)
+
+
+def long_updates(policy: SlaPolicy, **resolution: str) -> SlaPolicy:
+    """The policy with the customer-update clock out of the way (and resolution targets)."""
+    return policy.model_copy(update={
+        "resolution": policy.resolution.model_copy(update=resolution),
+        "communication": policy.communication.model_copy(update={
+            "customer_update_every": timedelta(days=120)})})
+
+
+async def policy_of(stack: ComplaintStack, crn: str) -> SlaPolicy:
+    return snapshot_policy(stack.policy, (await stack.status(crn)).received_at)
+
+
+async def skip_to(stack: ComplaintStack, instant: datetime) -> None:
+    await stack.sleep(instant - await stack.env.get_current_time())
+
+
+def next_weekday(after: datetime, weekday: int, hour: int) -> datetime:
+    """The next `weekday` (0 Monday) at `hour`:00 UTC at least a day after `after`."""
+    day = after.date() + timedelta(days=1)
+    while day.weekday() != weekday:
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+# --- re-triage -----------------------------------------------------------------------------
+
+
+async def test_a_retriage_from_3_to_1_breaches_at_once_and_escalates_through_the_cli(
+        stack: ComplaintStack, monkeypatch, capsys):
+    stack.policy = long_updates(load_policy())
+    async with stack.worker():
+        crn, state = await drive(stack, "owner")  # data_inaccuracy, partial: severity 3
+        assert state.severity == 3 and state.escalation_level == 0
+        owner = state.owner
+        assert owner is not None
+        await stack.act(crn, "record_phone_contact", call(owner))
+        cal = (await policy_of(stack, crn)).calendar
+        received = state.received_at
+        sev1_due = calendar.business_deadline(cal, received, "8h")
+        sev3_due = calendar.business_deadline(cal, received, "5d")
+        assert state.deadline(RESOLUTION) is not None
+        assert state.deadline(RESOLUTION).due_at == sev3_due  # type: ignore[union-attr]
+        # Two working days on: severity 1's target from intake is past, severity 3's is not.
+        await skip_to(stack, calendar.business_deadline(cal, received, "2d"))
+
+        monkeypatch.setenv("TEMPORAL_ADDRESS", stack.env.client.service_client.config.target_host)
+        monkeypatch.setenv("DATABASE_URL", stack.settings.database_url)
+        code, out, err = await Cli(capsys)("retriage", crn, "--actor", owner, "--severity", "1",
+                                           "--category", "technical_bug", "--reason",
+                                           "every customer's export is wrong, not one")
+        assert code == 0, err
+        state = await stack.until(crn, lambda s: s.escalation_level == 1)
+        assert (state.severity, state.category) == (1, "technical_bug")
+        first, second = state.deadline(RESOLUTION), state.deadline(f"{RESOLUTION}_2")
+        assert first is not None and first.superseded and not first.breached
+        assert second is not None and second.due_at == sev1_due and second.warn_at is None
+        assert second.breached and second.breached_at == sev1_due  # at once, as it was due
+        assert state.sla_breached and state.estimated_resolution_at == sev1_due
+        retriaged = next(e for e in state.timeline if e.event == Event.retriaged)
+        assert (retriaged.before, retriaged.after) == ("severity 3, data_inaccuracy",
+                                                       "severity 1, technical_bug")
+        assert retriaged.actor == owner and retriaged.reason
+        escalated = next(e for e in state.timeline if e.event == Event.escalated)
+        assert escalated.level == 1 and escalated.seq > retriaged.seq
+        breached = [e for e in state.timeline if e.event == Event.deadline_breached]
+        assert [e.deadline for e in breached] == [f"{RESOLUTION}_2"]
+        # Said plainly: `status` (the CLI), and the row the reports read.
+        code, out, err = await Cli(capsys)("status", crn)
+        assert code == 0, err
+        assert "severity changed from 3 to 1 on" in " ".join(out.split())
+        row = await stack.until_row(crn, lambda r: r["severity"] == 1)
+        assert row["category"] == "technical_bug"
+        logged = await stack.rows("SELECT before, after FROM complaint_events WHERE crn = $1 "
+                                  "AND event = 'retriaged'", crn)
+        assert [tuple(r) for r in logged] == [("severity 3, data_inaccuracy",
+                                               "severity 1, technical_bug")]
+
+
+# --- waiting on the customer -----------------------------------------------------------------
+
+
+async def test_a_pause_across_a_weekend_and_a_bank_holiday_moves_the_resolution_by_the_paused_business_time(
+        stack: ComplaintStack):
+    now = await stack.env.get_current_time()
+    friday = next_weekday(now, 4, 15)  # Friday 15:00 UTC
+    monday = (friday + timedelta(days=3)).date()
+    base = long_updates(load_policy(), sev3="20d")
+    stack.policy = base.model_copy(update={"calendar": base.calendar.model_copy(
+        update={"extra_holidays": [monday]})})  # the bank holiday
+    stack.settings = replace(stack.settings, link_secret=LINK_SECRET)
+    async with stack.worker():
+        crn, state = await drive(stack, "owner")
+        owner = state.owner
+        assert owner is not None
+        await stack.act(crn, "record_phone_contact", call(owner))
+        cal = (await policy_of(stack, crn)).calendar
+        due_before = state.deadline(RESOLUTION).due_at  # type: ignore[union-attr]
+        warn_before = state.deadline(RESOLUTION).warn_at  # type: ignore[union-attr]
+        await skip_to(stack, friday)
+
+        await stack.act(crn, "request_information", InformationRequest(
+            actor=owner, message="Which export file shows the wrong totals?"))
+        state = await stack.status(crn)
+        paused_at = event_at(state, Event.clocks_paused)
+        assert state.paused is not None and state.paused.since == paused_at
+        resolution = state.deadline(RESOLUTION)
+        assert resolution is not None and resolution.paused_since == paused_at
+        wait = state.deadline(INFORMATION_WAIT)
+        waiting = stack.policy.waiting
+        assert wait is not None and wait.due_at == calendar.business_deadline(
+            cal, paused_at, waiting.information_wait)
+        asked = await stack.mail_for(crn, "information_request:1")
+        assert asked["To"] == "kite@kite.example" and "/c/information/" in text_of(asked)
+        assert any("waiting for the customer's information since" in line
+                   for line in _changes(state))
+
+        # Tuesday 11:00, after the weekend and Monday's bank holiday: the customer answers.
+        tuesday = friday + timedelta(days=4) - timedelta(hours=4)
+        await skip_to(stack, tuesday)
+        state = await stack.status(crn)
+        assert not any(e.event == Event.deadline_warning and e.deadline == RESOLUTION
+                       for e in state.timeline)
+        await stack.act(crn, "record_customer_response", {
+            "actor": "customer:cust-kite", "agrees": None,
+            "message": "It is the March export, attached again."})
+        state = await stack.status(crn)
+        resumed_at = event_at(state, Event.clocks_resumed)
+        paused_for = calendar.business_time_between(cal, paused_at, resumed_at)
+        # Friday 15:00-17:00 and Tuesday 09:00-11:00 (plus the seconds the actions took).
+        assert abs(paused_for - timedelta(hours=4)) < timedelta(minutes=1)
+        resolution = state.deadline(RESOLUTION)
+        assert resolution is not None and resolution.paused_since is None
+        assert resolution.due_at == calendar.add_business_time(cal, due_before, paused_for)
+        assert resolution.warn_at == calendar.add_business_time(cal, warn_before, paused_for)
+        assert resolution.paused_for == paused_for and state.paused is None
+        wait = state.deadline(INFORMATION_WAIT)
+        assert wait is not None and wait.met_at == resumed_at
+        kinds = [e.event for e in state.timeline]
+        assert kinds.count(Event.clocks_paused) == kinds.count(Event.clocks_resumed) == 1
+        assert "update_clock_resumed" in kinds
+        # The moved deadline falls due at its new instant, not a second before.
+        assert resolution.warn_at is not None
+        await skip_to(stack, resolution.warn_at - timedelta(seconds=1))
+        state = await stack.status(crn)
+        assert not any(e.event == Event.deadline_warning and e.deadline == RESOLUTION
+                       for e in state.timeline)
+        await stack.sleep(timedelta(seconds=2))
+        state = await stack.until(crn, lambda s: any(
+            e.event == Event.deadline_warning and e.deadline == RESOLUTION for e in s.timeline))
+        warned = next(e for e in state.timeline if e.event == Event.deadline_warning
+                      and e.deadline == RESOLUTION)
+        assert fell_at(warned.at, resolution.warn_at)
+
+
+def _changes(state: ComplaintState) -> list[str]:
+    from workflows.complaint.presentation import changes
+    return changes(state)
+
+
+async def test_the_wait_reminds_the_customer_at_half_and_at_its_end_the_clocks_resume_and_the_owner_is_told(
+        stack: ComplaintStack):
+    stack.policy = long_updates(load_policy(), sev3="20d")
+    stack.settings = replace(stack.settings, link_secret=LINK_SECRET)
+    async with api_on(stack) as api:
+        crn, state = await drive(stack, "owner")
+        owner = state.owner
+        assert owner is not None
+        await stack.act(crn, "record_phone_contact", call(owner))
+        # Through the API: someone not the owner is refused (403), the owner is not.
+        other = "priya" if owner != "priya" else "sam"
+        refused_by_role = await api.act(crn, "request_information", other, message="Which file?")
+        assert refused_by_role.status_code == 403, refused_by_role.text
+        done = await api.act(crn, "request_information", owner, message="Which file?")
+        assert done.status_code == 200, done.text
+        state = await stack.status(crn)
+        cal = (await policy_of(stack, crn)).calendar
+        wait = state.deadline(INFORMATION_WAIT)
+        assert wait is not None and wait.warn_at is not None
+        paused_at = event_at(state, Event.clocks_paused)
+        assert wait.warn_at == calendar.business_deadline(cal, paused_at, "5d", 0.5)
+
+        await skip_to(stack, wait.warn_at + timedelta(seconds=1))
+        reminder = await stack.mail_for(crn, "information_reminder:1")
+        assert "/c/information/" in text_of(reminder)
+        await skip_to(stack, wait.due_at + timedelta(seconds=1))
+        state = await stack.until(crn, lambda s: s.paused is None)
+        assert fell_at(event_at(state, Event.clocks_resumed), wait.due_at)
+        resolution = state.deadline(RESOLUTION)
+        assert resolution is not None and resolution.paused_since is None
+        assert resolution.paused_for == calendar.business_time_between(cal, paused_at,
+                                                                       wait.due_at)
+        told = await stack.mail_for(crn, "information_wait_ended:1")
+        assert told["To"] == "sam@example.com" and "not sent the information" in text_of(told)
+        assert not state.sla_breached and state.escalation_level == 0
+
+
+async def test_the_console_resumes_the_clocks_with_a_reason(stack: ComplaintStack):
+    stack.policy = long_updates(load_policy(), sev3="20d")
+    async with console_on(stack) as console:
+        crn, state = await drive(stack, "owner")
+        owner = state.owner
+        assert owner is not None
+        await stack.act(crn, "request_information", InformationRequest(
+            actor=owner, message="Which export file?"))
+        async with signed_in(console, owner) as http:
+            page = await http.get(f"/console/complaints/{crn}")
+            assert "Resume the clocks" in page.text and "paused since" in page.text
+            assert "waiting for the customer&#39;s information since" in page.text
+            done = await http.post(f"/console/complaints/{crn}/actions/resume", data={
+                "csrf_token": token(page.text), "reason": "found the file in the ticket"})
+            assert done.status_code in (200, 303), done.text
+        state = await stack.status(crn)
+        assert state.paused is None
+        resumed = next(e for e in state.timeline if e.event == Event.clocks_resumed)
+        assert resumed.actor == owner and resumed.reason == "found the file in the ticket"
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+async def test_bad_input_is_refused_with_its_reason_and_changes_nothing(
+        stack: ComplaintStack, monkeypatch, capsys, tmp_path):
+    stack.policy = long_updates(load_policy())
+    async with stack.worker():
+        crn, state = await drive(stack, "owner")
+        owner = state.owner
+        assert owner is not None
+        await refused(stack, crn, "retriage", {"actor": owner, "severity": 5, "reason": "x"},
+                      "severity", "less than or equal to 4")
+        await refused(stack, crn, "retriage", Retriage(actor=owner, severity=3, reason="same"),
+                      "already severity 3")
+        await refused(stack, crn, "resume", ClockResume(actor=owner, reason="go"),
+                      "nothing is paused")
+        other = "priya" if owner != "priya" else "sam"
+        await refused(stack, crn, "request_information",
+                      InformationRequest(actor=other, message="Which file?"), "only the owner")
+        # A policy file that does not parse: refused naming the file, nothing sent.
+        bad = tmp_path / "broken.toml"
+        bad.write_text("[resolution\nsev1 = ")
+        monkeypatch.setenv("TEMPORAL_ADDRESS", stack.env.client.service_client.config.target_host)
+        monkeypatch.setenv("DATABASE_URL", stack.settings.database_url)
+        before = await stack.status(crn)
+        code, out, err = await Cli(capsys)("policy", "apply", str(bad), "--actor", "helen",
+                                           "--only", crn)
+        assert code != 0 and "not valid TOML" in err and str(bad) in err
+        assert await stack.status(crn) == before
