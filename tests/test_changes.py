@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from tests.api_stack import api_on
 from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack, text_of
-from tests.console_stack import console_on, signed_in, token
-from tests.scenarios import call, drive, refused
+from tests.console_stack import Console, console_on, passwords_set, signed_in, token
+from tests.scenarios import ack, call, confirm, drive, plan, propose, refused, reply, review
 from workflows import calendar
 from workflows.events import INFORMATION_WAIT, RESOLUTION, Event
 from workflows.models import (
@@ -23,7 +23,6 @@ from workflows.models import (
     ComplaintState,
     InformationRequest,
     Retriage,
-    Status,
 )
 from workflows.policy import SlaPolicy, load_policy, snapshot_policy
 
@@ -287,3 +286,150 @@ async def test_bad_input_is_refused_with_its_reason_and_changes_nothing(
                                            "--only", crn)
         assert code != 0 and "not valid TOML" in err and str(bad) in err
         assert await stack.status(crn) == before
+
+
+# --- a new policy for the open complaints ----------------------------------------------------
+
+
+# Shorter clocks all round: moves nearly every open deadline, the calls not made yet to
+# the past (a second from the owner's assignment).
+STRICTER = """name = "stricter"
+[ownership]
+phone_contact_within = "1s"
+[resolution]
+sev3 = "3d"
+[communication]
+customer_update_every = "12h"
+[escalation]
+head_of_cs_acts_within = "2h"
+[waiting]
+information_wait = "3d"
+agreement_wait = "2d"
+"""
+
+
+async def _owned(stack: ComplaintStack) -> tuple[str, str]:
+    """Submitted, acknowledged personally, owned (patient: a hundred share two cores)."""
+    crn = (await stack.submit()).crn
+    await stack.mail_for(crn, "acknowledgement", timeout=120)
+    await stack.act(crn, "acknowledge_personally", ack())
+    owner = (await stack.until(crn, lambda s: s.owner is not None, timeout=120)).owner
+    assert owner is not None
+    return crn, owner
+
+
+async def _in_phase(stack: ComplaintStack, n: int) -> str:
+    """Complaint number `n` of the hundred, left in one of five phases."""
+    phase = n % 5
+    if phase == 0:  # registered, not yet acknowledged personally
+        crn = (await stack.submit()).crn
+        await stack.until(crn, lambda s: s.handling_agent is not None, timeout=120)
+        return crn
+    crn, owner = await _owned(stack)
+    if phase == 1:  # owned, the call not made yet (its clock open)
+        return crn
+    await stack.act(crn, "record_phone_contact", call(owner))
+    if phase == 2:  # waiting for the customer's information: clocks paused
+        await stack.act(crn, "request_information", InformationRequest(
+            actor=owner, message="Which export file?"))
+        return crn
+    await stack.act(crn, "submit_internal_review", review(owner))
+    await stack.act(crn, "submit_action_plan", plan(owner))
+    await stack.act(crn, "propose_solution", propose(owner))
+    if phase == 4:  # resolved: not open, left as it is
+        await stack.act(crn, "record_customer_response", reply(True))
+        await stack.act(crn, "confirm_resolution", confirm(owner))
+    return crn  # phase 3: a proposal waits for the customer's answer
+
+
+async def test_a_policy_applied_to_a_hundred_open_complaints_moves_what_the_dry_run_said(
+        local_stack: ComplaintStack, monkeypatch, capsys, tmp_path):
+    """On the dev server (real time, real visibility): a hundred complaints in five phases."""
+    import asyncio
+
+    stack = local_stack
+    stack.policy = load_policy()
+    path = tmp_path / "stricter.toml"
+    path.write_text(STRICTER)
+    await passwords_set(stack)
+    async with api_on(stack) as api:  # the API mounts the console
+        console = Console(api.base, stack)
+        crns: list[str] = []
+        for batch in range(25):  # four at a time: the machine is shared
+            crns += await asyncio.gather(*(_in_phase(stack, batch * 4 + i) for i in range(4)))
+        assert len(set(crns)) == 100
+        await stack.settle()
+        before = {crn: await stack.status(crn) for crn in crns}
+
+        # The dry run, through the API: nothing sent, nothing changed.
+        dry = await api("POST", "/policy/apply", "helen", json={
+            "policy_toml": path.read_text(), "dry_run": True, "only": crns})
+        assert dry.status_code == 200, dry.text
+        what = dry.json()
+        assert what["dry_run"] and len(what["complaints"]) == 100
+        assert {c["crn"]: c["outcome"] for c in what["complaints"]} == {
+            crn: ("skipped: resolved" if n % 5 == 4 else "would move")
+            for n, crn in enumerate(crns)}
+        assert what["moving"] == 80 and what["breaching_at_once"] >= 20
+        assert {crn: await stack.status(crn) for crn in crns} == before
+        refused_by_role = await api("POST", "/policy/apply", "tom", json={
+            "policy_toml": path.read_text(), "dry_run": True, "only": crns[:1]})
+        assert refused_by_role.status_code == 403, refused_by_role.text
+
+        # The real run, through the CLI.
+        monkeypatch.setenv("TEMPORAL_ADDRESS", stack.env.client.service_client.config.target_host)
+        monkeypatch.setenv("DATABASE_URL", stack.settings.database_url)
+        only = [arg for crn in crns for arg in ("--only", crn)]
+        code, out, err = await Cli(capsys)("policy", "apply", str(path), "--actor", "helen",
+                                           *only)
+        assert code == 0, err
+        assert f"80 moved to it ({sum(len(c['moves']) for c in what['complaints'])} " \
+               f"deadline(s), {what['breaching_at_once']} breaching at once)" in out
+
+        # What the dry run said is what each complaint did.
+        breaches = 0
+        for c in what["complaints"]:
+            crn = c["crn"]
+            if c["outcome"] != "would move":
+                assert not any(e.event == Event.policy_changed
+                               for e in (await stack.status(crn)).timeline)
+                continue
+            at_once = [m["deadline"] for m in c["moves"] if m["breaches_at_once"]]
+            state = await stack.until(crn, lambda s, at_once=at_once: all(
+                s.deadline(name).breached for name in at_once))  # type: ignore[union-attr]
+            moved = {m["deadline"]: m for m in c["moves"]}
+            for d in state.deadlines:
+                old = before[crn].deadline(d.name)
+                if d.name in moved:
+                    assert d.due_at == datetime.fromisoformat(moved[d.name]["due_after"]), d
+                    if moved[d.name]["breaches_at_once"]:
+                        assert d.breached and d.breached_at == d.due_at
+                        breaches += 1
+                elif old is not None:  # met, breached, superseded or not moved: as it was
+                    assert (d.due_at, d.met_at, d.breached_at) == (
+                        old.due_at, old.met_at, old.breached_at), d
+            changed = [e for e in state.timeline if e.event == Event.policy_changed]
+            assert len(changed) == 1 and changed[0].after == what["version"]
+            assert changed[0].before == before[crn].policy_version
+            assert state.adopted_policy_version == what["version"]
+        assert breaches == what["breaching_at_once"]
+        # Paused clocks stay paused, moved: the new resolution target plus the paused time.
+        paused = [crn for n, crn in enumerate(crns) if n % 5 == 2]
+        for crn in paused:
+            s = await stack.status(crn)
+            assert s.paused is not None and s.deadline(RESOLUTION).paused_since is not None  # type: ignore[union-attr]
+
+        # Twice is safe: the console's real run finds every one under it already.
+        async with signed_in(console, "helen") as http:
+            page = await http.get("/console/reports")
+            done = await http.post("/console/reports/policy-apply", data={
+                "csrf_token": token(page.text), "mode": "apply", "only": " ".join(crns)},
+                files={"policy": ("stricter.toml", path.read_bytes(), "text/plain")})
+            assert done.status_code == 200, done.text
+            assert "0 moved to it" in done.text and "80 already under it" in done.text
+        for crn in crns:
+            assert sum(1 for e in (await stack.status(crn)).timeline
+                       if e.event == Event.policy_changed) <= 1
+        row = await stack.until_row(crns[1], lambda r: r["adopted_policy_version"] is not None)
+        assert row["policy_version"] == before[crns[1]].policy_version
+        assert row["adopted_policy_version"] == what["version"]

@@ -119,6 +119,7 @@ async def policy_apply(request: Request, session: SignedIn, form: CheckedForm) -
     except PolicyError as err:
         return _page(request, session, 422, apply_error=str(err))
     member = session.member
+    only = str(form.get("only") or "").split()  # these CRNs only (try one first)
     result = await apply_policy(console(request).client, policy, member, member.id,
-                                dry_run=form.get("mode") != "apply")
+                                dry_run=form.get("mode") != "apply", crns=only or None)
     return _page(request, session, applied="\n".join(result.lines()))
