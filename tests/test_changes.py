@@ -8,6 +8,7 @@ weekend and a bank holiday).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -81,7 +82,7 @@ async def test_a_retriage_from_3_to_1_breaches_at_once_and_escalates_through_the
         sev1_due = calendar.business_deadline(cal, received, "8h")
         sev3_due = calendar.business_deadline(cal, received, "5d")
         assert state.deadline(RESOLUTION) is not None
-        assert state.deadline(RESOLUTION).due_at == sev3_due  # type: ignore[union-attr]
+        assert state.deadline(RESOLUTION).due_at == sev3_due
         # Two working days on: severity 1's target from intake is past, severity 3's is not.
         await skip_to(stack, calendar.business_deadline(cal, received, "2d"))
 
@@ -136,8 +137,9 @@ async def test_a_pause_across_a_weekend_and_a_bank_holiday_moves_the_resolution_
         assert owner is not None
         await stack.act(crn, "record_phone_contact", call(owner))
         cal = (await policy_of(stack, crn)).calendar
-        due_before = state.deadline(RESOLUTION).due_at  # type: ignore[union-attr]
-        warn_before = state.deadline(RESOLUTION).warn_at  # type: ignore[union-attr]
+        due_before = state.deadline(RESOLUTION).due_at
+        warn_before = state.deadline(RESOLUTION).warn_at
+        assert warn_before is not None
         await skip_to(stack, friday)
 
         await stack.act(crn, "request_information", InformationRequest(
@@ -308,6 +310,12 @@ agreement_wait = "2d"
 """
 
 
+def _all_breached(names: list[str]) -> Callable[[ComplaintState], bool]:
+    def check(s: ComplaintState) -> bool:
+        return all(d is not None and d.breached for d in map(s.deadline, names))
+    return check
+
+
 async def _owned(stack: ComplaintStack) -> tuple[str, str]:
     """Submitted, acknowledged personally, owned (patient: a hundred share two cores)."""
     crn = (await stack.submit()).crn
@@ -395,8 +403,7 @@ async def test_a_policy_applied_to_a_hundred_open_complaints_moves_what_the_dry_
                                for e in (await stack.status(crn)).timeline)
                 continue
             at_once = [m["deadline"] for m in c["moves"] if m["breaches_at_once"]]
-            state = await stack.until(crn, lambda s, at_once=at_once: all(
-                s.deadline(name).breached for name in at_once))  # type: ignore[union-attr]
+            state = await stack.until(crn, _all_breached(at_once))
             moved = {m["deadline"]: m for m in c["moves"]}
             for d in state.deadlines:
                 old = before[crn].deadline(d.name)
@@ -417,7 +424,7 @@ async def test_a_policy_applied_to_a_hundred_open_complaints_moves_what_the_dry_
         paused = [crn for n, crn in enumerate(crns) if n % 5 == 2]
         for crn in paused:
             s = await stack.status(crn)
-            assert s.paused is not None and s.deadline(RESOLUTION).paused_since is not None  # type: ignore[union-attr]
+            assert s.paused is not None and s.deadline(RESOLUTION).paused_since is not None
 
         # Twice is safe: the console's real run finds every one under it already.
         async with signed_in(console, "helen") as http:
