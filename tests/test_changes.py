@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from reporting.figures import compute_metrics
+from reporting.rendering import metrics_csv
 from tests.api_stack import api_on
 from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack, text_of
@@ -26,6 +28,7 @@ from workflows.models import (
     Retriage,
 )
 from workflows.policy import SlaPolicy, load_policy, snapshot_policy
+from workflows.report import ReportPeriod
 
 LINK_SECRET = "a-test-link-secret-of-at-least-32-bytes!"
 
@@ -117,6 +120,16 @@ async def test_a_retriage_from_3_to_1_breaches_at_once_and_escalates_through_the
                                   "AND event = 'retriaged'", crn)
         assert [tuple(r) for r in logged] == [("severity 3, data_inaccuracy",
                                                "severity 1, technical_bug")]
+        # The reports count it at its final severity, and say it was re-triaged.
+        period = ReportPeriod(kind="weekly", key="test", first_day=received.date(),
+                              end_day=received.date() + timedelta(days=7), timezone="UTC")
+        async with stack.pool.acquire() as conn:
+            m = await compute_metrics(conn, period, stack.policy)
+        assert {c.name: c.count for c in m.by_severity} == {"1": 1, "2": 0, "3": 0, "4": 0}
+        assert m.retriaged == 1 and m.policy_changes == 0
+        assert [(c.name, c.count) for c in m.by_policy_version] == [
+            (state.policy_version, 1)]
+        assert "retriaged,1" in metrics_csv(m)
 
 
 # --- waiting on the customer -----------------------------------------------------------------
@@ -257,6 +270,66 @@ async def test_the_console_resumes_the_clocks_with_a_reason(stack: ComplaintStac
         assert state.paused is None
         resumed = next(e for e in state.timeline if e.event == Event.clocks_resumed)
         assert resumed.actor == owner and resumed.reason == "found the file in the ticket"
+
+
+async def test_retriage_through_the_api_and_the_console_and_a_request_through_the_cli_answered_on_the_customer_page(
+        stack: ComplaintStack, monkeypatch, capsys):
+    import re
+
+    import httpx
+
+    stack.policy = long_updates(load_policy(), sev3="20d")
+    stack.settings = replace(stack.settings, link_secret=LINK_SECRET)
+    await passwords_set(stack)
+    async with api_on(stack) as api:
+        crn, state = await drive(stack, "owner")
+        owner = state.owner
+        assert owner is not None
+        await stack.act(crn, "record_phone_contact", call(owner))
+        # The API: a team lead re-triages to 4; severity 5 is refused naming the field.
+        bad = await api.act(crn, "retriage", "tom", severity=5, reason="x")
+        assert bad.status_code == 422 and bad.json()["fields"][0]["field"].endswith("severity")
+        done = await api.act(crn, "retriage", "tom", severity=4, reason="cosmetic only")
+        assert done.status_code == 200, done.text
+        assert (await stack.status(crn)).severity == 4
+        # The console: the owner re-triages back to 2 (escalates to a team lead).
+        async with signed_in(Console(api.base, stack), owner) as http:
+            page = await http.get(f"/console/complaints/{crn}")
+            assert "Re-triage" in page.text
+            posted = await http.post(f"/console/complaints/{crn}/actions/retriage", data={
+                "csrf_token": token(page.text), "severity": "2",
+                "reason": "a whole team cannot export"})
+            assert posted.status_code in (200, 303), posted.text
+            page = await http.get(f"/console/complaints/{crn}")
+            assert "severity changed from 4 to 2 on" in page.text
+        state = await stack.until(crn, lambda s: s.escalation_level == 1)
+        assert state.severity == 2
+        assert [(e.before, e.after) for e in state.timeline if e.event == Event.retriaged] == [
+            ("severity 3, data_inaccuracy", "severity 4, data_inaccuracy"),
+            ("severity 4, data_inaccuracy", "severity 2, data_inaccuracy")]
+
+        # The CLI asks for information; the customer answers on the page the email links.
+        monkeypatch.setenv("TEMPORAL_ADDRESS", stack.env.client.service_client.config.target_host)
+        monkeypatch.setenv("DATABASE_URL", stack.settings.database_url)
+        code, out, err = await Cli(capsys)("request-information", crn, "--actor", owner,
+                                           "--message", "Which export file is it?")
+        assert code == 0, err
+        asked = await stack.mail_for(crn, "information_request:1")
+        link = re.search(r"https?://\S+/c/information/\S+", text_of(asked))
+        assert link is not None
+        path = "/c/" + link.group(0).split("/c/", 1)[1]
+        async with httpx.AsyncClient(base_url=api.base, timeout=60) as customer:
+            status_page = await customer.get(path)
+            assert status_page.status_code == 200 and "The information we asked for" in \
+                status_page.text
+            empty = await customer.post(path, data={"comment": ""})
+            assert empty.status_code == 422 and (await stack.status(crn)).paused is not None
+            sent = await customer.post(path, data={"comment": "The March export."})
+            assert sent.status_code == 200 and "Thank you" in sent.text
+        state = await stack.until(crn, lambda s: s.paused is None)
+        resumed = next(e for e in state.timeline if e.event == Event.clocks_resumed)
+        assert resumed.actor == "customer:cust-kite"
+        assert "the customer replied" in resumed.detail
 
 
 # --- bad input -----------------------------------------------------------------------------
