@@ -513,3 +513,35 @@ async def test_a_policy_applied_to_a_hundred_open_complaints_moves_what_the_dry_
         row = await stack.until_row(crns[1], lambda r: r["adopted_policy_version"] is not None)
         assert row["policy_version"] == before[crns[1]].policy_version
         assert row["adopted_policy_version"] == what["version"]
+
+
+# --- the what-if replays the changes -----------------------------------------------------------
+
+
+def test_the_what_if_keeps_a_retriaged_severity_and_moves_the_target_by_the_paused_time():
+    from tests.scenarios import at
+    from workflows.models import Impact
+    from workflows.whatif import LoggedEvent, PastComplaint, replay_complaint
+
+    policy = snapshot_policy(load_policy(), at(2, 9))
+    # Received Monday 2 March 09:00 at severity 3 (partial); re-triaged to 2 on Tuesday
+    # 10:00; paused Wednesday 15:00 to Friday 11:00 (2h + 8h + 2h = 12 business hours).
+    events = (
+        LoggedEvent(at(2, 9), "received"),
+        LoggedEvent(at(3, 10), "retriaged", actor="sam", after="severity 2, data_inaccuracy"),
+        LoggedEvent(at(4, 15), "information_requested", actor="sam"),
+        LoggedEvent(at(4, 15), "clocks_paused", actor="sam"),
+        LoggedEvent(at(6, 11), "clocks_resumed", actor="customer:c"),
+    )
+    # Severity 2's 24 business hours from intake: Wednesday 17:00, plus the 12 paused:
+    # Friday 13:00. Resolved on Friday 12:00: in time; at 14:00: breached at 13:00.
+    in_time = PastComplaint("CRN-W1", at(2, 9), Impact.partial, None, at(6, 12), events)
+    late = PastComplaint("CRN-W2", at(2, 9), Impact.partial, None, at(6, 14), events)
+    replay = replay_complaint(policy, in_time, {}, at(20, 9))
+    assert replay.severity == 2
+    assert all(name != RESOLUTION for _, name in replay.breaches)
+    # The move into severity 2 escalates when it was made (not at intake).
+    assert at(3, 10) in [t for t, _ in replay.escalations]
+    assert at(2, 9) not in [t for t, _ in replay.escalations]
+    late_replay = replay_complaint(policy, late, {}, at(20, 9))
+    assert (at(6, 13), RESOLUTION) in late_replay.breaches
