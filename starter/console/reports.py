@@ -5,8 +5,6 @@ policy simulate` does)."""
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,7 +18,7 @@ from starter.console.base import PREFIX, ConsoleError, console, render
 from starter.policy_apply import apply_policy
 from starter.policy_review import describe_policy, format_simulation, policy_changes, what_if
 from workflows.models import Role
-from workflows.policy import PolicyError, load_policy, policy_from_text
+from workflows.policy import PolicyError, SlaPolicy, policy_from_text
 from workflows.report import ReportKind, parse_period
 
 router = APIRouter(include_in_schema=False)
@@ -74,28 +72,34 @@ async def report_html(request: Request, kind: str, session: SignedIn) -> Respons
     return response
 
 
+async def _uploaded(form: Any, verb: str) -> tuple[SlaPolicy, str] | tuple[int, str]:
+    """The policy file a form uploaded, read and validated, with its file name; or the
+    status and the message to answer with (no file, too large, not a valid policy)."""
+    upload = form.get("policy")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return 422, f"Choose a policy file (TOML) to {verb}."
+    data = await upload.read(MAX_POLICY_BYTES + 1)
+    if len(data) > MAX_POLICY_BYTES:
+        return 413, ("A policy file is a few kilobytes; this one is over "
+                     f"{MAX_POLICY_BYTES // 1024} KiB.")
+    try:
+        return policy_from_text(data.decode("utf-8", errors="replace"),
+                                upload.filename), upload.filename
+    except PolicyError as err:
+        return 422, str(err)
+
+
 @router.post(f"{PREFIX}/reports/what-if")
 async def policy_what_if(request: Request, session: SignedIn, form: CheckedForm) -> Response:
     only_for(session.member, HEAD_OF_CS, "reports")
-    upload = form.get("policy")
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        return _page(request, session, 422, what_if_error="Choose a policy file (TOML) to try.")
-    data = await upload.read(MAX_POLICY_BYTES + 1)
-    if len(data) > MAX_POLICY_BYTES:
-        return _page(request, session, 413, what_if_error="A policy file is a few kilobytes; "
-                     f"this one is over {MAX_POLICY_BYTES // 1024} KiB.")
+    uploaded = await _uploaded(form, "try")
+    if isinstance(uploaded[0], int):
+        return _page(request, session, uploaded[0], what_if_error=uploaded[1])
+    proposed, filename = uploaded
     c = console(request)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "policy.toml"
-        path.write_bytes(data)
-        try:
-            proposed = load_policy(path)
-        except PolicyError as err:
-            return _page(request, session, 422, what_if_error=str(err).replace(
-                str(path), upload.filename))
     async with c.pool.acquire() as conn:
         result = await what_if(conn, c.policy, proposed)
-    sources = (c.settings.policy_path or "built-in default", upload.filename)
+    sources = (c.settings.policy_path or "built-in default", filename)
     table = (format_simulation(result, None, sources) if result is not None
              else "No complaints recorded: nothing to replay.")
     return _page(request, session, what_if=table, policy_lines=describe_policy(proposed),
@@ -107,17 +111,10 @@ async def policy_apply(request: Request, session: SignedIn, form: CheckedForm) -
     """A new policy for the open complaints (starter/policy_apply.py): the dry run, or the
     real run, as `complaints policy apply` does."""
     only_for(session.member, HEAD_OF_CS, "reports")
-    upload = form.get("policy")
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        return _page(request, session, 422, apply_error="Choose a policy file (TOML) to apply.")
-    data = await upload.read(MAX_POLICY_BYTES + 1)
-    if len(data) > MAX_POLICY_BYTES:
-        return _page(request, session, 413, apply_error="A policy file is a few kilobytes; "
-                     f"this one is over {MAX_POLICY_BYTES // 1024} KiB.")
-    try:
-        policy = policy_from_text(data.decode("utf-8", errors="replace"), upload.filename)
-    except PolicyError as err:
-        return _page(request, session, 422, apply_error=str(err))
+    uploaded = await _uploaded(form, "apply")
+    if isinstance(uploaded[0], int):
+        return _page(request, session, uploaded[0], apply_error=uploaded[1])
+    policy, _ = uploaded
     member = session.member
     only = str(form.get("only") or "").split()  # these CRNs only (try one first)
     result = await apply_policy(console(request).client, policy, member, member.id,
