@@ -52,10 +52,11 @@ CUSTOMER_TEMPLATES = frozenset({
     "acknowledgement", "personal_acknowledgement", "customer_update", "solution_proposal",
     "refund_applied", "sign_off_request", "resolution_notice", "survey", "sign_off_confirm",
     "agreement_reminder", "resolution_unconfirmed", "summary_resolution", "final_response",
-    "not_a_complaint"})
+    "not_a_complaint", "information_request", "information_reminder"})
 # Written by a person (the message is theirs), so not marked Auto-Submitted.
 WRITTEN_BY_PEOPLE = frozenset({"personal_acknowledgement", "customer_update",
-                               "solution_proposal", "final_response"})
+                               "solution_proposal", "final_response",
+                               "information_request"})
 AUTOMATIC_PER_HOUR = 5
 _URL = re.compile(r"(https?://[^\s<>\"]+)")
 

@@ -30,11 +30,12 @@ _ROW_COLUMNS = (
     "description", "category", "impact", "order_id", "severity", "severity_score", "status",
     "phase", "owner", "handling_agent", "escalation_level", "retention_risk", "sla_breached",
     "recurrent_of", "policy_name", "received_at", "acknowledged_at", "resolved_at",
-    "closed_at", "archived_at", "csat_score", "outcome", "duplicate_of",
+    "closed_at", "archived_at", "csat_score", "outcome", "duplicate_of", "policy_version",
+    "adopted_policy_version",
 )
 _CHANGING = frozenset(_ROW_COLUMNS) - {
     "source", "external_ref", "customer_id", "customer_name", "customer_email", "subject",
-    "description", "order_id", "policy_name", "received_at"}
+    "description", "order_id", "policy_name", "received_at", "policy_version"}
 # Column names from the constants above only; values are bound $n parameters.
 _INSERT_ROW = (
     f"INSERT INTO complaints (crn, {', '.join(_ROW_COLUMNS)}) "  # nosec B608
@@ -110,11 +111,12 @@ class StoreActivities(activity_types.StoreActivities):
             if progress.events:
                 await conn.executemany(
                     """INSERT INTO complaint_events (crn, seq, at, event, actor, detail,
-                           deadline, level, reason, outcome, amount, currency)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                           deadline, level, reason, outcome, amount, currency, before, after)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                        ON CONFLICT (crn, seq) DO NOTHING""",
                     [(r.crn, e.seq, e.at, e.event, e.actor, e.detail, e.deadline, e.level,
-                      e.reason, e.outcome, e.amount, e.currency) for e in progress.events],
+                      e.reason, e.outcome, e.amount, e.currency, e.before, e.after)
+                     for e in progress.events],
                 )
 
     @activity.defn

@@ -21,6 +21,7 @@ MAX_AGE: dict[str, timedelta] = {
     "agreement": timedelta(days=30),
     "sign_off": timedelta(days=30),
     "survey": timedelta(days=30),
+    "information": timedelta(days=30),  # the customer's answer to a request for information
     # The read-only status page: long enough for a complaint's life, short enough that a
     # forwarded acknowledgement does not open the complaint's messages for a year.
     "status": timedelta(days=90),
@@ -36,6 +37,8 @@ LINKS_FOR_TEMPLATE: dict[str, tuple[str, ...]] = {
     # An emailed sign-off from a sender nothing authenticated, confirmed on the page.
     "sign_off_confirm": ("sign_off",),
     "survey": ("survey",),
+    "information_request": ("information",),
+    "information_reminder": ("information",),
 }
 
 

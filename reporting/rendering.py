@@ -117,7 +117,8 @@ def metrics_csv(m: ReportMetrics) -> str:
     for name in ("received", "resolved", "open_at_end", "withdrawn", "dismissed", "recurrent",
                  "first_contact_resolutions", "average_resolution_days",
                  "median_resolution_days", "csat_responses", "csat_average",
-                 "acknowledged_within_hour", "breaches", "escalations"):
+                 "acknowledged_within_hour", "breaches", "escalations", "retriaged",
+                 "information_requests", "policy_changes"):
         rows.append(["volume", name, getattr(m, name)])
     for section, counts in (("resolved_by_outcome", m.resolved_by_outcome),
                             ("dismissed_by_reason", m.dismissed_by_reason),
@@ -126,7 +127,8 @@ def metrics_csv(m: ReportMetrics) -> str:
                             ("escalations_by_level", m.escalations_by_level),
                             ("received_by_category", m.by_category),
                             ("received_by_severity", m.by_severity),
-                            ("received_by_channel", m.by_channel)):
+                            ("received_by_channel", m.by_channel),
+                            ("received_by_policy_version", m.by_policy_version)):
         for c in counts:
             rows.append([section, c.name, c.count])
     for r in m.refunds:

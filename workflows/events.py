@@ -25,6 +25,7 @@ class DeadlineName(StrEnum):
     customer_sign_off = "customer_sign_off"  # the customer's sign-off, or resolved unconfirmed
     final_response = "final_response"  # the owner's final response after deadlock
     regulatory_final_response = "regulatory_final_response"  # a regulator's limit from receipt
+    information_wait = "information_wait"  # the customer's information, while the clocks wait
 
 
 AUTOMATIC_ACK = DeadlineName.automatic_acknowledgement.value
@@ -37,6 +38,7 @@ CUSTOMER_AGREEMENT = DeadlineName.customer_agreement.value
 CUSTOMER_SIGN_OFF = DeadlineName.customer_sign_off.value
 FINAL_RESPONSE = DeadlineName.final_response.value
 REGULATORY_FINAL_RESPONSE = DeadlineName.regulatory_final_response.value
+INFORMATION_WAIT = DeadlineName.information_wait.value
 ESCALATION = "escalation_level"  # + _1 or _2: the level whose person must act
 DEADLINE_TYPES = tuple(d.value for d in DeadlineName)
 
@@ -117,6 +119,13 @@ class Event(StrEnum):
     note_added = "note_added"  # an internal note (its body in PostgreSQL's notes, by id)
     continued = "continued"  # the run continued as new with the whole state carried
     reopened = "reopened"  # no action writes it yet; the metrics count it as a reopen
+    # Changes under way: a new severity, the clocks paused for the customer's information,
+    # a new policy applied to the open complaint (`before` and `after` say what changed).
+    retriaged = "retriaged"
+    information_requested = "information_requested"
+    clocks_paused = "clocks_paused"
+    clocks_resumed = "clocks_resumed"
+    policy_changed = "policy_changed"
 
 
 class Outcome(StrEnum):

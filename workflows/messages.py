@@ -82,6 +82,10 @@ class ComplaintRecord(Model):
     outcome: str | None = Field(default=None, exclude_if=lambda value: value is None)
     # A duplicate's original (dismissed as a duplicate): its later mail threads there.
     duplicate_of: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    # The policy version at intake, and one applied later to the open complaint.
+    policy_version: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    adopted_policy_version: str | None = Field(default=None,
+                                               exclude_if=lambda value: value is None)
 
     @model_serializer(mode="wrap")
     def _only_what_is_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -7,7 +7,7 @@ Pure pydantic: no I/O, safe inside the workflow sandbox.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -283,7 +283,40 @@ class Withdrawal(Action):
     recorded_by: Name | None = None
 
 
+class Retriage(Action):
+    """A new severity (and, optionally, category) for an open complaint: the resolution
+    deadline is recomputed from intake under its own policy, the escalation triggers apply
+    again. `actor`: the owner, a team lead or the head of customer success."""
+
+    severity: int = Field(ge=1, le=4)
+    category: Category | None = None
+    reason: Text
+
+
+class InformationRequest(Action):
+    """The owner asks the customer for information (emailed in the complaint's thread with
+    a reply link): the resolution and customer-update clocks pause until the customer
+    answers, for at most the policy's `waiting.information_wait`."""
+
+    message: Text
+
+
+class ClockResume(Action):
+    """The clocks paused for the customer's information run again (the staff's `resume`)."""
+
+    reason: Text
+
+
 # --- the complaint's state, as the `status` query returns it ----------------
+
+
+class ClockPause(Model):
+    """The clocks paused for the customer's information (`ComplaintState.paused`)."""
+
+    since: datetime
+    reason: str  # why, for people: "waiting for the customer's information"
+    actor: str
+    wait: str  # the information_wait deadline that ends the pause at the latest
 
 
 class Deadline(Model):
@@ -296,6 +329,14 @@ class Deadline(Model):
     superseded: bool = False  # replaced by a newer clock (reassignment, clock stopped)
     summary: str = ""
     warn_at: datetime | None = None  # when the 75% warning falls, for clocks that warn
+    # Changes under way (workflows/complaint/pauses.py, policy_change.py); left out of the
+    # JSON while unset, so deadlines of complaints that never had them read as before.
+    # When its clock started: a new policy recomputes an open deadline from here.
+    started_at: datetime | None = Field(default=None, exclude_if=lambda value: value is None)
+    # Paused while the owner waits for the customer's information: since when, and the
+    # business time it has been paused so far (its due instant moved by exactly that).
+    paused_since: datetime | None = Field(default=None, exclude_if=lambda value: value is None)
+    paused_for: timedelta | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 def _typed_field() -> Any:
@@ -319,6 +360,10 @@ class TimelineEvent(Model):
     outcome: str | None = _typed_field()  # how it ended (deadline_met: met / met_late; refunds...)
     amount: Decimal | None = _typed_field()  # money (refund_*), in `currency`
     currency: str | None = _typed_field()
+    # What changed, as it was and as it is now (retriaged: "severity 3, billing_dispute";
+    # policy_changed: the policy versions).
+    before: str | None = _typed_field()
+    after: str | None = _typed_field()
 
 
 class RefundStatus(StrEnum):
@@ -452,6 +497,12 @@ class ComplaintState(Model):
     # The language the customer is written to in (the intake's, else their profile's; None:
     # English), set at intake and carried with the case (docs/languages.md).
     language: str | None = _typed_field()
+    # The policy snapshot's version at intake (`policy_name` is its name); a policy applied
+    # later to the open complaint is `adopted_policy_version` (reports tell them apart).
+    policy_version: str | None = _typed_field()
+    adopted_policy_version: str | None = _typed_field()
+    # The clocks paused while the owner waits for the customer's information.
+    paused: ClockPause | None = _typed_field()
     # The whole timeline; after a long life continued as new, the most recent events (the
     # first one's `seq` says where it starts; the resolution log in PostgreSQL has them all).
     timeline: list[TimelineEvent] = Field(default_factory=list)

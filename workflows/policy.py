@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from workflows.models import Category, Impact
+from workflows.models import Category, Impact, Model, Name
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY_PATH = POLICY_DIR / "default.toml"
@@ -296,9 +296,11 @@ class WaitingPolicy(Section):
 
     agreement_wait: str = "5d"  # after a proposal: then the owner is told, and it escalates
     sign_off_wait: str = "5d"  # after the sign-off request: then resolved, unconfirmed
+    # After the owner asks for information: the clocks stay paused at most this long.
+    information_wait: str = "5d"
     reminder_at: Fraction = 0.5
 
-    @field_validator("agreement_wait", "sign_off_wait")
+    @field_validator("agreement_wait", "sign_off_wait", "information_wait")
     @classmethod
     def _business_duration(cls, value: str) -> str:
         parse_duration(value)
@@ -364,6 +366,9 @@ class RegulatoryPolicy(Section):
 
 class SlaPolicy(Section):
     name: str = "default"
+    # Set by the snapshot: the name and a digest of the file's content ("default@1a2b3c4d5e6f"),
+    # so that complaints under different policies (or versions of one) are told apart.
+    version: str | None = None
     calendar: CalendarPolicy = Field(default_factory=CalendarPolicy)
     acknowledgement: AcknowledgementPolicy = Field(default_factory=AcknowledgementPolicy)
     ownership: OwnershipPolicy = Field(default_factory=OwnershipPolicy)
@@ -396,9 +401,16 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
     """Read and validate a policy TOML file (the built-in default when path is None)."""
     path = Path(path) if path else DEFAULT_POLICY_PATH
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PolicyError(f"policy file {path} does not exist") from None
+    return policy_from_text(text, str(path))
+
+
+def policy_from_text(text: str, path: str = "(uploaded)") -> SlaPolicy:
+    """A policy file's content, read and validated as `load_policy` reads a file."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise PolicyError(f"policy file {path} is not valid TOML: {err}") from None
     try:
@@ -434,7 +446,27 @@ def snapshot_policy(policy: SlaPolicy, received_at: datetime, years_ahead: int =
     rules, version = timezone_rules(cal.timezone)
     resolved = cal.model_copy(update={"holidays": sorted(days), "timezone_rules": rules,
                                       "timezone_rules_version": version})
-    return policy.model_copy(update={"calendar": resolved})
+    return policy.model_copy(update={"calendar": resolved,
+                                     "version": policy.version or policy_version(policy)})
+
+
+def policy_version(policy: SlaPolicy) -> str:
+    """The policy's name and a digest of what it says (before holidays are resolved into
+    it): the same file gives the same version, any change a new one."""
+    import hashlib
+    import json
+
+    content = policy.model_dump(mode="json", exclude={"version"})
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    return f"{policy.name}@{digest[:12]}"
+
+
+class PolicyAdoption(Model):
+    """The `adopt_policy` update's payload (`complaints policy apply`): the new policy's
+    snapshot for one open complaint. `actor`: the head of customer success."""
+
+    actor: Name
+    policy: SlaPolicy
 
 
 def timezone_rules(name: str) -> tuple[str | None, str | None]:

@@ -28,6 +28,12 @@ What each deadline is measured against (the recorded events stay as they happene
   a resolution someone other than the system recorded (the customer's sign-off; a
   resolution the system recorded because nobody signed off does not meet it). Its breach
   escalates to level 2.
+- changes under way: a re-triaged complaint keeps the severity people gave it (its last
+  `retriaged`), its target from intake; a move into the severities that escalate at intake
+  escalates then; the clocks paused for the customer's information (`clocks_paused` to
+  `clocks_resumed`) move the resolution target by the paused business time, and the update
+  clock waits as it does for a proposal. The information wait itself is not replayed (the
+  customer's silence resumes the clocks rather than breaching).
 - A complaint's resolution, its withdrawal at the customer's request (`withdrawn`) or its
   dismissal (`dismissed`) closes every deadline still open; a deadline still running now is
   not counted.
@@ -51,7 +57,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from workflows.calendar import add_business_time, business_deadline, period_deadline
+from workflows.calendar import (
+    add_business_time,
+    business_deadline,
+    business_time_between,
+    period_deadline,
+)
 from workflows.events import (
     CUSTOMER_AGREEMENT,
     CUSTOMER_UPDATE,
@@ -75,7 +86,8 @@ DEADLINES = (PERSONAL_ACK, PHONE_CONTACT, CUSTOMER_UPDATE, RESOLUTION, CUSTOMER_
 # Breaches that go straight to the head of customer success.
 TO_LEVEL_TWO = frozenset({REGULATORY_FINAL_RESPONSE})
 # Escalation reasons that depend on the policy (left out of "independent" escalations).
-_POLICY_REASONS = re.compile(r"^(SLA breached|nobody acted on the level|Severity \d at intake)")
+_POLICY_REASONS = re.compile(
+    r"^(SLA breached|nobody acted on the level|Severity \d at intake|re-triaged to Severity)")
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,7 @@ class LoggedEvent:
     actor: str = "system"
     detail: str = ""
     reason: str | None = None  # an escalation's reasons ("; "-separated)
+    after: str | None = None  # what a change made it (retriaged: "severity 1, technical_bug")
 
 
 @dataclass(frozen=True)
@@ -144,9 +157,40 @@ def simulate(policy: SlaPolicy, complaints: list[PastComplaint], supervisors: di
     return outcome
 
 
+def retriaged(c: PastComplaint) -> list[tuple[datetime, int]]:
+    """The severities people gave it after intake (`retriaged`), in order."""
+    out = []
+    for e in c.events:
+        if e.event == Event.retriaged and e.after:
+            level = e.after.removeprefix("severity ").split(",")[0]
+            if level.isdigit():
+                out.append((e.at, int(level)))
+    return out
+
+
+def paused_business_time(policy: SlaPolicy, c: PastComplaint, horizon: datetime) -> timedelta:
+    """The business time its clocks waited for the customer's information (`clocks_paused`
+    to `clocks_resumed`, or to `horizon` while still paused)."""
+    total, since = timedelta(0), None
+    for e in c.events:
+        if e.at >= horizon:
+            break
+        if e.event == Event.clocks_paused and since is None:
+            since = e.at
+        elif e.event == Event.clocks_resumed and since is not None:
+            total += business_time_between(policy.calendar, since, e.at)
+            since = None
+    if since is not None:
+        total += business_time_between(policy.calendar, since, horizon)
+    return total
+
+
 def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str, int],
                      as_of: datetime) -> Replay:
-    severity = severity_level(c, policy.severity)
+    # A severity people set by re-triage stands under any policy; the resolution target is
+    # the final severity's, from intake, moved by the time paused for the customer.
+    changes = retriaged(c)
+    severity = changes[-1][1] if changes else severity_level(c, policy.severity)
     replay = Replay(crn=c.crn, severity=severity)
     def first(event: str) -> datetime | None:
         return next((e.at for e in c.events if e.event == event), None)
@@ -163,16 +207,25 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
           first(Event.acknowledged_personally))
     _phone_clocks(policy, c, first(Event.phone_contact), check)
     _update_clock(policy, c, horizon, replay)
-    check(RESOLUTION, add_business_time(policy.calendar, c.received_at,
-                                        policy.resolution.target(severity)), c.resolved_at)
+    check(RESOLUTION, add_business_time(
+        policy.calendar, business_deadline(policy.calendar, c.received_at,
+                                           policy.resolution.target(severity)),
+        paused_business_time(policy, c, horizon)), c.resolved_at)
     _agreement_waits(policy, c, check)
     _final_response_clocks(policy, c, check)
 
     # Every breach above escalates (at level 1, or 2 once there); so does a high severity.
     raised = [at for at, name in replay.breaches if name not in TO_LEVEL_TWO]
     straight_to_two = [at for at, name in replay.breaches if name in TO_LEVEL_TWO]
-    if severity <= policy.escalation.at_intake_for_severity_up_to:
+    threshold = policy.escalation.at_intake_for_severity_up_to
+    at_intake = severity_level(c, policy.severity) if changes else severity
+    if at_intake <= threshold:
         raised.append(c.received_at)
+    level = at_intake
+    for at, new in changes:  # a move into the severities that escalate at intake
+        if new <= threshold < level:
+            raised.append(at)
+        level = new
     independent = [e.at for e in c.events if e.event == Event.escalated and _independent(e.reason or "")]
     level_two_at = _escalation_chain(policy, c, supervisors, horizon,
                                      min(raised + independent, default=None), replay)
@@ -258,9 +311,9 @@ def _update_clock(policy: SlaPolicy, c: PastComplaint, horizon: datetime, replay
         if e.at >= horizon:
             break
         falls_due_before(e.at)
-        if e.event in MESSAGES_TO_CUSTOMER:
+        if e.event in MESSAGES_TO_CUSTOMER or e.event == Event.information_requested:
             due, breached = e.at + every, False
-            if e.event == Event.solution_proposed:
+            if e.event in (Event.solution_proposed, Event.information_requested):
                 paused_with = every
         elif e.event == Event.update_clock_resumed and paused_with is not None:
             due, paused_with, breached = e.at + paused_with, None, False

@@ -35,13 +35,13 @@ from settings import Settings
 from starter.operations import ActionRefused, ComplaintNotFound, act, get_status
 from workflows import refusals
 from workflows.complaint import rules
-from workflows.events import CUSTOMER_UPDATE, deadline_type
+from workflows.events import CUSTOMER_UPDATE, Event, deadline_type
 from workflows.models import ComplaintOutcome, ComplaintState, Status, Withdrawal
 from workflows.permissions import customer_actor
 
 router = APIRouter(prefix="/c", include_in_schema=False)
 
-QUESTIONS = ("agreement", "sign_off", "survey", "withdraw")
+QUESTIONS = ("agreement", "sign_off", "survey", "withdraw", "information")
 # What the customer reads when their answer is refused, by the refusal's kind
 # (workflows/refusals.py; a kind without a row takes its nearest base's).
 REFUSED: dict[type[refusals.Refused], tuple[int, str]] = {
@@ -174,12 +174,13 @@ async def status_page(request: Request, token: str) -> HTMLResponse:
     updates = [d for d in s.deadlines if deadline_type(d.name) == CUSTOMER_UPDATE
                and d.met_at is None and not d.superseded]
     next_update = min((d.due_at for d in updates), default=None)
-    if s.status == Status.awaiting_customer or s.status in RESOLVED:
+    if s.status == Status.awaiting_customer or s.status in RESOLVED or s.paused is not None:
         next_update = None  # our clock waits for them, or it has stopped
     stage = (ENDED[s.outcome] if s.outcome is not None else STAGES.get(s.status, WORKING))
     withdraw = _links(request).url(s.crn, "withdraw", target.email) if _open(s) else None
     return _page(request, "status", lang=lang, crn=s.crn, subject=s.subject,
                  stage=_(lang, stage), withdraw_link=withdraw,
+                 changes=changes_for_customer(s, lang),
                  owner=await mailbox.staff_name(pool, s.owner),
                  next_update=_when(next_update, lang), received=_when(s.received_at, lang),
                  messages=[{**m, "at": _when(m["at"], lang),
@@ -259,6 +260,8 @@ THANKS = {
     "withdraw": N_("Your complaint is withdrawn. We have stopped working on it and will not "
                    "email you about it again. If anything changes, write to us and we will "
                    "open a new complaint."),
+    "information": N_("Thank you: your case manager has your information, and our clocks run "
+                      "again."),
 }
 
 
@@ -310,6 +313,10 @@ def _answer(question: str, form: dict[str, str], actor: str) -> tuple[str, dict[
             raise ValueError(N_("Please press \"Withdraw my complaint\" to withdraw it."))
         return "withdraw", {"actor": actor,
                             "reason": comment or "withdrawn by the customer on the status page"}
+    if question == "information":
+        if not comment:
+            raise ValueError(N_("Please write the information we asked for."))
+        return "record_customer_response", {"actor": actor, "agrees": None, "message": comment}
     score = form.get("score", "")
     if score not in ("1", "2", "3", "4", "5"):
         raise ValueError(N_("Please choose a score from 1 to 5."))
@@ -322,3 +329,22 @@ def _when(instant: datetime | None, lang: str) -> str | None:
     if lang == language.ENGLISH:
         return instant.astimezone(UTC).strftime("%d %B %Y, %H:%M UTC")
     return language.when(instant, "UTC", lang)
+def changes_for_customer(s: ComplaintState, lang: str) -> list[str]:
+    """What changed under way, in the customer's words and language
+    (workflows/complaint/presentation.py says it for staff)."""
+    lines: list[str] = []
+    if s.outcome is None and s.status not in RESOLVED and s.paused is not None:
+        lines.append(_(lang, N_("We are waiting for your information since {since}: reply to "
+                                "our email with it. The time we take is paused meanwhile."))
+                     .format(since=_when(s.paused.since, lang)))
+    for e in s.timeline:
+        if e.event == Event.retriaged and e.before and e.after:
+            lines.append(_(lang, N_("The priority of your complaint changed on {on}: {before} "
+                                    "became {after} (1 is the most urgent)."))
+                         .format(on=_when(e.at, lang), before=e.before.split(",")[0],
+                                 after=e.after.split(",")[0]))
+        elif e.event == Event.policy_changed:
+            lines.append(_(lang, N_("Our service standards changed on {on}; the times we "
+                                    "promise you follow them from then."))
+                         .format(on=_when(e.at, lang)))
+    return lines

@@ -23,6 +23,7 @@ from workflows.complaint import rules
 from workflows.complaint.rules import ActionFacts
 from workflows.events import Event
 from workflows.models import (
+    Category,
     ComplaintState,
     DismissalReason,
     FinalOutcome,
@@ -144,6 +145,22 @@ LAYOUTS: dict[str, dict[str, Any]] = {
                                   hint="Closes the complaint at the customer's request: every "
                                        "deadline is cancelled and nothing more is emailed"),),
                  "intro": "Only when the customer asks for the complaint to be withdrawn."},
+    "retriage": {"fields": (
+        Field("severity", "New severity", "select", True, (
+            ("1", "1: outage for all or many users"), ("2", "2: a single client"),
+            ("3", "3: partial"), ("4", "4: minor"))),
+        Field("category", "New category (optional)", "select", False,
+              (("", "unchanged"), *((c.value, c.value.replace("_", " ")) for c in Category))),
+        Field("reason", "Why")),
+        "intro": "The resolution deadline is recomputed from intake; a target already past "
+                 "breaches at once, and severity 1 or 2 escalates to a team lead."},
+    "request_information": {"fields": (
+        Field("message", "What you need from the customer",
+              hint="Emailed with a reply link; the resolution and update clocks pause until "
+                   "they answer (at most the policy's information wait)"),)},
+    "resume": {"fields": (Field("reason", "Why the clocks run again"),),
+               "intro": "The clocks paused for the customer's information run again; the "
+                        "deadlines move by the business time they were paused."},
 }
 
 
@@ -165,7 +182,7 @@ def _default_fields(model: type[BaseModel]) -> tuple[Field, ...]:
 
 
 # Optional fields whose empty answer means "none" (not an empty text).
-NONE_WHEN_EMPTY = frozenset({"redress", "duplicate_of"})
+NONE_WHEN_EMPTY = frozenset({"redress", "duplicate_of", "category"})
 
 
 def _form(action: Action) -> ActionForm:
@@ -240,6 +257,7 @@ def _probe(update: str, actor: str, s: ComplaintState) -> Any:
         "issue_final_response": {"outcome": FinalOutcome.upheld, "message": "(probe)"},
         "dismiss": {"reason": DismissalReason.spam},
         "add_note": {"text": "(probe)", "mentions": []},
+        "retriage": {"severity": 1 if s.severity != 1 else 2},
     }
     return model.model_construct(**base, **probes.get(update, {}))
 

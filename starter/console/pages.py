@@ -79,6 +79,7 @@ async def complaint_page(request: Request, session: SignedIn, crn: str, status: 
                   csrf=session.csrf_token, s=s, file=file, forms=forms, owners=owners,
                   deadlines=countdowns(s, cal), may_decide=may_decide, error=error,
                   desk=desk, desk_forms={f.update: f for f in forms if f.update in DESK_FORMS},
+                  changes=ui.changes(s),
                   done=FORMS[done].button if done in FORMS else
                   ("Refund decision" if done == "decide_refund" else None),
                   local=lambda t: ui.local(t, cal), iso=iso, timezone=cal.timezone)

@@ -239,6 +239,7 @@ class Effects:
             acknowledged_at=ack.met_at if ack else None, resolved_at=s.resolved_at,
             closed_at=s.closed_at, archived_at=s.archived_at, csat_score=s.csat_score,
             outcome=s.outcome.value if s.outcome else None, duplicate_of=s.duplicate_of,
+            policy_version=s.policy_version, adopted_policy_version=s.adopted_policy_version,
         )
 
     # --- activities and email -------------------------------------------------------------

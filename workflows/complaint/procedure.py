@@ -85,7 +85,7 @@ class Procedure:
         s = case.state
         case.policy = policy = await effects.call(
             PolicyActivities.snapshot_sla_policy, s.received_at, "Snapshot the SLA policy")
-        s.policy_name = policy.name
+        s.policy_name, s.policy_version = policy.name, policy.version
         ack = policy.acknowledgement
         # The acknowledgement clocks start before anything that waits on the database.
         self.deadlines.start(AUTOMATIC_ACK, s.received_at + ack.automatic_within)

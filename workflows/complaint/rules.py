@@ -18,6 +18,7 @@ from workflows.complaint.presentation import ACTIVE_PHASES, same_text
 from workflows.events import Event
 from workflows.models import (
     ActionPlan,
+    ClockResume,
     ComplaintOutcome,
     ComplaintState,
     CsatResponse,
@@ -29,6 +30,7 @@ from workflows.models import (
     FinalResponse,
     FixDeployed,
     FixStatus,
+    InformationRequest,
     InternalReview,
     KbArticleDone,
     KbArticleStatus,
@@ -42,6 +44,7 @@ from workflows.models import (
     RefundStatus,
     Rekey,
     ResolutionConfirmation,
+    Retriage,
     Role,
     RootCauseAnalysis,
     SolutionProposal,
@@ -56,7 +59,7 @@ from workflows.permissions import (
     check_customer,
     is_customer_actor,
 )
-from workflows.policy import SlaPolicy
+from workflows.policy import PolicyAdoption, SlaPolicy
 from workflows.records import Order, StaffMember
 from workflows.refusals import (
     AlreadyDismissed,
@@ -391,3 +394,54 @@ def rekey(c: ActionFacts, request: Rekey) -> None:
         raise ComplaintClosed(f"the complaint is {c.state.status.value}: it is not continued as "
                               "new any more; its history leaves Temporal with the namespace's "
                               "retention")
+
+
+# --- changes under way: re-triage, waiting on the customer, a new policy ------------------
+
+
+def retriage(c: ActionFacts, request: Retriage) -> None:
+    """The owner, a team lead or the head of customer success, from triage until resolved;
+    something must change."""
+    s = c.state
+    owner_or_role(c, "retriage", request.actor)
+    in_phase(c, "retriage", (Phase.triage, *ACTIVE_PHASES))
+    if s.resolved_at is not None:
+        raise WrongPhase("the complaint is resolved; its severity is what it was resolved at")
+    if request.severity == s.severity and request.category in (None, s.category):
+        raise AlreadyDone(f"the complaint is already severity {s.severity}"
+                          + (f", {s.category.value}" if s.category else ""))
+
+
+def request_information(c: ActionFacts, request: InformationRequest) -> None:
+    """The owner (a team lead stepping in), while it is active and not already waiting for
+    the customer; the customer must be reachable by email."""
+    owner_action(c, "request_information", request.actor, ACTIVE_PHASES)
+    customer_reachable(c)
+    if c.state.paused is not None:
+        raise AlreadyDone(f"the clocks are already paused for the customer's information "
+                          f"(since {c.state.paused.since:%Y-%m-%d %H:%M} UTC)")
+    if c.state.status == Status.awaiting_customer:
+        raise NotReady("a proposal is waiting for the customer's answer; its clock is paused "
+                       "already")
+
+
+def resume(c: ActionFacts, request: ClockResume) -> None:
+    owner_action(c, "resume", request.actor, ACTIVE_PHASES)
+    if c.state.paused is None:
+        raise NotReady("nothing is paused: the clocks are running")
+
+
+def adopt_policy(c: ActionFacts, adoption: PolicyAdoption) -> None:
+    """The head of customer success, on an open complaint; the same policy again changes
+    nothing."""
+    registered(c)
+    check_actor("adopt_policy", adoption.actor, dict(c.roster))
+    s = c.state
+    if s.resolved_at is not None or s.phase == Phase.closed or s.status == Status.archived:
+        raise ComplaintClosed(f"the complaint is {s.status.value}; a new policy is for open "
+                              "complaints")
+    if adoption.policy.version is None:
+        raise InvalidValue("the policy has no version: send the snapshot `complaints policy "
+                           "apply` makes")
+    if c.policy is not None and c.policy.version == adoption.policy.version:
+        raise AlreadyDone(f"the complaint already runs under {adoption.policy.version}")

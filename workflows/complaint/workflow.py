@@ -41,15 +41,19 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.money import Money, refund_decision_problem
     from workflows.complaint.notes import Notes
     from workflows.complaint.ownership import Ownership
+    from workflows.complaint.pauses import Pauses
+    from workflows.complaint.policy_change import PolicyChanges
     from workflows.complaint.post_mortem import PostMortem
     from workflows.complaint.procedure import Procedure
     from workflows.complaint.resolution import Resolution
+    from workflows.complaint.retriage import Retriages
     from workflows.complaint.rules import ActionFacts
     from workflows.complaint.withdrawal import Withdrawals
     from workflows.events import Event
     from workflows.messages import ComplaintStart
     from workflows.models import (
         ActionPlan,
+        ClockResume,
         ComplaintReceipt,
         ComplaintState,
         CsatResponse,
@@ -59,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         EscalationRequest,
         FinalResponse,
         FixDeployed,
+        InformationRequest,
         InternalReview,
         KbArticleDone,
         Note,
@@ -68,10 +73,12 @@ with workflow.unsafe.imports_passed_through():
         RefundDecision,
         Rekey,
         ResolutionConfirmation,
+        Retriage,
         RootCauseAnalysis,
         SolutionProposal,
         Withdrawal,
     )
+    from workflows.policy import PolicyAdoption, SlaPolicy
 
 
 @workflow.defn(name="ComplaintWorkflow")
@@ -96,6 +103,10 @@ class ComplaintWorkflow:
                                    post_mortem, final_responses)
         self.withdrawals = Withdrawals(case, effects, deadlines, customer, money)
         self.notes = Notes(case, effects)
+        # Changes under way: re-triage, waiting on the customer, a new policy.
+        self.retriages = Retriages(case, effects, deadlines, escalation)
+        self.pauses = Pauses(case, effects, deadlines, escalation, customer)
+        self.policy_changes = PolicyChanges(case, effects, deadlines, customer)
 
     @workflow.run
     async def run(self, start: ComplaintStart) -> ComplaintReceipt:
@@ -174,6 +185,7 @@ class ComplaintWorkflow:
     @workflow.update
     async def record_customer_response(self, reply: CustomerResponse) -> ComplaintReceipt:
         self.resolution.record_customer_response(reply)
+        self.pauses.customer_answered(reply)  # the clocks waiting for it run again
         return self.effects.receipt()
 
     @record_customer_response.validator
@@ -341,8 +353,56 @@ class ComplaintWorkflow:
     def _check_rekey(self, request: Rekey) -> None:
         rules.rekey(self._facts(), request)
 
+    # --- changes under way: re-triage, waiting on the customer, a new policy -----------------
+
+    @workflow.update
+    def retriage(self, request: Retriage) -> ComplaintReceipt:
+        """A new severity (and category): the resolution deadline recomputed from intake."""
+        self.retriages.retriage(request)
+        return self.effects.receipt()
+
+    @retriage.validator
+    def _check_retriage(self, request: Retriage) -> None:
+        rules.retriage(self._facts(), request)
+
+    @workflow.update
+    def request_information(self, request: InformationRequest) -> ComplaintReceipt:
+        """Emailed to the customer; the resolution and update clocks pause for the answer."""
+        self.pauses.request(request)
+        return self.effects.receipt()
+
+    @request_information.validator
+    def _check_request_information(self, request: InformationRequest) -> None:
+        rules.request_information(self._facts(), request)
+
+    @workflow.update
+    def resume(self, request: ClockResume) -> ComplaintReceipt:
+        """The clocks paused for the customer's information run again."""
+        self.pauses.resume(request)
+        return self.effects.receipt()
+
+    @resume.validator
+    def _check_resume(self, request: ClockResume) -> None:
+        rules.resume(self._facts(), request)
+
+    @workflow.update
+    def adopt_policy(self, adoption: PolicyAdoption) -> ComplaintReceipt:
+        """A new policy for this open complaint: its open deadlines recomputed under it."""
+        self.policy_changes.adopt(adoption)
+        return self.effects.receipt()
+
+    @adopt_policy.validator
+    def _check_adopt_policy(self, adoption: PolicyAdoption) -> None:
+        rules.adopt_policy(self._facts(), adoption)
+
     # --- query ------------------------------------------------------------------------------
 
     @workflow.query
     def status(self) -> ComplaintState:
         return self.case.state
+
+    @workflow.query
+    def policy(self) -> SlaPolicy | None:
+        """The policy snapshot the complaint runs under (None while it registers): what
+        `complaints policy apply --dry-run` plans a new policy against."""
+        return self.case.policy
