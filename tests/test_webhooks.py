@@ -1,0 +1,147 @@
+"""Outbound webhooks through the real parts (docs/integrations.md): the complaint's writer
+queues events in PostgreSQL, the delivery workflow on the Temporal dev server posts them to
+a receiver on loopback, signed; `complaints webhooks` manages the subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from database.webhook_targets import TargetRefused, check_target, refused_address
+from tests.cli_runner import Cli
+from tests.conftest import ComplaintStack
+from tests.webhook_receiver import receiving
+from workflows import models as m
+from workflows.webhooks import DeliveryRetry
+
+FAST = DeliveryRetry(initial=timedelta(milliseconds=200), maximum=timedelta(milliseconds=400),
+                     poll_every=timedelta(seconds=2))
+
+
+def cli_env(stack: ComplaintStack, monkeypatch, allow_private: str = "loopback") -> None:
+    for var, value in {"TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
+                       "DATABASE_URL": stack.settings.database_url,
+                       "TASK_QUEUE": stack.settings.task_queue,
+                       "WEBHOOKS_ALLOW_PRIVATE": allow_private}.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("TEMPORAL_NAMESPACE", raising=False)
+
+
+async def until_none_pending(stack: ComplaintStack, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await stack.rows("SELECT 1 FROM webhook_events WHERE status = 'pending'")):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("webhook events still pending")
+        await asyncio.sleep(0.1)
+
+
+async def test_a_receiver_down_for_five_attempts_gets_every_event_once_in_order_signed(
+        local_stack: ComplaintStack, monkeypatch, capsys):
+    stack = local_stack
+    stack.settings = replace(stack.settings, webhooks_allow_private="loopback",
+                             webhook_retry=FAST)
+    cli_env(stack, monkeypatch)
+    run = Cli(capsys)
+    async with receiving(down_for=5) as receiver, stack.worker():
+        code, out, err = await run("webhooks", "add", receiver.url, "--owner", "helen")
+        assert code == 0, err
+        sub_id = int(out.split()[1].rstrip(":"))
+        secret = out.split("secret: ")[1].split()[0]
+        assert secret.startswith("whsec_")
+
+        crn = (await stack.submit()).crn
+        await stack.mail_for(crn, "acknowledgement")
+        await stack.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
+            actor="ana", message="Dear customer, I am sorry; I am on it."))
+        await stack.until(crn, lambda s: s.owner is not None)
+        await until_none_pending(stack)
+        queued = await stack.rows(
+            "SELECT event_id, event_type FROM webhook_events WHERE subscription_id = $1 "
+            "ORDER BY id", sub_id)
+        await receiver.until(len(queued))
+
+        events = receiver.verified(secret)  # the Standard Webhooks verifier, every one
+        ids = [e["id"] for e in events]
+        assert len(ids) == len(set(ids)), "an event was delivered twice"
+        assert ids == [q["event_id"] for q in queued], "not every event, or not in order"
+        types = [e["type"] for e in events]
+        changed = [e["data"] for e in events if e["type"] == "complaint.status_changed"]
+        assert [(c["from"], c["to"]) for c in changed] == [
+            ("new", "acknowledged"), ("acknowledged", "under_investigation")]
+        assert types == ["complaint.started", "complaint.acknowledged",
+                         "complaint.status_changed", "complaint.status_changed"]
+        seqs = [e["data"]["seq"] for e in events]
+        assert seqs == sorted(seqs)
+        for e, r in zip(events, receiver.accepted, strict=True):
+            assert r.headers["webhook-id"] == e["id"] and e["version"] == 1
+            assert e["data"]["crn"] == crn and e["data"]["customer_id"] == "cust-kite"
+            # No personal data beyond ids: the receiver is not HTTPS and asked for none.
+            for personal in ("Kite", "kite@", "Export shows wrong totals", "I am sorry"):
+                assert personal not in r.body.decode()
+        assert [r.status for r in receiver.requests[:6]] == [503] * 5 + [204]
+
+        # The delivery log: the first event's five refusals, each with its next retry.
+        first = (await stack.rows("SELECT id FROM webhook_events WHERE event_id = $1",
+                                  ids[0]))[0]["id"]
+        code, out, err = await run("webhooks", "deliveries", "--attempts", str(first), "--json")
+        attempts = json.loads(out)
+        assert [a["status_code"] for a in attempts] == [503] * 5 + [204]
+        assert all(a["next_retry_at"] for a in attempts[:5]) and not attempts[5]["next_retry_at"]
+        code, out, err = await run("webhooks", "deliveries", "--subscription", str(sub_id))
+        assert code == 0 and out.count("delivered") == len(ids), out
+
+        # Redeliver one: the same event, the same id, once more.
+        before = len(receiver.accepted)
+        code, out, err = await run("webhooks", "redeliver", str(first))
+        assert code == 0, err
+        await receiver.until(before + 1)
+        assert receiver.accepted[-1].headers["webhook-id"] == ids[0]
+        receiver.verified(secret)
+        # ...and a time range: everything queued since the start, in its first order.
+        code, out, err = await run("webhooks", "redeliver", "--subscription", str(sub_id),
+                                   "--since", (datetime.now(UTC) - timedelta(hours=1)).isoformat())
+        assert code == 0, err
+        await receiver.until(before + 1 + len(ids))
+        assert [r.headers["webhook-id"] for r in receiver.accepted[before + 1:]] == ids
+        await until_none_pending(stack)
+
+        # A test event goes through the same delivery.
+        code, out, err = await run("webhooks", "test", str(sub_id))
+        assert code == 0 and "delivered: HTTP 204" in out, out + err
+        assert receiver.verified(secret)[-1]["type"] == "webhook.test"
+
+
+@pytest.mark.parametrize(("address", "refused"), [
+    ("10.1.2.3", True), ("192.168.0.10", True), ("172.16.5.4", True), ("127.0.0.1", True),
+    ("169.254.169.254", True), ("::1", True), ("fe80::1", True), ("fd00:ec2::254", True),
+    ("100.64.0.1", True), ("0.0.0.0", True), ("::ffff:10.0.0.1", True),
+    ("93.184.216.34", False), ("2606:4700::1111", False)])
+def test_private_loopback_link_local_and_metadata_addresses_are_refused(address, refused):
+    assert (refused_address(address, "off") is not None) == refused
+    assert refused_address(address, "on") is None
+    loopback = address in ("127.0.0.1", "::1")
+    assert (refused_address(address, "loopback") is None) == (loopback or not refused)
+
+
+async def test_a_subscription_to_a_private_address_is_refused(local_stack: ComplaintStack,
+                                                              monkeypatch, capsys):
+    """At subscribe time (the name resolved), by the CLI; nothing is stored."""
+    stack = local_stack
+    cli_env(stack, monkeypatch, allow_private="off")
+    run = Cli(capsys)
+    for url in ("http://10.0.0.7/hook", "http://127.0.0.1:9/hook", "http://localhost/x",
+                "http://169.254.169.254/latest/meta-data/", "http://[::1]/hook"):
+        code, out, err = await run("webhooks", "add", url)
+        assert (code, out) == (2, ""), (url, out, err)
+        assert "refused" in err and "WEBHOOKS_ALLOW_PRIVATE" in err, err
+    for url in ("ftp://example.com/x", "http://user:pw@example.com/x"):
+        code, out, err = await run("webhooks", "add", url)
+        assert code == 2 and "refused" in err, err
+    with pytest.raises(TargetRefused):
+        await check_target("http://localhost:1/x", "off")
+    assert await check_target("http://localhost:1/x", "loopback")
+    assert await stack.rows("SELECT * FROM webhook_subscriptions") == []
