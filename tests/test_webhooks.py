@@ -9,15 +9,19 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import jsonschema_rs
 import pytest
 
 from database.webhook_targets import TargetRefused, check_target, refused_address
+from settings import REPO_ROOT
 from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack
 from tests.webhook_receiver import receiving
 from workflows import models as m
 from workflows.webhooks import DeliveryRetry
 
+EVENT_SCHEMA = jsonschema_rs.validator_for(
+    json.loads((REPO_ROOT / "schemas" / "webhook-event.v1.schema.json").read_text()))
 FAST = DeliveryRetry(initial=timedelta(milliseconds=200), maximum=timedelta(milliseconds=400),
                      poll_every=timedelta(seconds=2))
 
@@ -77,6 +81,7 @@ async def test_a_receiver_down_for_five_attempts_gets_every_event_once_in_order_
         seqs = [e["data"]["seq"] for e in events]
         assert seqs == sorted(seqs)
         for e, r in zip(events, receiver.accepted, strict=True):
+            EVENT_SCHEMA.validate(e)  # the documented schema (schemas/), every event
             assert r.headers["webhook-id"] == e["id"] and e["version"] == 1
             assert e["data"]["crn"] == crn and e["data"]["customer_id"] == "cust-kite"
             # No personal data beyond ids: the receiver is not HTTPS and asked for none.
@@ -112,7 +117,10 @@ async def test_a_receiver_down_for_five_attempts_gets_every_event_once_in_order_
         # A test event goes through the same delivery.
         code, out, err = await run("webhooks", "test", str(sub_id))
         assert code == 0 and "delivered: HTTP 204" in out, out + err
-        assert receiver.verified(secret)[-1]["type"] == "webhook.test"
+        test_event = receiver.verified(secret)[-1]
+        assert test_event["type"] == "webhook.test"
+        EVENT_SCHEMA.validate(test_event)
+        assert not EVENT_SCHEMA.is_valid({**test_event, "version": 2})
 
 
 @pytest.mark.parametrize(("address", "refused"), [
