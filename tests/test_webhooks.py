@@ -14,6 +14,7 @@ import pytest
 
 from database.webhook_targets import TargetRefused, check_target, refused_address
 from settings import REPO_ROOT
+from tests.api_stack import api_on
 from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack
 from tests.webhook_receiver import receiving
@@ -153,3 +154,51 @@ async def test_a_subscription_to_a_private_address_is_refused(local_stack: Compl
         await check_target("http://localhost:1/x", "off")
     assert await check_target("http://localhost:1/x", "loopback")
     assert await stack.rows("SELECT * FROM webhook_subscriptions") == []
+
+
+async def test_the_api_manages_subscriptions_for_the_head_of_cs_and_engineers(
+        local_stack: ComplaintStack):
+    stack = local_stack
+    stack.settings = replace(stack.settings, webhooks_allow_private="loopback",
+                             webhook_retry=FAST)
+    async with receiving() as receiver, api_on(stack) as api:
+        response = await api("POST", "/webhooks", "tom", json={"url": receiver.url})
+        assert response.status_code == 403  # a team lead may not
+        for body, field in (({"url": "http://10.0.0.9/x"}, "url"),
+                            ({"url": receiver.url, "events": ["complaint.nope"]}, "events"),
+                            ({"url": receiver.url, "include_payload": True}, "url")):
+            response = await api("POST", "/webhooks", "helen", json=body)
+            assert response.status_code == 422, response.text
+            assert response.json()["fields"][0]["field"] == field
+        assert (await api("GET", "/webhooks", "helen")).json() == []
+
+        response = await api("POST", "/webhooks", "helen", json={
+            "url": receiver.url, "events": ["complaint.started", "deadline.breached"]})
+        assert response.status_code == 201, response.text
+        created = response.json()
+        assert created["owner"] == "helen" and created["secret"].startswith("whsec_")
+        [listed] = (await api("GET", "/webhooks", "helen")).json()
+        assert "secret" not in listed and listed["events"] == created["events"]
+
+        response = await api("POST", f"/webhooks/{created['id']}/test", "helen")
+        assert response.status_code == 202
+        await receiver.until(1)
+        [event] = receiver.verified(created["secret"])
+        assert event["id"] == response.json()["event_id"]
+        [delivery] = (await api("GET", f"/webhooks/deliveries?subscription={created['id']}",
+                                "helen")).json()
+        assert delivery["status"] == "delivered" and delivery["status_code"] == 204
+        attempts = (await api("GET", f"/webhooks/deliveries/{delivery['id']}/attempts",
+                              "helen")).json()
+        assert [a["status_code"] for a in attempts] == [204]
+        response = await api("POST", "/webhooks/redeliver", "helen",
+                             json={"delivery_id": delivery["id"]})
+        assert response.status_code == 200
+        await receiver.until(2)
+        assert receiver.accepted[1].headers["webhook-id"] == event["id"]
+        response = await api("POST", "/webhooks/redeliver", "helen", json={"delivery_id": 999})
+        assert response.status_code == 409
+
+        assert (await api("DELETE", f"/webhooks/{created['id']}", "helen")).status_code == 200
+        assert (await api("DELETE", f"/webhooks/{created['id']}", "helen")).status_code == 404
+        assert (await api("GET", "/webhooks", "helen")).json() == []
