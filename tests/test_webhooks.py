@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from settings import REPO_ROOT
 from tests.api_stack import api_on
 from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack
+from tests.console_stack import console_on, signed_in, token
 from tests.webhook_receiver import receiving
 from workflows import models as m
 from workflows.webhooks import DeliveryRetry
@@ -202,3 +204,45 @@ async def test_the_api_manages_subscriptions_for_the_head_of_cs_and_engineers(
         assert (await api("DELETE", f"/webhooks/{created['id']}", "helen")).status_code == 200
         assert (await api("DELETE", f"/webhooks/{created['id']}", "helen")).status_code == 404
         assert (await api("GET", "/webhooks", "helen")).json() == []
+
+
+async def test_the_console_page_adds_tests_and_redelivers(local_stack: ComplaintStack):
+    stack = local_stack
+    stack.settings = replace(stack.settings, webhooks_allow_private="loopback",
+                             webhook_retry=FAST)
+    async with receiving() as receiver, console_on(stack) as console:
+        async with signed_in(console, "tom") as http:
+            assert (await http.get("/console/webhooks")).status_code == 403
+        async with signed_in(console, "helen") as http:
+            page = await http.get("/console/webhooks")
+            assert page.status_code == 200 and "No subscriptions." in page.text
+            refused = await http.post("/console/webhooks/add", data={
+                "csrf_token": token(page.text), "url": "http://192.168.1.1/x",
+                "events": ["complaint.started"]})
+            assert refused.status_code == 422 and "Refused" in refused.text
+            added = await http.post("/console/webhooks/add", data={
+                "csrf_token": token(page.text), "url": receiver.url,
+                "events": ["complaint.started", "deadline.breached"]})
+            assert added.status_code == 201, added.text
+            secret = re.search(r"<code>(whsec_[^<]+)</code>", added.text).group(1)
+            [sub] = await stack.rows("SELECT id, owner, events FROM webhook_subscriptions")
+            assert sub["owner"] == "helen"
+            assert sub["events"] == ["complaint.started", "deadline.breached"]
+            again = await http.get("/console/webhooks")
+            assert secret not in again.text  # shown once
+            tested = await http.post("/console/webhooks/act", data={
+                "csrf_token": token(again.text), "id": str(sub["id"]), "action": "test"})
+            assert tested.status_code == 303
+            await receiver.until(1)
+            assert receiver.verified(secret)[0]["type"] == "webhook.test"
+            await until_none_pending(stack)
+            log = await http.get("/console/webhooks")
+            assert "webhook.test" in log.text and "HTTP 204" in log.text
+            [delivery] = await stack.rows("SELECT id FROM webhook_events")
+            redone = await http.post("/console/webhooks/act", data={
+                "csrf_token": token(log.text), "id": str(delivery["id"]),
+                "action": "redeliver"})
+            assert redone.status_code == 303
+            await receiver.until(2)
+            attempts = await http.get(f"/console/webhooks?attempts={delivery['id']}")
+            assert f"Attempts of delivery {delivery['id']}" in attempts.text

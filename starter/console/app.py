@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from database.pool import Pool
 from settings import Settings
-from starter.console import approvals, auth, pages, queue, reports, suspended
+from starter.console import approvals, auth, pages, queue, reports, suspended, webhooks
 from starter.console.base import PREFIX, Console, ConsoleError, NeedsSignIn, render
 from workflows.complaint.presentation import closed_as
 
@@ -47,7 +47,7 @@ def _templates(settings: Settings) -> jinja2.Environment:
 def mount_console(app: FastAPI, settings: Settings, client: Client, pool: Pool) -> None:
     app.state.console = Console(settings, client, pool, settings.policy(), _templates(settings))
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
-    for area in (auth, queue, pages, approvals, reports, suspended):
+    for area in (auth, queue, pages, approvals, reports, suspended, webhooks):
         app.include_router(area.router)
 
     @app.get("/", include_in_schema=False)
