@@ -6,10 +6,10 @@ these functions; the CLI, the API and the console manage subscriptions through t
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
-import base64
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -349,4 +349,3 @@ async def subscriptions_to_deliver(pool: asyncpg.Pool) -> list[int]:
     return [r["id"] for r in rows]
 
 
-GIVE_UP_AFTER = timedelta(days=3)

@@ -132,7 +132,7 @@ class WebhookDeliveryWorkflow:
         try:
             await workflow.wait_condition(lambda: self._nudged, timeout=poll_every,
                                           timeout_summary="look for pending events")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _deliver_in_order(self, deliveries: list[PendingDelivery],

@@ -55,8 +55,8 @@ from starter.cli.rekey import add_rekey_command
 from starter.cli.reports import add_report_commands
 from starter.cli.staff import add_staff_commands
 from starter.cli.usage import UsageError
-from starter.cli.webhooks import add_webhook_commands
 from starter.cli.views import format_state
+from starter.cli.webhooks import add_webhook_commands
 from starter.operations import ActionRefused, ComplaintNotFound, ComplaintUnreadable
 from workflows import refusals
 from workflows.policy import PolicyError
