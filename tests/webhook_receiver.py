@@ -30,6 +30,8 @@ class Received:
 @dataclass
 class Receiver:
     down_for: int = 0  # requests answered 503 before it is up
+    hang_first: int = 0  # of those, how many it holds `hang` seconds before answering
+    hang: float = 0.0
     requests: list[Received] = field(default_factory=list)
     url: str = ""
 
@@ -42,9 +44,12 @@ class Receiver:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        status = 503 if len(self.requests) < self.down_for else 204
+        index = len(self.requests)
+        status = 503 if index < self.down_for else 204
         self.requests.append(Received(
             {k.decode(): v.decode() for k, v in scope["headers"]}, body, status))
+        if index < self.hang_first:
+            await asyncio.sleep(self.hang)
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
@@ -66,8 +71,9 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiving(down_for: int = 0, path: str = "/hooks") -> AsyncIterator[Receiver]:
-    receiver = Receiver(down_for=down_for)
+async def receiving(down_for: int = 0, path: str = "/hooks", hang_first: int = 0,
+                    hang: float = 0.0) -> AsyncIterator[Receiver]:
+    receiver = Receiver(down_for=max(down_for, hang_first), hang_first=hang_first, hang=hang)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(receiver, log_level="warning", lifespan="off"))
