@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 import jsonschema_rs
 import pytest
 
+from database.erasure import erase_customer
 from database.webhook_targets import TargetRefused, check_target, refused_address
+from database.webhooks import add_subscription, queue_events
 from settings import REPO_ROOT
 from tests.api_stack import api_on
 from tests.cli_runner import Cli
@@ -246,3 +248,34 @@ async def test_the_console_page_adds_tests_and_redelivers(local_stack: Complaint
             await receiver.until(2)
             attempts = await http.get(f"/console/webhooks?attempts={delivery['id']}")
             assert f"Attempts of delivery {delivery['id']}" in attempts.text
+
+
+async def test_erasure_takes_the_personal_payload_out_of_queued_webhook_events(seeded):
+    """An HTTPS subscription that asked for personal data had it queued; erasing the
+    customer leaves the event, its ids and its facts, and takes the personal part out."""
+    pool = seeded
+    sub = await add_subscription(pool, "https://hooks.example.com/x", ["complaint.started"],
+                                 "helen", include_payload=True)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO complaints (crn, source, external_ref, customer_id, customer_name,
+                   customer_email, subject, description, severity, severity_score, status,
+                   phase, policy_name, received_at)
+               VALUES ('CRN-AAAAAAAAAA', 'web', 'r-1', 'cust-kite', 'Jon Kite',
+                       'kite@kite.example', 'Export shows wrong totals', 'd', 3, 10, 'new',
+                       'triage', 'default', now())""")
+        await conn.execute(
+            "INSERT INTO complaint_events (crn, seq, at, event, actor) VALUES "
+            "('CRN-AAAAAAAAAA', 1, now(), 'received', 'system')")
+        events = [dict(r) for r in await conn.fetch("SELECT * FROM complaint_events")]
+        assert await queue_events(conn, "CRN-AAAAAAAAAA", events, None, "http://c") == [sub["id"]]
+        [before] = await conn.fetch("SELECT body FROM webhook_events")
+        assert json.loads(before["body"])["data"]["personal"]["customer_email"] == \
+            "kite@kite.example"
+        await erase_customer(conn, "cust-kite", "test")
+        [after] = await conn.fetch("SELECT event_id, body FROM webhook_events")
+    data = json.loads(after["body"])["data"]
+    assert "personal" not in data and data["crn"] == "CRN-AAAAAAAAAA"
+    assert data["customer_id"] == "cust-kite" and after["event_id"] == "evt_CRN-AAAAAAAAAA_1"
+    for personal in ("Kite", "kite@", "Export shows"):
+        assert personal not in after["body"]
