@@ -99,6 +99,16 @@ async def test_breaches_reach_chat_and_a_receiver_failing_three_days_is_disabled
                 "JOIN webhook_events e ON e.id = a.webhook_event WHERE e.subscription_id = $1",
                 sub["id"])
             assert attempts[0]["n"] > 5
+            # Meanwhile the escalation chain reached the head of customer success: on-call heard.
+            headlines = [b["text"]["text"] for r in slack.accepted
+                         for b in r.json["blocks"] if b["type"] == "section"]
+            assert any("Escalated to level 2 (head of customer success)" in h
+                       for h in headlines), headlines
+            for r in slack.accepted:
+                SLACK.validate(r.json)
+            for r in teams.accepted:
+                TEAMS.validate(r.json)
+            assert len(teams.accepted) == len(slack.accepted)
             # The chat channels are untouched by the failing one.
             [slack_sub] = await stack.rows("SELECT enabled FROM webhook_subscriptions "
                                            "WHERE kind = 'slack'")

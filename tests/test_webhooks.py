@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import jsonschema_rs
 import pytest
+import pytest_asyncio
 
 from database.erasure import erase_customer
 from database.webhook_targets import TargetRefused, check_target, refused_address
@@ -23,12 +25,24 @@ from tests.conftest import ComplaintStack
 from tests.console_stack import console_on, signed_in, token
 from tests.webhook_receiver import receiving
 from workflows import models as m
-from workflows.webhooks import DeliveryRetry
+from workflows.webhooks import DeliveryRetry, delivery_workflow_id
 
 EVENT_SCHEMA = jsonschema_rs.validator_for(
     json.loads((REPO_ROOT / "schemas" / "webhook-event.v1.schema.json").read_text()))
 FAST = DeliveryRetry(initial=timedelta(milliseconds=200), maximum=timedelta(milliseconds=400),
                      poll_every=timedelta(seconds=2))
+
+
+@pytest_asyncio.fixture
+async def local_stack(local_stack: ComplaintStack) -> AsyncIterator[ComplaintStack]:
+    """The dev-server stack, leaving no delivery workflow of this test running after it."""
+    yield local_stack
+    for sub in await local_stack.rows("SELECT id FROM webhook_subscriptions"):
+        try:
+            await local_stack.client.get_workflow_handle(delivery_workflow_id(
+                local_stack.settings.task_queue, sub["id"])).terminate("test finished")
+        except Exception:
+            pass  # never started, or over
 
 
 def cli_env(stack: ComplaintStack, monkeypatch, allow_private: str = "loopback") -> None:
@@ -279,3 +293,29 @@ async def test_erasure_takes_the_personal_payload_out_of_queued_webhook_events(s
     assert data["customer_id"] == "cust-kite" and after["event_id"] == "evt_CRN-AAAAAAAAAA_1"
     for personal in ("Kite", "kite@", "Export shows"):
         assert personal not in after["body"]
+
+
+async def test_a_receiver_that_became_private_is_refused_at_delivery(
+        local_stack: ComplaintStack):
+    """A subscription made while its name was public (here: stored directly) is checked again
+    before every request: with WEBHOOKS_ALLOW_PRIVATE off, a loopback receiver gets nothing
+    and the log says why."""
+    stack = local_stack
+    stack.settings = replace(stack.settings, webhook_retry=FAST)  # allow_private: off
+    async with receiving() as receiver, stack.worker():
+        sub = await add_subscription(stack.pool, receiver.url, ["complaint.started"], "helen")
+        crn = (await stack.submit()).crn
+        await stack.mail_for(crn, "acknowledgement")
+
+        async def refused() -> list:
+            return await stack.rows(
+                "SELECT a.error, a.next_retry_at FROM webhook_attempts a JOIN webhook_events e "
+                "ON e.id = a.webhook_event WHERE e.subscription_id = $1", sub["id"])
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(await refused()) < 2:
+            assert asyncio.get_running_loop().time() < deadline, await refused()
+            await asyncio.sleep(0.1)
+        attempts = await refused()
+        assert all("refused" in a["error"] and "a loopback address" in a["error"]
+                   and a["next_retry_at"] for a in attempts), attempts
+        assert receiver.requests == []
