@@ -159,14 +159,16 @@ async def queue_events(conn: asyncpg.Connection, crn: str, events: list[dict[str
                           event_id(crn, seq, f"status_{row['status']}"), at,
                           {"seq": seq, "from": status_before, "to": row["status"]}, ""))
     queued: list[tuple[Any, ...]] = []
+    alerts: dict[int, tuple[str, list[tuple[str, str, datetime, ChatAlert]]]] = {}
     for kind, eid, at, data, detail in documents:
         base = {"crn": crn, "customer_id": row["customer_id"], "complaint": complaint, **data}
         for sub in subscriptions:
             if sub["kind"] in CHAT_KINDS:
-                if not is_chat_alert(kind, data):
-                    continue
-                body = chat_message(sub["kind"], [_alert(crn, kind, data, at, row, console_url)])
-            elif kind in sub["events"]:
+                if is_chat_alert(kind, data):
+                    alerts.setdefault(sub["id"], (sub["kind"], []))[1].append(
+                        (eid, kind.value, at, _alert(crn, kind, data, at, row, console_url)))
+                continue
+            if kind in sub["events"]:
                 doc_data = dict(base)
                 if sub["include_payload"] and sub["url"].startswith("https://"):
                     doc_data["personal"] = {"customer_name": row["customer_name"],
@@ -178,6 +180,8 @@ async def queue_events(conn: asyncpg.Connection, crn: str, events: list[dict[str
                 continue
             queued.append((sub["id"], eid, kind.value, crn, at,
                            json.dumps(body, separators=(",", ":"), default=str)))
+    for sub_id, (chat_kind, pending) in alerts.items():
+        queued += chat_rows(sub_id, chat_kind, crn, pending)
     if queued:
         await conn.executemany(
             """INSERT INTO webhook_events (subscription_id, event_id, event_type, crn,
@@ -185,6 +189,17 @@ async def queue_events(conn: asyncpg.Connection, crn: str, events: list[dict[str
                VALUES ($1, $2, $3, $4, $5, $6)
                ON CONFLICT (subscription_id, event_id) DO NOTHING""", queued)
     return sorted({q[0] for q in queued})
+
+
+def chat_rows(subscription_id: int, kind: str, crn: str | None,
+              alerts: list[tuple[str, str, datetime, ChatAlert]]) -> list[tuple[Any, ...]]:
+    """The outbox rows a chat channel is owed for `alerts` (each: its event id and type,
+    when, the alert): the one place alerts become chat messages, one message per alert.
+    Coalescing several into one message (a digest) is `chat_message` with the list, under
+    one id."""
+    return [(subscription_id, eid, event_type, crn, at,
+             json.dumps(chat_message(kind, [alert]), separators=(",", ":")))
+            for eid, event_type, at, alert in alerts]
 
 
 def _alert(crn: str, kind: WebhookEventType, data: dict[str, Any], at: datetime,

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import jsonschema_rs
 
-from database.webhooks import add_subscription
+from database.webhooks import add_subscription, keep_chat_subscription, queue_events
 from settings import REPO_ROOT
 from tests.conftest import ComplaintStack, text_of
 from tests.webhook_receiver import receiving
@@ -113,3 +113,47 @@ async def test_breaches_reach_chat_and_a_receiver_failing_three_days_is_disabled
             [slack_sub] = await stack.rows("SELECT enabled FROM webhook_subscriptions "
                                            "WHERE kind = 'slack'")
             assert slack_sub["enabled"]
+
+
+async def test_chat_gets_breaches_level_2_escalations_and_late_refund_decisions_only(seeded):
+    """What the writer queues for a chat channel, from a run of timeline events: a breach, an
+    escalation to level 2 and the refund approval's warning; not a level-1 escalation, not
+    another deadline's warning, not the rest."""
+    pool = seeded
+    slack_id = await keep_chat_subscription(pool, "slack", "https://hooks.slack.example/x")
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO complaints (crn, source, external_ref, customer_id, customer_name,
+                   subject, description, severity, severity_score, status, phase,
+                   policy_name, received_at, owner)
+               VALUES ('CRN-BBBBBBBBBB', 'web', 'r-2', 'cust-kite', 'Jon Kite', 'Export',
+                       'd', 2, 20, 'awaiting_approval', 'resolution', 'default', now(),
+                       'sam')""")
+        at = await conn.fetchval("SELECT now()")
+        events = [
+            {"seq": 1, "at": at, "event": "received", "actor": "system"},
+            {"seq": 2, "at": at, "event": "deadline_warning", "actor": "system",
+             "deadline": "resolution", "outcome": "warned"},
+            {"seq": 3, "at": at, "event": "deadline_warning", "actor": "system",
+             "deadline": "refund_approval", "outcome": "warned"},
+            {"seq": 4, "at": at, "event": "escalated", "actor": "system", "level": 1},
+            {"seq": 5, "at": at, "event": "escalated", "actor": "system", "level": 2},
+            {"seq": 6, "at": at, "event": "deadline_breached", "actor": "system",
+             "deadline": "phone_contact_2", "outcome": "breached"},
+        ]
+        assert await queue_events(conn, "CRN-BBBBBBBBBB", events, "awaiting_approval",
+                                  "http://c/console") == [slack_id]
+        rows = await conn.fetch("SELECT event_id, event_type, body FROM webhook_events "
+                                "ORDER BY id")
+    assert [(r["event_id"], r["event_type"]) for r in rows] == [
+        ("evt_CRN-BBBBBBBBBB_3", "deadline.warning"), ("evt_CRN-BBBBBBBBBB_5", "complaint.escalated"),
+        ("evt_CRN-BBBBBBBBBB_6", "deadline.breached")]
+    texts = [json.loads(r["body"]) for r in rows]
+    for t in texts:
+        SLACK.validate(t)
+        assert "Jon Kite" not in json.dumps(t) and "Sam Keller" in json.dumps(t)
+        assert "<http://c/console/complaints/CRN-BBBBBBBBBB|" in json.dumps(t)
+    assert [t["text"] for t in texts] == [
+        "CRN-BBBBBBBBBB: Refund decision waiting past its warning: refund approval",
+        "CRN-BBBBBBBBBB: Escalated to level 2 (head of customer success)",
+        "CRN-BBBBBBBBBB: Deadline breached: phone contact 2"]
