@@ -1,19 +1,20 @@
 """A webhook receiver on loopback for the tests: every request it got (headers and body, in
 arrival order), answering 503 to the first `down_for` of them (a receiver that is down)
-and 204 after. Served by uvicorn in the test's event loop."""
+and 204 after. Served by uvicorn in the test's event loop (api_stack.serving)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-import uvicorn
+from fastapi import FastAPI
 from standardwebhooks import Webhook
+
+from tests.api_stack import serving
 
 
 @dataclass
@@ -74,18 +75,6 @@ class Receiver:
 async def receiving(down_for: int = 0, path: str = "/hooks", hang_first: int = 0,
                     hang: float = 0.0) -> AsyncIterator[Receiver]:
     receiver = Receiver(down_for=max(down_for, hang_first), hang_first=hang_first, hang=hang)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(receiver, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    receiver.url = f"http://127.0.0.1:{sock.getsockname()[1]}{path}"
-    try:
+    async with serving(cast(FastAPI, receiver)) as base:  # any ASGI app serves
+        receiver.url = base + path
         yield receiver
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()

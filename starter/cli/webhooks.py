@@ -17,10 +17,12 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from database import webhooks as hooks
-from database.pool import create_pool
+from database.pool import Pool, create_pool
 from database.webhook_targets import TargetRefused, check_target
 from settings import Settings, connect
 from settings.webhooks import wake_deliveries
@@ -103,18 +105,25 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> None:
           "webhook-signature.")
 
 
-async def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
+async def _read(settings: Settings, read: Callable[[Pool], Awaitable[list[dict[str, Any]]]],
+                as_json: bool, none: str) -> list[dict[str, Any]]:
+    """Rows from PostgreSQL; printed here as JSON (or `none` when there are none), else
+    returned for the caller to print."""
     pool = await create_pool(settings.database_url, min_size=1, max_size=1)
     try:
-        rows = await hooks.list_subscriptions(pool)
+        rows = await read(pool)
     finally:
         await pool.close()
-    if args.json:
+    if as_json:
         print(json.dumps(rows, default=str, indent=1))
-        return
+        return []
     if not rows:
-        print("no webhook subscriptions")
-        return
+        print(none)
+    return rows
+
+
+async def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
+    rows = await _read(settings, hooks.list_subscriptions, args.json, "no webhook subscriptions")
     for r in rows:
         state = "enabled" if r["enabled"] else f"DISABLED ({r['disabled_reason'] or 'off'})"
         print(f"{r['id']:>4}  {r['kind']:<8} {state:<10} {r['url']}")
@@ -171,18 +180,11 @@ async def cmd_test(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> None:
-    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
-    try:
-        rows = (await hooks.list_attempts(pool, args.attempts) if args.attempts is not None
-                else await hooks.list_deliveries(pool, args.subscription, args.limit))
-    finally:
-        await pool.close()
-    if args.json:
-        print(json.dumps(rows, default=str, indent=1))
-        return
-    if not rows:
-        print("no deliveries")
-        return
+    async def read(pool: Pool) -> list[dict[str, Any]]:
+        if args.attempts is not None:
+            return await hooks.list_attempts(pool, args.attempts)
+        return await hooks.list_deliveries(pool, args.subscription, args.limit)
+    rows = await _read(settings, read, args.json, "no deliveries")
     if args.attempts is not None:
         for r in rows:
             print(f"attempt {r['attempt']:>3}  {r['at']:%Y-%m-%d %H:%M:%S}  "
