@@ -2,7 +2,8 @@
 one event per attempt signed as the Standard Webhooks specification says, record every
 attempt in the delivery log, and disable a subscription whose retries ran out.
 
-Each attempt re-checks the receiver's address (database/webhook_targets.py) and follows no
+Each attempt re-checks the receiver's address (database/webhook_targets.py), connects to
+the address it checked (the name only in `Host` and TLS's server name), and follows no
 redirect, so a name pointed at an internal service later, or a 30x to one, reaches nothing.
 Delivery is at least once: a worker that dies after the receiver answered but before the log
 says so sends the event again, with the same `webhook-id`, which receivers deduplicate on.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -44,8 +46,11 @@ class WebhookActivities(WebhookActivityTypes):
         self.pool = pool
         self.retry = retry
         self.allow_private = allow_private
-        self.client = client or httpx.AsyncClient(timeout=REQUEST_TIMEOUT,
-                                                  follow_redirects=False)
+        # No connection is kept for another request: requests go to pinned addresses, and a
+        # kept TLS connection verified for one name must never carry another name's request.
+        self.client = client or httpx.AsyncClient(
+            timeout=REQUEST_TIMEOUT, follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0))
 
     @activity.defn
     async def pending_webhook_deliveries(self, subscription_id: int) -> PendingDeliveries:
@@ -65,7 +70,8 @@ class WebhookActivities(WebhookActivityTypes):
         status: int | None = None
         error: str | None = None
         try:
-            await check_target(target["url"], self.allow_private)
+            addresses = await check_target(target["url"], self.allow_private)
+            url, pinned = pinned_request(target["url"], addresses[0])
             now = datetime.now(UTC)
             body = target["body"].encode()
             headers = {
@@ -76,7 +82,8 @@ class WebhookActivities(WebhookActivityTypes):
                 "webhook-signature": Webhook(target["secret"]).sign(
                     target["event_id"], now, body),
             }
-            response = await self.client.post(target["url"], content=body, headers=headers)
+            response = await self.client.post(url, content=body, headers=headers | pinned[0],
+                                              extensions=pinned[1])
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
@@ -111,6 +118,19 @@ class WebhookActivities(WebhookActivityTypes):
             context={"owner_name": sub["owner_name"], "subscription": sub["id"],
                      "url": sub["url"], "reason": given_up.reason,
                      "days": _days(self.retry.give_up_after)}))
+
+
+def pinned_request(url: str, address: str) -> tuple[str, tuple[dict[str, str], dict[str, str]]]:
+    """The request aimed at the address just checked, not at whatever the name resolves to
+    a moment later (DNS rebinding): the URL with the address for its host, the `Host` header
+    with the name, and for https the name as TLS's server name (SNI and the certificate's
+    check)."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    extensions = {"sni_hostname": parts.hostname or ""} if parts.scheme == "https" else {}
+    return (urlunsplit(parts._replace(netloc=netloc)),
+            ({"host": parts.netloc.rpartition("@")[2]}, extensions))
 
 
 def _days(span: timedelta) -> str:

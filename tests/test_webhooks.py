@@ -15,6 +15,7 @@ import jsonschema_rs
 import pytest
 import pytest_asyncio
 
+from activities.webhooks import pinned_request
 from database.erasure import erase_customer
 from database.webhook_targets import TargetRefused, check_target, refused_address
 from database.webhooks import add_subscription, queue_events
@@ -319,3 +320,13 @@ async def test_a_receiver_that_became_private_is_refused_at_delivery(
         assert all("refused" in a["error"] and "a loopback address" in a["error"]
                    and a["next_retry_at"] for a in attempts), attempts
         assert receiver.requests == []
+
+
+def test_a_request_goes_to_the_address_that_was_checked():
+    """No second lookup between the check and the connection (DNS rebinding): the URL holds
+    the checked address, the name travels in Host and as TLS's server name."""
+    assert pinned_request("https://hooks.example.com/in?x=1", "93.184.216.34") == (
+        "https://93.184.216.34/in?x=1",
+        ({"host": "hooks.example.com"}, {"sni_hostname": "hooks.example.com"}))
+    assert pinned_request("http://hooks.example.com:8080/in", "2606:4700::1111") == (
+        "http://[2606:4700::1111]:8080/in", ({"host": "hooks.example.com:8080"}, {}))
