@@ -82,10 +82,15 @@ async def test_a_receiver_down_for_five_attempts_gets_every_event_once_in_order_
         await stack.act(crn, "acknowledge_personally", m.PersonalAcknowledgement(
             actor="ana", message="Dear customer, I am sorry; I am on it."))
         await stack.until(crn, lambda s: s.owner is not None)
+        # The row is written a moment after the state changes: wait for the fourth event
+        # (the status it took with its owner) to be queued, then for every one to go out.
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(queued := await stack.rows(
+                "SELECT event_id, event_type FROM webhook_events WHERE subscription_id = $1 "
+                "ORDER BY id", sub_id)) < 4:
+            assert asyncio.get_running_loop().time() < deadline, queued
+            await asyncio.sleep(0.1)
         await until_none_pending(stack)
-        queued = await stack.rows(
-            "SELECT event_id, event_type FROM webhook_events WHERE subscription_id = $1 "
-            "ORDER BY id", sub_id)
         await receiver.until(len(queued))
 
         events = receiver.verified(secret)  # the Standard Webhooks verifier, every one
