@@ -6,10 +6,14 @@ commit, the reply was lost) leaves the database as one attempt would.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+
 import asyncpg
 from temporalio import activity
 
 from database.records import read_order, read_profile, staff_member
+from database.webhooks import queue_events
 from workflows import activity_types
 from workflows.messages import (
     AgentRequest,
@@ -19,6 +23,12 @@ from workflows.messages import (
     OwnerRequest,
 )
 from workflows.records import ComplaintContext, EarlierComplaint, StaffMember
+from workflows.webhook_events import FROM_TIMELINE
+
+log = logging.getLogger("complaints.store")
+# Told which webhook subscriptions were queued events (after the commit), to wake their
+# delivery workflows; a failure only delays them until they look by themselves.
+WakeDeliveries = Callable[[list[int]], Awaitable[None]]
 
 _OPEN = "('resolved', 'closed', 'archived')"
 
@@ -46,8 +56,11 @@ _INSERT_ROW = (
 
 
 class StoreActivities(activity_types.StoreActivities):
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, console_url: str = "http://localhost:8000/console",
+                 wake_deliveries: WakeDeliveries | None = None) -> None:
         self.pool = pool
+        self.console_url = console_url
+        self.wake_deliveries = wake_deliveries
 
     @activity.defn
     async def fetch_complaint_context(self, req: ContextRequest) -> ComplaintContext:
@@ -93,9 +106,16 @@ class StoreActivities(activity_types.StoreActivities):
     async def save_progress(self, progress: ComplaintProgress) -> None:
         """Write the complaint row (whole, or what changed) and append the new resolution-log
         events, in one transaction. Events are keyed by (crn, seq): a retry appends nothing
-        twice."""
+        twice. The webhook events they make are queued in the same transaction
+        (database/webhooks.py), so an event is never recorded without them nor queued twice."""
         r = progress.record
+        for_webhooks = "status" in r.model_fields_set or any(
+            e.event in FROM_TIMELINE for e in progress.events)
+        woken: list[int] = []
         async with self.pool.acquire() as conn, conn.transaction():
+            status_before = await conn.fetchval(
+                "SELECT status FROM complaints WHERE crn = $1 FOR UPDATE", r.crn
+            ) if for_webhooks else None
             if r.inserts:  # a run's first write: the whole row
                 await conn.execute(_INSERT_ROW, r.crn,
                                    *(r.changed().get(column) for column in _ROW_COLUMNS))
@@ -118,6 +138,14 @@ class StoreActivities(activity_types.StoreActivities):
                       e.reason, e.outcome, e.amount, e.currency, e.before, e.after)
                      for e in progress.events],
                 )
+            if for_webhooks:
+                woken = await queue_events(conn, r.crn, [e.model_dump() for e in progress.events],
+                                           status_before, self.console_url)
+        if woken and self.wake_deliveries is not None:
+            try:
+                await self.wake_deliveries(woken)
+            except Exception as err:  # they look for pending events by themselves too
+                log.warning("webhook deliveries %s not woken: %s", woken, err)
 
     @activity.defn
     async def assign_owner(self, req: OwnerRequest) -> OwnerAssignment | None:

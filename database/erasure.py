@@ -5,7 +5,8 @@ What goes: the profile's name, email and phone; each complaint's customer name a
 subject, description and external reference; the free text of every event (detail, reason);
 the emails' recipients, subjects and bodies; the archive snapshots; the customer's inbound
 messages (raw bytes, addresses, subject, body) and their attachments' names and contents;
-the internal notes; the answers given through links. What stays: ids, CRNs, dates, statuses, severities,
+the internal notes; the answers given through links; the personal part of webhook events
+queued for them. What stays: ids, CRNs, dates, statuses, severities,
 categories, deadlines and their outcomes, escalation levels, amounts, scores, sizes: every
 count and sum a report computes.
 
@@ -120,6 +121,12 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
                   crns, erasure_id)
         await run("customer_link_uses", "UPDATE customer_link_uses SET answer = '{}' "
                   "WHERE crn = ANY($1)", crns)
+        # Webhook events queued with the personal payload (an HTTPS subscription that asked
+        # for it) lose it; their customer id follows the erasure's.
+        await run("webhook_events", """UPDATE webhook_events
+                  SET body = jsonb_set(body::jsonb #- '{data,personal}', '{data,customer_id}',
+                                       to_jsonb($2::text), false)::text
+                  WHERE crn = ANY($1)""", crns, new_id)
         inbound = """(crn = ANY($1) OR lower(from_address) = ANY($2)
                       OR lower(envelope_from) = ANY($2))"""
         await run("inbound_attachments", f"""UPDATE inbound_attachments SET filename = NULL,

@@ -109,6 +109,8 @@ async def export_customer(conn: asyncpg.Connection, customer_id: str, exported_b
                 conn, "inbound_messages", "crn = ANY($1) OR lower(from_address) = ANY($2) "
                 "OR lower(envelope_from) = ANY($2)", crns, addresses, drop=("raw",),
                 order="ORDER BY received_at, message_id"),
+            "webhook_events": await _fetch(conn, "webhook_events", by_crn, crns,
+                                           order="ORDER BY id"),
             "customer_link_uses": await _fetch(conn, "customer_link_uses", by_crn, crns,
                                                order="ORDER BY used_at"),
             "erasures": await _fetch(conn, "erasures", "customer_id = $1", customer_id,

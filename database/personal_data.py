@@ -39,6 +39,8 @@ CUSTOMER_TABLES: tuple[CustomerTable, ...] = (
                   "survey)", True),
     CustomerTable("notes", "staff's internal notes on their complaints (exported only when "
                   "the policy's data_requests.notes_disclosable says so)", True),
+    CustomerTable("webhook_events", "events about their complaints queued for webhook "
+                  "receivers (their details only where a subscription asked for them)", True),
     CustomerTable("erasures", "the record of an erasure of their data", False),
     CustomerTable("exports", "the record of each export of their data", False),
 )
@@ -52,6 +54,7 @@ NOT_CUSTOMER_DATA: dict[str, str] = {
     "reports": "aggregate reports for the head of customer success: counts, no customer",
     "api_keys": "intake systems' keys",
     "auth_failures": "failed API authentications by client address",
+    "webhook_subscriptions": "webhook receivers: URLs, secrets, descriptions; no customer",
     "reply_templates": "the canned replies staff keep: placeholders, no customer's data",
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,10 +19,12 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
+from database.webhook_targets import parse_allow_private
 from settings.codec import MissingKeyObserver, data_converter, parse_keys
 from settings.tracing import tracer_provider_from_env, tracing_interceptors
 from workflows.complaint.metrics import ESCALATION_LATENESS, LATENESS_BUCKETS
 from workflows.policy import SlaPolicy, load_policy
+from workflows.webhooks import DeliveryRetry
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -106,6 +109,14 @@ class Settings:
     oidc_client_secret: str | None = field(default=None, repr=False)
     oidc_roster_claim: str = "email"
     console_passwords: bool = True
+    # Webhooks and chat alerts (docs/integrations.md): which receivers' addresses may be
+    # private (off, loopback, on), how deliveries are retried (seconds: WEBHOOKS_RETRY_INITIAL,
+    # WEBHOOKS_RETRY_MAXIMUM, WEBHOOKS_GIVE_UP_AFTER, WEBHOOKS_ATTEMPT_TIMEOUT,
+    # WEBHOOKS_POLL_EVERY), and the Slack / Teams incoming webhooks that get the alerts.
+    webhooks_allow_private: str = "off"
+    webhook_retry: DeliveryRetry = field(default_factory=DeliveryRetry)
+    slack_webhook_url: str | None = None
+    teams_webhook_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -160,6 +171,10 @@ class Settings:
             temporal_ui_origin=env.get("TEMPORAL_UI_ORIGIN", defaults.temporal_ui_origin),
             forwarded_allow_ips=trusted_proxies(env.get("FORWARDED_ALLOW_IPS", "")),
             **single_sign_on(env),
+            webhooks_allow_private=parse_allow_private(env.get("WEBHOOKS_ALLOW_PRIVATE", "")),
+            webhook_retry=_webhook_retry(env, defaults.webhook_retry),
+            slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
+            teams_webhook_url=env.get("TEAMS_WEBHOOK_URL") or None,
         )
 
     def data_converter(self, on_missing_key: MissingKeyObserver | None = None) -> DataConverter:
@@ -239,6 +254,22 @@ def single_sign_on(env: dict[str, str]) -> dict[str, Any]:
             "oidc_client_secret": env.get("OIDC_CLIENT_SECRET") or None,
             "oidc_roster_claim": (env.get("OIDC_ROSTER_CLAIM") or "email").strip(),
             "console_passwords": passwords}
+
+
+def _webhook_retry(env: dict[str, str], defaults: DeliveryRetry) -> DeliveryRetry:
+    """WEBHOOKS_RETRY_INITIAL, _MAXIMUM, _GIVE_UP_AFTER, _ATTEMPT_TIMEOUT, _POLL_EVERY: seconds."""
+    spans = {}
+    for key, name in (("initial", "WEBHOOKS_RETRY_INITIAL"), ("maximum", "WEBHOOKS_RETRY_MAXIMUM"),
+                      ("give_up_after", "WEBHOOKS_GIVE_UP_AFTER"),
+                      ("attempt_timeout", "WEBHOOKS_ATTEMPT_TIMEOUT"),
+                      ("poll_every", "WEBHOOKS_POLL_EVERY")):
+        value = env.get(name)
+        if value:
+            seconds = float(value)
+            if seconds <= 0:
+                raise ValueError(f"{name} is seconds, more than 0, not {value!r}")
+            spans[key] = timedelta(seconds=seconds)
+    return defaults.model_copy(update=spans)
 
 
 def _on_off(name: str, value: str) -> bool:

@@ -23,6 +23,9 @@
     complaints mail-gateway            the SMTP server customers write to (SUPPORT_ADDRESS)
     complaints inbound list [--failed] inbound email and what became of it
     complaints suspended list|release ID|reject ID   mail held aside (spam, DMARC, rate)
+    complaints webhooks add|list|remove|enable|test|deliveries|redeliver
+                                       subscriptions to the product's events (signed,
+                                       retried for three days; docs/integrations.md)
 
 Every action subcommand is built from its payload model: fields become kebab-case
 flags, booleans `--x/--no-x`, lists a repeated flag, nested objects flattened,
@@ -60,6 +63,7 @@ from starter.cli.reports import add_report_commands
 from starter.cli.staff import add_staff_commands
 from starter.cli.usage import UsageError
 from starter.cli.views import format_state
+from starter.cli.webhooks import add_webhook_commands
 from starter.operations import ActionRefused, ComplaintNotFound, ComplaintUnreadable
 from workflows import refusals
 from workflows.policy import PolicyError
@@ -104,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_erase_command(sub)
     add_export_command(sub)
     add_rekey_command(sub)
+    add_webhook_commands(sub)
     return parser
 
 

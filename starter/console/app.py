@@ -23,7 +23,7 @@ from database.pool import Pool
 from mail import language
 from settings import Settings
 from starter.console import (approvals, auth, data_requests, desk, pages, queue, reports,
-                             suspended)
+                             suspended, webhooks)
 from starter.console.base import PREFIX, Console, ConsoleError, NeedsSignIn, render
 from workflows.complaint.presentation import closed_as
 
@@ -61,7 +61,8 @@ def mount_console(app: FastAPI, settings: Settings, client: Client, pool: Pool) 
     headers = security_headers_for(settings)
     app.state.console = Console(settings, client, pool, settings.policy(), _templates(settings))
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
-    for area in (auth, queue, pages, desk, approvals, reports, suspended, data_requests):
+    for area in (auth, queue, pages, desk, approvals, reports, suspended, data_requests,
+                 webhooks):
         app.include_router(area.router)
 
     @app.get("/", include_in_schema=False)
