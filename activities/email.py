@@ -42,6 +42,7 @@ from temporalio import activity
 from temporalio.common import MetricCounter
 from temporalio.exceptions import ApplicationError
 
+from activities.digest import STAFF_ALERT_TEMPLATES, StaffAlerts, alert_summary
 from mail.links import CustomerLinks
 from workflows import activity_types
 from workflows.messages import EmailReceipt, EmailRequest
@@ -205,9 +206,11 @@ class EmailActivities(activity_types.EmailActivities):
     def __init__(
         self, pool: asyncpg.Pool, renderer: TemplateRenderer, smtp_host: str, smtp_port: int,
         mail_from: str, support_address: str = "support@example.com",
-        links: CustomerLinks | None = None,
+        links: CustomerLinks | None = None, staff_alerts: StaffAlerts | None = None,
     ) -> None:
         self.pool = pool
+        # Escalations and warnings to staff go through it (None: each is sent on its own).
+        self.staff_alerts = staff_alerts
         self.renderer = renderer
         self.mail_from = mail_from
         self.support_address = support_address
@@ -216,7 +219,22 @@ class EmailActivities(activity_types.EmailActivities):
 
     @activity.defn
     async def send_email(self, req: EmailRequest) -> EmailReceipt:
-        """Send one email at most once per (crn, kind)."""
+        """Send one email at most once per (crn, kind); a staff alert past the policy's
+        [digest] threshold waits for the recipient's digest instead (activities/digest.py)."""
+        if (self.staff_alerts is not None and req.template in STAFF_ALERT_TEMPLATES
+                and len(req.to) == 1):
+            # The instant the complaint decided (the first attempt's), the same on a retry.
+            admission = await self.staff_alerts.admit(
+                channel="email", recipient=req.to[0], crn=req.crn, kind=req.kind,
+                at=activity.info().scheduled_time, summary=alert_summary(req))
+            if admission.coalesced:
+                activity.logger.info("email %s coalesced into digest window %d", req.kind,
+                                     admission.window_id)
+                return EmailReceipt(status="coalesced")
+        return await self.deliver(req)
+
+    async def deliver(self, req: EmailRequest) -> EmailReceipt:
+        """Send now, through the outbox (what `send_email` and the staff digest share)."""
         try:
             return await self._send_once(req)
         except Exception as err:

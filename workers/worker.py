@@ -22,6 +22,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
+from activities.digest import DigestActivities, StaffAlerts
 from activities.email import EmailActivities, TemplateRenderer
 from activities.inbound import InboundActivities
 from activities.policy import PolicyActivities
@@ -38,13 +39,14 @@ from workers.gauges import keep_gauges_current
 from workers.processes import child_metrics_port, end_with_parent, supervise
 from workers.schedules import ensure_report_schedules
 from workflows.complaint import ComplaintWorkflow
+from workflows.digest import StaffDigestWorkflow
 from workflows.inbound import InboundMessageWorkflow
 from workflows.policy import PolicyError, SlaPolicy
 from workflows.report import ReportWorkflow
 
 log = logging.getLogger("complaints.worker")
 
-WORKFLOWS = [ComplaintWorkflow, ReportWorkflow, InboundMessageWorkflow]
+WORKFLOWS = [ComplaintWorkflow, ReportWorkflow, InboundMessageWorkflow, StaffDigestWorkflow]
 # Modules the sandbox shares with the worker instead of re-importing them for every
 # workflow run: pure, deterministic libraries the contract models are built on, and our
 # own `workflows` package (deterministic, no I/O, no module state that changes: the
@@ -58,13 +60,16 @@ PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "email_validator"
 def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
                    client: Client | None = None) -> list:
     """Every activity the workflows call. The inbound email's need the Temporal client (they
-    act on complaints as the customer), so they come with one."""
+    act on complaints as the customer), so they come with one; so does the staff digest (the
+    email activity starts a recipient's digest workflow)."""
     store = StoreActivities(pool)
     renderer = TemplateRenderer(settings.templates_dir,
                                 console_url=f"{settings.public_url}/console")
     email = EmailActivities(
         pool, renderer, settings.smtp_host, settings.smtp_port, settings.mail_from,
         settings.support_address, CustomerLinks(settings.link_secret, settings.public_url),
+        staff_alerts=(StaffAlerts(pool, client, policy.digest, settings.task_queue)
+                      if client is not None else None),
     )
     reports = ReportActivities(
         pool, ReportRenderer(settings.templates_dir), policy, settings.smtp_host,
@@ -79,6 +84,7 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
         store.archive_complaint,
         RefundActivities(pool).apply_refund,
         email.send_email,
+        DigestActivities(pool, email.deliver).send_staff_digest,
         reports.prepare_report,
         reports.send_report,
     ] + (_inbound_activities(pool, client, settings) if client is not None else [])
