@@ -358,7 +358,8 @@ class Storm:
     # --- waiting and checking -------------------------------------------------------------
 
     async def wait_escalated(self, timeout: float) -> int:
-        """Until every accepted complaint's row says it escalated (or `timeout`); how many."""
+        """Until every accepted complaint escalated and its escalation was either emailed
+        (in the sink) or coalesced into a digest (or `timeout`); how many escalated."""
         crns = [s.crn for s in self.sent if s.accepted_at]
         deadline = time.monotonic() + timeout
         done, last_said = 0, 0.0
@@ -367,7 +368,15 @@ class Storm:
                 done = await conn.fetchval(
                     "SELECT count(*) FROM complaints WHERE crn = ANY($1) AND "
                     "escalation_level >= 1", crns)
-            if done >= len(crns):
+                alone = await conn.fetchval(
+                    "SELECT count(*) FROM staff_alerts WHERE crn = ANY($1) AND kind LIKE "
+                    "'escalation:%' AND NOT coalesced", crns)
+                told = alone + await conn.fetchval(
+                    "SELECT count(*) FROM staff_alerts WHERE crn = ANY($1) AND kind LIKE "
+                    "'escalation:%' AND coalesced", crns)
+            emailed = sum(1 for crn in crns if any(
+                k.startswith("escalation:") for k in self.stack.sink.kinds(crn)))
+            if done >= len(crns) and told >= len(crns) and emailed >= alone:
                 return done
             if time.monotonic() - last_said > 30:
                 say(f"  {done} of {len(crns)} escalated ...")
