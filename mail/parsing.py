@@ -10,8 +10,11 @@ import asyncio
 import base64
 import hashlib
 import json
+import multiprocessing
 import re
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from email import policy
 from email.message import EmailMessage, Message
@@ -271,29 +274,69 @@ def _from_json(text: str) -> ParsedMessage:
     return ParsedMessage(**data, attachments=files)
 
 
+class _Parsers:
+    """A few warm child processes that parse inbound messages (a new interpreter per message
+    cost ~0.2 s of CPU and its start-up before the first byte was read; in a storm of
+    thousands that was the inbound path's largest cost, docs/performance.md). A message
+    over its time limit kills them all (it is the one hung); the next message gets new ones."""
+
+    SIZE = 2
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.SIZE, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def kill(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # The executor cannot cancel a running call: its processes are ended instead.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+_parsers = _Parsers()
+
+
 async def parse_isolated(raw: bytes, envelope_from: str, limit: float) -> ParsedMessage:
     """parse_message in a child process that is killed after `limit` seconds: a message that
     makes the parser or the reply stripping slow costs its own process, never the worker's
     event loop. On time-out the message is read again without stripping (the email parser
     itself is linear) and flagged. Raises Unparseable as parse_message does."""
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mail.parsing", envelope_from,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+    loop = asyncio.get_running_loop()
+    for attempt in (1, 2):
+        try:
+            code, out = await asyncio.wait_for(loop.run_in_executor(
+                _parsers.get(), _parse_in_child, raw, envelope_from), limit)
+            break
+        except TimeoutError:
+            _parsers.kill()
+            parsed = await asyncio.to_thread(parse_message, raw, envelope_from, False)
+            return replace(parsed, flag=f"reply stripping took over {limit:g} s: the text is "
+                                        "kept unstripped")
+        except BrokenProcessPool as err:
+            # Another message's time-out ended the processes, or this one crashed its
+            # process: once more on fresh ones, then it is this message's fault.
+            _parsers.kill()
+            if attempt == 2:
+                raise Unparseable(f"the mail parser failed: {err}") from None
+    if code == 3:
+        raise Unparseable(out)
+    return _from_json(out)
+
+
+def _parse_in_child(raw: bytes, envelope_from: str) -> tuple[int, str]:
+    """In a parser process: (0, the parsed message as JSON) or (3, why it is Unparseable)."""
     try:
-        out, err = await asyncio.wait_for(child.communicate(raw), limit)
-    except TimeoutError:
-        child.kill()
-        await child.wait()
-        parsed = await asyncio.to_thread(parse_message, raw, envelope_from, False)
-        return replace(parsed, flag=f"reply stripping took over {limit:g} s: the text is "
-                                    "kept unstripped")
-    if child.returncode == 3:
-        raise Unparseable(err.decode("utf-8", "replace").strip())
-    if child.returncode != 0:  # the same bytes fail the same way: no retry would read them
-        raise Unparseable(f"the mail parser failed (exit {child.returncode}): "
-                          f"{err.decode('utf-8', 'replace').strip()[-300:]}")
-    return _from_json(out.decode("utf-8"))
+        return 0, _to_json(parse_message(raw, envelope_from))
+    except Unparseable as err:
+        return 3, str(err)
 
 
 def _child() -> int:
