@@ -12,7 +12,8 @@ a simple HTML rendering of it, no remote assets), keep one thread per complaint
 (`In-Reply-To`/`References` from the customer's first message, or from our first email
 to them), and carry their signed links (mail/links.py). At most
 `AUTOMATIC_PER_HOUR` automatic emails go to one address an hour for complaints that came
-by email, so two autoresponders can never keep each other busy.
+by email, so two autoresponders can never keep each other busy (staff alerts are not
+capped: past the policy's [digest] threshold they wait for the recipient's digest).
 
 SMTP sessions are kept open for a few seconds between emails (`SmtpSessions`): a
 complaint sends its emails in bursts, and a new session costs a connection, the
@@ -315,6 +316,10 @@ class EmailActivities(activity_types.EmailActivities):
         if row["last_error"] and row["last_error"].startswith("suppressed"):
             return True
         if row["inbound_root"] is None:  # the complaint did not come by email
+            return False
+        if req.template not in CUSTOMER_TEMPLATES:
+            # Staff are not an autoresponder; a flood of alerts to one of them is what the
+            # digest coalesces (activities/digest.py), and none may be dropped.
             return False
         async with self.pool.acquire() as conn:
             recent = await conn.fetchval(
