@@ -10,11 +10,9 @@ import asyncio
 import base64
 import hashlib
 import json
-import multiprocessing
 import re
+import struct
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from email import policy
 from email.message import EmailMessage, Message
@@ -274,31 +272,62 @@ def _from_json(text: str) -> ParsedMessage:
     return ParsedMessage(**data, attachments=files)
 
 
-class _Parsers:
-    """A few warm child processes that parse inbound messages (a new interpreter per message
-    cost ~0.2 s of CPU and its start-up before the first byte was read; in a storm of
-    thousands that was the inbound path's largest cost, docs/performance.md). A message
-    over its time limit kills them all (it is the one hung); the next message gets new ones."""
+class _Parser:
+    """One warm parser process, `python -m mail.parsing --serve`: a message in, its parse
+    out, framed by lengths on its stdin and stdout, one at a time."""
 
-    SIZE = 2
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.loop = asyncio.get_running_loop()
 
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
+    @classmethod
+    async def start(cls) -> _Parser:
+        return cls(await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mail.parsing", "--serve", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL))
 
-    def get(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.SIZE, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool
+    async def parse(self, raw: bytes, envelope_from: str) -> tuple[int, str]:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+        sender = envelope_from.encode("utf-8", "surrogateescape")
+        stdin.write(_FRAME.pack(len(sender), len(raw)) + sender + raw)
+        await stdin.drain()
+        code, size = _FRAME.unpack(await stdout.readexactly(_FRAME.size))
+        return code, (await stdout.readexactly(size)).decode("utf-8")
 
     def kill(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        # The executor cannot cancel a running call: its processes are ended instead.
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+
+_FRAME = struct.Struct(">II")
+
+
+class _Parsers:
+    """A few warm parser processes (a new interpreter per message cost ~0.2 s of CPU and
+    its start-up before the first byte was read; in a storm of thousands that was the
+    inbound path's largest cost, docs/performance.md). One that overruns its time limit is
+    killed; the next message that needs one starts a new one."""
+
+    KEEP = 2
+
+    def __init__(self) -> None:
+        self._idle: list[_Parser] = []
+
+    async def take(self) -> _Parser:
+        loop = asyncio.get_running_loop()
+        while self._idle:
+            parser = self._idle.pop()
+            if parser.loop is loop and parser.proc.returncode is None:
+                return parser
+            parser.kill()  # from an event loop that has ended (tests), or dead
+        return await _Parser.start()
+
+    def give_back(self, parser: _Parser) -> None:
+        if len(self._idle) < self.KEEP and parser.proc.returncode is None:
+            self._idle.append(parser)
+        else:
+            parser.kill()
 
 
 _parsers = _Parsers()
@@ -309,34 +338,45 @@ async def parse_isolated(raw: bytes, envelope_from: str, limit: float) -> Parsed
     makes the parser or the reply stripping slow costs its own process, never the worker's
     event loop. On time-out the message is read again without stripping (the email parser
     itself is linear) and flagged. Raises Unparseable as parse_message does."""
-    loop = asyncio.get_running_loop()
-    for attempt in (1, 2):
-        try:
-            code, out = await asyncio.wait_for(loop.run_in_executor(
-                _parsers.get(), _parse_in_child, raw, envelope_from), limit)
-            break
-        except TimeoutError:
-            _parsers.kill()
-            parsed = await asyncio.to_thread(parse_message, raw, envelope_from, False)
-            return replace(parsed, flag=f"reply stripping took over {limit:g} s: the text is "
-                                        "kept unstripped")
-        except BrokenProcessPool as err:
-            # Another message's time-out ended the processes, or this one crashed its
-            # process: once more on fresh ones, then it is this message's fault.
-            _parsers.kill()
-            if attempt == 2:
-                raise Unparseable(f"the mail parser failed: {err}") from None
+    parser = await _parsers.take()
+    try:
+        code, out = await asyncio.wait_for(parser.parse(raw, envelope_from), limit)
+    except TimeoutError:
+        parser.kill()
+        parsed = await asyncio.to_thread(parse_message, raw, envelope_from, False)
+        return replace(parsed, flag=f"reply stripping took over {limit:g} s: the text is "
+                                    "kept unstripped")
+    except (asyncio.IncompleteReadError, ConnectionError) as err:
+        parser.kill()  # the same bytes would end it the same way: no retry reads them
+        raise Unparseable(f"the mail parser failed: {type(err).__name__}") from None
+    except BaseException:
+        parser.kill()  # cancelled mid-message: its answer would be the next caller's
+        raise
+    _parsers.give_back(parser)
     if code == 3:
         raise Unparseable(out)
     return _from_json(out)
 
 
-def _parse_in_child(raw: bytes, envelope_from: str) -> tuple[int, str]:
-    """In a parser process: (0, the parsed message as JSON) or (3, why it is Unparseable)."""
-    try:
-        return 0, _to_json(parse_message(raw, envelope_from))
-    except Unparseable as err:
-        return 3, str(err)
+def _serve() -> int:
+    """`python -m mail.parsing --serve`: messages framed on stdin (sender length, message
+    length, sender, message), each answered on stdout (code, length, text): 0 and the
+    parsed message as JSON, or 3 and why it is Unparseable. Ends at the end of stdin."""
+    read, write = sys.stdin.buffer.read, sys.stdout.buffer
+    while True:
+        head = read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return 0
+        sender_size, raw_size = _FRAME.unpack(head)
+        sender = read(sender_size).decode("utf-8", "surrogateescape")
+        raw = read(raw_size)
+        try:
+            code, text = 0, _to_json(parse_message(raw, sender))
+        except Unparseable as err:
+            code, text = 3, str(err)
+        body = text.encode("utf-8")
+        write.write(_FRAME.pack(code, len(body)) + body)
+        write.flush()
 
 
 def _child() -> int:
@@ -353,4 +393,4 @@ def _child() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_child())
+    raise SystemExit(_serve() if sys.argv[1:] == ["--serve"] else _child())
