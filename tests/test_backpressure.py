@@ -43,7 +43,7 @@ async def test_a_full_backlog_answers_451_and_every_message_is_processed_later(
     stack.settings = replace(stack.settings, support_address=SUPPORT, inbound_max_backlog=2,
                              inbound_rate_per_ip=10_000, inbound_rate_per_sender=10_000,
                              inbound_unknown_sender_per_hour=10_000)
-    gate, waiting = asyncio.Event(), []
+    gate, waiting = asyncio.Event(), list[str]()
     monkeypatch.setattr(mailgateway, "start_inbound",
                         slowed(mailgateway.start_inbound, gate, waiting))
     messages = [email(subject=f"Outage {k}", body=f"Nothing loads ({k}).") for k in range(3)]
@@ -90,7 +90,7 @@ async def until_processed(stack: ComplaintStack, message_id: str, timeout: float
 async def test_the_api_answers_503_with_retry_after_while_intake_is_full(
         stack: ComplaintStack, monkeypatch: pytest.MonkeyPatch):
     stack.settings = replace(stack.settings, api_max_pending_intakes=1)
-    gate, waiting = asyncio.Event(), []
+    gate, waiting = asyncio.Event(), list[str]()
     monkeypatch.setattr(api_intake, "submit", slowed(api_intake.submit, gate, waiting))
     first, second = intake(external_ref="burst-1"), intake(external_ref="burst-2")
     async with api_on(stack) as api:
