@@ -12,7 +12,8 @@ a simple HTML rendering of it, no remote assets), keep one thread per complaint
 (`In-Reply-To`/`References` from the customer's first message, or from our first email
 to them), and carry their signed links (mail/links.py). At most
 `AUTOMATIC_PER_HOUR` automatic emails go to one address an hour for complaints that came
-by email, so two autoresponders can never keep each other busy.
+by email, so two autoresponders can never keep each other busy (staff alerts are not
+capped: past the policy's [digest] threshold they wait for the recipient's digest).
 
 SMTP sessions are kept open for a few seconds between emails (`SmtpSessions`): a
 complaint sends its emails in bursts, and a new session costs a connection, the
@@ -42,6 +43,7 @@ from temporalio import activity
 from temporalio.common import MetricCounter
 from temporalio.exceptions import ApplicationError
 
+from activities.digest import STAFF_ALERT_TEMPLATES, StaffAlerts, alert_summary
 from mail import language
 from mail.links import CustomerLinks
 from workflows import activity_types
@@ -258,9 +260,11 @@ class EmailActivities(activity_types.EmailActivities):
     def __init__(
         self, pool: asyncpg.Pool, renderer: TemplateRenderer, smtp_host: str, smtp_port: int,
         mail_from: str, support_address: str = "support@example.com",
-        links: CustomerLinks | None = None,
+        links: CustomerLinks | None = None, staff_alerts: StaffAlerts | None = None,
     ) -> None:
         self.pool = pool
+        # Escalations and warnings to staff go through it (None: each is sent on its own).
+        self.staff_alerts = staff_alerts
         self.renderer = renderer
         self.mail_from = mail_from
         self.support_address = support_address
@@ -269,7 +273,22 @@ class EmailActivities(activity_types.EmailActivities):
 
     @activity.defn
     async def send_email(self, req: EmailRequest) -> EmailReceipt:
-        """Send one email at most once per (crn, kind)."""
+        """Send one email at most once per (crn, kind); a staff alert past the policy's
+        [digest] threshold waits for the recipient's digest instead (activities/digest.py)."""
+        if (self.staff_alerts is not None and req.template in STAFF_ALERT_TEMPLATES
+                and len(req.to) == 1):
+            # The instant the complaint decided (the first attempt's), the same on a retry.
+            admission = await self.staff_alerts.admit(
+                channel="email", recipient=req.to[0], crn=req.crn, kind=req.kind,
+                at=activity.info().scheduled_time, summary=alert_summary(req))
+            if admission.coalesced:
+                activity.logger.info("email %s coalesced into digest window %d", req.kind,
+                                     admission.window_id)
+                return EmailReceipt(status="coalesced")
+        return await self.deliver(req)
+
+    async def deliver(self, req: EmailRequest) -> EmailReceipt:
+        """Send now, through the outbox (what `send_email` and the staff digest share)."""
         try:
             return await self._send_once(req)
         except Exception as err:
@@ -350,6 +369,10 @@ class EmailActivities(activity_types.EmailActivities):
         if row["last_error"] and row["last_error"].startswith("suppressed"):
             return True
         if row["inbound_root"] is None:  # the complaint did not come by email
+            return False
+        if req.template not in CUSTOMER_TEMPLATES:
+            # Staff are not an autoresponder; a flood of alerts to one of them is what the
+            # digest coalesces (activities/digest.py), and none may be dropped.
             return False
         async with self.pool.acquire() as conn:
             recent = await conn.fetchval(

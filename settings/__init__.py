@@ -79,6 +79,13 @@ class Settings:
     # The worker parses and strips each message in a child process killed after this long
     # (then the text is kept unstripped and flagged).
     inbound_parse_seconds: float = 20.0
+    # Backpressure (docs/reliability.md): stored messages whose processing has not started
+    # yet (Temporal slow or away) plus messages being stored (PostgreSQL slow); beyond it
+    # the gateway answers 451 4.3.2 and real MTAs retry later.
+    inbound_max_backlog: int = 500
+    # Complaints being submitted through `POST /complaints` at once; beyond it 503 with
+    # Retry-After (Temporal slow: callers wait outside instead of piling up inside).
+    api_max_pending_intakes: int = 64
     # Where people reach `complaints serve` (customers' links, the console's links in
     # internal emails), and the secret that signs customers' links (no secret: emails carry
     # no customer links, and the customer pages refuse every link).
@@ -159,6 +166,10 @@ class Settings:
                 or defaults.inbound_unknown_sender_per_hour),
             inbound_parse_seconds=float(env.get("INBOUND_PARSE_SECONDS")
                                         or defaults.inbound_parse_seconds),
+            inbound_max_backlog=_at_least_one("INBOUND_MAX_BACKLOG", env.get(
+                "INBOUND_MAX_BACKLOG") or defaults.inbound_max_backlog),
+            api_max_pending_intakes=_at_least_one("API_MAX_PENDING_INTAKES", env.get(
+                "API_MAX_PENDING_INTAKES") or defaults.api_max_pending_intakes),
             public_url=env.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
             link_secret=checked_link_secret(env.get("LINK_SECRET", defaults.link_secret)),
             metrics_port=int(env.get("METRICS_PORT", defaults.metrics_port)),

@@ -22,6 +22,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
+from activities.digest import DigestActivities, StaffAlerts
 from activities.email import EmailActivities, TemplateRenderer
 from activities.inbound import InboundActivities
 from activities.notes import NoteActivities
@@ -42,6 +43,7 @@ from workers.gauges import keep_gauges_current
 from workers.processes import child_metrics_port, end_with_parent, supervise
 from workers.schedules import ensure_report_schedules
 from workflows.complaint import ComplaintWorkflow
+from workflows.digest import StaffDigestWorkflow
 from workflows.inbound import InboundMessageWorkflow
 from workflows.policy import PolicyError, SlaPolicy
 from workflows.report import ReportWorkflow
@@ -49,7 +51,8 @@ from workflows.webhooks import WebhookDeliveryWorkflow
 
 log = logging.getLogger("complaints.worker")
 
-WORKFLOWS = [ComplaintWorkflow, ReportWorkflow, InboundMessageWorkflow, WebhookDeliveryWorkflow]
+WORKFLOWS = [ComplaintWorkflow, ReportWorkflow, InboundMessageWorkflow, WebhookDeliveryWorkflow,
+             StaffDigestWorkflow]
 # Modules the sandbox shares with the worker instead of re-importing them for every
 # workflow run: pure, deterministic libraries the contract models are built on, and our
 # own `workflows` package (deterministic, no I/O, no module state that changes: the
@@ -64,7 +67,8 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
                    client: Client | None = None) -> list:
     """Every activity the workflows call. The inbound email's need the Temporal client (they
     act on complaints as the customer), so they come with one; with it the writer also wakes
-    the webhook deliveries it queued events for."""
+    the webhook deliveries it queued events for; and the staff digest (the email activity
+    starts a recipient's digest workflow)."""
 
     async def wake(ids: list[int]) -> None:
         assert client is not None
@@ -78,6 +82,8 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
     email = EmailActivities(
         pool, renderer, settings.smtp_host, settings.smtp_port, settings.mail_from,
         settings.support_address, CustomerLinks(settings.link_secret, settings.public_url),
+        staff_alerts=(StaffAlerts(pool, client, policy.digest, settings.task_queue)
+                      if client is not None else None),
     )
     reports = ReportActivities(
         pool, ReportRenderer(settings.templates_dir), policy, settings.smtp_host,
@@ -93,6 +99,7 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
         RefundActivities(pool).apply_refund,
         NoteActivities(pool).store_note,
         email.send_email,
+        DigestActivities(pool, email.deliver).send_staff_digest,
         reports.prepare_report,
         reports.send_report,
         webhooks.pending_webhook_deliveries,

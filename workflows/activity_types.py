@@ -26,6 +26,7 @@ from workflows.messages import (
     OwnerAssignment,
     OwnerRequest,
     RefundApplication,
+    StaffDigestStart,
 )
 from workflows.policy import SlaPolicy
 from workflows.records import ComplaintContext, StaffMember
@@ -73,6 +74,14 @@ class EmailActivities:
     @activity.defn
     async def send_email(self, req: EmailRequest) -> EmailReceipt:
         """Render and send once (the outbox is keyed by CRN and kind)."""
+        raise NotImplementedError
+
+
+class DigestActivities:
+    @activity.defn
+    async def send_staff_digest(self, window: StaffDigestStart) -> int:
+        """Close the window to newcomers and email its digest once; returns how many alerts
+        it listed."""
         raise NotImplementedError
 
 

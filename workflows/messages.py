@@ -150,7 +150,9 @@ class AgentRequest(Model):
 
 
 class EmailReceipt(Model):
-    status: str  # "sent", "already sent", or "suppressed" (the hourly cap on automatic mail)
+    # "sent", "already sent", "suppressed" (the hourly cap on automatic mail) or "coalesced"
+    # (a staff alert past the policy's [digest] threshold: in the recipient's digest)
+    status: str
     # These two when the request asked for them; left out of the JSON (and so of the
     # history) when empty.
     subject: str = Field(default="", exclude_if=lambda value: not value)
@@ -251,3 +253,11 @@ class InboundOutcome(Model):
     customer_name: str | None = None
     # The complaint's language, which that email is written in; left out of the JSON unset.
     language: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class StaffDigestStart(Model):
+    """One recipient's digest for one window (workflows/digest.py): the window's row in
+    PostgreSQL holds what it lists; the workflow only waits for `closes_at`."""
+
+    window_id: int
+    closes_at: datetime

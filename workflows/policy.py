@@ -329,6 +329,16 @@ class FinalResponsePolicy(Section):
         return value
 
 
+class DigestPolicy(Section):
+    """Staff are told once: past `after` escalations, warnings or breaches to one person
+    within `window` (wall-clock time from the first), the rest of that window's go out as
+    one digest at its end. Read from the worker's policy, not a complaint's snapshot: one
+    person's digest gathers alerts from complaints started under different policies."""
+
+    after: int = Field(default=5, ge=0)  # 0: every alert of the window waits for the digest
+    window: Duration = timedelta(minutes=10)
+
+
 _PERIOD = re.compile(r"^(\d+)\s*(weeks?|days?|business\s+days?)$")
 
 
@@ -381,6 +391,7 @@ class SlaPolicy(Section):
     lifecycle: LifecyclePolicy = Field(default_factory=LifecyclePolicy)
     waiting: WaitingPolicy = Field(default_factory=WaitingPolicy)
     final_response: FinalResponsePolicy = Field(default_factory=FinalResponsePolicy)
+    digest: DigestPolicy = Field(default_factory=DigestPolicy)
     regulatory: RegulatoryPolicy | None = None
     data_requests: DataRequestPolicy = Field(default_factory=DataRequestPolicy)
 

@@ -276,8 +276,11 @@ class Effects:
                 self.changed()
                 self._tell_owner_it_failed(kind, to)
                 return
-            held = " (held back: the hourly cap on automatic mail to this address)" \
-                if receipt.status == "suppressed" else ""
+            held = {"suppressed": " (held back: the hourly cap on automatic mail to this "
+                                  "address)",
+                    "coalesced": " (in the recipient's digest at the end of the window: "
+                                 "they were told of enough complaints already)",
+                    }.get(receipt.status, "")
             case.log(Event.email_sent, SYSTEM, f"{kind} to {', '.join(to)}{held}")
             self.changed()
             if then is not None:
