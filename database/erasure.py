@@ -123,6 +123,8 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
                   "WHERE crn = ANY($1)", crns)
         # Webhook events queued with the personal payload (an HTTPS subscription that asked
         # for it) lose it; their customer id follows the erasure's.
+        await run("staff_alerts", "UPDATE staff_alerts SET summary = $2 WHERE crn = ANY($1)",
+                  crns, ERASED)
         await run("webhook_events", """UPDATE webhook_events
                   SET body = jsonb_set(body::jsonb #- '{data,personal}', '{data,customer_id}',
                                        to_jsonb($2::text), false)::text

@@ -111,6 +111,8 @@ async def export_customer(conn: asyncpg.Connection, customer_id: str, exported_b
                 order="ORDER BY received_at, message_id"),
             "webhook_events": await _fetch(conn, "webhook_events", by_crn, crns,
                                            order="ORDER BY id"),
+            "staff_alerts": await _fetch(conn, "staff_alerts", by_crn, crns,
+                                         order="ORDER BY id"),
             "customer_link_uses": await _fetch(conn, "customer_link_uses", by_crn, crns,
                                                order="ORDER BY used_at"),
             "erasures": await _fetch(conn, "erasures", "customer_id = $1", customer_id,

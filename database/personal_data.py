@@ -41,6 +41,8 @@ CUSTOMER_TABLES: tuple[CustomerTable, ...] = (
                   "the policy's data_requests.notes_disclosable says so)", True),
     CustomerTable("webhook_events", "events about their complaints queued for webhook "
                   "receivers (their details only where a subscription asked for them)", True),
+    CustomerTable("staff_alerts", "staff alerts about their complaints held for a digest "
+                  "(a line each, e.g. an escalation's reason)", True),
     CustomerTable("erasures", "the record of an erasure of their data", False),
     CustomerTable("exports", "the record of each export of their data", False),
 )
