@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv dev test faults bench lint clean-dev
+.PHONY: venv dev test faults bench bench-storm lint clean-dev
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,11 @@ faults: venv
 # side (docs/performance.md); under 5 minutes. BENCH_ARGS="--complaints 200 --json" etc.
 bench: venv
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Outage day (docs/performance.md): 2,000 complaints by email through the mail gateway over
+# 10 minutes, none acknowledged, every one breaching and escalating; about 15 minutes.
+bench-storm: venv
+	$(BIN)/python -m bench --storm 2000 --over 600 $(BENCH_ARGS)
 
 # ruff, then bandit (security findings: fixed, or `# nosec` with its reason; docs/security.md).
 lint: venv

@@ -155,7 +155,8 @@ class InboundActivities(activity_types.InboundActivities):
                 customer=await self._customer(parsed),
                 subject=(parsed.subject or "(no subject)")[:500],
                 description=text, received_at=row["received_at"],
-                attachments=_attachments(parsed)[:200], follow_up_of=follow_up_of)
+                attachments=_attachments(parsed)[:200], follow_up_of=follow_up_of,
+                language=parsed.language or None)
         except ValidationError as err:
             return InboundDecision(message_id=message_id, kind="failed",
                                    detail=f"not a valid complaint: {err.errors()[0]['msg']}")
@@ -250,8 +251,11 @@ class InboundActivities(activity_types.InboundActivities):
                 return {"id": known["id"], "name": known["name"], "email": parsed.from_address}
             new_id = "email-" + hashlib.sha256(parsed.from_address.encode()).hexdigest()[:12]
             name = (parsed.from_name or parsed.from_address)[:500]
-            await conn.execute("INSERT INTO customers (id, name, email) VALUES ($1, $2, $3) "
-                               "ON CONFLICT (id) DO NOTHING", new_id, name, parsed.from_address)
+            # Their mail's language becomes their profile's (their next complaint by phone
+            # is written to in it too).
+            await conn.execute("INSERT INTO customers (id, name, email, language) "
+                               "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                               new_id, name, parsed.from_address, parsed.language or None)
         return {"id": new_id, "name": name, "email": parsed.from_address}
 
     @activity.defn
@@ -266,6 +270,8 @@ class InboundActivities(activity_types.InboundActivities):
                 raise
             return _follow_up(done, "archived")
         actor = customer_actor(state.customer_id)
+        # The complaint's language: a follow-up complaint's email is written in it too.
+        done = done.model_copy(update={"language": state.language})
         # The update's id derives from the message: a retried activity applies it once.
         base = inbound_workflow_id(decision.message_id)
         if state.outcome is not None and state.outcome.ends_early:
@@ -277,7 +283,7 @@ class InboundActivities(activity_types.InboundActivities):
             if decision.confirms_resolution:  # a late "Resolution Confirmed": nothing to reopen
                 return _suspended(done, f"a sign-off after the complaint was "
                                   f"{state.status.value}: a person reads it")
-            return await self._reopen(handle, decision, actor, base)
+            return await self._reopen(handle, decision, actor, base, state.language)
         if decision.confirms_resolution and not decision.authenticated:
             # Email cannot prove who wrote this: recorded as a reply, and the customer's own
             # address gets a one-use link to confirm on the sign-off page.
@@ -292,7 +298,7 @@ class InboundActivities(activity_types.InboundActivities):
                 return recorded
             return recorded.model_copy(update={
                 "outcome": "sign_off_link", "confirm_to": customer["customer_email"],
-                "customer_name": customer["customer_name"],
+                "customer_name": customer["customer_name"], "language": state.language,
                 "detail": "an unauthenticated sign-off: a link to confirm it was sent"})
         if decision.confirms_resolution:
             try:
@@ -331,12 +337,12 @@ class InboundActivities(activity_types.InboundActivities):
         return done
 
     async def _reopen(self, handle: WorkflowHandle, decision: InboundDecision, actor: str,
-                      base: str) -> InboundOutcome:
+                      base: str, lang: str | None) -> InboundOutcome:
         """A reply to a resolved or closed complaint: it reopens it within the policy's
         window; after it (or archived meanwhile) a new complaint follows it up."""
         assert decision.crn is not None
         done = InboundOutcome(message_id=decision.message_id, outcome="reopened",
-                              crn=decision.crn)
+                              crn=decision.crn, language=lang)
         try:
             await handle.execute_update(
                 ComplaintWorkflow.reopen,

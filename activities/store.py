@@ -6,10 +6,14 @@ commit, the reply was lost) leaves the database as one attempt would.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+
 import asyncpg
 from temporalio import activity
 
 from database.records import read_order, read_profile, staff_member
+from database.webhooks import queue_events
 from workflows import activity_types
 from workflows.messages import (
     AgentRequest,
@@ -19,6 +23,12 @@ from workflows.messages import (
     OwnerRequest,
 )
 from workflows.records import ComplaintContext, EarlierComplaint, StaffMember
+from workflows.webhook_events import FROM_TIMELINE
+
+log = logging.getLogger("complaints.store")
+# Told which webhook subscriptions were queued events (after the commit), to wake their
+# delivery workflows; a failure only delays them until they look by themselves.
+WakeDeliveries = Callable[[list[int]], Awaitable[None]]
 
 _OPEN = "('resolved', 'closed', 'archived')"
 
@@ -30,11 +40,12 @@ _ROW_COLUMNS = (
     "description", "category", "impact", "order_id", "severity", "severity_score", "status",
     "phase", "owner", "handling_agent", "escalation_level", "retention_risk", "sla_breached",
     "recurrent_of", "policy_name", "received_at", "acknowledged_at", "resolved_at",
-    "closed_at", "archived_at", "csat_score", "outcome", "duplicate_of",
+    "closed_at", "archived_at", "csat_score", "outcome", "duplicate_of", "policy_version",
+    "adopted_policy_version",
 )
 _CHANGING = frozenset(_ROW_COLUMNS) - {
     "source", "external_ref", "customer_id", "customer_name", "customer_email", "subject",
-    "description", "order_id", "policy_name", "received_at"}
+    "description", "order_id", "policy_name", "received_at", "policy_version"}
 # Column names from the constants above only; values are bound $n parameters.
 _INSERT_ROW = (
     f"INSERT INTO complaints (crn, {', '.join(_ROW_COLUMNS)}) "  # nosec B608
@@ -45,8 +56,11 @@ _INSERT_ROW = (
 
 
 class StoreActivities(activity_types.StoreActivities):
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, console_url: str = "http://localhost:8000/console",
+                 wake_deliveries: WakeDeliveries | None = None) -> None:
         self.pool = pool
+        self.console_url = console_url
+        self.wake_deliveries = wake_deliveries
 
     @activity.defn
     async def fetch_complaint_context(self, req: ContextRequest) -> ComplaintContext:
@@ -92,9 +106,16 @@ class StoreActivities(activity_types.StoreActivities):
     async def save_progress(self, progress: ComplaintProgress) -> None:
         """Write the complaint row (whole, or what changed) and append the new resolution-log
         events, in one transaction. Events are keyed by (crn, seq): a retry appends nothing
-        twice."""
+        twice. The webhook events they make are queued in the same transaction
+        (database/webhooks.py), so an event is never recorded without them nor queued twice."""
         r = progress.record
+        for_webhooks = "status" in r.model_fields_set or any(
+            e.event in FROM_TIMELINE for e in progress.events)
+        woken: list[int] = []
         async with self.pool.acquire() as conn, conn.transaction():
+            status_before = await conn.fetchval(
+                "SELECT status FROM complaints WHERE crn = $1 FOR UPDATE", r.crn
+            ) if for_webhooks else None
             if r.inserts:  # a run's first write: the whole row
                 await conn.execute(_INSERT_ROW, r.crn,
                                    *(r.changed().get(column) for column in _ROW_COLUMNS))
@@ -110,12 +131,21 @@ class StoreActivities(activity_types.StoreActivities):
             if progress.events:
                 await conn.executemany(
                     """INSERT INTO complaint_events (crn, seq, at, event, actor, detail,
-                           deadline, level, reason, outcome, amount, currency)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                           deadline, level, reason, outcome, amount, currency, before, after)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                        ON CONFLICT (crn, seq) DO NOTHING""",
                     [(r.crn, e.seq, e.at, e.event, e.actor, e.detail, e.deadline, e.level,
-                      e.reason, e.outcome, e.amount, e.currency) for e in progress.events],
+                      e.reason, e.outcome, e.amount, e.currency, e.before, e.after)
+                     for e in progress.events],
                 )
+            if for_webhooks:
+                woken = await queue_events(conn, r.crn, [e.model_dump() for e in progress.events],
+                                           status_before, self.console_url)
+        if woken and self.wake_deliveries is not None:
+            try:
+                await self.wake_deliveries(woken)
+            except Exception as err:  # they look for pending events by themselves too
+                log.warning("webhook deliveries %s not woken: %s", woken, err)
 
     @activity.defn
     async def assign_owner(self, req: OwnerRequest) -> OwnerAssignment | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
 
@@ -113,6 +113,20 @@ class BenchCeilingWorkflow:
     async def step(self, n: int) -> str:
         self.updates += 1
         return self.reply
+
+
+@workflow.defn(name="BenchTimerWorkflow")
+class BenchTimerWorkflow:
+    """The storm's ceiling (`bench --storm`): one timer to the instant a complaint's deadline
+    falls due, nothing else; returns how late its workflow task saw it (seconds), as a
+    complaint's breach is timed at `workflow.now()` of the task its timer woke."""
+
+    @workflow.run
+    async def run(self, due_at: datetime) -> float:
+        left = due_at - workflow.now()
+        if left > timedelta(0):
+            await workflow.sleep(left)
+        return (workflow.now() - due_at).total_seconds()
 
 
 def _upsert(n: int) -> None:

@@ -38,6 +38,17 @@ class BenchOptions:
     plain_server: bool = False  # SQLite as start-dev leaves it, not `make dev`'s WAL mode
     plain_payloads: bool = False  # both sides without the payload codec (bench/codec_cost.py)
     keep: Path | None = None
+    # Outage day (bench/storm.py): N complaints by email through the mail gateway over
+    # `over` seconds, instead of the phases above (0: those phases).
+    storm: int = 0
+    over: float = 600.0
+    storm_senders: int = 8
+    # The personal acknowledgement's deadline in the storm's policy: the last complaint's
+    # falls due `over` + 3 minutes after the first email, so the full run ends in ~15 min.
+    storm_due: str = "3m"
+    storm_digest_after: int = 5
+    storm_digest_window: str = "10m"
+    storm_digest_wait: float = 60.0  # seconds to wait after the last escalation for digests
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -104,6 +115,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plain-payloads", action="store_true",
                    help="run both sides without payload encryption (by default both encrypt, "
                         "and the report gives the codec's own cost against the ceiling)")
+    storm = p.add_argument_group("outage day (--storm N: only the storm runs)")
+    storm.add_argument("--storm", type=int, default=d.storm, metavar="N",
+                       help="N new complaints as emails through the mail gateway, from N "
+                            "customers, none acknowledged (make bench-storm: 2000)")
+    storm.add_argument("--over", type=float, default=d.over, metavar="SECONDS",
+                       help=f"the storm's length (default {d.over:g})")
+    storm.add_argument("--storm-senders", type=int, default=d.storm_senders,
+                       help=f"concurrent SMTP senders (default {d.storm_senders})")
+    storm.add_argument("--storm-due", default=d.storm_due,
+                       help=f"the personal acknowledgement's deadline (default {d.storm_due})")
+    storm.add_argument("--storm-digest-after", type=int, default=d.storm_digest_after,
+                       help=f"the policy's [digest] after (default {d.storm_digest_after})")
+    storm.add_argument("--storm-digest-window", default=d.storm_digest_window,
+                       help=f"the policy's [digest] window (default {d.storm_digest_window})")
+    storm.add_argument("--storm-digest-wait", type=float, default=d.storm_digest_wait,
+                       help="seconds to wait after the last escalation for the digests of "
+                            f"windows closing by then (default {d.storm_digest_wait:g})")
     p.add_argument("--keep", type=Path, help="run in this directory and keep it (worker logs)")
     p.add_argument("--json", action="store_true",
                    help="print the report as JSON on stdout (the table goes to stderr)")

@@ -15,10 +15,17 @@ TARGET_RATIO = 0.70
 TARGET_UPDATE_P95_MS = 100.0
 TARGET_LATENESS_P99_MS = 1000.0
 FLAT_WITHIN = 0.10  # beyond the cache, memory may grow by at most 10% between the sizes measured
+# Outage day (bench/storm.py), for N = 2,000 over 600 s on 2 cores.
+STORM_ACK_P99_S = 60.0
+STORM_LATENESS_P99_S = 5.0
+STORM_LATENESS_RATIO = 1.5
+STORM_QUEUE_P95_MS = 300.0
 
 
 def notes(o: BenchOptions) -> list[str]:
     """What the run did differently from the full sizes, said in the output."""
+    if o.storm:
+        return storm_notes(o)
     out = []
     if o.complaints < 200:
         out.append(f"lifecycle and ceiling ran {o.complaints} workflows each, to finish in under "
@@ -53,6 +60,80 @@ def notes(o: BenchOptions) -> list[str]:
                "sync per commit, search attributes re-read on every use (--plain-server), "
                "not as `make dev` runs it")
     return out
+
+
+def storm_notes(o: BenchOptions) -> list[str]:
+    out = []
+    if (o.storm, o.over) != (2000, 600.0):
+        out.append(f"storm of {o.storm} complaints over {o.over:g} s (the full size: --storm "
+                   "2000 --over 600, `make bench-storm`); the targets are for the full size")
+    out.append(f"the default policy on a 24/7 calendar, the personal acknowledgement due "
+               f"{o.storm_due} after intake (an hour in the default), digest after "
+               f"{o.storm_digest_after} within {o.storm_digest_window}")
+    out.append("the gateway, the HTTP server, the worker, the ceiling's worker, PostgreSQL, "
+               "the Temporal dev server and the senders share this machine's cores")
+    return out
+
+
+def storm_targets(st: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+
+    def add(name: str, target: str, measured: Any, met: bool | None) -> None:
+        out.append({"name": name, "target": target, "measured": measured, "met": met})
+
+    add("storm: nothing lost", "0", st["lost"], st["lost"] == 0)
+    add("storm: nothing doubled", "0", st["doubled"], st["doubled"] == 0)
+    add("storm: every complaint acknowledged once", str(st["accepted"]),
+        st["customer_emails"], st["customer_emails"] == st["accepted"] == st["acknowledged"])
+    add("storm: acknowledgement latency p99", f"< {STORM_ACK_P99_S:g} s",
+        st["ack_latency_s"]["p99"], st["ack_latency_s"]["p99"] < STORM_ACK_P99_S)
+    add("storm: breach lateness p99", f"< {STORM_LATENESS_P99_S:g} s",
+        st["breach_lateness_s"]["p99"], st["breach_lateness_s"]["p99"] < STORM_LATENESS_P99_S)
+    ratio = st["lateness_ratio"]
+    add("storm: breach lateness p99 / ceiling's", f"<= {STORM_LATENESS_RATIO:g}", ratio,
+        None if ratio is None else ratio <= STORM_LATENESS_RATIO)
+    add("storm: console queue p95", f"< {STORM_QUEUE_P95_MS:g} ms", st["queue_p95_ms"],
+        st["queue_p95_ms"] < STORM_QUEUE_P95_MS if st["page_reads"] else None)
+    return out
+
+
+def format_storm(st: dict[str, Any]) -> list[str]:
+    def q(d: dict[str, float], unit: str) -> str:
+        return (f"p50 {d['p50']} {unit}, p95 {d['p95']} {unit}, p99 {d['p99']} {unit}, "
+                f"max {d['max']} {unit}")
+
+    lines = [f"Outage day: {st['sent']} complaints by email over {st['over_s']:g} s "
+             f"(sent in {st['sending_s']} s, all escalated after {st['storm_s']} s)",
+             f"  accepted {st['accepted']} ({st['accepted_per_s']}/s; {st['deferred']} "
+             f"deferred with 4xx and retried), stored {st['stored']}, lost {st['lost']}, "
+             f"doubled {st['doubled']}",
+             f"  SMTP transaction (MAIL FROM to 250): {q(st['smtp_transaction_ms'], 'ms')}",
+             f"  acknowledgement latency (250 to the email): {q(st['ack_latency_s'], 's')}",
+             f"  breach lateness ({st['escalated']} escalated): {q(st['breach_lateness_s'], 's')}",
+             f"  ceiling ({st['ceiling_workflows']} bare timers, same instants): "
+             f"{q(st['ceiling_breach_lateness_s'], 's')}",
+             f"  lateness ratio (p99 / ceiling's p99): {st['lateness_ratio']}"]
+    for part, d in st["lateness_parts_s"].items():
+        lines.append(f"    {part:<24} p50 {d['p50']} s, p99 {d['p99']} s (a sample)")
+    dg = st["digests"]
+    lines += [f"  emails to staff: {st['staff_emails']} {st['staff_emails_by_kind']}; "
+              f"{dg.get('coalesced_alerts', 0)} alerts coalesced in {dg.get('with_digest', 0)} "
+              f"digest window(s), {dg.get('pending', 0)} digest(s) still to come",
+              f"  emails to customers: {st['customer_emails']} (acknowledged "
+              f"{st['acknowledged']}, duplicates {st['ack_duplicates']})",
+              f"  console queue: {q(st['queue_ms'], 'ms')}; API list: {q(st['api_list_ms'], 'ms')}"
+              f"; {st['page_reads']} reads, {st['page_errors']} errors",
+              f"  worker: CPU {st['worker_cpu_s']} s, peak RSS {st['worker_rss_mib']['peak']} MiB;"
+              f" PostgreSQL connections active max {st['postgres_connections']['active_max']} "
+              f"(p95 {st['postgres_connections']['active_p95']}), open max "
+              f"{st['postgres_connections']['total_max']}",
+              "  CPU s by process: " + ", ".join(f"{k} {v}" for k, v in st["cpu_s"].items()),
+              "  where the worker's time went (count, mean ms, ms per complaint):"]
+    for what, d in st["time_by_type"].items():
+        lines.append(f"    {what:<44} {d['count']:>7} {d['mean_ms']:>9} {d['ms_per_complaint']:>9}")
+    lines.append(f"  errors {st['errors']} {st['first_errors']}")
+    lines.append("")
+    return lines
 
 
 def machine() -> dict[str, Any]:
@@ -230,6 +311,8 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"  memory growth beyond the cache: {s['growth_beyond_cache']}; "
                      f"errors {s['errors']}")
         lines.append("")
+    if "storm" in r:
+        lines += format_storm(r["storm"])
     lines.append("Targets:")
     for t in r["targets"]:
         verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]

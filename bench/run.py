@@ -42,8 +42,9 @@ from bench.ceiling import BareShape, BenchCeilingWorkflow, Extras
 from bench.codec_cost import codec_cost
 from bench.history import history_counts, payload_sizes, shape_from_history, timer_lateness
 from bench.options import BenchOptions, options_from, parse_worker_options
-from bench.report import format_report, machine, notes, targets
+from bench.report import format_report, machine, notes, storm_targets, targets
 from bench.stack import BenchFailed, BenchStack, WorkerProcess, bench_stack, cpu_seconds
+from bench.storm import run_storm
 from devstack.devserver import tuning_flags
 from starter.intake import submit
 from starter.operations import act
@@ -664,6 +665,14 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         a for p in options.sqlite_pragmas for a in ("--sqlite-pragma", p)) + tuple(
         a for v in options.dynamic_config for a in ("--dynamic-config-value", v))
     async with bench_stack(options.keep, server_args, not options.plain_payloads) as stack:
+        if options.storm:  # outage day, on its own (bench/storm.py)
+            report["storm"] = await run_storm(stack, options)
+            report["phase_s"] = {"storm": round(time.perf_counter() - began, 1)}
+            report["targets"] = storm_targets(report["storm"])
+            report["notes"] = notes(options)
+            report["elapsed_s"] = round(time.perf_counter() - began, 1)
+            report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+            return report
         bench = Bench(stack, options)
         life_worker, customers, shape, counts = await bench.calibrate()
         ceiling_worker, bare_counts = await bench.ceiling_worker(shape)

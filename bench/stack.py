@@ -68,18 +68,20 @@ class CountingSink(MailSink):
         self.total = 0
         self._seen: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
         self._waiting: dict[str, list[tuple[str, asyncio.Future]]] = defaultdict(list)
+        self.arrived_at: dict[tuple[str, str], float] = {}
 
     async def handle_DATA(self, server, session, envelope) -> str:  # on the sink's thread
         head = envelope.original_content.split(b"\r\n\r\n", 1)[0]
         found = {k.decode().lower(): v.decode() for k, v in _HEADER.findall(head)}
         self.loop.call_soon_threadsafe(
             self._arrived, found.get("x-complaint-reference", ""),
-            found.get("x-complaint-message-kind", ""), list(envelope.rcpt_tos))
+            found.get("x-complaint-message-kind", ""), list(envelope.rcpt_tos), time.time())
         return "250 Message accepted for delivery"
 
-    def _arrived(self, crn: str, kind: str, to: list[str]) -> None:
+    def _arrived(self, crn: str, kind: str, to: list[str], at: float = 0.0) -> None:
         self.total += 1
         self._seen[crn].append((kind, to))
+        self.arrived_at.setdefault((crn, kind), at)  # the first of each (the storm's latency)
         still = []
         for prefix, future in self._waiting.get(crn, []):
             if kind.startswith(prefix) and not future.done():
@@ -104,6 +106,14 @@ class CountingSink(MailSink):
         for crn in crns:
             self._seen.pop(crn, None)
             self._waiting.pop(crn, None)
+
+    def kinds(self, crn: str) -> list[str]:
+        """The kinds of the emails about `crn` so far, in order."""
+        return [kind for kind, _ in self._seen.get(crn, [])]
+
+    def emails(self) -> list[tuple[str, str, list[str]]]:
+        """Every email so far: (crn, kind, recipients)."""
+        return [(crn, kind, to) for crn, seen in self._seen.items() for kind, to in seen]
 
 
 PERSISTENCE_METRICS = ("persistence_latency_count", "persistence_latency_sum",

@@ -23,7 +23,7 @@ from datetime import timedelta
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
-from bench.ceiling import BenchCeilingWorkflow, bench_no_op
+from bench.ceiling import BenchCeilingWorkflow, BenchTimerWorkflow, bench_no_op
 from database.pool import create_pool
 from settings import Settings, connect
 from workers.worker import WORKER_TUNING, build_worker, workflow_runner
@@ -58,7 +58,7 @@ async def run(workload: str) -> None:
         pool = await create_pool(settings.database_url)
         worker = build_worker(client, settings, pool, policy, **worker_options())
     else:
-        worker = Worker(client, task_queue=settings.task_queue, workflows=[BenchCeilingWorkflow],
+        worker = Worker(client, task_queue=settings.task_queue, workflows=[BenchCeilingWorkflow, BenchTimerWorkflow],
                         activities=[bench_no_op], workflow_runner=workflow_runner(),
                         **(WORKER_TUNING | worker_options()))
     stop = asyncio.Event()

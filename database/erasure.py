@@ -5,9 +5,14 @@ What goes: the profile's name, email and phone; each complaint's customer name a
 subject, description and external reference; the free text of every event (detail, reason);
 the emails' recipients, subjects and bodies; the archive snapshots; the customer's inbound
 messages (raw bytes, addresses, subject, body) and their attachments' names and contents;
-the answers given through links. What stays: ids, CRNs, dates, statuses, severities,
+the internal notes; the answers given through links; the personal part of webhook events
+queued for them. What stays: ids, CRNs, dates, statuses, severities,
 categories, deadlines and their outcomes, escalation levels, amounts, scores, sizes: every
 count and sum a report computes.
+
+Which tables hold a customer's data is one list, database/personal_data.py, that export
+works from too: erasure handles each table on it (blanked, or kept as ids and numbers) and
+refuses to finish if one was left out.
 
 One transaction: all of it or nothing. `erasures` records who, when and which complaints;
 the resolution log's append-only trigger admits this one change (0009_erasure.sql).
@@ -31,6 +36,8 @@ import secrets
 from dataclasses import dataclass
 
 import asyncpg
+
+from database.personal_data import check_covered, present_tables, table
 
 ERASED = "[erased]"
 ERASED_ID_PREFIX = "erased-"
@@ -86,10 +93,16 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
             "VALUES ($1, $2, $3, '{}') RETURNING id", new_id, erased_by, crns)
         await conn.execute("SELECT set_config('complaints.erasure', $1, true)", str(erasure_id))
         changed: dict[str, int] = {}
+        tables = await present_tables(conn)
 
-        async def run(table: str, sql: str, *args) -> None:
+        async def run(name: str, sql: str, *args) -> None:
+            assert table(name).erased, f"{name} is kept by erasure (personal_data.py)"
             status = await conn.execute(sql, *args)
-            changed[table] = changed.get(table, 0) + int(status.rsplit(" ", 1)[-1])
+            changed[name] = changed.get(name, 0) + int(status.rsplit(" ", 1)[-1])
+
+        for kept in tables:  # ids, amounts and dates only: they stay for the reports
+            if not kept.erased:
+                changed[kept.name] = 0
 
         await run("customers", "UPDATE customers SET name = $2, email = NULL, phone = NULL "
                   "WHERE id = $1", customer_id, ERASED)
@@ -102,11 +115,20 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
                   WHERE crn = ANY($1) AND (detail <> '' OR reason IS NOT NULL)""", crns, ERASED)
         await run("email_outbox", """UPDATE email_outbox SET recipients = '{}', subject = $2,
                   body = $2, last_error = NULL WHERE crn = ANY($1)""", crns, ERASED)
+        await run("notes", "UPDATE notes SET body = $2 WHERE crn = ANY($1)", crns, ERASED)
         await run("complaint_archive", """UPDATE complaint_archive
                   SET snapshot = jsonb_build_object('erasure', $2::bigint) WHERE crn = ANY($1)""",
                   crns, erasure_id)
         await run("customer_link_uses", "UPDATE customer_link_uses SET answer = '{}' "
                   "WHERE crn = ANY($1)", crns)
+        # Webhook events queued with the personal payload (an HTTPS subscription that asked
+        # for it) lose it; their customer id follows the erasure's.
+        await run("staff_alerts", "UPDATE staff_alerts SET summary = $2 WHERE crn = ANY($1)",
+                  crns, ERASED)
+        await run("webhook_events", """UPDATE webhook_events
+                  SET body = jsonb_set(body::jsonb #- '{data,personal}', '{data,customer_id}',
+                                       to_jsonb($2::text), false)::text
+                  WHERE crn = ANY($1)""", crns, new_id)
         inbound = """(crn = ANY($1) OR lower(from_address) = ANY($2)
                       OR lower(envelope_from) = ANY($2))"""
         await run("inbound_attachments", f"""UPDATE inbound_attachments SET filename = NULL,
@@ -123,6 +145,9 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
             await run("complaint_events", "UPDATE complaint_events SET actor = $3 "
                       "WHERE crn = ANY($1) AND actor = $2", crns, f"customer:{customer_id}",
                       f"customer:{new_id}")
+            await conn.execute("UPDATE exports SET customer_id = $2 WHERE customer_id = $1",
+                               customer_id, new_id)
+        check_covered("erasure", tables, set(changed))  # raises: the transaction rolls back
         await conn.execute("UPDATE erasures SET rows_changed = $2 WHERE id = $1", erasure_id,
                            json.dumps(changed))
     return Erasure(erasure_id, new_id, crns, changed)

@@ -21,7 +21,8 @@ async def load_past_complaints(conn: asyncpg.Connection, since: datetime | None 
            WHERE $1::timestamptz IS NULL OR received_at >= $1 ORDER BY received_at, crn""",
         since)
     events = await conn.fetch(
-        """SELECT e.crn, e.at, e.event, e.actor, e.detail, e.reason FROM complaint_events e
+        """SELECT e.crn, e.at, e.event, e.actor, e.detail, e.reason, e.after
+           FROM complaint_events e
            JOIN complaints c ON c.crn = e.crn
            WHERE $1::timestamptz IS NULL OR c.received_at >= $1 ORDER BY e.crn, e.seq""",
         since)
@@ -29,7 +30,7 @@ async def load_past_complaints(conn: asyncpg.Connection, since: datetime | None 
     for e in events:
         log.setdefault(e["crn"], []).append(
             LoggedEvent(at=e["at"], event=e["event"], actor=e["actor"], detail=e["detail"],
-                        reason=e["reason"]))
+                        reason=e["reason"], after=e["after"]))
     return [PastComplaint(crn=r["crn"], received_at=r["received_at"],
                           impact=Impact(r["impact"]) if r["impact"] else None,
                           category=Category(r["category"]) if r["category"] else None,

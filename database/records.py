@@ -101,3 +101,10 @@ async def complaint_file(pool: asyncpg.Pool, crn: str, customer_id: str) -> Comp
 async def roster(pool: asyncpg.Pool) -> list[StaffMember]:
     async with pool.acquire() as conn:
         return [staff_member(r) for r in await conn.fetch("SELECT * FROM staff ORDER BY id")]
+
+
+async def staff_by_id(conn: asyncpg.Connection | asyncpg.Pool,
+                      staff_id: str) -> StaffMember | None:
+    """One member of the roster, or None."""
+    row = await conn.fetchrow("SELECT * FROM staff WHERE id = $1", staff_id)
+    return staff_member(row) if row else None

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import re
+import struct
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from email import policy
@@ -20,6 +21,8 @@ from email.utils import parseaddr
 
 import html2text
 from mailparser_reply import EmailReplyParser
+
+from mail.language import first_listed
 
 CRN_TOKEN = re.compile(r"\[(CRN-[A-Z2-7]{10})\]")
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -66,6 +69,9 @@ class ParsedMessage:
     automatic: str | None = None  # why it is an auto-reply, bounce or list mail
     attachments: list[Attachment] = field(default_factory=list)
     flag: str = ""  # why the text is not as usual (reply stripping timed out: kept unstripped)
+    # The customer's language as their mail says it (`Content-Language` of the message, else
+    # of its text): a tag, or "" (docs/languages.md).
+    language: str = ""
 
     @property
     def confirms_resolution(self) -> bool:
@@ -251,7 +257,10 @@ def parse_message(raw: bytes, envelope_from: str = "x", strip: bool = True) -> P
         text=strip_reply(text) if strip else text.strip(), references=references,
         crn_token=token.group(1) if token else None,
         automatic=automatic_reason(msg, envelope_from),
-        attachments=_attachments(msg, body))
+        attachments=_attachments(msg, body),
+        language=first_listed(_header(msg, "Content-Language"))
+        or (first_listed(_header(body, "Content-Language")) if body is not None else None)
+        or "")
 
 
 # --- off the event loop, with a hard time limit ----------------------------------------------
@@ -271,29 +280,111 @@ def _from_json(text: str) -> ParsedMessage:
     return ParsedMessage(**data, attachments=files)
 
 
+class _Parser:
+    """One warm parser process, `python -m mail.parsing --serve`: a message in, its parse
+    out, framed by lengths on its stdin and stdout, one at a time."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.loop = asyncio.get_running_loop()
+
+    @classmethod
+    async def start(cls) -> _Parser:
+        return cls(await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mail.parsing", "--serve", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL))
+
+    async def parse(self, raw: bytes, envelope_from: str) -> tuple[int, str]:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+        sender = envelope_from.encode("utf-8", "surrogateescape")
+        stdin.write(_FRAME.pack(len(sender), len(raw)) + sender + raw)
+        await stdin.drain()
+        code, size = _FRAME.unpack(await stdout.readexactly(_FRAME.size))
+        return code, (await stdout.readexactly(size)).decode("utf-8")
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+
+_FRAME = struct.Struct(">II")
+
+
+class _Parsers:
+    """A few warm parser processes (a new interpreter per message cost ~0.2 s of CPU and
+    its start-up before the first byte was read; in a storm of thousands that was the
+    inbound path's largest cost, docs/performance.md). One that overruns its time limit is
+    killed; the next message that needs one starts a new one."""
+
+    KEEP = 2
+
+    def __init__(self) -> None:
+        self._idle: list[_Parser] = []
+
+    async def take(self) -> _Parser:
+        loop = asyncio.get_running_loop()
+        while self._idle:
+            parser = self._idle.pop()
+            if parser.loop is loop and parser.proc.returncode is None:
+                return parser
+            parser.kill()  # from an event loop that has ended (tests), or dead
+        return await _Parser.start()
+
+    def give_back(self, parser: _Parser) -> None:
+        if len(self._idle) < self.KEEP and parser.proc.returncode is None:
+            self._idle.append(parser)
+        else:
+            parser.kill()
+
+
+_parsers = _Parsers()
+
+
 async def parse_isolated(raw: bytes, envelope_from: str, limit: float) -> ParsedMessage:
     """parse_message in a child process that is killed after `limit` seconds: a message that
     makes the parser or the reply stripping slow costs its own process, never the worker's
     event loop. On time-out the message is read again without stripping (the email parser
     itself is linear) and flagged. Raises Unparseable as parse_message does."""
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mail.parsing", envelope_from,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+    parser = await _parsers.take()
     try:
-        out, err = await asyncio.wait_for(child.communicate(raw), limit)
+        code, out = await asyncio.wait_for(parser.parse(raw, envelope_from), limit)
     except TimeoutError:
-        child.kill()
-        await child.wait()
+        parser.kill()
         parsed = await asyncio.to_thread(parse_message, raw, envelope_from, False)
         return replace(parsed, flag=f"reply stripping took over {limit:g} s: the text is "
                                     "kept unstripped")
-    if child.returncode == 3:
-        raise Unparseable(err.decode("utf-8", "replace").strip())
-    if child.returncode != 0:  # the same bytes fail the same way: no retry would read them
-        raise Unparseable(f"the mail parser failed (exit {child.returncode}): "
-                          f"{err.decode('utf-8', 'replace').strip()[-300:]}")
-    return _from_json(out.decode("utf-8"))
+    except (asyncio.IncompleteReadError, ConnectionError) as err:
+        parser.kill()  # the same bytes would end it the same way: no retry reads them
+        raise Unparseable(f"the mail parser failed: {type(err).__name__}") from None
+    except BaseException:
+        parser.kill()  # cancelled mid-message: its answer would be the next caller's
+        raise
+    _parsers.give_back(parser)
+    if code == 3:
+        raise Unparseable(out)
+    return _from_json(out)
+
+
+def _serve() -> int:
+    """`python -m mail.parsing --serve`: messages framed on stdin (sender length, message
+    length, sender, message), each answered on stdout (code, length, text): 0 and the
+    parsed message as JSON, or 3 and why it is Unparseable. Ends at the end of stdin."""
+    read, write = sys.stdin.buffer.read, sys.stdout.buffer
+    while True:
+        head = read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return 0
+        sender_size, raw_size = _FRAME.unpack(head)
+        sender = read(sender_size).decode("utf-8", "surrogateescape")
+        raw = read(raw_size)
+        try:
+            code, text = 0, _to_json(parse_message(raw, sender))
+        except Unparseable as err:
+            code, text = 3, str(err)
+        body = text.encode("utf-8")
+        write.write(_FRAME.pack(code, len(body)) + body)
+        write.flush()
 
 
 def _child() -> int:
@@ -310,4 +401,4 @@ def _child() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_child())
+    raise SystemExit(_serve() if sys.argv[1:] == ["--serve"] else _child())

@@ -162,6 +162,14 @@ class ReportMetrics(Model):
     refunds: list[RefundTotal]
     per_day: list[DayCount]
     targets: list[TargetResult]
+    # Changes under way: `by_severity` counts each complaint at its final severity; these
+    # say how many were re-triaged, waited for the customer's information, or moved to a
+    # new policy in the period, and the complaints received by the policy version they
+    # started under (complaints started before and after a policy change apart).
+    retriaged: int = 0
+    information_requests: int = 0
+    policy_changes: int = 0
+    by_policy_version: list[Count] = []
 
 
 def report_calendar(policy: SlaPolicy, first: datetime, last: datetime) -> CalendarPolicy:
@@ -261,6 +269,16 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
                  ON e.crn = c.crn AND e.event = '{Event.dismissed}'
             WHERE c.outcome = 'dismissed' AND c.closed_at >= $1 AND c.closed_at < $2
             GROUP BY 1""", start, end)  # nosec B608 # SQL from constants only; values are bound $n parameters
+    changes = await conn.fetchrow(
+        f"""SELECT count(DISTINCT crn) FILTER (WHERE event = '{Event.retriaged}') AS retriaged,
+                  count(*) FILTER (WHERE event = '{Event.information_requested}') AS asked,
+                  count(DISTINCT crn) FILTER (WHERE event = '{Event.policy_changed}') AS moved
+           FROM complaint_events WHERE at >= $1 AND at < $2""", start, end)  # nosec B608 # SQL from constants only; values are bound $n parameters
+    by_policy_version = await conn.fetch(
+        """SELECT coalesce(policy_version, coalesce(policy_name, '?') || ' (unversioned)')
+                      AS name, count(*) AS count
+           FROM complaints WHERE received_at >= $1 AND received_at < $2
+             AND outcome IS DISTINCT FROM 'dismissed' GROUP BY 1""", start, end)
     refunds = await conn.fetch(
         """SELECT currency, count(*) AS count, sum(amount) AS total FROM refunds
            WHERE applied_at >= $1 AND applied_at < $2 GROUP BY currency ORDER BY currency""",
@@ -336,6 +354,9 @@ async def compute_metrics(conn: asyncpg.Connection, period: ReportPeriod, policy
         per_day=[DayCount(day=d, count=next((r["count"] for r in per_day if r["day"] == d), 0))
                  for d in period.days],
         targets=[],
+        retriaged=changes["retriaged"], information_requests=changes["asked"],
+        policy_changes=changes["moved"],
+        by_policy_version=_counts(by_policy_version, []),
     )
     metrics.targets = targets(metrics)
     if policy.regulatory is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,10 +19,12 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
+from database.webhook_targets import parse_allow_private
 from settings.codec import MissingKeyObserver, data_converter, parse_keys
 from settings.tracing import tracer_provider_from_env, tracing_interceptors
 from workflows.complaint.metrics import ESCALATION_LATENESS, LATENESS_BUCKETS
 from workflows.policy import SlaPolicy, load_policy
+from workflows.webhooks import DeliveryRetry
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -76,6 +79,13 @@ class Settings:
     # The worker parses and strips each message in a child process killed after this long
     # (then the text is kept unstripped and flagged).
     inbound_parse_seconds: float = 20.0
+    # Backpressure (docs/reliability.md): stored messages whose processing has not started
+    # yet (Temporal slow or away) plus messages being stored (PostgreSQL slow); beyond it
+    # the gateway answers 451 4.3.2 and real MTAs retry later.
+    inbound_max_backlog: int = 500
+    # Complaints being submitted through `POST /complaints` at once; beyond it 503 with
+    # Retry-After (Temporal slow: callers wait outside instead of piling up inside).
+    api_max_pending_intakes: int = 64
     # Where people reach `complaints serve` (customers' links, the console's links in
     # internal emails), and the secret that signs customers' links (no secret: emails carry
     # no customer links, and the customer pages refuse every link).
@@ -97,6 +107,23 @@ class Settings:
     # The proxies (IPs or CIDR networks) whose X-Forwarded-For names the client; none by
     # default, so the socket's address is the client (docs/security.md).
     forwarded_allow_ips: tuple[str, ...] = ()
+    # Single sign-on for the console (docs/security.md, "Single sign-on"): the OpenID
+    # provider's issuer URL and this console's client there; the claim that names the
+    # roster member (matched against the roster's email, or its id); CONSOLE_PASSWORDS=off
+    # leaves the provider the only way in.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_roster_claim: str = "email"
+    console_passwords: bool = True
+    # Webhooks and chat alerts (docs/integrations.md): which receivers' addresses may be
+    # private (off, loopback, on), how deliveries are retried (seconds: WEBHOOKS_RETRY_INITIAL,
+    # WEBHOOKS_RETRY_MAXIMUM, WEBHOOKS_GIVE_UP_AFTER, WEBHOOKS_ATTEMPT_TIMEOUT,
+    # WEBHOOKS_POLL_EVERY), and the Slack / Teams incoming webhooks that get the alerts.
+    webhooks_allow_private: str = "off"
+    webhook_retry: DeliveryRetry = field(default_factory=DeliveryRetry)
+    slack_webhook_url: str | None = None
+    teams_webhook_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -139,6 +166,10 @@ class Settings:
                 or defaults.inbound_unknown_sender_per_hour),
             inbound_parse_seconds=float(env.get("INBOUND_PARSE_SECONDS")
                                         or defaults.inbound_parse_seconds),
+            inbound_max_backlog=_at_least_one("INBOUND_MAX_BACKLOG", env.get(
+                "INBOUND_MAX_BACKLOG") or defaults.inbound_max_backlog),
+            api_max_pending_intakes=_at_least_one("API_MAX_PENDING_INTAKES", env.get(
+                "API_MAX_PENDING_INTAKES") or defaults.api_max_pending_intakes),
             public_url=env.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
             link_secret=checked_link_secret(env.get("LINK_SECRET", defaults.link_secret)),
             metrics_port=int(env.get("METRICS_PORT", defaults.metrics_port)),
@@ -150,6 +181,11 @@ class Settings:
             api_key=env.get("TEMPORAL_API_KEY") or None,
             temporal_ui_origin=env.get("TEMPORAL_UI_ORIGIN", defaults.temporal_ui_origin),
             forwarded_allow_ips=trusted_proxies(env.get("FORWARDED_ALLOW_IPS", "")),
+            **single_sign_on(env),
+            webhooks_allow_private=parse_allow_private(env.get("WEBHOOKS_ALLOW_PRIVATE", "")),
+            webhook_retry=_webhook_retry(env, defaults.webhook_retry),
+            slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
+            teams_webhook_url=env.get("TEAMS_WEBHOOK_URL") or None,
         )
 
     def data_converter(self, on_missing_key: MissingKeyObserver | None = None) -> DataConverter:
@@ -209,6 +245,42 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def single_sign_on(env: dict[str, str]) -> dict[str, Any]:
+    """The OIDC_* settings and CONSOLE_PASSWORDS, checked together: an issuer needs its client
+    id, and passwords can be switched off only when a provider lets people in."""
+    issuer = (env.get("OIDC_ISSUER") or "").strip().rstrip("/") or None
+    client_id = (env.get("OIDC_CLIENT_ID") or "").strip() or None
+    passwords = _on_off("CONSOLE_PASSWORDS", env.get("CONSOLE_PASSWORDS", "on"))
+    if issuer and not client_id:
+        raise ValueError("OIDC_ISSUER needs OIDC_CLIENT_ID (and OIDC_CLIENT_SECRET for a "
+                         "confidential client): set both")
+    if issuer and not issuer.startswith(("https://", "http://127.", "http://localhost")):
+        raise ValueError(f"OIDC_ISSUER must be an https URL, not {issuer!r}")
+    if not passwords and not issuer:
+        raise ValueError("CONSOLE_PASSWORDS=off needs OIDC_ISSUER: otherwise nobody could "
+                         "sign in to the console")
+    return {"oidc_issuer": issuer, "oidc_client_id": client_id,
+            "oidc_client_secret": env.get("OIDC_CLIENT_SECRET") or None,
+            "oidc_roster_claim": (env.get("OIDC_ROSTER_CLAIM") or "email").strip(),
+            "console_passwords": passwords}
+
+
+def _webhook_retry(env: dict[str, str], defaults: DeliveryRetry) -> DeliveryRetry:
+    """WEBHOOKS_RETRY_INITIAL, _MAXIMUM, _GIVE_UP_AFTER, _ATTEMPT_TIMEOUT, _POLL_EVERY: seconds."""
+    spans = {}
+    for key, name in (("initial", "WEBHOOKS_RETRY_INITIAL"), ("maximum", "WEBHOOKS_RETRY_MAXIMUM"),
+                      ("give_up_after", "WEBHOOKS_GIVE_UP_AFTER"),
+                      ("attempt_timeout", "WEBHOOKS_ATTEMPT_TIMEOUT"),
+                      ("poll_every", "WEBHOOKS_POLL_EVERY")):
+        value = env.get(name)
+        if value:
+            seconds = float(value)
+            if seconds <= 0:
+                raise ValueError(f"{name} is seconds, more than 0, not {value!r}")
+            spans[key] = timedelta(seconds=seconds)
+    return defaults.model_copy(update=spans)
 
 
 def _on_off(name: str, value: str) -> bool:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
+from reporting.spreadsheet import csv_text
 from workflows import search_attributes as sa
 from workflows.models import Phase, Status
 
@@ -140,3 +141,19 @@ async def most_urgent(client: Client, query: str, limit: int = QUEUE_LIMIT
         items.append(summarize(wf))
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(items, key=lambda s: (s.next_deadline_at or far, s.crn))
+
+
+def list_csv(items: list[ComplaintSummary],
+             headlines: dict[str, tuple[str | None, str | None]] | None = None) -> str:
+    """A complaint list as CSV (`complaints list --format csv`, the console's download):
+    the summary's fields, and the subject and customer name when `headlines` gives them
+    (crn -> (subject, customer name)); every text cell safe to open in a spreadsheet."""
+    columns = list(ComplaintSummary.model_fields)
+    header = columns + (["subject", "customer_name"] if headlines is not None else [])
+    rows = []
+    for s in items:
+        row = [getattr(s, c) for c in columns]
+        if headlines is not None:
+            row += list(headlines.get(s.crn, (None, None)))
+        rows.append(row)
+    return csv_text(header, rows)

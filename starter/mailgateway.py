@@ -6,6 +6,9 @@
     RCPT TO another address      550 (not a relay)
     a message over INBOUND_MAX_BYTES  552
     PostgreSQL unavailable       451 (the sending server tries again later)
+    a full backlog               451 4.3.2 to MAIL FROM and DATA: INBOUND_MAX_BACKLOG messages
+                                 stored and not yet started (Temporal slow or away) or being
+                                 stored (PostgreSQL slow); real MTAs retry, nothing is lost
     otherwise                    the message is stored whole, unique by Message-ID, with
                                  its sender's verdict (mail/auth.py), then 250
 
@@ -87,6 +90,9 @@ class InboundHandler:
     def __init__(self, settings: Settings, pool: Pool, client: Client) -> None:
         self.settings, self.pool, self.client = settings, pool, client
         self._starting: set[asyncio.Task[bool]] = set()
+        # Backpressure: messages being stored, and stored ones not yet started (by id).
+        self.storing = 0
+        self.unstarted: set[str] = set()
         self.sender_check = SenderCheck(
             verify_senders=settings.inbound_verify_senders,
             dns_server=settings.inbound_dns_server,
@@ -111,8 +117,23 @@ class InboundHandler:
         self.connections += 1
         return None
 
+    @property
+    def backlog(self) -> int:
+        """Messages in hand that Temporal or PostgreSQL have not taken yet."""
+        return self.storing + len(self.unstarted)
+
+    def backlog_full(self) -> str | None:
+        """The refusal while the backlog is full (a transient 4xx: the sender retries)."""
+        if self.backlog >= self.settings.inbound_max_backlog:
+            return ("451 4.3.2 too many messages waiting to be processed; please try again "
+                    "later")
+        return None
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
+        full = self.backlog_full()
+        if full:
+            return full
         ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         if not self.per_ip.take(ip):
             return "451 4.7.1 too many messages from your address; try again later"
@@ -134,6 +155,17 @@ class InboundHandler:
         raw = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogateescape")
         if len(raw) > self.settings.inbound_max_bytes:
             return f"552 5.3.4 message too big (the limit is {self.settings.inbound_max_bytes} bytes)"
+        full = self.backlog_full()  # filled up while this message was being sent
+        if full:
+            return full
+        self.storing += 1
+        try:
+            return await self._take(server, session, envelope, raw)
+        finally:
+            self.storing -= 1
+
+    async def _take(self, server: SMTP, session: Session, envelope: Envelope, raw: bytes) -> str:
+        """Verify and store the message, then start its processing in the background."""
         message_id = message_id_of(raw)
         peer_ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         verdict = await self.verify(raw, peer_ip, envelope.mail_from or "",
@@ -158,6 +190,7 @@ class InboundHandler:
                  "authenticated" if verdict.authenticated else "unauthenticated", verdict.dmarc,
                  "; suspended" if suspended else "")
         if stored and not suspended:
+            self.unstarted.add(message_id)
             task = asyncio.create_task(self.start(message_id))
             self._starting.add(task)
             task.add_done_callback(self._starting.discard)
@@ -196,7 +229,9 @@ class InboundHandler:
             await start_inbound(self.client, self.settings.task_queue, message_id)
         except Exception as err:  # Temporal away: the row waits for the sweep
             log.warning("could not start processing %s yet: %s", message_id, err)
+            self.unstarted.add(message_id)  # counted until the sweep starts it
             return False
+        self.unstarted.discard(message_id)
         try:
             await mailbox.mark_started(self.pool, message_id)
         except UNAVAILABLE:
@@ -206,7 +241,9 @@ class InboundHandler:
     async def sweep(self, grace: timedelta = SWEEP_GRACE) -> int:
         """Start every stored message whose processing has not started; returns how many."""
         started = 0
-        for message_id in await mailbox.unstarted(self.pool, grace):
+        waiting = await mailbox.unstarted(self.pool, grace)
+        self.unstarted.update(waiting)  # the backlog counts them until they start
+        for message_id in waiting:
             if not await self.start(message_id):
                 break
             started += 1

@@ -34,11 +34,16 @@ class Console:
     stack: ComplaintStack
 
 
-@asynccontextmanager
-async def console_on(stack: ComplaintStack) -> AsyncIterator[Console]:
+async def passwords_set(stack: ComplaintStack) -> None:
+    """Everyone on the demo roster may sign in to the console (PASSWORDS)."""
     async with stack.pool.acquire() as conn:
         for staff_id, password in PASSWORDS.items():
             await set_password(conn, staff_id, password, _hashed(password))
+
+
+@asynccontextmanager
+async def console_on(stack: ComplaintStack) -> AsyncIterator[Console]:
+    await passwords_set(stack)
     app = create_app(stack.settings, stack.client, stack.pool)
     async with stack.worker(), serving(app) as base:
         yield Console(base, stack)

@@ -246,6 +246,10 @@ ACTIONS: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
                           "message_id": "<reply-1@kite.example>"}),
     "refund-decision": (m.RefundDecision, {"actor": "fiona", "approved": True, "amount": "10.00",
                                            "note": ""}),
+    "retriage": (m.Retriage, {**ACTOR, "severity": 1, "category": "technical_bug",
+                              "reason": "Every customer is affected"}),
+    "request-information": (m.InformationRequest, {**ACTOR, "message": "Which file?"}),
+    "resume": (m.ClockResume, {**ACTOR, "reason": "Found it in the ticket"}),
 }
 assert set(ACTIONS) - {"refund-decision"} == set(cli.ACTIONS), "an action without a bad-input test"
 

@@ -1,4 +1,5 @@
-"""`python -m bench` in miniature, so it cannot rot (docs/performance.md has the real run).
+"""`python -m bench` in miniature, so it cannot rot (docs/performance.md has the real run),
+and the storm (`python -m bench --storm`) with two dozen emails.
 
 It runs every phase of the benchmark with a few complaints on its own embedded stack and
 checks that the report holds sane, non-zero numbers and a ratio computed from both runs.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
+from datetime import timedelta
 
 import pytest
 
@@ -17,8 +20,10 @@ from bench.__main__ import build_parser
 from bench.options import parse_worker_options
 from bench.report import format_report
 from bench.run import BenchOptions, percentiles, run_bench
+from bench.storm import storm_policy
 from settings import REPO_ROOT
 from starter.cli import build_parser as product_parser
+from workflows.policy import SlaPolicy
 
 
 def test_percentiles_are_nearest_rank():
@@ -145,3 +150,56 @@ async def test_a_small_benchmark_reports_both_runs_and_their_ratio():
     assert "ratios, lifecycle / ceiling: history bytes" in table
     assert "Burst (3 of 3 complaints on 2 worker process(es)" in table
     assert "Worker processes (CPU and RSS summed over the processes):" in table
+
+
+def test_the_storm_flags_and_its_policy():
+    args = build_parser().parse_args(["--storm", "30", "--over", "45", "--storm-due", "20s"])
+    assert (args.storm, args.over, args.storm_due) == (30, 45.0, "20s")
+    policy = load_policy_text(storm_policy("5m", 5, "10m"))
+    assert policy.acknowledgement.personal_within == timedelta(minutes=5)
+    assert policy.calendar.working_days == ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    assert (policy.calendar.day_starts, policy.calendar.day_ends) == ("00:00", "24:00")
+    assert policy.calendar.holidays_country is None
+    assert (policy.digest.after, policy.digest.window) == (5, timedelta(minutes=10))
+
+
+def load_policy_text(text: str) -> SlaPolicy:
+    return SlaPolicy.model_validate(tomllib.loads(text))
+
+
+async def test_a_small_storm_loses_nothing_doubles_nothing_and_reports_every_figure():
+    """Two dozen complaints by email through the gateway over 15 s, nobody acknowledging:
+    every one stored, started, acknowledged once, breached and escalated; the team lead gets
+    the first five escalations and one digest (the policy's digest after 5 within 15 s)."""
+    report = await run_bench(BenchOptions(
+        storm=24, over=15, storm_senders=4, storm_due="20s", storm_digest_window="15s",
+        storm_digest_wait=45))
+    storm = report["storm"]
+    assert storm["errors"] == 0, storm["first_errors"]
+    assert (storm["sent"], storm["accepted"], storm["stored"]) == (24, 24, 24)
+    assert (storm["lost"], storm["doubled"], storm["not_in_temporal"]) == (0, 0, 0)
+    assert storm["customer_emails"] == storm["acknowledged"] == 24
+    assert storm["ack_duplicates"] == 0 and storm["escalated"] == 24
+    for key in ("ack_latency_s", "breach_lateness_s", "ceiling_breach_lateness_s"):
+        q = storm[key]
+        assert set(q) == {"p50", "p95", "p99", "max"}, key
+        assert q["p50"] <= q["p95"] <= q["p99"] <= q["max"] < 120, key
+    assert storm["ack_latency_s"]["p50"] > 0 and storm["ceiling_workflows"] == 24
+    assert storm["lateness_ratio"] is None or storm["lateness_ratio"] > 0
+    # Told once: five escalations on their own, the rest in digests (each window's first
+    # five go alone); nothing else to staff.
+    kinds = storm["staff_emails_by_kind"]
+    coalesced = storm["digests"]["coalesced_alerts"]
+    assert kinds["escalation"] + coalesced == 24 and kinds["escalation"] >= 5
+    assert kinds.get("staff_digest", 0) + storm["digests"]["pending"] == storm["digests"][
+        "with_digest"] >= 1
+    assert storm["staff_emails"] == sum(kinds.values()) < 24
+    assert storm["page_reads"] > 0 and storm["queue_p95_ms"] > 0 and storm["page_errors"] == 0
+    assert storm["worker_cpu_s"] > 0 and storm["worker_rss_mib"]["peak"] > 20
+    assert storm["postgres_connections"]["total_max"] >= 1
+    assert "activity: send_email" in storm["time_by_type"]
+    assert "workflow tasks: InboundMessageWorkflow" in storm["time_by_type"]
+    assert {t["name"] for t in report["targets"]} >= {"storm: nothing lost",
+                                                      "storm: breach lateness p99"}
+    table = format_report(report)
+    assert "Outage day: 24 complaints by email" in table and "Targets:" in table

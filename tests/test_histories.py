@@ -32,6 +32,14 @@ differently fails `make test` before it reaches production. The paths:
                                                unconfirmed, to archive
 - dismissed_as_spam.json                       dismissed in its first hour: every clock
                                                cancelled, the run completed
+- notes_with_a_mention.json                    two internal notes (one mentioning a
+                                               colleague, emailed), then dismissed
+- changed_under_way.json                       started under the default policy: re-triaged
+                                               3 -> 2 (escalated), the clocks paused for the
+                                               customer's information over a weekend and
+                                               resumed by their reply, moved to a new policy
+                                               by `adopt_policy` (its deadlines moved), then
+                                               resolved and archived
 - reopened_and_closed_again.json               resolved and closed, reopened by a team lead
                                                (its archive timer cancelled), resolved,
                                                reviewed and closed again, to archive (the
@@ -76,7 +84,7 @@ HISTORIES = Path(__file__).parent / "histories"
 PATHS = ["full_life", "missed_acknowledgement_escalation_chain", "refund_with_approval",
          "disagreement_and_replan", "customer_by_email", "withdrawn_awaiting_approval",
          "final_response_after_deadlock", "resolved_unconfirmed", "dismissed_as_spam",
-         "reopened_and_closed_again"]
+         "notes_with_a_mention", "changed_under_way", "reopened_and_closed_again"]
 BEFORE_REMINDER = HISTORIES / "escalation_unanswered_before_reminder.json"
 BEFORE_UPSERT_PATCH = HISTORIES / "full_life_before_upsert_patch.json"
 BEFORE_NEXT_DEADLINE_PATCH = HISTORIES / "full_life_before_next_deadline_patch.json"
@@ -376,3 +384,61 @@ async def test_record_reopened_and_closed_again(stack: ComplaintStack):
         state = await stack.status(crn)
         assert [e.event for e in state.timeline].count("closed") == 2
         await record(stack, crn, "reopened_and_closed_again")
+
+
+@recorder
+async def test_record_notes_with_a_mention(stack: ComplaintStack):
+    async with stack.worker():
+        crn = (await stack.submit()).crn
+        await stack.until(crn, lambda s: s.handling_agent is not None)
+        await stack.act(crn, "add_note", m.Note(actor="ana", text="Looks like spam, @tom?"))
+        await stack.mail_for(crn, "note_mention:1:tom")
+        await stack.act(crn, "add_note", m.Note(actor="tom", text="Agreed."))
+        await stack.act(crn, "dismiss", m.Dismissal(actor="tom", reason="spam"))
+        final = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
+        assert final.outcome == m.ComplaintOutcome.dismissed
+        state = await stack.status(crn)
+        assert [e.detail for e in state.timeline if e.event == "note_added"] == [
+            "note 1, mentioning tom", "note 2"]
+        await record(stack, crn, "notes_with_a_mention")
+
+
+@recorder
+async def test_record_changed_under_way(stack: ComplaintStack):
+    from workflows.policy import PolicyAdoption, snapshot_policy
+
+    async with stack.worker():
+        crn, state = await drive(stack, "owner")
+        owner = state.owner
+        assert owner is not None
+        await stack.act(crn, "record_phone_contact", m.PhoneContact(
+            actor=owner, reached=True, summary="Called", expectations="A fix this week"))
+        await stack.act(crn, "retriage", m.Retriage(actor=owner, severity=2,
+                                                    reason="a whole team is affected"))
+        await stack.act(crn, "request_information", m.InformationRequest(
+            actor=owner, message="Which export file shows it?"))
+        await stack.sleep(timedelta(days=3))
+        await stack.act(crn, "record_customer_response", reply(None, "customer:cust-kite"))
+        policy = stack.policy
+        stricter = policy.model_copy(update={
+            "name": "stricter", "resolution": policy.resolution.model_copy(update={"sev2": "30h"}),
+            "communication": policy.communication.model_copy(update={
+                "customer_update_every": timedelta(hours=12)})})
+        state = await stack.status(crn)
+        await stack.act(crn, "adopt_policy", PolicyAdoption(
+            actor="helen", policy=snapshot_policy(stricter, state.received_at)))
+        state = await stack.status(crn)
+        assert state.adopted_policy_version and state.adopted_policy_version.startswith("stricter@")
+        await stack.act(crn, "submit_internal_review", m.InternalReview(
+            actor=owner, root_cause="A", process_failure="B", communication_failure="C",
+            checklist=m.InvestigationChecklist(history_reviewed=True, issue_verified=True,
+                                               order_checked=True)))
+        await stack.act(crn, "submit_action_plan", plan(owner))
+        await stack.act(crn, "propose_solution", propose(owner))
+        await stack.act(crn, "record_customer_response", reply(True))
+        await stack.act(crn, "confirm_resolution", confirm(owner))
+        await to_archive(stack, crn, owner)
+        events = [e.event for e in (await stack.status(crn)).timeline]
+        for kind in ("retriaged", "clocks_paused", "clocks_resumed", "policy_changed"):
+            assert kind in events, kind
+        await record(stack, crn, "changed_under_way")

@@ -19,6 +19,7 @@ from workflows.policy import (
     format_duration,
     load_policy,
     parse_duration,
+    policy_version,
     snapshot_policy,
 )
 
@@ -275,9 +276,22 @@ def test_snapshot_resolves_gb_holidays() -> None:
     assert date(2028, 12, 25) in days
     assert date(2029, 1, 1) not in days
     assert days == sorted(days)
-    # the loaded policy itself is untouched, everything else is carried over
-    assert policy.calendar.holidays == []
-    assert snap.model_copy(update={"calendar": policy.calendar}) == policy
+    # the loaded policy itself is untouched, everything else is carried over, and the
+    # snapshot names its version (the file's name and a digest of what it says)
+    assert policy.calendar.holidays == [] and policy.version is None
+    assert snap.version == policy_version(policy) and snap.version.startswith("default@")
+    assert snap.model_copy(update={"calendar": policy.calendar, "version": None}) == policy
+
+
+def test_a_policy_version_changes_with_what_the_policy_says() -> None:
+    policy = load_policy()
+    assert policy_version(policy) == policy_version(load_policy())
+    stricter = policy.model_copy(update={"resolution": policy.resolution.model_copy(
+        update={"sev1": "4h"})})
+    assert policy_version(stricter) != policy_version(policy)
+    # Snapshots for complaints received in other years (other holidays) keep the version.
+    assert snapshot_policy(policy, RECEIVED).version == snapshot_policy(
+        policy, RECEIVED.replace(year=2030)).version
 
 
 def test_snapshot_includes_extra_holidays(tmp_path: Path) -> None:

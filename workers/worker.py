@@ -22,29 +22,37 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
+from activities.digest import DigestActivities, StaffAlerts
 from activities.email import EmailActivities, TemplateRenderer
 from activities.inbound import InboundActivities
+from activities.notes import NoteActivities
 from activities.policy import PolicyActivities
 from activities.refunds import RefundActivities
 from activities.reports import ReportActivities
 from activities.store import StoreActivities
+from activities.webhooks import WebhookActivities
 from database.pool import create_pool
+from database.webhooks import keep_chat_subscription, subscriptions_to_deliver
 from mail.links import CustomerLinks
 from reporting.rendering import ReportRenderer
 from settings import Settings, connect, metrics_runtime
 from settings.codec import EncryptionKeyError, MissingKey
 from settings.logs import configure_logging
+from settings.webhooks import wake_deliveries
 from workers.gauges import keep_gauges_current
 from workers.processes import child_metrics_port, end_with_parent, supervise
 from workers.schedules import ensure_report_schedules
 from workflows.complaint import ComplaintWorkflow
+from workflows.digest import StaffDigestWorkflow
 from workflows.inbound import InboundMessageWorkflow
 from workflows.policy import PolicyError, SlaPolicy
 from workflows.report import ReportWorkflow
+from workflows.webhooks import WebhookDeliveryWorkflow
 
 log = logging.getLogger("complaints.worker")
 
-WORKFLOWS = [ComplaintWorkflow, ReportWorkflow, InboundMessageWorkflow]
+WORKFLOWS = [ComplaintWorkflow, ReportWorkflow, InboundMessageWorkflow, WebhookDeliveryWorkflow,
+             StaffDigestWorkflow]
 # Modules the sandbox shares with the worker instead of re-importing them for every
 # workflow run: pure, deterministic libraries the contract models are built on, and our
 # own `workflows` package (deterministic, no I/O, no module state that changes: the
@@ -58,13 +66,24 @@ PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "email_validator"
 def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
                    client: Client | None = None) -> list:
     """Every activity the workflows call. The inbound email's need the Temporal client (they
-    act on complaints as the customer), so they come with one."""
-    store = StoreActivities(pool)
+    act on complaints as the customer), so they come with one; with it the writer also wakes
+    the webhook deliveries it queued events for; and the staff digest (the email activity
+    starts a recipient's digest workflow)."""
+
+    async def wake(ids: list[int]) -> None:
+        assert client is not None
+        await wake_deliveries(client, settings.task_queue, ids)
+
+    store = StoreActivities(pool, console_url=f"{settings.public_url}/console",
+                            wake_deliveries=wake if client is not None else None)
+    webhooks = WebhookActivities(pool, settings.webhook_retry, settings.webhooks_allow_private)
     renderer = TemplateRenderer(settings.templates_dir,
                                 console_url=f"{settings.public_url}/console")
     email = EmailActivities(
         pool, renderer, settings.smtp_host, settings.smtp_port, settings.mail_from,
         settings.support_address, CustomerLinks(settings.link_secret, settings.public_url),
+        staff_alerts=(StaffAlerts(pool, client, policy.digest, settings.task_queue)
+                      if client is not None else None),
     )
     reports = ReportActivities(
         pool, ReportRenderer(settings.templates_dir), policy, settings.smtp_host,
@@ -78,9 +97,14 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
         store.save_progress,
         store.archive_complaint,
         RefundActivities(pool).apply_refund,
+        NoteActivities(pool).store_note,
         email.send_email,
+        DigestActivities(pool, email.deliver).send_staff_digest,
         reports.prepare_report,
         reports.send_report,
+        webhooks.pending_webhook_deliveries,
+        webhooks.deliver_webhook,
+        webhooks.give_up_webhook,
     ] + (_inbound_activities(pool, client, settings) if client is not None else [])
 
 
@@ -162,6 +186,7 @@ async def run(settings: Settings, process: int | None = None) -> None:
     if not process:
         gauges = asyncio.create_task(keep_gauges_current(pool, runtime.metric_meter))
         await _ensure_report_schedules(client, settings, policy)
+        await ensure_webhook_deliveries(client, settings, pool)
     # On Ctrl-C/SIGTERM, activities in hand get a few seconds to finish (an email being
     # sent, a row being written) before they are cancelled and retried elsewhere.
     worker = build_worker(client, settings, pool, policy,
@@ -226,6 +251,19 @@ async def _ensure_report_schedules(client: Client, settings: Settings, policy: S
         await ensure_report_schedules(client, settings, policy)
     except Exception:
         log.exception("the report schedules could not be created or updated")
+
+
+async def ensure_webhook_deliveries(client: Client, settings: Settings,
+                                    pool: asyncpg.Pool) -> None:
+    """The chat channels as SLACK_WEBHOOK_URL / TEAMS_WEBHOOK_URL say, and a delivery
+    workflow for every enabled subscription (what was queued while none ran goes out now).
+    Logged, not fatal: complaints matter more than their webhooks."""
+    try:
+        await keep_chat_subscription(pool, "slack", settings.slack_webhook_url)
+        await keep_chat_subscription(pool, "teams", settings.teams_webhook_url)
+        await wake_deliveries(client, settings.task_queue, await subscriptions_to_deliver(pool))
+    except Exception:
+        log.exception("the webhook deliveries could not be started")
 
 
 def main(argv: list[str] | None = None) -> None:

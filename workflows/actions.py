@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from workflows import models as m
 from workflows.models import Role
+from workflows.policy import PolicyAdoption
 
 SUPERVISORS = frozenset({Role.team_lead, Role.head_of_cs})
 
@@ -128,6 +129,12 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("reassign", m.Reassignment, SUPERVISORS,
            "A new owner: a specialist, CSM or team lead on the roster.",
            form=("Reassignment", "Reassign")),
+    # An internal note: anyone who works complaints, any phase (docs/desk.md).
+    Action("add_note", m.Note, frozenset(Role) - {Role.engineer},
+           "An internal note for colleagues, kept in PostgreSQL (the timeline names its id): "
+           "never emailed to the customer, never on their status page. `mentions` (roster "
+           "ids; `@id` in the text counts too) are each emailed a link to the complaint.",
+           form=("Internal note", "Add note")),
     # Ending a complaint at the customer's request: a supervisor, or the customer themself.
     Action("withdraw", m.Withdrawal, SUPERVISORS,
            "Withdrawn at the customer's request, in any open phase: the complaint is closed "
@@ -150,6 +157,29 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            "a new resolution deadline from now, the owner and the team lead told. Refused once "
            "withdrawn, dismissed or archived.",
            owner=OwnerRule.only, customer=True, form=("Reopen", "Reopen")),
+    # --- changes under way ---
+    Action("retriage", m.Retriage, SUPERVISORS,
+           "A new severity (1-4) and optionally category, with the reason: the resolution "
+           "deadline is recomputed from intake under the complaint's policy (a target already "
+           "past breaches at once and escalates; a breach recorded stays recorded); a move to "
+           "severity 1 or 2 escalates to a team lead.",
+           owner=OwnerRule.or_roles, form=("Re-triage", "Re-triage")),
+    Action("request_information", m.InformationRequest, SUPERVISORS,
+           "Asks the customer for information (emailed with a reply link): the resolution "
+           "and customer-update clocks pause until the customer answers, for at most the "
+           "policy's information_wait (one reminder at half of it).",
+           owner=OwnerRule.only, form=("Ask the customer for information", "Ask and pause")),
+    Action("resume", m.ClockResume, SUPERVISORS,
+           "The clocks paused for the customer's information run again, with the reason; "
+           "a paused deadline moves by the business time it was paused.",
+           owner=OwnerRule.only, form=("Resume the clocks", "Resume")),
+    # A new policy for the open complaints: `complaints policy apply` sends each its snapshot.
+    Action("adopt_policy", PolicyAdoption, frozenset({Role.head_of_cs}),
+           "A new SLA policy for this open complaint: its open deadlines are recomputed from "
+           "their start under it (paused time stays paused; met and breached ones stay as "
+           "they were). Sent by `complaints policy apply`, the API's /policy/apply and the "
+           "console's policy page.",
+           generic=False),
     # Payload keys: continue as new under the first key (`complaints rekey` sends it).
     Action("rekey", m.Rekey, frozenset({Role.engineer, Role.head_of_cs}),
            "Continue as new at the next quiet point, so the complaint's payloads are written "

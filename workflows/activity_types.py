@@ -22,9 +22,11 @@ from workflows.messages import (
     EmailRequest,
     InboundDecision,
     InboundOutcome,
+    NoteToStore,
     OwnerAssignment,
     OwnerRequest,
     RefundApplication,
+    StaffDigestStart,
 )
 from workflows.policy import SlaPolicy
 from workflows.records import ComplaintContext, StaffMember
@@ -61,10 +63,25 @@ class StoreActivities:
         raise NotImplementedError
 
 
+class NoteActivities:
+    @activity.defn
+    async def store_note(self, note: NoteToStore) -> int:
+        """Keep an internal note's body in PostgreSQL, once per request; returns its id."""
+        raise NotImplementedError
+
+
 class EmailActivities:
     @activity.defn
     async def send_email(self, req: EmailRequest) -> EmailReceipt:
         """Render and send once (the outbox is keyed by CRN and kind)."""
+        raise NotImplementedError
+
+
+class DigestActivities:
+    @activity.defn
+    async def send_staff_digest(self, window: StaffDigestStart) -> int:
+        """Close the window to newcomers and email its digest once; returns how many alerts
+        it listed."""
         raise NotImplementedError
 
 

@@ -27,6 +27,7 @@ class DeadlineName(StrEnum):
     regulatory_final_response = "regulatory_final_response"  # a regulator's limit from receipt
     rnd_fix = "rnd_fix"  # R&D's technical fix, from the customer's agreement (team rnd)
     kb_article = "kb_article"  # the knowledge base article, from the RCA (team qa)
+    information_wait = "information_wait"  # the customer's information, while the clocks wait
 
 
 AUTOMATIC_ACK = DeadlineName.automatic_acknowledgement.value
@@ -41,6 +42,7 @@ FINAL_RESPONSE = DeadlineName.final_response.value
 REGULATORY_FINAL_RESPONSE = DeadlineName.regulatory_final_response.value
 RND_FIX = DeadlineName.rnd_fix.value
 KB_ARTICLE = DeadlineName.kb_article.value
+INFORMATION_WAIT = DeadlineName.information_wait.value
 # The deadlines owned by the team a complaint is handed to (a breach counts against that
 # team, never the owner); every other deadline is the support team's.
 HANDOFF_TEAMS = {RND_FIX: "rnd", KB_ARTICLE: "qa", REFUND_APPROVAL: "finance"}
@@ -50,6 +52,8 @@ SUPPORT_TEAM = "support"
 def team_of(deadline: str) -> str:
     """The team a deadline (`rnd_fix_2`, `customer_update`...) counts against."""
     return HANDOFF_TEAMS.get(deadline_type(deadline), SUPPORT_TEAM)
+
+
 ESCALATION = "escalation_level"  # + _1 or _2: the level whose person must act
 DEADLINE_TYPES = tuple(d.value for d in DeadlineName)
 
@@ -128,8 +132,16 @@ class Event(StrEnum):
     email_sent = "email_sent"
     email_failed = "email_failed"
     handoff_overdue = "handoff_overdue"  # a team's hand-off deadline breached: its lead told
+    note_added = "note_added"  # an internal note (its body in PostgreSQL's notes, by id)
     continued = "continued"  # the run continued as new with the whole state carried
     reopened = "reopened"  # taken up again after its resolution (`reason`: the words why)
+    # Changes under way: a new severity, the clocks paused for the customer's information,
+    # a new policy applied to the open complaint (`before` and `after` say what changed).
+    retriaged = "retriaged"
+    information_requested = "information_requested"
+    clocks_paused = "clocks_paused"
+    clocks_resumed = "clocks_resumed"
+    policy_changed = "policy_changed"
 
 
 class Outcome(StrEnum):

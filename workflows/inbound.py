@@ -79,7 +79,8 @@ class InboundMessageWorkflow:
             EmailActivities.send_email, EmailRequest(
                 crn=outcome.crn, kind=kind, to=[outcome.confirm_to],
                 template="sign_off_confirm", with_body=False,
-                context={"crn": outcome.crn, "customer_name": outcome.customer_name or ""}),
+                context={"crn": outcome.crn, "customer_name": outcome.customer_name or ""},
+                language=outcome.language),
             start_to_close_timeout=TIMEOUT, retry_policy=RETRY,
             summary=f"Email {kind} to the customer")
 
@@ -104,7 +105,9 @@ class InboundMessageWorkflow:
                     template="follow_up_started", with_body=False,
                     context={"crn": started.crn, "earlier_crn": old,
                              "customer_name": decision.intake.customer.name or "",
-                             "subject": decision.intake.subject, "why": outcome.detail}),
+                             "subject": decision.intake.subject},
+                    # The new message's language, else the earlier complaint's.
+                    language=decision.intake.language or outcome.language),
                 start_to_close_timeout=TIMEOUT, retry_policy=RETRY,
                 summary="Email follow_up_started to the customer")
         return started.model_copy(update={

@@ -82,6 +82,10 @@ class ComplaintRecord(Model):
     outcome: str | None = Field(default=None, exclude_if=lambda value: value is None)
     # A duplicate's original (dismissed as a duplicate): its later mail threads there.
     duplicate_of: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    # The policy version at intake, and one applied later to the open complaint.
+    policy_version: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    adopted_policy_version: str | None = Field(default=None,
+                                               exclude_if=lambda value: value is None)
 
     @model_serializer(mode="wrap")
     def _only_what_is_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -116,6 +120,20 @@ class EmailRequest(Model):
     # Whether the receipt carries the rendered subject and body back (it stays in history;
     # only the automatic acknowledgement's is read, by the personal acknowledgement's check).
     with_body: bool = True
+    # The complaint's language (docs/languages.md): the customer's templates render in it;
+    # staff emails are English whatever it says. Left out of the JSON when unset.
+    language: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class NoteToStore(Model):
+    """An internal note's body for PostgreSQL (`notes`); `request_id` (the add_note update's
+    id) makes a retried store one note."""
+
+    crn: str
+    request_id: str
+    author: str
+    text: str
+    mentions: list[str] = Field(default_factory=list)
 
 
 class ContextRequest(Model):
@@ -132,7 +150,9 @@ class AgentRequest(Model):
 
 
 class EmailReceipt(Model):
-    status: str  # "sent", "already sent", or "suppressed" (the hourly cap on automatic mail)
+    # "sent", "already sent", "suppressed" (the hourly cap on automatic mail) or "coalesced"
+    # (a staff alert past the policy's [digest] threshold: in the recipient's digest)
+    status: str
     # These two when the request asked for them; left out of the JSON (and so of the
     # history) when empty.
     subject: str = Field(default="", exclude_if=lambda value: not value)
@@ -236,3 +256,13 @@ class InboundOutcome(Model):
     # one-use link to confirm it on the sign-off page, which then counts.
     confirm_to: str | None = None
     customer_name: str | None = None
+    # The complaint's language, which that email is written in; left out of the JSON unset.
+    language: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class StaffDigestStart(Model):
+    """One recipient's digest for one window (workflows/digest.py): the window's row in
+    PostgreSQL holds what it lists; the workflow only waits for `closes_at`."""
+
+    window_id: int
+    closes_at: datetime

@@ -7,7 +7,7 @@ Pure pydantic: no I/O, safe inside the workflow sandbox.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -40,6 +40,11 @@ Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_within_text_limit)
 ]
 OptionalText = Annotated[str, AfterValidator(_within_text_limit)]
+# A language tag (BCP 47's common forms: `de`, `de-AT`, `zh-Hant-TW`): the language a
+# complaint's customer is written to in (docs/languages.md; English when none is known or
+# no catalog ships for it).
+LanguageTag = Annotated[str, StringConstraints(
+    strip_whitespace=True, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")]
 
 
 class Model(BaseModel):
@@ -155,6 +160,9 @@ class ComplaintIntake(Model):
     # The customer wrote again about a complaint closed past reopening (reopening.py): the
     # new complaint is linked to it (`recurrent_of`). Left out of the JSON when empty.
     follow_up_of: Name | None = Field(default=None, exclude_if=lambda value: value is None)
+    # The customer's language, when the intake knows it (a web form's choice, the email's
+    # Content-Language); else the customer's profile decides. Left out of the JSON when unset.
+    language: LanguageTag | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 # --- actions (updates and the signal); each carries its actor --------------
@@ -248,6 +256,14 @@ class Reassignment(Action):
     owner: Name
 
 
+class Note(Action):
+    """An internal note for colleagues: never emailed to the customer, never on their page.
+    `mentions` (roster ids; `@id` in the text counts too) are emailed a link to it."""
+
+    text: Text
+    mentions: list[Name] = Field(default_factory=list, max_length=50)
+
+
 class RefundDecision(Action):
     approved: bool
     amount: Decimal = Field(ge=0)
@@ -277,9 +293,40 @@ class Reopen(Action):
 
     reason: Text
     message_id: Name | None = None
+class Retriage(Action):
+    """A new severity (and, optionally, category) for an open complaint: the resolution
+    deadline is recomputed from intake under its own policy, the escalation triggers apply
+    again. `actor`: the owner, a team lead or the head of customer success."""
+
+    severity: int = Field(ge=1, le=4)
+    category: Category | None = None
+    reason: Text
+
+
+class InformationRequest(Action):
+    """The owner asks the customer for information (emailed in the complaint's thread with
+    a reply link): the resolution and customer-update clocks pause until the customer
+    answers, for at most the policy's `waiting.information_wait`."""
+
+    message: Text
+
+
+class ClockResume(Action):
+    """The clocks paused for the customer's information run again (the staff's `resume`)."""
+
+    reason: Text
 
 
 # --- the complaint's state, as the `status` query returns it ----------------
+
+
+class ClockPause(Model):
+    """The clocks paused for the customer's information (`ComplaintState.paused`)."""
+
+    since: datetime
+    reason: str  # why, for people: "waiting for the customer's information"
+    actor: str
+    wait: str  # the information_wait deadline that ends the pause at the latest
 
 
 class Deadline(Model):
@@ -292,6 +339,14 @@ class Deadline(Model):
     superseded: bool = False  # replaced by a newer clock (reassignment, clock stopped)
     summary: str = ""
     warn_at: datetime | None = None  # when the 75% warning falls, for clocks that warn
+    # Changes under way (workflows/complaint/pauses.py, policy_change.py); left out of the
+    # JSON while unset, so deadlines of complaints that never had them read as before.
+    # When its clock started: a new policy recomputes an open deadline from here.
+    started_at: datetime | None = Field(default=None, exclude_if=lambda value: value is None)
+    # Paused while the owner waits for the customer's information: since when, and the
+    # business time it has been paused so far (its due instant moved by exactly that).
+    paused_since: datetime | None = Field(default=None, exclude_if=lambda value: value is None)
+    paused_for: timedelta | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 def _typed_field() -> Any:
@@ -315,6 +370,10 @@ class TimelineEvent(Model):
     outcome: str | None = _typed_field()  # how it ended (deadline_met: met / met_late; refunds...)
     amount: Decimal | None = _typed_field()  # money (refund_*), in `currency`
     currency: str | None = _typed_field()
+    # What changed, as it was and as it is now (retriaged: "severity 3, billing_dispute";
+    # policy_changed: the policy versions).
+    before: str | None = _typed_field()
+    after: str | None = _typed_field()
 
 
 class RefundStatus(StrEnum):
@@ -448,6 +507,15 @@ class ComplaintState(Model):
     # Reopened after its resolution (reopening.py): the last time, and how many times.
     reopened_at: datetime | None = _typed_field()
     reopens: int = Field(default=0, exclude_if=lambda value: value == 0)
+    # The language the customer is written to in (the intake's, else their profile's; None:
+    # English), set at intake and carried with the case (docs/languages.md).
+    language: str | None = _typed_field()
+    # The policy snapshot's version at intake (`policy_name` is its name); a policy applied
+    # later to the open complaint is `adopted_policy_version` (reports tell them apart).
+    policy_version: str | None = _typed_field()
+    adopted_policy_version: str | None = _typed_field()
+    # The clocks paused while the owner waits for the customer's information.
+    paused: ClockPause | None = _typed_field()
     # The whole timeline; after a long life continued as new, the most recent events (the
     # first one's `seq` says where it starts; the resolution log in PostgreSQL has them all).
     timeline: list[TimelineEvent] = Field(default_factory=list)

@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from workflows.models import Category, Impact
+from workflows.models import Category, Impact, Model, Name
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY_PATH = POLICY_DIR / "default.toml"
@@ -287,15 +287,23 @@ class LifecyclePolicy(Section):
     reopen_within: Duration = timedelta(days=30)
 
 
+class DataRequestPolicy(Section):
+    """A customer's data on request (docs/data-requests.md): whether staff's internal notes
+    on their complaints go into the export (they may hold others' views of the customer)."""
+    notes_disclosable: bool = False
+
+
 class WaitingPolicy(Section):
     """How long the complaint waits for the customer, in business time like resolution
     targets ('d' working days): one reminder at `reminder_at` of the wait, then it acts."""
 
     agreement_wait: str = "5d"  # after a proposal: then the owner is told, and it escalates
     sign_off_wait: str = "5d"  # after the sign-off request: then resolved, unconfirmed
+    # After the owner asks for information: the clocks stay paused at most this long.
+    information_wait: str = "5d"
     reminder_at: Fraction = 0.5
 
-    @field_validator("agreement_wait", "sign_off_wait")
+    @field_validator("agreement_wait", "sign_off_wait", "information_wait")
     @classmethod
     def _business_duration(cls, value: str) -> str:
         parse_duration(value)
@@ -342,6 +350,16 @@ class FinalResponsePolicy(Section):
         return value
 
 
+class DigestPolicy(Section):
+    """Staff are told once: past `after` escalations, warnings or breaches to one person
+    within `window` (wall-clock time from the first), the rest of that window's go out as
+    one digest at its end. Read from the worker's policy, not a complaint's snapshot: one
+    person's digest gathers alerts from complaints started under different policies."""
+
+    after: int = Field(default=5, ge=0)  # 0: every alert of the window waits for the digest
+    window: Duration = timedelta(minutes=10)
+
+
 _PERIOD = re.compile(r"^(\d+)\s*(weeks?|days?|business\s+days?)$")
 
 
@@ -379,6 +397,9 @@ class RegulatoryPolicy(Section):
 
 class SlaPolicy(Section):
     name: str = "default"
+    # Set by the snapshot: the name and a digest of the file's content ("default@1a2b3c4d5e6f"),
+    # so that complaints under different policies (or versions of one) are told apart.
+    version: str | None = None
     calendar: CalendarPolicy = Field(default_factory=CalendarPolicy)
     acknowledgement: AcknowledgementPolicy = Field(default_factory=AcknowledgementPolicy)
     ownership: OwnershipPolicy = Field(default_factory=OwnershipPolicy)
@@ -392,7 +413,9 @@ class SlaPolicy(Section):
     waiting: WaitingPolicy = Field(default_factory=WaitingPolicy)
     final_response: FinalResponsePolicy = Field(default_factory=FinalResponsePolicy)
     handoffs: HandoffPolicy = Field(default_factory=HandoffPolicy)
+    digest: DigestPolicy = Field(default_factory=DigestPolicy)
     regulatory: RegulatoryPolicy | None = None
+    data_requests: DataRequestPolicy = Field(default_factory=DataRequestPolicy)
 
 
 class PolicyError(ValueError):
@@ -411,9 +434,16 @@ def load_policy(path: str | Path | None = None) -> SlaPolicy:
     """Read and validate a policy TOML file (the built-in default when path is None)."""
     path = Path(path) if path else DEFAULT_POLICY_PATH
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PolicyError(f"policy file {path} does not exist") from None
+    return policy_from_text(text, str(path))
+
+
+def policy_from_text(text: str, path: str = "(uploaded)") -> SlaPolicy:
+    """A policy file's content, read and validated as `load_policy` reads a file."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise PolicyError(f"policy file {path} is not valid TOML: {err}") from None
     try:
@@ -449,7 +479,27 @@ def snapshot_policy(policy: SlaPolicy, received_at: datetime, years_ahead: int =
     rules, version = timezone_rules(cal.timezone)
     resolved = cal.model_copy(update={"holidays": sorted(days), "timezone_rules": rules,
                                       "timezone_rules_version": version})
-    return policy.model_copy(update={"calendar": resolved})
+    return policy.model_copy(update={"calendar": resolved,
+                                     "version": policy.version or policy_version(policy)})
+
+
+def policy_version(policy: SlaPolicy) -> str:
+    """The policy's name and a digest of what it says (before holidays are resolved into
+    it): the same file gives the same version, any change a new one."""
+    import hashlib
+    import json
+
+    content = policy.model_dump(mode="json", exclude={"version"})
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    return f"{policy.name}@{digest[:12]}"
+
+
+class PolicyAdoption(Model):
+    """The `adopt_policy` update's payload (`complaints policy apply`): the new policy's
+    snapshot for one open complaint. `actor`: the head of customer success."""
+
+    actor: Name
+    policy: SlaPolicy
 
 
 def timezone_rules(name: str) -> tuple[str | None, str | None]:

@@ -29,11 +29,18 @@ What each deadline is measured against (the recorded events stay as they happene
   resolution the system recorded because nobody signed off does not meet it). Its breach
   escalates to level 2.
 - a reopened complaint (`reopened`): its resolution target again, from the reopening; met
-  by the next `resolved` (the first target is met by the first `resolved`).
+  by the next `resolved` (the first target is met by the first `resolved`); a pause for the
+  customer's information moves the target of the round it fell in.
 - the hand-offs' deadlines (the policy's [handoffs], business time): R&D's fix from
   `rnd_task_opened`, met by `fix_deployed`; the KB article from `kb_task_opened`, met by
   `kb_article_done`. Each is its team's: a breach counts, but does not escalate the
   complaint, and is not closed by the resolution (only by a withdrawal or dismissal).
+- changes under way: a re-triaged complaint keeps the severity people gave it (its last
+  `retriaged`), its target from intake; a move into the severities that escalate at intake
+  escalates then; the clocks paused for the customer's information (`clocks_paused` to
+  `clocks_resumed`) move the resolution target by the paused business time, and the update
+  clock waits as it does for a proposal. The information wait itself is not replayed (the
+  customer's silence resumes the clocks rather than breaching).
 - A complaint's resolution, its withdrawal at the customer's request (`withdrawn`) or its
   dismissal (`dismissed`) closes every deadline still open; a deadline still running now is
   not counted.
@@ -57,7 +64,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from workflows.calendar import add_business_time, business_deadline, period_deadline
+from workflows.calendar import (
+    add_business_time,
+    business_deadline,
+    business_time_between,
+    period_deadline,
+)
 from workflows.events import (
     CUSTOMER_AGREEMENT,
     CUSTOMER_UPDATE,
@@ -87,7 +99,8 @@ HANDOFFS = ((RND_FIX, Event.rnd_task_opened, Event.fix_deployed),
 # Breaches that go straight to the head of customer success.
 TO_LEVEL_TWO = frozenset({REGULATORY_FINAL_RESPONSE})
 # Escalation reasons that depend on the policy (left out of "independent" escalations).
-_POLICY_REASONS = re.compile(r"^(SLA breached|nobody acted on the level|Severity \d at intake)")
+_POLICY_REASONS = re.compile(
+    r"^(SLA breached|nobody acted on the level|Severity \d at intake|re-triaged to Severity)")
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,7 @@ class LoggedEvent:
     actor: str = "system"
     detail: str = ""
     reason: str | None = None  # an escalation's reasons ("; "-separated)
+    after: str | None = None  # what a change made it (retriaged: "severity 1, technical_bug")
 
 
 @dataclass(frozen=True)
@@ -156,9 +170,44 @@ def simulate(policy: SlaPolicy, complaints: list[PastComplaint], supervisors: di
     return outcome
 
 
+def retriaged(c: PastComplaint) -> list[tuple[datetime, int]]:
+    """The severities people gave it after intake (`retriaged`), in order."""
+    out = []
+    for e in c.events:
+        if e.event == Event.retriaged and e.after:
+            level = e.after.removeprefix("severity ").split(",")[0]
+            if level.isdigit():
+                out.append((e.at, int(level)))
+    return out
+
+
+def paused_business_time(policy: SlaPolicy, c: PastComplaint, horizon: datetime,
+                         start: datetime | None = None) -> timedelta:
+    """The business time its clocks waited for the customer's information (`clocks_paused`
+    to `clocks_resumed`, or to `horizon` while still paused), counting pauses from `start`
+    (a reopening) when given."""
+    total, since = timedelta(0), None
+    for e in c.events:
+        if e.at >= horizon:
+            break
+        if start is not None and e.at < start:
+            continue
+        if e.event == Event.clocks_paused and since is None:
+            since = e.at
+        elif e.event == Event.clocks_resumed and since is not None:
+            total += business_time_between(policy.calendar, since, e.at)
+            since = None
+    if since is not None:
+        total += business_time_between(policy.calendar, since, horizon)
+    return total
+
+
 def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str, int],
                      as_of: datetime) -> Replay:
-    severity = severity_level(c, policy.severity)
+    # A severity people set by re-triage stands under any policy; the resolution target is
+    # the final severity's, from intake, moved by the time paused for the customer.
+    changes = retriaged(c)
+    severity = changes[-1][1] if changes else severity_level(c, policy.severity)
     replay = Replay(crn=c.crn, severity=severity)
     def first(event: str) -> datetime | None:
         return next((e.at for e in c.events if e.event == event), None)
@@ -175,18 +224,30 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
           first(Event.acknowledged_personally))
     _phone_clocks(policy, c, first(Event.phone_contact), check)
     _update_clock(policy, c, horizon, replay)
-    check(RESOLUTION, add_business_time(policy.calendar, c.received_at,
-                                        policy.resolution.target(severity)),
-          first(Event.resolved) or c.resolved_at)
-    _reopened_resolutions(policy, c, severity, check)
+    # The first target, met by the first resolution; each reopening sets it again. The time
+    # paused for the customer's information moves the round it was paused in.
+    first_round_end = first(Event.reopened) or horizon
+    check(RESOLUTION, add_business_time(
+        policy.calendar, business_deadline(policy.calendar, c.received_at,
+                                           policy.resolution.target(severity)),
+        paused_business_time(policy, c, first_round_end)),
+        first(Event.resolved) or c.resolved_at)
+    _reopened_resolutions(policy, c, severity, horizon, check)
     _agreement_waits(policy, c, check)
     _final_response_clocks(policy, c, check)
 
     # Every breach above escalates (at level 1, or 2 once there); so does a high severity.
     raised = [at for at, name in replay.breaches if name not in TO_LEVEL_TWO]
     straight_to_two = [at for at, name in replay.breaches if name in TO_LEVEL_TWO]
-    if severity <= policy.escalation.at_intake_for_severity_up_to:
+    threshold = policy.escalation.at_intake_for_severity_up_to
+    at_intake = severity_level(c, policy.severity) if changes else severity
+    if at_intake <= threshold:
         raised.append(c.received_at)
+    level = at_intake
+    for at, new in changes:  # a move into the severities that escalate at intake
+        if new <= threshold < level:
+            raised.append(at)
+        level = new
     independent = [e.at for e in c.events if e.event == Event.escalated and _independent(e.reason or "")]
     level_two_at = _escalation_chain(policy, c, supervisors, horizon,
                                      min(raised + independent, default=None), replay)
@@ -203,15 +264,20 @@ def replay_complaint(policy: SlaPolicy, c: PastComplaint, supervisors: dict[str,
 
 
 def _reopened_resolutions(policy: SlaPolicy, c: PastComplaint, severity: int,
+                          horizon: datetime,
                           check: Callable[[str, datetime, datetime | None], None]) -> None:
-    """Each reopening sets the resolution target again, from its instant."""
+    """Each reopening sets the resolution target again, from its instant, moved by the time
+    paused for the customer's information before the next reopening."""
     for i, e in enumerate(c.events):
         if e.event != Event.reopened:
             continue
-        again = next((later.at for later in c.events[i + 1:] if later.event == Event.resolved),
-                     None)
-        check(RESOLUTION, add_business_time(policy.calendar, e.at,
-                                            policy.resolution.target(severity)), again)
+        later = c.events[i + 1:]
+        again = next((x.at for x in later if x.event == Event.resolved), None)
+        round_end = next((x.at for x in later if x.event == Event.reopened), horizon)
+        check(RESOLUTION, add_business_time(
+            policy.calendar, business_deadline(policy.calendar, e.at,
+                                               policy.resolution.target(severity)),
+            paused_business_time(policy, c, round_end, start=e.at)), again)
 
 
 def _handoff_clocks(policy: SlaPolicy, c: PastComplaint, end: datetime,
@@ -299,9 +365,9 @@ def _update_clock(policy: SlaPolicy, c: PastComplaint, horizon: datetime, replay
         if e.at >= horizon:
             break
         falls_due_before(e.at)
-        if e.event in MESSAGES_TO_CUSTOMER:
+        if e.event in MESSAGES_TO_CUSTOMER or e.event == Event.information_requested:
             due, breached = e.at + every, False
-            if e.event == Event.solution_proposed:
+            if e.event in (Event.solution_proposed, Event.information_requested):
                 paused_with = every
         elif e.event == Event.update_clock_resumed and paused_with is not None:
             due, paused_with, breached = e.at + paused_with, None, False

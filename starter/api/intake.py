@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from settings.tracing import tag_current_span
 from starter.api.bodies import strict_body
 from starter.api.deps import AppSettings, Caller, Temporal
-from starter.api.errors import FieldProblem, invalid, responses
+from starter.api.errors import ApiError, FieldProblem, in_time, invalid, responses
 from starter.intake import submit
 from workflows.models import ComplaintIntake
 
@@ -24,6 +24,8 @@ router = APIRouter(tags=["intake"])
 # a date decades away would breach everything at once (or overflow the calendar).
 RECEIVED_WITHIN_PAST = timedelta(days=30)
 RECEIVED_CLOCK_SKEW = timedelta(minutes=5)
+# Seconds a caller is asked to wait when intake is full (`API_MAX_PENDING_INTAKES`).
+INTAKE_RETRY_AFTER = 5
 # Intake fields that are one line: the subject goes into email headers.
 SINGLE_LINE = frozenset({("subject",), ("external_ref",), ("customer", "id"),
                          ("customer", "name"), ("customer", "phone"), ("order_id",)})
@@ -51,7 +53,17 @@ async def submit_complaint(intake: ComplaintIntake, principal: Caller, request: 
                                              strict_body(ComplaintIntake, SINGLE_LINE)],
                            client: Temporal, settings: AppSettings) -> JSONResponse:
     _check_received_at(strict)
-    result = await submit(client, strict, settings.task_queue)
+    pending = getattr(request.app.state, "pending_intakes", 0)
+    if pending >= settings.api_max_pending_intakes:
+        # Temporal is slow: the caller waits outside rather than piling up here (a retry
+        # with the same external_ref is the same complaint, never a second one).
+        raise ApiError(503, "unavailable", f"{pending} complaints are being submitted already; "
+                       "try again shortly", headers={"Retry-After": str(INTAKE_RETRY_AFTER)})
+    request.app.state.pending_intakes = pending + 1
+    try:
+        result = await in_time(submit(client, strict, settings.task_queue), "submitting")
+    finally:
+        request.app.state.pending_intakes -= 1
     tag_current_span(result.crn)
     url = str(request.url_for("complaint_status", crn=result.crn).path)
     log.info("%s submitted %s (%s)", principal.key_id, result.crn,

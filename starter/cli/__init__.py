@@ -4,7 +4,9 @@
     complaints seed FILE               roster, customers, orders
     complaints submit FILE|-           a ComplaintIntake JSON; prints the CRN
     complaints status CRN [--json]     a readable view: deadlines, waiting for, refund, timeline
-    complaints list [--status ...] [--json]   the same filters as GET /complaints
+    complaints list [--status ...] [--json|--format csv]   the same filters as GET /complaints
+    complaints messages CRN [--json]   the conversation: emails both ways, internal notes
+    complaints replies list|add|remove the canned replies (kept by the head of customer success)
     complaints <action> CRN --actor ID [fields...] | --json FILE|-
     complaints refund-decision CRN --actor ID --approve|--reject --amount A [--note N]
     complaints report weekly|monthly|quarterly|half-year [--period P] [--out FILE] [--format csv]
@@ -13,19 +15,25 @@
     complaints erase CUSTOMER_ID [--yes] [--by WHO] [--withdraw-open]
                                        a customer's personal data removed on request
                                        (--withdraw-open: their open complaints withdrawn first)
+    complaints export customer CUSTOMER_ID [--out FILE] [--by WHO]
+                                       a customer's data on request: one zip archive
     complaints serve                   the HTTP API (docs at /docs)
     complaints keys create|revoke|list API keys
     complaints staff set-password ID   a console password (read from standard input)
     complaints mail-gateway            the SMTP server customers write to (SUPPORT_ADDRESS)
     complaints inbound list [--failed] inbound email and what became of it
     complaints suspended list|release ID|reject ID   mail held aside (spam, DMARC, rate)
+    complaints webhooks add|list|remove|enable|test|deliveries|redeliver
+                                       subscriptions to the product's events (signed,
+                                       retried for three days; docs/integrations.md)
 
 Every action subcommand is built from its payload model: fields become kebab-case
 flags, booleans `--x/--no-x`, lists a repeated flag, nested objects flattened,
 plan steps `--step kind:description[:amount]`. A refused action exits 1 with a
 one-line reason; bad input exits 2.
 
-Each area is a module of this package (admin, complaints, actions, reports, keys, staff, mail, erase),
+Each area is a module of this package (admin, complaints, actions, reports, keys, staff, mail, erase,
+export),
 and each calls the operations the HTTP API calls too (starter/operations.py).
 """
 
@@ -45,7 +53,9 @@ from settings.codec import EncryptionKeyError
 from starter.cli.actions import ACTIONS, add_action_commands
 from starter.cli.admin import add_admin_commands, add_serve_command
 from starter.cli.complaints import add_complaint_commands
+from starter.cli.desk import add_desk_commands
 from starter.cli.erase import add_erase_command
+from starter.cli.export import add_export_command
 from starter.cli.keys import add_key_commands
 from starter.cli.mail import add_mail_commands
 from starter.cli.rekey import add_rekey_command
@@ -53,6 +63,7 @@ from starter.cli.reports import add_report_commands
 from starter.cli.staff import add_staff_commands
 from starter.cli.usage import UsageError
 from starter.cli.views import format_state
+from starter.cli.webhooks import add_webhook_commands
 from starter.operations import ActionRefused, ComplaintNotFound, ComplaintUnreadable
 from workflows import refusals
 from workflows.policy import PolicyError
@@ -87,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_admin_commands(sub)
     add_complaint_commands(sub)
+    add_desk_commands(sub)
     add_action_commands(sub)
     add_report_commands(sub)
     add_serve_command(sub)
@@ -94,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_staff_commands(sub)
     add_mail_commands(sub)
     add_erase_command(sub)
+    add_export_command(sub)
     add_rekey_command(sub)
+    add_webhook_commands(sub)
     return parser
 
 

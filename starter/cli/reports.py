@@ -22,10 +22,12 @@ from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 
 from database.pool import connection
+from database.records import staff_by_id
 from reporting.rendering import ReportRenderer, build_report, metrics_csv
 from settings import Settings, connect
 from starter.cli.usage import UsageError
 from starter.operations import ActionRefused
+from starter.policy_apply import apply_policy
 from starter.policy_review import describe_policy, format_simulation, policy_changes, what_if
 from workflows.policy import SlaPolicy, load_policy
 from workflows.report import (
@@ -63,6 +65,17 @@ def add_report_commands(sub: argparse._SubParsersAction) -> None:
     simulate.add_argument("--since", type=date.fromisoformat, metavar="YYYY-MM-DD",
                           help="only complaints received since this day (default: all)")
     simulate.set_defaults(func=cmd_policy_simulate)
+    apply = actions.add_parser(
+        "apply", help="move the open complaints to a policy file (--dry-run: what would move)")
+    apply.add_argument("file")
+    apply.add_argument("--actor", required=True,
+                       help="your roster id (the head of customer success)")
+    apply.add_argument("--dry-run", action="store_true",
+                       help="only say which deadlines would move, and which would breach at "
+                            "once; nothing is sent")
+    apply.add_argument("--only", action="append", metavar="CRN", default=None,
+                       help="only these complaints (repeatable): try one first")
+    apply.set_defaults(func=cmd_policy_apply)
 
 
 # --- report -------------------------------------------------------------------------
@@ -139,3 +152,16 @@ async def cmd_policy_simulate(args: argparse.Namespace, settings: Settings) -> N
         return
     print(format_simulation(result, args.since,
                             (settings.policy_path or "built-in default", args.file)))
+
+
+# --- policy apply -----------------------------------------------------------------------
+
+
+async def cmd_policy_apply(args: argparse.Namespace, settings: Settings) -> None:
+    policy = load_policy(args.file)  # PolicyError: exit 1 naming the file and the key
+    async with connection(settings.database_url) as conn:
+        member = await staff_by_id(conn, args.actor)
+    client = await connect(settings)
+    result = await apply_policy(client, policy, member, args.actor, dry_run=args.dry_run,
+                                crns=args.only)
+    print("\n".join(result.lines()))

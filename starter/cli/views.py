@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from starter.listing import ComplaintSummary
+from workflows.complaint import presentation as ui
 from workflows.complaint.presentation import closed_as, reopened_on
 from workflows.models import ComplaintState, Deadline, RefundStatus
 
@@ -77,6 +78,8 @@ def deadline_state(d: Deadline, now: datetime) -> tuple[str, str, str]:
         return "met", f"{span(d.due_at - d.met_at)} to spare", "green"
     if d.superseded:
         return "no longer applies", "-", "dim"
+    if d.paused_since is not None and not d.breached:
+        return "PAUSED", f"since {when(d.paused_since)}", "yellow"
     if d.breached:
         return "BREACHED", f"overdue by {span(now - d.due_at)}", "bold red"
     if now >= d.due_at:  # the workflow marks the breach in a moment
@@ -121,6 +124,11 @@ def render_state(s: ComplaintState, now: datetime | None = None) -> RenderableTy
     if s.csat_score is not None:
         facts.add_row("Satisfaction", f"{s.csat_score}/5")
     parts.append(facts)
+
+    changed = ui.changes(s)
+    if changed:
+        parts.append(Text("\nChanged under way:", style="bold"))
+        parts += [Text(f"  • {c}") for c in changed]
 
     parts.append(Text("\nWaiting for:", style="bold"))
     if s.waiting_for:

@@ -10,6 +10,7 @@ validator still decides when the form comes back, and a refused action changes n
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +23,7 @@ from workflows.complaint import rules
 from workflows.complaint.rules import ActionFacts
 from workflows.events import Event
 from workflows.models import (
+    Category,
     ComplaintState,
     DismissalReason,
     FinalOutcome,
@@ -114,6 +116,12 @@ LAYOUTS: dict[str, dict[str, Any]] = {
         Field("comment", "Comment", required=False))},
     "escalate": {"fields": (Field("reason", "Reason for escalating"),)},
     "reassign": {"fields": (Field("owner", "New owner", "select"),)},
+    "add_note": {"fields": (
+        Field("text", "Note for colleagues", hint="Staff only: never emailed to the customer, "
+                                                  "never on their status page"),
+        Field("mentions", "Mention (roster ids)", "text", False,
+              hint="Separated by commas or spaces; @id in the note works too. Each is emailed "
+                   "a link to the complaint"))},
     "issue_final_response": {"fields": (
         Field("outcome", "Outcome", "select", True, (
             ("upheld", "Upheld"), ("partly_upheld", "Partly upheld"),
@@ -143,6 +151,22 @@ LAYOUTS: dict[str, dict[str, Any]] = {
                                      "deadline from now; the owner and the team lead are "
                                      "told"),),
                "intro": "A resolved or closed complaint taken up again, until archived."},
+    "retriage": {"fields": (
+        Field("severity", "New severity", "select", True, (
+            ("1", "1: outage for all or many users"), ("2", "2: a single client"),
+            ("3", "3: partial"), ("4", "4: minor"))),
+        Field("category", "New category (optional)", "select", False,
+              (("", "unchanged"), *((c.value, c.value.replace("_", " ")) for c in Category))),
+        Field("reason", "Why")),
+        "intro": "The resolution deadline is recomputed from intake; a target already past "
+                 "breaches at once, and severity 1 or 2 escalates to a team lead."},
+    "request_information": {"fields": (
+        Field("message", "What you need from the customer",
+              hint="Emailed with a reply link; the resolution and update clocks pause until "
+                   "they answer (at most the policy's information wait)"),)},
+    "resume": {"fields": (Field("reason", "Why the clocks run again"),),
+               "intro": "The clocks paused for the customer's information run again; the "
+                        "deadlines move by the business time they were paused."},
 }
 
 
@@ -164,7 +188,7 @@ def _default_fields(model: type[BaseModel]) -> tuple[Field, ...]:
 
 
 # Optional fields whose empty answer means "none" (not an empty text).
-NONE_WHEN_EMPTY = frozenset({"redress", "duplicate_of"})
+NONE_WHEN_EMPTY = frozenset({"redress", "duplicate_of", "category"})
 
 
 def _form(action: Action) -> ActionForm:
@@ -196,6 +220,9 @@ def payload(update: str, form: Mapping[str, Any], actor: str) -> dict[str, Any]:
         for f in spec.fields:
             if f.kind == "checkbox":
                 data[f.name] = _checked(form, f.name)
+            elif f.name == "mentions":
+                data[f.name] = [i.lstrip("@") for i in re.split(r"[\s,]+", _text(form, f.name))
+                                if i.lstrip("@")]
             elif f.name in ("process_failures", "corrective_actions"):
                 data[f.name] = _lines(form, f.name)
             elif f.name == "agrees":
@@ -235,6 +262,8 @@ def _probe(update: str, actor: str, s: ComplaintState) -> Any:
         "decide_refund": {"approved": True, "amount": s.refund.amount or Decimal(0)},
         "issue_final_response": {"outcome": FinalOutcome.upheld, "message": "(probe)"},
         "dismiss": {"reason": DismissalReason.spam},
+        "add_note": {"text": "(probe)", "mentions": []},
+        "retriage": {"severity": 1 if s.severity != 1 else 2},
     }
     return model.model_construct(**base, **probes.get(update, {}))
 

@@ -15,10 +15,11 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from database.records import headlines
+from reporting.spreadsheet import CSV_MEDIA_TYPE
 from starter.console.auth import SignedIn
 from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.views import iso, queue_line
-from starter.listing import ListFilters, most_urgent
+from starter.listing import ListFilters, list_csv, most_urgent
 from workflows import search_attributes as sa
 from workflows.models import Phase, Role, Status
 from workflows.permissions import SUPERVISORS
@@ -62,16 +63,31 @@ def _filters(request: Request) -> ListFilters:
         raise ConsoleError(422, f"These filters cannot be used: {problems}") from None
 
 
-@router.get(f"{PREFIX}/")
-async def queue_page(request: Request, session: SignedIn) -> Response:
+async def _queue(request: Request, member: StaffMember):
     c = console(request)
     filters = _filters(request)
     query = filters.query()
-    mine = scope(session.member)
+    mine = scope(member)
     if mine:
         query = f"{query} AND {mine}"
     items = await answered(most_urgent(c.client, query), "Temporal visibility")
     heads = await headlines(c.pool, [s.crn for s in items])
+    return filters, mine, items, heads
+
+
+@router.get(f"{PREFIX}/queue.csv")
+async def queue_csv(request: Request, session: SignedIn) -> Response:
+    """The queue as it is on the page (its filters, the person's scope), as CSV."""
+    _, _, items, heads = await _queue(request, session.member)
+    text = list_csv(items, {crn: (h.subject, h.customer_name) for crn, h in heads.items()})
+    return Response(text, media_type=CSV_MEDIA_TYPE, headers={
+        "Content-Disposition": 'attachment; filename="queue.csv"'})
+
+
+@router.get(f"{PREFIX}/")
+async def queue_page(request: Request, session: SignedIn) -> Response:
+    c = console(request)
+    filters, mine, items, heads = await _queue(request, session.member)
     cal = c.policy.calendar
     lines = [queue_line(s, heads[s.crn].subject if s.crn in heads else None,
                         heads[s.crn].customer_name if s.crn in heads else None, cal)
@@ -79,4 +95,4 @@ async def queue_page(request: Request, session: SignedIn) -> Response:
     return render(request, "queue.html.j2", member=session.member, csrf=session.csrf_token,
                   lines=lines, filters=filters, statuses=[s.value for s in Status],
                   phases=[p.value for p in Phase], everything=mine is None, iso=iso,
-                  timezone=cal.timezone)
+                  timezone=cal.timezone, csv_query=request.url.query)

@@ -57,6 +57,8 @@ def countdown(d: Deadline, severity: int, cal: CalendarPolicy,
         state = "met late" if d.breached else "met"
     elif d.breached:
         state = "breached"
+    elif d.paused_since is not None:  # waiting for the customer's information
+        state = "paused"
     else:
         state = "open"
     windows: list[list[str]] = []
@@ -65,7 +67,10 @@ def countdown(d: Deadline, severity: int, cal: CalendarPolicy,
                    calendar.business_windows(cal, now, d.due_at)[:MAX_WINDOWS]]
     return Countdown(
         what=ui.what_is_due(d.name, severity), due_at=d.due_at,
-        due_local=ui.local(d.due_at, cal), state=state,
+        due_local=(f"paused since {ui.local(d.paused_since, cal)}, waiting for the customer's "
+                   f"information (due {ui.local(d.due_at, cal)} before the pause)"
+                   if state == "paused" and d.paused_since else ui.local(d.due_at, cal)),
+        state=state,
         warn_at=d.warn_at or d.due_at - DUE_SOON, business=business,
         windows=json.dumps(windows), met_at_local=ui.local(d.met_at, cal) if d.met_at else None)
 
@@ -73,7 +78,7 @@ def countdown(d: Deadline, severity: int, cal: CalendarPolicy,
 def paused_update_clock(s: ComplaintState, cal: CalendarPolicy) -> Countdown | None:
     """While the customer considers a proposal the customer-update clock waits (it has no
     running period then): shown as paused, since the pause."""
-    if s.status != Status.awaiting_customer:
+    if s.status != Status.awaiting_customer and s.paused is None:
         return None
     since = next((e.at for e in reversed(s.timeline) if e.event == Event.update_clock_paused),
                  None)

@@ -14,8 +14,11 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import calendar
+    from workflows.complaint.presentation import sla_summary
     from workflows.messages import ClearText, UpdateClockState
     from workflows.models import Deadline
+    from workflows.policy import CalendarPolicy
 
 ClockEvent = Callable[["SlaClock"], None]
 
@@ -45,6 +48,7 @@ class SlaClock:
         self.what = what  # in the support team's words: "phone contact"
         self._on_warning = on_warning
         self._on_breach = on_breach
+        self._moves = 0  # how often its due instant moved (a pause ended, a new policy)
 
     @property
     def name(self) -> str:
@@ -73,8 +77,44 @@ class SlaClock:
         self.deadline.superseded = True
         return True
 
+    # --- changes under way: paused for the customer, moved by a new policy ----------------
+
+    @property
+    def paused(self) -> bool:
+        return self.deadline.paused_since is not None
+
+    def pause(self, now: datetime) -> bool:
+        """Stop counting (its timer is cancelled) until `resume`. False if not running."""
+        if not self.open or self.paused:
+            return False
+        self.deadline.paused_since = now
+        return True
+
+    def resume(self, now: datetime, cal: CalendarPolicy) -> timedelta:
+        """Count again: the due instant (and a warning still to come) moves by exactly the
+        business time it was paused. Returns that time."""
+        d = self.deadline
+        if d.paused_since is None:
+            return timedelta(0)
+        paused = calendar.business_time_between(cal, d.paused_since, now)
+        d.paused_since = None
+        d.paused_for = (d.paused_for or timedelta(0)) + paused
+        self.move(calendar.add_business_time(cal, d.due_at, paused),
+                  calendar.add_business_time(cal, d.warn_at, paused)
+                  if d.warn_at is not None and d.warned_at is None else d.warn_at)
+        return paused
+
+    def move(self, due_at: datetime, warn_at: datetime | None) -> None:
+        """A new due instant (a pause ended, a new policy): the running timer is replaced."""
+        d = self.deadline
+        d.due_at, d.warn_at = due_at, warn_at
+        d.summary = sla_summary(self.what, due_at)
+        self._moves += 1
+
     async def run(self, until: Callable[[], bool] | None = None) -> None:
-        """Wait out the deadline; `until` ends the wait early (the clock that replaced it)."""
+        """Wait out the deadline; `until` ends the wait early (the clock that replaced it).
+        A pause stops the wait until it resumes; a move starts it again at the new instant
+        (a clock never paused or moved waits exactly as it always did)."""
         d = self.deadline
 
         def done() -> bool:
@@ -82,15 +122,27 @@ class SlaClock:
 
         if d.breached:  # carried over by continue-as-new after its breach: nothing left to do
             return
-        if (d.warn_at is not None and d.warned_at is None
-                and not await wait_until(done, d.warn_at, "Warning: " + d.summary)):
-            d.warned_at = workflow.now()
-            self._on_warning(self)
-        if not await wait_until(done, d.due_at, d.summary):
-            # breached_at is the instant it fell due; the timeline records when it was acted
-            # on (milliseconds later: a timer starts when the server records it).
-            d.breached, d.breached_at = True, d.due_at
-            self._on_breach(self)
+        while not done():
+            if self.paused:
+                await workflow.wait_condition(lambda: done() or not self.paused)
+                continue
+            moves = self._moves
+
+            def changed(moves: int = moves) -> bool:
+                return done() or self.paused or self._moves != moves
+
+            if d.warn_at is not None and d.warned_at is None:
+                if not await wait_until(changed, d.warn_at, "Warning: " + d.summary):
+                    d.warned_at = workflow.now()
+                    self._on_warning(self)
+                elif not done():
+                    continue  # paused or moved before its warning
+            if not await wait_until(changed, d.due_at, d.summary):
+                # breached_at is the instant it fell due; the timeline records when it was
+                # acted on (milliseconds later: a timer starts when the server records it).
+                d.breached, d.breached_at = True, d.due_at
+                self._on_breach(self)
+                return
 
 
 class CustomerUpdateClock:

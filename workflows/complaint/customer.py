@@ -77,6 +77,7 @@ class CustomerContact:
                           f"next customer update due {ui.clock(due)}", deadline=CUSTOMER_UPDATE)
 
     def stop_update_clock(self) -> None:
+        self.case.state.paused = None  # resolved or ended: nothing waits for the customer
         if self.update_clock is not None:
             self.update_clock.stop()
 

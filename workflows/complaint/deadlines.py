@@ -48,7 +48,7 @@ class Deadlines:
         """A new deadline on the record, its clock, and (`watch`) a watcher in the background."""
         what = ui.what_is_due(name, self.case.state.severity)
         d = Deadline(name=name, due_at=due_at, summary=ui.sla_summary(what, due_at),
-                     warn_at=warn_at)
+                     warn_at=warn_at, started_at=workflow.now())
         self.case.state.deadlines.append(d)
         clock = self.clock(d)
         if watch:

@@ -239,6 +239,7 @@ class Effects:
             acknowledged_at=ack.met_at if ack else None, resolved_at=s.resolved_at,
             closed_at=s.closed_at, archived_at=s.archived_at, csat_score=s.csat_score,
             outcome=s.outcome.value if s.outcome else None, duplicate_of=s.duplicate_of,
+            policy_version=s.policy_version, adopted_policy_version=s.adopted_policy_version,
         )
 
     # --- activities and email -------------------------------------------------------------
@@ -261,7 +262,8 @@ class Effects:
         if case.ended_early or case.archive_requested:
             return
         request = EmailRequest(crn=case.state.crn, kind=kind, to=to, template=template,
-                               context=ui.for_template(template, context), with_body=with_body)
+                               context=ui.for_template(template, context), with_body=with_body,
+                               language=case.state.language)
 
         async def send() -> None:
             try:
@@ -274,8 +276,11 @@ class Effects:
                 self.changed()
                 self._tell_owner_it_failed(kind, to)
                 return
-            held = " (held back: the hourly cap on automatic mail to this address)" \
-                if receipt.status == "suppressed" else ""
+            held = {"suppressed": " (held back: the hourly cap on automatic mail to this "
+                                  "address)",
+                    "coalesced": " (in the recipient's digest at the end of the window: "
+                                 "they were told of enough complaints already)",
+                    }.get(receipt.status, "")
             case.log(Event.email_sent, SYSTEM, f"{kind} to {', '.join(to)}{held}")
             self.changed()
             if then is not None:

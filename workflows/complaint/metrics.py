@@ -66,3 +66,24 @@ def escalated(level: int) -> None:
     workflow.metric_meter().create_counter(
         ESCALATIONS, "escalations raised or repeated, by level (1 team lead, 2 head of CS)").add(
         1, {"level": str(level)})
+
+
+RETRIAGED = "complaints_retriaged_total"
+CLOCKS_PAUSED = "complaints_clocks_paused_total"
+POLICY_CHANGED = "complaints_policy_changed_total"
+
+
+def retriaged(before: int, after: int) -> None:
+    workflow.metric_meter().create_counter(
+        RETRIAGED, "complaints re-triaged, by severity before and after").add(
+        1, {"from": str(before), "to": str(after)})
+
+
+def clocks_paused() -> None:
+    workflow.metric_meter().create_counter(
+        CLOCKS_PAUSED, "times the clocks paused for the customer's information").add(1)
+
+
+def policy_changed() -> None:
+    workflow.metric_meter().create_counter(
+        POLICY_CHANGED, "open complaints moved to a new policy").add(1)

@@ -18,6 +18,7 @@ from workflows.events import (
     CUSTOMER_UPDATE,
     ESCALATION,
     FINAL_RESPONSE,
+    INFORMATION_WAIT,
     KB_ARTICLE,
     LEVEL_NAMES,
     PERSONAL_ACK,
@@ -26,6 +27,7 @@ from workflows.events import (
     REGULATORY_FINAL_RESPONSE,
     RESOLUTION,
     RND_FIX,
+    Event,
     deadline_type,
     is_instance_of,
 )
@@ -59,6 +61,7 @@ _WHAT = {
     RND_FIX: "R&D's technical fix (team rnd)",
     KB_ARTICLE: "knowledge base article (team qa)",
     REGULATORY_FINAL_RESPONSE: "final response within the regulator's limit",
+    INFORMATION_WAIT: "the customer's information (the clocks are paused until then)",
 }
 
 
@@ -139,6 +142,9 @@ def waiting_for(s: ComplaintState, roster: Mapping[str, StaffMember]) -> list[st
         return []
     owner = name_of(roster, s.owner) if s.owner else "the owner"
     waiting: list[str] = []
+    if s.paused is not None:  # the clocks wait for it (pauses.py)
+        waiting.append(f"the customer's information, asked {clock(s.paused.since)} (the "
+                       "resolution and update clocks are paused)")
     if s.phase == Phase.triage:
         agent = roster.get(s.handling_agent or "")
         who = f"{agent.name} ({agent.id})" if agent else "an L1 agent"
@@ -176,11 +182,33 @@ def waiting_for(s: ComplaintState, roster: Mapping[str, StaffMember]) -> list[st
     return waiting
 
 
+def changes(s: ComplaintState) -> list[str]:
+    """What changed under way, plainly (`status`, the console, the Temporal UI): "severity
+    changed from 3 to 1 on ...", "waiting for the customer's information since ...",
+    "policy changed on ..."."""
+    lines = []
+    for e in s.timeline:
+        if e.event == Event.retriaged and e.before and e.after:
+            (sev_before, _, cat_before), (sev_after, _, cat_after) = (
+                e.before.removeprefix("severity ").partition(", "),
+                e.after.removeprefix("severity ").partition(", "))
+            line = f"severity changed from {sev_before} to {sev_after} on {clock(e.at)} by {e.actor}"
+            if cat_before != cat_after:
+                line += f" (category from {cat_before} to {cat_after})"
+            lines.append(line + (f": {e.reason}" if e.reason else ""))
+        elif e.event == Event.policy_changed:
+            lines.append(f"policy changed on {clock(e.at)} from {e.before} to {e.after}")
+    if s.paused is not None and s.resolved_at is None:
+        lines.append(f"waiting for the customer's information since {clock(s.paused.since)} "
+                     "(resolution and update clocks paused)")
+    return lines
+
+
 def next_deadline(s: ComplaintState, paused_update_clock: bool = False) -> Deadline | None:
     """The open deadline that falls due first; the customer-update clock's left out while
     it is paused for the customer (its due time moves when the customer answers)."""
     return min((d for d in s.deadlines if d.met_at is None and not d.superseded
-                and not d.breached
+                and not d.breached and d.paused_since is None
                 and not (paused_update_clock and deadline_type(d.name) == CUSTOMER_UPDATE)),
                key=lambda d: d.due_at, default=None)
 
@@ -226,6 +254,7 @@ def ui_details(s: ComplaintState) -> str:
     if due is not None:
         lines.append(f"Next deadline: {what_is_due(due.name, s.severity)} due {clock(due.due_at)}")
     lines += [f"Waiting for: {w}" for w in s.waiting_for]
+    lines += [f"Changed: {c}" for c in changes(s)]
     return "\n\n".join(lines)
 
 

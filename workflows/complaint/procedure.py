@@ -98,7 +98,7 @@ class Procedure:
         s = case.state
         case.policy = policy = await effects.call(
             PolicyActivities.snapshot_sla_policy, s.received_at, "Snapshot the SLA policy")
-        s.policy_name = policy.name
+        s.policy_name, s.policy_version = policy.name, policy.version
         ack = policy.acknowledgement
         # The acknowledgement clocks start before anything that waits on the database.
         self.deadlines.start(AUTOMATIC_ACK, s.received_at + ack.automatic_within)
@@ -175,9 +175,9 @@ class Procedure:
         context = {
             **case.mail_context(),
             "agent_name": agent.name if agent else "our Customer Care team",
-            "estimated_resolution": case.local(s.estimated_resolution_at),
-            "personal_within": format_duration(policy.acknowledgement.personal_within),
-            "update_every": format_duration(policy.communication.customer_update_every),
+            **case.when("estimated_resolution", s.estimated_resolution_at),
+            **case.duration("personal_within", policy.acknowledgement.personal_within),
+            **case.duration("update_every", policy.communication.customer_update_every),
         }
 
         async def sent(receipt: EmailReceipt) -> None:

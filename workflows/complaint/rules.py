@@ -8,6 +8,7 @@ are unit-tested without a server.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ from workflows.complaint.presentation import ACTIVE_PHASES, same_text
 from workflows.events import Event
 from workflows.models import (
     ActionPlan,
+    ClockResume,
     ComplaintOutcome,
     ComplaintState,
     CsatResponse,
@@ -29,9 +31,11 @@ from workflows.models import (
     FinalResponse,
     FixDeployed,
     FixStatus,
+    InformationRequest,
     InternalReview,
     KbArticleDone,
     KbArticleStatus,
+    Note,
     PersonalAcknowledgement,
     Phase,
     PhoneContact,
@@ -42,6 +46,7 @@ from workflows.models import (
     Rekey,
     Reopen,
     ResolutionConfirmation,
+    Retriage,
     Role,
     RootCauseAnalysis,
     SolutionProposal,
@@ -56,7 +61,7 @@ from workflows.permissions import (
     check_customer,
     is_customer_actor,
 )
-from workflows.policy import SlaPolicy
+from workflows.policy import PolicyAdoption, SlaPolicy
 from workflows.records import Order, StaffMember
 from workflows.refusals import (
     AlreadyDismissed,
@@ -288,6 +293,29 @@ def reassign(c: ActionFacts, request: Reassignment) -> None:
         raise AlreadyDone(f"{request.owner!r} already owns this complaint")
 
 
+# `@ana` in a note's text mentions ana; an address (jon@kite.example) mentions nobody.
+MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9](?:[\w.-]*[\w])?)")
+
+
+def mentioned(note: Note) -> list[str]:
+    """Who a note mentions: its `mentions`, then each `@id` in its text, once each."""
+    ids = [*note.mentions, *MENTION.findall(note.text)]
+    return list(dict.fromkeys(ids))
+
+
+def add_note(c: ActionFacts, note: Note) -> None:
+    """Any staff member, on a complaint that is not archived; every mention on the roster."""
+    registered(c)
+    check_actor("add_note", note.actor, dict(c.roster))
+    if c.state.status == Status.archived:
+        raise ComplaintClosed("the complaint is archived; it takes no more notes")
+    unknown = [i for i in mentioned(note) if i not in c.roster]
+    if unknown:
+        raise UnknownStaff(f"{', '.join(repr(i) for i in unknown)} "
+                           f"{'is' if len(unknown) == 1 else 'are'} not on the roster; "
+                           "mention a colleague by their roster id")
+
+
 def issue_final_response(c: ActionFacts, final: FinalResponse) -> None:
     """The owner's (or a supervisor's) final answer, once the internal review is in, before
     the complaint is resolved; `not_upheld` needs a team lead or the head of customer
@@ -395,3 +423,54 @@ def reopen(c: ActionFacts, request: Reopen, now: datetime | None = None) -> None
             raise PastReopening(
                 f"resolved on {s.resolved_at:%Y-%m-%d %H:%M} UTC, more than {window.days} days "
                 "ago: not reopened (a new complaint can follow it up)")
+
+
+# --- changes under way: re-triage, waiting on the customer, a new policy ------------------
+
+
+def retriage(c: ActionFacts, request: Retriage) -> None:
+    """The owner, a team lead or the head of customer success, from triage until resolved;
+    something must change."""
+    s = c.state
+    owner_or_role(c, "retriage", request.actor)
+    in_phase(c, "retriage", (Phase.triage, *ACTIVE_PHASES))
+    if s.resolved_at is not None:
+        raise WrongPhase("the complaint is resolved; its severity is what it was resolved at")
+    if request.severity == s.severity and request.category in (None, s.category):
+        raise AlreadyDone(f"the complaint is already severity {s.severity}"
+                          + (f", {s.category.value}" if s.category else ""))
+
+
+def request_information(c: ActionFacts, request: InformationRequest) -> None:
+    """The owner (a team lead stepping in), while it is active and not already waiting for
+    the customer; the customer must be reachable by email."""
+    owner_action(c, "request_information", request.actor, ACTIVE_PHASES)
+    customer_reachable(c)
+    if c.state.paused is not None:
+        raise AlreadyDone(f"the clocks are already paused for the customer's information "
+                          f"(since {c.state.paused.since:%Y-%m-%d %H:%M} UTC)")
+    if c.state.status == Status.awaiting_customer:
+        raise NotReady("a proposal is waiting for the customer's answer; its clock is paused "
+                       "already")
+
+
+def resume(c: ActionFacts, request: ClockResume) -> None:
+    owner_action(c, "resume", request.actor, ACTIVE_PHASES)
+    if c.state.paused is None:
+        raise NotReady("nothing is paused: the clocks are running")
+
+
+def adopt_policy(c: ActionFacts, adoption: PolicyAdoption) -> None:
+    """The head of customer success, on an open complaint; the same policy again changes
+    nothing."""
+    registered(c)
+    check_actor("adopt_policy", adoption.actor, dict(c.roster))
+    s = c.state
+    if s.resolved_at is not None or s.phase == Phase.closed or s.status == Status.archived:
+        raise ComplaintClosed(f"the complaint is {s.status.value}; a new policy is for open "
+                              "complaints")
+    if adoption.policy.version is None:
+        raise InvalidValue("the policy has no version: send the snapshot `complaints policy "
+                           "apply` makes")
+    if c.policy is not None and c.policy.version == adoption.policy.version:
+        raise AlreadyDone(f"the complaint already runs under {adoption.policy.version}")

@@ -18,6 +18,7 @@ so the call names the file:
 - `withdrawal.py`: withdrawn at the customer's request, in any phase; the run ends;
 - `reopening.py`: a resolved or closed complaint taken up again;
 - `handoffs.py`: the deadlines of the teams work is handed to (R&D's fix, QA's article);
+- `notes.py`: internal notes for colleagues (bodies in PostgreSQL), mentions emailed;
 - `rules.py`: who may do what when (the validators); `presentation.py`: how it reads.
 
 Handlers change state without awaiting (they stay `async def` because recorded histories
@@ -41,17 +42,22 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.final_response import FinalResponses
     from workflows.complaint.handoffs import Handoffs
     from workflows.complaint.money import Money, refund_decision_problem
+    from workflows.complaint.notes import Notes
     from workflows.complaint.ownership import Ownership
+    from workflows.complaint.pauses import Pauses
+    from workflows.complaint.policy_change import PolicyChanges
     from workflows.complaint.post_mortem import PostMortem
     from workflows.complaint.procedure import Procedure
     from workflows.complaint.reopening import Reopening
     from workflows.complaint.resolution import Resolution
+    from workflows.complaint.retriage import Retriages
     from workflows.complaint.rules import ActionFacts
     from workflows.complaint.withdrawal import Withdrawals
     from workflows.events import Event
     from workflows.messages import ComplaintStart
     from workflows.models import (
         ActionPlan,
+        ClockResume,
         ComplaintReceipt,
         ComplaintState,
         CsatResponse,
@@ -61,8 +67,10 @@ with workflow.unsafe.imports_passed_through():
         EscalationRequest,
         FinalResponse,
         FixDeployed,
+        InformationRequest,
         InternalReview,
         KbArticleDone,
+        Note,
         PersonalAcknowledgement,
         PhoneContact,
         Reassignment,
@@ -70,10 +78,12 @@ with workflow.unsafe.imports_passed_through():
         Rekey,
         Reopen,
         ResolutionConfirmation,
+        Retriage,
         RootCauseAnalysis,
         SolutionProposal,
         Withdrawal,
     )
+    from workflows.policy import PolicyAdoption, SlaPolicy
     from workflows.refusals import PastReopening
 
 
@@ -102,6 +112,11 @@ class ComplaintWorkflow:
         self.procedure = Procedure(case, effects, deadlines, escalation, customer, ownership,
                                    post_mortem, final_responses, reopening)
         self.withdrawals = Withdrawals(case, effects, deadlines, customer, money)
+        self.notes = Notes(case, effects)
+        # Changes under way: re-triage, waiting on the customer, a new policy.
+        self.retriages = Retriages(case, effects, deadlines, escalation)
+        self.pauses = Pauses(case, effects, deadlines, escalation, customer)
+        self.policy_changes = PolicyChanges(case, effects, deadlines, customer)
 
     @workflow.run
     async def run(self, start: ComplaintStart) -> ComplaintReceipt:
@@ -180,6 +195,7 @@ class ComplaintWorkflow:
     @workflow.update
     async def record_customer_response(self, reply: CustomerResponse) -> ComplaintReceipt:
         self.resolution.record_customer_response(reply)
+        self.pauses.customer_answered(reply)  # the clocks waiting for it run again
         return self.effects.receipt()
 
     @record_customer_response.validator
@@ -276,6 +292,18 @@ class ComplaintWorkflow:
     def _check_reassign(self, request: Reassignment) -> None:
         rules.reassign(self._facts(), request)
 
+    # --- any phase: an internal note -----------------------------------------------------
+
+    @workflow.update
+    async def add_note(self, note: Note) -> ComplaintReceipt:
+        """A note for colleagues (its body in PostgreSQL); whoever it mentions is emailed."""
+        await self.notes.add(note)
+        return self.effects.receipt()
+
+    @add_note.validator
+    def _check_note(self, note: Note) -> None:
+        rules.add_note(self._facts(), note)
+
     # --- any open phase: withdrawn at the customer's request ---------------------------------
 
     @workflow.update
@@ -351,8 +379,56 @@ class ComplaintWorkflow:
     def _check_rekey(self, request: Rekey) -> None:
         rules.rekey(self._facts(), request)
 
+    # --- changes under way: re-triage, waiting on the customer, a new policy -----------------
+
+    @workflow.update
+    def retriage(self, request: Retriage) -> ComplaintReceipt:
+        """A new severity (and category): the resolution deadline recomputed from intake."""
+        self.retriages.retriage(request)
+        return self.effects.receipt()
+
+    @retriage.validator
+    def _check_retriage(self, request: Retriage) -> None:
+        rules.retriage(self._facts(), request)
+
+    @workflow.update
+    def request_information(self, request: InformationRequest) -> ComplaintReceipt:
+        """Emailed to the customer; the resolution and update clocks pause for the answer."""
+        self.pauses.request(request)
+        return self.effects.receipt()
+
+    @request_information.validator
+    def _check_request_information(self, request: InformationRequest) -> None:
+        rules.request_information(self._facts(), request)
+
+    @workflow.update
+    def resume(self, request: ClockResume) -> ComplaintReceipt:
+        """The clocks paused for the customer's information run again."""
+        self.pauses.resume(request)
+        return self.effects.receipt()
+
+    @resume.validator
+    def _check_resume(self, request: ClockResume) -> None:
+        rules.resume(self._facts(), request)
+
+    @workflow.update
+    def adopt_policy(self, adoption: PolicyAdoption) -> ComplaintReceipt:
+        """A new policy for this open complaint: its open deadlines recomputed under it."""
+        self.policy_changes.adopt(adoption)
+        return self.effects.receipt()
+
+    @adopt_policy.validator
+    def _check_adopt_policy(self, adoption: PolicyAdoption) -> None:
+        rules.adopt_policy(self._facts(), adoption)
+
     # --- query ------------------------------------------------------------------------------
 
     @workflow.query
     def status(self) -> ComplaintState:
         return self.case.state
+
+    @workflow.query
+    def policy(self) -> SlaPolicy | None:
+        """The policy snapshot the complaint runs under (None while it registers): what
+        `complaints policy apply --dry-run` plans a new policy against."""
+        return self.case.policy
