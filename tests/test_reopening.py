@@ -29,7 +29,7 @@ from workflows import calendar
 from workflows import models as m
 from workflows.events import RESOLUTION, Event
 from workflows.models import ComplaintState, Phase, Status, complaint_reference
-from workflows.policy import SlaPolicy, snapshot_policy
+from workflows.policy import PolicyAdoption, SlaPolicy, load_policy, snapshot_policy
 from workflows.refusals import AlreadyWithdrawn
 
 channel = mail_channel.channel  # the fixture: the gateway, the worker and the pages
@@ -167,15 +167,21 @@ async def test_a_reply_on_day_31_starts_a_linked_complaint_and_the_old_one_stays
     await skip_to(stack, c.resolved_at + timedelta(days=31))
     before = await stack.status(c.crn)
 
-    reply = reply_to(c.ack, "The totals are wrong again.")  # type: ignore[arg-type]
+    # Written in German this time (Content-Language): the new complaint, and the email
+    # that names it, are in German.
+    reply = reply_to(c.ack, "Die Summen sind wieder falsch.",  # type: ignore[arg-type]
+                     Content_Language="de")
     assert await channel.deliver(reply) == "new_complaint"
     new_crn = complaint_reference("email", reply["Message-ID"])
     new = await stack.until(new_crn, lambda s: s.recurrent_of is not None)
-    assert new.recurrent_of == c.crn and new.retention_risk
+    assert new.recurrent_of == c.crn and new.retention_risk and new.language == "de"
     assert last(new, Event.marked_recurrent).detail.startswith(
         f"the customer wrote again about {c.crn}")
     told = await stack.mail_for(new_crn, "follow_up_started")
     assert new_crn in told["Subject"] and c.crn in text_of(told)
+    assert told["Subject"].startswith(f"[{new_crn}] Ihre neue Vorgangsnummer: ")
+    assert f"Ihre neue Vorgangsnummer ist {new_crn}." in text_of(told)
+    assert "Thank you" not in text_of(told)
     row = (await stack.rows("SELECT outcome, crn, detail FROM inbound_messages "
                             "WHERE message_id = $1", reply["Message-ID"]))[0]
     assert (row["outcome"], row["crn"]) == ("new_complaint", new_crn)
@@ -306,3 +312,118 @@ async def test_the_customer_reopens_from_the_status_page(channel: Channel):
         shown = await http.get(channel.link(c.ack, "status"))  # type: ignore[arg-type]
         assert "We reopened your complaint on" in shown.text
         assert "Reopen this complaint" not in shown.text
+        # The same pages in German (the browser asks for it; the complaint has no language).
+        german = {"Accept-Language": "de"}
+        shown = await http.get(channel.link(c.ack, "status"),  # type: ignore[arg-type]
+                               headers=german)
+        assert "Wir haben Ihre Beschwerde am " in shown.text and " wieder eröffnet." in shown.text
+        used = await http.get(link.group(1), headers=german)  # reopened now: nothing to reopen
+        assert "Nichts wieder zu eröffnen" in used.text
+
+
+async def test_the_reopen_page_in_german(channel: Channel):
+    c = await closed_by_email(channel)
+    german = {"Accept-Language": "de"}
+    async with httpx.AsyncClient() as http:
+        status = await http.get(channel.link(c.ack, "status"),  # type: ignore[arg-type]
+                                headers=german)
+        assert "Diese Beschwerde wieder eröffnen" in status.text
+        assert "Reopen this complaint" not in status.text
+        link = re.search(r'href="([^"]+/c/reopen/[^"]+)"', status.text)
+        assert link is not None
+        page = await http.get(link.group(1), headers=german)
+        assert page.status_code == 200 and "Ist noch etwas nicht in Ordnung?" in page.text
+        assert "Meine Beschwerde wieder eröffnen" in page.text
+        empty = await http.post(link.group(1), data={"comment": ""}, headers=german)
+        assert empty.status_code == 422
+        assert "Bitte schildern Sie uns, was noch nicht in Ordnung ist." in empty.text
+        done = await http.post(link.group(1), data={"comment": "Die Summen sind falsch."},
+                               headers=german)
+        assert done.status_code == 200 and "Ihre Beschwerde ist wieder eröffnet" in done.text
+    assert (await channel.stack.until(c.crn, lambda s: s.reopens == 1)).reopens == 1
+
+
+# --- beside the changes under way: re-triage and a new policy ----------------------------------
+
+
+async def test_a_reopened_complaint_retriaged_and_moved_to_a_new_policy_counts_from_its_reopening(
+        stack: ComplaintStack):
+    """Each new resolution clock takes the next free name (a re-triage's, a reopening's, a
+    re-triage's again); after a reopening, re-triage and adopt_policy measure the target from
+    the reopening, not from intake (long past: it would breach at once)."""
+    async with stack.worker():
+        crn = await to_owner(stack)
+        state = await stack.status(crn)
+        owner = state.owner
+        assert owner is not None
+        first = 4 if state.severity != 4 else 3  # both 5d: no escalation
+        await stack.act(crn, "retriage", m.Retriage(actor=owner, severity=first,
+                                                    reason="only one report is affected"))
+        await plan_agreed(stack, crn, owner, fix=False)
+        await signed_off_and_reviewed(stack, crn, owner)
+        await stack.until(crn, lambda s: s.status == Status.closed)
+        await skip_to(stack, await stack.env.get_current_time() + timedelta(days=3))
+        await stack.act(crn, "reopen", m.Reopen(actor="tom", reason="The fix did not hold"))
+        state = await stack.status(crn)
+        reopened_at = state.reopened_at
+        assert reopened_at is not None
+        cal = policy_of(stack, state).calendar
+        third = state.deadline(f"{RESOLUTION}_3")
+        assert third is not None and third.started_at == reopened_at
+        assert third.due_at == calendar.business_deadline(cal, reopened_at, "5d")
+
+        # Re-triaged to severity 2 now: 24 business hours from the reopening.
+        await stack.act(crn, "retriage", m.Retriage(actor=owner, severity=2,
+                                                    reason="the whole team is blocked again"))
+        state = await stack.status(crn)
+        names = [d.name for d in state.deadlines if d.name.startswith(RESOLUTION)]
+        assert names == [RESOLUTION, f"{RESOLUTION}_2", f"{RESOLUTION}_3", f"{RESOLUTION}_4"]
+        third, fourth = state.deadline(f"{RESOLUTION}_3"), state.deadline(f"{RESOLUTION}_4")
+        assert third is not None and third.superseded
+        assert fourth is not None and not fourth.breached and fourth.met_at is None
+        assert fourth.due_at == calendar.business_deadline(cal, reopened_at, "24h")
+        assert state.estimated_resolution_at == fourth.due_at and not state.sla_breached
+
+        # A new policy (severity 2 in 16h): the open resolution clock from the reopening.
+        stricter = stack.policy.model_copy(update={
+            "name": "stricter",
+            "resolution": stack.policy.resolution.model_copy(update={"sev2": "16h"})})
+        await stack.act(crn, "adopt_policy", PolicyAdoption(
+            actor="helen", policy=snapshot_policy(stricter, state.received_at)))
+        state = await stack.status(crn)
+        fourth = state.deadline(f"{RESOLUTION}_4")
+        assert fourth is not None and not fourth.breached
+        assert fourth.due_at == calendar.business_deadline(cal, reopened_at, "16h")
+        assert not [e.deadline for e in state.timeline if e.event == Event.deadline_breached
+                    and (e.deadline or "").startswith(RESOLUTION)]
+
+
+def test_the_what_if_moves_each_resolution_round_by_the_time_paused_in_it():
+    from tests.scenarios import at
+    from workflows.models import Impact
+    from workflows.whatif import LoggedEvent, PastComplaint, replay_complaint
+
+    policy = snapshot_policy(load_policy(), at(2, 9))
+    # Received Monday 2 March 09:00 at severity 3 (5 business days): resolved Friday 6th
+    # 12:00 (in time). Reopened Monday 9th 09:00: due Friday 13th 17:00 plus the 4 business
+    # hours paused on Tuesday 10th 09:00-13:00, so Monday 16th 13:00 (business day 9:00-17:00).
+    events = (
+        LoggedEvent(at(2, 9), "received"),
+        LoggedEvent(at(6, 12), "resolved", actor="sam"),
+        LoggedEvent(at(9, 9), "reopened", actor="tom"),
+        LoggedEvent(at(10, 9), "clocks_paused", actor="sam"),
+        LoggedEvent(at(10, 13), "clocks_resumed", actor="customer:c"),
+    )
+    in_time = PastComplaint("CRN-R1", at(2, 9), Impact.partial, None, at(16, 12),
+                            (*events, LoggedEvent(at(16, 12), "resolved", actor="sam")))
+    late = PastComplaint("CRN-R2", at(2, 9), Impact.partial, None, at(16, 14),
+                         (*events, LoggedEvent(at(16, 14), "resolved", actor="sam")))
+    assert all(name != RESOLUTION for _, name in
+               replay_complaint(policy, in_time, {}, at(30, 9)).breaches)
+    due = calendar.add_business_time(
+        policy.calendar, calendar.business_deadline(policy.calendar, at(9, 9), "5d"),
+        timedelta(hours=4))
+    assert (due, RESOLUTION) in replay_complaint(policy, late, {}, at(30, 9)).breaches
+    # The pause in the second round does not move the first round's target.
+    assert all(name != RESOLUTION or t > at(9, 9) for t, name in
+               replay_complaint(policy, late, {}, at(30, 9)).breaches)
