@@ -250,6 +250,7 @@ ACTIONS: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
                               "reason": "Every customer is affected"}),
     "request-information": (m.InformationRequest, {**ACTOR, "message": "Which file?"}),
     "resume": (m.ClockResume, {**ACTOR, "reason": "Found it in the ticket"}),
+    "add-note": (m.Note, {**ACTOR, "text": "Called them back, @tom", "mentions": ["tom"]}),
 }
 assert set(ACTIONS) - {"refund-decision"} == set(cli.ACTIONS), "an action without a bad-input test"
 
@@ -276,6 +277,8 @@ def field_breaks(model: type[BaseModel], prefix: Loc = ()) -> tuple[list[Loc], l
             values.update(sub[2])
         elif name in ("process_failures", "corrective_actions"):
             values[path] = st.one_of(st.just([]), bad_name().map(lambda v: [v]))
+        elif name == "mentions":  # none is fine; a mention that is not a roster id is not
+            values[path] = bad_name().map(lambda v: [v])
         elif name == "kind":
             values[path] = bad_enum(m.StepKind)
         elif isinstance(hint, type) and issubclass(hint, enum.Enum):
