@@ -126,7 +126,8 @@ async def messages_exchanged(pool: asyncpg.Pool, crn: str) -> list[dict[str, Any
         rows = await conn.fetch(
             """SELECT received_at AS at, 'customer' AS by, subject, body
                  FROM inbound_messages
-                WHERE crn = $1 AND outcome IN ('new_complaint', 'reply', 'sign_off', 'sign_off_link')
+                WHERE crn = $1 AND outcome IN ('new_complaint', 'reply', 'sign_off', 'sign_off_link',
+                                               'reopened')
                UNION ALL
                SELECT sent_at AS at, 'us' AS by, subject, body
                  FROM email_outbox

@@ -130,6 +130,10 @@ async def test_a_reply_on_day_29_reopens_it_and_it_resolves_and_closes_again_the
     inbound = (await stack.rows("SELECT outcome, crn FROM inbound_messages WHERE message_id = $1",
                                 reply["Message-ID"]))[0]
     assert (inbound["outcome"], inbound["crn"]) == ("reopened", c.crn)
+    # The customer's status page shows what they wrote (as any reply).
+    async with httpx.AsyncClient() as http:
+        page = await http.get(channel.link(c.ack, "status"))  # type: ignore[arg-type]
+    assert "by exactly the VAT" in page.text
 
     # The resolution phase runs again, and it closes again properly: a new sign-off and RCA.
     await signed_off_and_reviewed(stack, c.crn, c.owner)
