@@ -31,6 +31,7 @@ _ROW_COLUMNS = (
     "phase", "owner", "handling_agent", "escalation_level", "retention_risk", "sla_breached",
     "recurrent_of", "policy_name", "received_at", "acknowledged_at", "resolved_at",
     "closed_at", "archived_at", "csat_score", "outcome", "duplicate_of",
+    "next_deadline_at", "next_deadline", "team", "paused_since",
 )
 _CHANGING = frozenset(_ROW_COLUMNS) - {
     "source", "external_ref", "customer_id", "customer_name", "customer_email", "subject",

@@ -4,7 +4,9 @@
     complaints seed FILE               roster, customers, orders
     complaints submit FILE|-           a ComplaintIntake JSON; prints the CRN
     complaints status CRN [--json]     a readable view: deadlines, waiting for, refund, timeline
-    complaints list [--status ...] [--json]   the same filters as GET /complaints
+    complaints list [--status ...] [--json]   Temporal visibility's list (the engineer's view)
+    complaints queue [--as ID] [--status ...]  open complaints, most urgent first (the desk)
+    complaints search "WORDS" [--as ID]        full-text search over every complaint
     complaints <action> CRN --actor ID [fields...] | --json FILE|-
     complaints refund-decision CRN --actor ID --approve|--reject --amount A [--note N]
     complaints report weekly|monthly|quarterly|half-year [--period P] [--out FILE] [--format csv]
@@ -25,7 +27,7 @@ flags, booleans `--x/--no-x`, lists a repeated flag, nested objects flattened,
 plan steps `--step kind:description[:amount]`. A refused action exits 1 with a
 one-line reason; bad input exits 2.
 
-Each area is a module of this package (admin, complaints, actions, reports, keys, staff, mail, erase),
+Each area is a module of this package (admin, complaints, desk, actions, reports, keys, staff, mail, erase),
 and each calls the operations the HTTP API calls too (starter/operations.py).
 """
 
@@ -45,6 +47,7 @@ from settings.codec import EncryptionKeyError
 from starter.cli.actions import ACTIONS, add_action_commands
 from starter.cli.admin import add_admin_commands, add_serve_command
 from starter.cli.complaints import add_complaint_commands
+from starter.cli.desk import add_desk_commands
 from starter.cli.erase import add_erase_command
 from starter.cli.keys import add_key_commands
 from starter.cli.mail import add_mail_commands
@@ -87,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_admin_commands(sub)
     add_complaint_commands(sub)
+    add_desk_commands(sub)
     add_action_commands(sub)
     add_report_commands(sub)
     add_serve_command(sub)
