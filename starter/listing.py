@@ -17,11 +17,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from database import desk
+from database.pool import Pool
 from workflows import search_attributes as sa
 from workflows.actions import SUPERVISORS
 from workflows.models import Phase, Role, Status
@@ -245,7 +245,7 @@ def decode_cursor(binding: str, token: str) -> tuple[datetime, str]:
         raise BadPageToken("not a page token this server issued") from None
 
 
-async def queue_page(pool: asyncpg.Pool, filters: ListFilters, scope: desk.Scope, *,
+async def queue_page(pool: Pool, filters: ListFilters, scope: desk.Scope, *,
                      limit: int = DEFAULT_LIMIT, page_token: str | None = None,
                      open_only: bool = True) -> QueuePage:
     """One page of complaints, most urgent first (the soonest next deadline; none last),
@@ -263,7 +263,7 @@ async def queue_page(pool: asyncpg.Pool, filters: ListFilters, scope: desk.Scope
 SEARCH_LIMIT = 50
 
 
-async def search_page(pool: asyncpg.Pool, words: str, filters: ListFilters,
+async def search_page(pool: Pool, words: str, filters: ListFilters,
                       scope: desk.Scope, *, limit: int = SEARCH_LIMIT, offset: int = 0,
                       open_only: bool = False) -> SearchPage:
     """Complaints matching `words` (open and closed alike), best first, with where they
