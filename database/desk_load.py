@@ -142,7 +142,7 @@ async def load_complaints(conn: asyncpg.Connection, *, total: int, open_count: i
         emails[r.crn] = bodies
         for k, body in enumerate(bodies):
             inbound.append((f"<bulk-{seed}-{n}-{k}@bulk.example>", r.customer_email, b"",
-                            0, r.received_at + timedelta(hours=k), "reply", r.crn,
+                            0, (r.received_at or now) + timedelta(hours=k), "reply", r.crn,
                             r.customer_email, f"Re: {r.subject}", body))
     if inbound:
         await conn.copy_records_to_table(
