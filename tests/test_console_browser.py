@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest_asyncio
 
@@ -21,8 +20,8 @@ from tests.console_stack import PASSWORDS, Console, console_on
 from tests.scenarios import agree_to_refund, balance, owner_of, review, to_owner
 from workflows.models import ComplaintOutcome, Status
 
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1, from npm
 browser = chromium.browser  # the fixture
+sign_in, axe_serious = chromium.sign_in, chromium.axe_serious
 
 
 @pytest_asyncio.fixture
@@ -38,17 +37,6 @@ class CspWatch:
         self.violations: list[str] = []
         page.on("console", lambda msg: self.violations.append(msg.text)
                 if "Content Security Policy" in msg.text else None)
-
-
-async def sign_in(browser, console: Console, who: str, bypass_csp: bool = False):
-    context = await browser.new_context(base_url=console.base, bypass_csp=bypass_csp)
-    page = await context.new_page()
-    await page.goto("/console/")
-    await page.get_by_label("Roster id or email").fill(who)
-    await page.get_by_label("Password").fill(PASSWORDS[who])
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("button", name="Sign out").wait_for()
-    return page
 
 
 async def test_sign_in_a_wrong_password_and_sign_out(browser, console: Console):
@@ -160,15 +148,6 @@ async def test_the_finance_manager_approves_a_refund_from_the_approvals_page(
     assert await balance(stack) == Decimal("600.00")
     notes = await stack.rows("SELECT amount FROM credit_notes WHERE crn = $1", crn)
     assert [n["amount"] for n in notes] == [Decimal("600.00")]  # once
-
-
-async def axe_serious(page) -> list[str]:
-    await page.add_script_tag(path=str(AXE))
-    result = await page.evaluate("() => axe.run(document)")
-    assert result["passes"], "axe checked nothing"
-    return [f"{v['id']} ({v['impact']}): {v['help']} -- "
-            + "; ".join(n["target"][0] for n in v["nodes"][:3])
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 async def test_the_queue_complaint_and_approvals_pages_pass_axe(browser, console: Console):
