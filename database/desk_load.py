@@ -130,9 +130,6 @@ async def load_complaints(conn: asyncpg.Connection, *, total: int, open_count: i
             csat_score=None, outcome=None, duplicate_of=None,
             next_deadline_at=due, next_deadline=rng.choice(_DEADLINES) if due else None,
             team=team_of.get(owner or ""), paused_since=None))
-    await conn.copy_records_to_table(
-        "complaints", columns=("crn", *COLUMNS),
-        records=[(r.crn, *(r.changed().get(c) for c in COLUMNS)) for r in records])
     emails: dict[str, list[str]] = {}
     inbound = []
     for n, r in enumerate(records):
@@ -149,5 +146,10 @@ async def load_complaints(conn: asyncpg.Connection, *, total: int, open_count: i
             "inbound_messages", columns=("message_id", "envelope_from", "raw", "size",
                                          "received_at", "outcome", "crn", "from_address",
                                          "subject", "body"), records=inbound)
+    # The emails first: each complaint's search document is then made once, as its row is
+    # copied in (the BEFORE INSERT trigger reads its emails), not once more per email.
+    await conn.copy_records_to_table(
+        "complaints", columns=("crn", *COLUMNS),
+        records=[(r.crn, *(r.changed().get(c) for c in COLUMNS)) for r in records])
     await conn.execute("ANALYZE complaints")
     return Loaded(records, companies, emails)
