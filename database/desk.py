@@ -159,31 +159,52 @@ async def queue(pool: asyncpg.Pool, filters: Mapping[str, Any], scope: Scope, *,
         return [_row(r) for r in await conn.fetch(sql, *params)]
 
 
+# Search ranks at most this many matches: a word many complaints contain (a quarter of 100,000)
+# would otherwise make every search read them all. Past it, the best of the first this many
+# found are shown, and the caller is told to narrow the search.
+RANK_CANDIDATES = 1000
+
+
+@dataclass(frozen=True)
+class Found:
+    rows: list[DeskRow]
+    matched: int  # how many matched, up to RANK_CANDIDATES
+    capped: bool  # more matched than were ranked
+
+
 async def search(pool: asyncpg.Pool, words: str, filters: Mapping[str, Any], scope: Scope, *,
-                 limit: int, offset: int = 0, open_only: bool = False) -> list[DeskRow]:
+                 limit: int, offset: int = 0, open_only: bool = False) -> Found:
     """Complaints whose words match `words` (websearch syntax: "a phrase", or, -not), best
     first (ts_rank), each with where the words matched (ts_headline). Open and closed alike
     unless `open_only`. EmptySearch when `words` holds no word."""
     params: list[Any] = [words]
-    clauses = ["c.search @@ q.query", *_where(filters, scope, open_only, params)]
-    params += [limit, offset]
+    # The query inline, not from a CTE: the planner then estimates how many rows each word
+    # matches (and picks the GIN index or a scope's index accordingly).
+    clauses = ["c.search @@ websearch_to_tsquery('simple', $1)",
+               *_where(filters, scope, open_only, params)]
+    params += [RANK_CANDIDATES + 1, limit, offset]
+    n = len(params)
     where = " AND ".join(clauses)
-    # The rank over every match, the headline (reading the messages) for the page alone.
+    # Rank the matches (up to the cap); the headline (reading the messages) for the page only.
     sql = (f"""WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query),
-               hits AS (SELECT {_COLUMNS}, ts_rank(c.search, q.query) AS rank
-                        FROM complaints c, q WHERE {where}
-                        ORDER BY rank DESC, c.crn LIMIT ${len(params) - 1}
-                        OFFSET ${len(params)})
-               SELECT hits.*, ts_headline('simple', complaint_search_text(c), q.query,
-                                          '{_HEADLINE}') AS headline
+               matches AS MATERIALIZED (SELECT c.crn, c.search FROM complaints c
+                                        WHERE {where} LIMIT ${n - 2}),
+               hits AS (SELECT m.crn, ts_rank(m.search, q.query) AS rank FROM matches m, q
+                        ORDER BY rank DESC, m.crn LIMIT ${n - 1} OFFSET ${n})
+               SELECT {_COLUMNS}, hits.rank, (SELECT count(*) FROM matches) AS matched,
+                      ts_headline('simple', complaint_search_text(c), q.query,
+                                  '{_HEADLINE}') AS headline
                FROM hits JOIN complaints c USING (crn), q
                ORDER BY hits.rank DESC, hits.crn""")  # nosec B608 # as in queue()
     async with pool.acquire() as conn:
-        if not await conn.fetchval("SELECT numnode(websearch_to_tsquery('simple', $1)) > 0",
-                                   words):
+        rows = await conn.fetch(sql, *params)
+        # Nothing found: say so when there was nothing to look for (one more query only then).
+        if not rows and not await conn.fetchval(
+                "SELECT numnode(websearch_to_tsquery('simple', $1)) > 0", words):
             raise EmptySearch("the search has no word to look for")
-        return [_row(r, r["headline"]) for r in await conn.fetch(sql, *params)]
-
+    matched = rows[0]["matched"] if rows else 0
+    return Found([_row(r, r["headline"]) for r in rows], min(matched, RANK_CANDIDATES),
+                 matched > RANK_CANDIDATES)
 
 
 async def within(pool: asyncpg.Pool, crns: list[str], scope: Scope) -> list[str]:

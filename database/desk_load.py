@@ -150,6 +150,9 @@ async def load_complaints(conn: asyncpg.Connection, *, total: int, open_count: i
     # copied in (the BEFORE INSERT trigger reads its emails), not once more per email.
     await conn.copy_records_to_table(
         "complaints", columns=("crn", *COLUMNS),
-        records=[(r.crn, *(r.changed().get(c) for c in COLUMNS)) for r in records])
-    await conn.execute("ANALYZE complaints")
+        records=[(r.crn, *(row.get(c) for c in COLUMNS))
+                 for r in records for row in (r.changed(),)])
+    # As the table stands between bursts of writes: the GIN index's pending entries merged
+    # (autovacuum's work) and the planner's statistics current.
+    await conn.execute("VACUUM (ANALYZE) complaints")
     return Loaded(records, companies, emails)

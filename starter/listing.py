@@ -213,6 +213,9 @@ class SearchPage(BaseModel):
     query: str
     items: list[SearchHit]
     next_offset: int | None = Field(description="pass as offset for more; null at the end")
+    matched: int = Field(description="how many complaints matched (at most the cap)")
+    capped: bool = Field(description=f"more than {desk.RANK_CANDIDATES} matched: the best of "
+                         "the first found are shown; add a word or a filter")
 
 
 def item(row: desk.DeskRow) -> QueueItem:
@@ -260,7 +263,8 @@ async def queue_page(pool: Pool, filters: ListFilters, scope: desk.Scope, *,
                      next_page_token=encode_cursor(binding, rows[-1]) if more else None)
 
 
-SEARCH_LIMIT = 50
+# A search page: the best 20 (each with its headline, cut from the complaint's whole text).
+SEARCH_LIMIT = 20
 
 
 async def search_page(pool: Pool, words: str, filters: ListFilters,
@@ -268,10 +272,11 @@ async def search_page(pool: Pool, words: str, filters: ListFilters,
                       open_only: bool = False) -> SearchPage:
     """Complaints matching `words` (open and closed alike), best first, with where they
     matched. Raises desk.EmptySearch when `words` holds no word."""
-    rows = await desk.search(pool, words, filters.columns(), scope, limit=limit + 1,
-                             offset=offset, open_only=open_only)
-    more = len(rows) > limit
+    found = await desk.search(pool, words, filters.columns(), scope, limit=limit + 1,
+                              offset=offset, open_only=open_only)
+    more = len(found.rows) > limit
     hits = [SearchHit(**item(r).model_dump(), rank=r.rank or 0.0,
                       headline=[HeadlinePart(text=t, matched=m) for t, m in r.headline])
-            for r in rows[:limit]]
-    return SearchPage(query=words, items=hits, next_offset=offset + limit if more else None)
+            for r in found.rows[:limit]]
+    return SearchPage(query=words, items=hits, next_offset=offset + limit if more else None,
+                      matched=found.matched, capped=found.capped)

@@ -141,7 +141,8 @@ async def test_search_by_second_email_order_id_and_company_within_scope(seeded: 
     helen, sam, ana = (scope_of(members[i]) for i in ("helen", "sam", "ana"))
 
     async def found(words: str, scope: desk.Scope, **filters: object) -> list[str]:
-        page = await search_page(seeded, words, ListFilters.model_validate(filters), scope)
+        page = await search_page(seeded, words, ListFilters.model_validate(filters), scope,
+                                 limit=200)
         return [h.crn for h in page.items]
 
     assert await found("xylophonic", helen) == [target.crn]
@@ -149,8 +150,8 @@ async def test_search_by_second_email_order_id_and_company_within_scope(seeded: 
     assert ("xylophonic", True) in [(p.text, p.matched) for p in hit.headline]
     assert await found(target.order_id or "", helen) == [target.crn]
     company = await found('"Quillfeather Ropeworks"', helen)
-    assert target.crn in company and all(
-        r.customer_id == target.customer_id for r in loaded.records if r.crn in company)
+    assert set(company) == {r.crn for r in loaded.records if r.customer_id == target.customer_id}
+    assert target.crn in company
     assert await found("xylophonic", sam) == [target.crn]  # sam owns it
     assert await found("xylophonic", ana) == []  # an agent: not theirs, not in triage
     assert await found(target.order_id or "", ana) == []
@@ -160,9 +161,23 @@ async def test_search_by_second_email_order_id_and_company_within_scope(seeded: 
     with pytest.raises(desk.EmptySearch):
         await search_page(seeded, "  !! ", ListFilters(), helen)
     # Words found everywhere: best first, ranked.
-    many = (await search_page(seeded, "invoice", ListFilters(), helen, limit=20)).items
-    assert len(many) == 20 and [h.rank for h in many] == sorted((h.rank for h in many),
-                                                                 reverse=True)
+    many = await search_page(seeded, "invoice", ListFilters(), helen, limit=20)
+    assert len(many.items) == 20 and many.next_offset == 20 and not many.capped
+    assert [h.rank for h in many.items] == sorted((h.rank for h in many.items), reverse=True)
+    assert many.matched == sum("invoice" in f"{r.subject} {r.description}".lower().split()
+                               or "invoice" in " ".join(loaded.emails.get(r.crn, [])).split()
+                               for r in loaded.records)
+
+
+async def test_a_search_matching_more_than_it_ranks_says_so(seeded: asyncpg.Pool,
+                                                            monkeypatch: pytest.MonkeyPatch):
+    async with seeded.acquire() as conn:
+        await load_complaints(conn, total=200, open_count=100, now=NOW, seed=8)
+    monkeypatch.setattr(desk, "RANK_CANDIDATES", 30)
+    page = await search_page(seeded, "bulk", ListFilters(), EVERYTHING, limit=10)
+    assert (page.matched, page.capped, len(page.items)) == (30, True, 10)
+    exact = await search_page(seeded, "ord-bulk-0000007", ListFilters(), EVERYTHING)
+    assert (exact.matched, exact.capped, len(exact.items)) == (1, False, 1)
 
 
 async def test_erasure_and_renames_keep_the_search_document_current(seeded: asyncpg.Pool):

@@ -24,6 +24,10 @@ CREATE INDEX complaints_queue_by_team ON complaints (team, queue_at, crn)
 CREATE INDEX complaints_queue_by_phase ON complaints (phase, queue_at, crn)
     WHERE status NOT IN ('closed', 'archived');
 CREATE INDEX complaints_queue_by_status ON complaints (status, queue_at, crn);
+-- Search reads open and closed complaints: a person's scope over all of them.
+CREATE INDEX complaints_by_owner ON complaints (owner);
+CREATE INDEX complaints_by_team ON complaints (team);
+CREATE INDEX complaints_by_phase ON complaints (phase);
 CREATE INDEX complaints_search ON complaints USING gin (search);
 
 UPDATE complaints c SET team = s.team FROM staff s WHERE s.id = c.owner;

@@ -65,7 +65,9 @@ async def list_complaints(
                                      description="only complaints not closed or archived")] = False,
     q: Annotated[str | None, Query(description="words to search for", max_length=500,
                                    pattern=r"^[^\x00-\x1f\x7f]*$")] = None,
-    limit: Annotated[int, Query(ge=1, le=listing.MAX_LIMIT)] = listing.DEFAULT_LIMIT,
+    limit: Annotated[int | None, Query(
+        ge=1, le=listing.MAX_LIMIT, description=f"default {listing.DEFAULT_LIMIT}; with q "
+        f"{listing.SEARCH_LIMIT}")] = None,
     page_token: Annotated[str | None, Query(max_length=4000)] = None,
     offset: Annotated[int, Query(ge=0, le=10_000, description="with q: skip this many")] = 0,
 ) -> listing.QueuePage | listing.SearchPage:
@@ -75,7 +77,8 @@ async def list_complaints(
         assert principal.staff is not None  # a staff key (Staff)
         try:
             return await in_time(listing.search_page(
-                pool, q, filters, listing.scope_of(principal.staff), limit=limit,
+                pool, q, filters, listing.scope_of(principal.staff),
+                limit=limit or listing.SEARCH_LIMIT,
                 offset=offset, open_only=open_only), "search")
         except desk.EmptySearch as err:
             raise invalid([FieldProblem(location="query", field="q",
@@ -83,7 +86,8 @@ async def list_complaints(
                                         "word the customer wrote")]) from None
     try:
         return await in_time(listing.queue_page(
-            pool, filters, desk.Scope(everything=True), limit=limit, page_token=page_token,
+            pool, filters, desk.Scope(everything=True), limit=limit or listing.DEFAULT_LIMIT,
+            page_token=page_token,
             open_only=open_only), "list")
     except listing.BadPageToken as err:
         raise _bad_page_token(str(err)) from None

@@ -22,6 +22,7 @@ from starter.cli.usage import UsageError
 from starter.cli.views import show, when
 from starter.listing import (
     MAX_LIMIT,
+    SEARCH_LIMIT,
     BadPageToken,
     ListFilters,
     QueueItem,
@@ -41,7 +42,8 @@ def _filter_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--customer", help="customer id")
     p.add_argument("--as", dest="as_staff", metavar="STAFF_ID",
                    help="only what this person's queue may show")
-    p.add_argument("--limit", type=int, default=50, help=f"at most this many (1-{MAX_LIMIT})")
+    p.add_argument("--limit", type=int, default=50,
+                   help=f"at most this many (1-{MAX_LIMIT}; queue 50, search 20)")
     p.add_argument("--json", action="store_true", help="JSON, as GET /complaints returns")
 
 
@@ -50,7 +52,7 @@ def add_desk_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("words", help='e.g. "late delivery" or ord-2001 or "Acme Logistics"')
     p.add_argument("--open", action="store_true", help="only complaints not closed")
     _filter_flags(p)
-    p.set_defaults(func=cmd_search)
+    p.set_defaults(func=cmd_search, limit=SEARCH_LIMIT)
     p = sub.add_parser("queue", help="open complaints, most urgent first (the desk's queue)")
     p.add_argument("--page-token", help="the next page, as the last one printed")
     _filter_flags(p)

@@ -115,7 +115,8 @@ async def search_view(request: Request, session: SignedIn) -> Response:
                       error="That search has no word to look for: type a name, an order "
                       "id, a CRN or a word the customer wrote.", **context)
     return render(request, "search.html.j2", q=words, hits=page.items, error=None,
-                  more=page.next_offset is not None, **context)
+                  more=page.next_offset is not None, matched=page.matched,
+                  capped=page.capped, **context)
 
 
 @dataclass(frozen=True)
