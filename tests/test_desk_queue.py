@@ -8,6 +8,7 @@ fills the queue's columns."""
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime
 
 import asyncpg
@@ -23,6 +24,7 @@ from starter.listing import (
     scope_of,
     search_page,
 )
+from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack
 from tests.scenarios import to_owner
 from workflows import models as m
@@ -239,3 +241,37 @@ async def test_the_writer_fills_the_queue_columns(stack: ComplaintStack):
                                                              lead)).items]
         assert [h.crn for h in (await search_page(stack.pool, "ord-2001", ListFilters(),
                                                   scope_of(members["kim"]))).items] == [crn]
+
+
+async def test_the_command_line_queue_and_search(seeded: asyncpg.Pool, database_url: str,
+                                                 monkeypatch: pytest.MonkeyPatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    async with seeded.acquire() as conn:
+        loaded = await load_complaints(conn, total=60, open_count=50, now=NOW, seed=6)
+    expected = full_sort(loaded.open)
+    run = Cli(capsys)
+    code, out, err = await run("queue", "--json", "--limit", "5")
+    assert (code, err) == (0, "")
+    first = json.loads(out)
+    assert [i["crn"] for i in first["items"]] == expected[:5]
+    code, out, _ = await run("queue", "--json", "--limit", "5", "--page-token",
+                             first["next_page_token"])
+    assert [i["crn"] for i in json.loads(out)["items"]] == expected[5:10]
+    code, out, _ = await run("queue", "--limit", "3")
+    assert code == 0 and expected[0] in out and "more: --page-token" in out
+
+    target = next(r for r in loaded.open if r.owner == "sam" and r.phase != "triage")
+    code, out, _ = await run("search", target.order_id or "", "--json")
+    assert code == 0 and [h["crn"] for h in json.loads(out)["items"]] == [target.crn]
+    code, out, _ = await run("search", target.order_id or "")
+    assert code == 0 and target.crn in out
+    code, out, _ = await run("search", target.order_id or "", "--as", "sam")
+    assert code == 0 and target.crn in out
+    code, out, _ = await run("search", target.order_id or "", "--as", "ana")
+    assert code == 0 and "no complaints match" in out
+    for argv, said in ((("search", " !! "), "no word"),
+                       (("search", "x", "--as", "nobody"), "no such staff member"),
+                       (("queue", "--page-token", "garbage!"), "--page-token"),
+                       (("queue", "--limit", "0"), "--limit")):
+        code, out, err = await run(*argv)
+        assert code == 2 and said in err and out == "", (argv, err)

@@ -115,7 +115,9 @@ def _table(items: list[QueueItem] | list[SearchHit], search: bool) -> Table | Te
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for column in ("CRN", "STATUS", "SEV", "OWNER", "NEXT DEADLINE", "CUSTOMER",
                    "MATCHED" if search else "SUBJECT"):
-        table.add_column(column, no_wrap=column != "MATCHED")
+        # The CRN whole, always; the words wrap.
+        table.add_column(column, no_wrap=column in ("CRN", "SEV"),
+                         min_width=14 if column == "CRN" else None)
     for c in items:
         if isinstance(c, SearchHit):
             said = Text()
