@@ -42,6 +42,7 @@ from temporalio import activity
 from temporalio.common import MetricCounter
 from temporalio.exceptions import ApplicationError
 
+from mail import language
 from mail.links import CustomerLinks
 from workflows import activity_types
 from workflows.messages import EmailReceipt, EmailRequest
@@ -88,26 +89,75 @@ def _counter(name: str, description: str) -> MetricCounter:
 
 
 class TemplateRenderer:
-    """Templates are `templates/email/<name>.txt.j2`: a `Subject:` line, a blank line, the body."""
+    """Templates are `templates/email/<name>.txt.j2`: a `Subject:` line, a blank line, the body.
+
+    A customer's template renders in the complaint's language (docs/languages.md): its
+    messages through that language's catalog, its dates, durations and amounts as the
+    locale writes them; any language without a catalog reads English. Staff emails are
+    English whatever the complaint's language."""
 
     def __init__(self, templates_dir: Path,
                  console_url: str = "http://localhost:8000/console") -> None:
-        self.env = jinja2.Environment(  # nosec B701 # plain-text email templates, nothing to HTML-escape
-            loader=jinja2.FileSystemLoader(str(templates_dir)),
-            undefined=jinja2.StrictUndefined,  # a missing field is a bug, not a blank in an email
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        # Internal emails link to the complaint's page in the staff console.
-        self.env.globals["console_url"] = console_url
+        self.templates_dir, self.console_url = templates_dir, console_url
+        self._envs: dict[str, jinja2.Environment] = {}
+        self.env = self.environment(language.ENGLISH)
 
-    def render(self, name: str, context: dict) -> tuple[str, str]:
-        text = self.env.get_template(f"email/{name}.txt.j2").render(**context)
+    def environment(self, lang: str) -> jinja2.Environment:
+        """The templates as one shipped language renders them (made once)."""
+        if lang not in self._envs:
+            env = jinja2.Environment(  # nosec B701 # plain-text email templates, nothing to HTML-escape
+                loader=jinja2.FileSystemLoader(str(self.templates_dir)),
+                undefined=jinja2.StrictUndefined,  # a missing field is a bug, not a blank in an email
+                keep_trailing_newline=True,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+            )
+            env.install_gettext_translations(  # type: ignore[attr-defined]
+                language.translations(lang), newstyle=True)
+            env.filters["money"] = lambda amount, currency: language.money(amount, currency,
+                                                                          lang)
+            # Internal emails link to the complaint's page in the staff console.
+            env.globals["console_url"] = self.console_url
+            self._envs[lang] = env
+        return self._envs[lang]
+
+    def render(self, name: str, context: dict, lang: str | None = None) -> tuple[str, str]:
+        """`lang` is the complaint's language; only the customer's templates read it."""
+        lang = language.shipped(lang) if name in CUSTOMER_TEMPLATES else language.ENGLISH
+        env = self.environment(lang)
+        text = env.get_template(f"email/{name}.txt.j2").render(**localised(context, lang))
         head, _, body = text.partition("\n\n")
         if not head.startswith("Subject:"):
             raise ValueError(f"template email/{name}.txt.j2 must start with a 'Subject:' line")
         return head.removeprefix("Subject:").strip(), body.strip() + "\n"
+
+
+# The context's instants and durations the workflow also gives as values for a customer
+# written to in another language (Case.when, Case.duration): rewritten in that language.
+_INSTANTS = ("estimated_resolution", "due")
+_DURATIONS = ("personal_within", "update_every")
+
+
+def localised(context: dict[str, Any], lang: str) -> dict[str, Any]:
+    """An email's context with its instants, durations, the workflow's own words ("customer"
+    for a customer without a name) and the policy's texts (as the catalog has them) in
+    `lang`; English's as the workflow wrote it."""
+    if lang == language.ENGLISH:
+        return context
+    out = dict(context)
+    for key in _INSTANTS:
+        if out.get(f"{key}_at"):
+            out[key] = language.when(out[f"{key}_at"], out.get("time_zone"), lang)
+    for key in _DURATIONS:
+        if out.get(f"{key}_seconds") is not None:
+            out[key] = language.duration(out[f"{key}_seconds"], lang)
+    words = language.translations(lang)
+    for key, value in context.items():
+        if isinstance(value, str) and (value in language.WORKFLOW_WORDS
+                                       or key in language.POLICY_TEXTS):
+            out[key] = words.gettext(value)
+    return out
 
 
 # Text parts in UTF-8 as quoted-printable (readable in the raw message), headers that are
@@ -120,12 +170,14 @@ class HeaderRefused(ValueError):
     """A header value the email cannot carry (no retry mends it)."""
 
 
-def _header(value: str) -> str:
+def _header(value: str, name: str) -> str:
     # CR/LF collapsed: a value ("x\nNote: y") never starts a header of its own, and never
     # makes the encoder raise on every retry.
     value = " ".join(value.split()) if any(c in value for c in "\r\n\v\f") else value
     try:
-        return value if value.isascii() else Header(value, _UTF8).encode()
+        # Folded knowing the header's name, so its first encoded word starts on the header's
+        # own line (without it, "Subject:" stands alone and readers see a leading space).
+        return value if value.isascii() else Header(value, _UTF8, header_name=name).encode()
     except Exception as err:
         raise HeaderRefused(f"a header value cannot be encoded: {err}") from None
 
@@ -149,13 +201,13 @@ def compose(mail_from: str, row: Mapping[str, Any], text: str, headers: dict[str
         alternative.attach(msg)
         alternative.attach(_text_part(html, "html"))
         msg = alternative
-    msg["From"] = _header(mail_from)
-    msg["To"] = _header(", ".join(row["recipients"]))
-    msg["Subject"] = _header(row["subject"])
+    msg["From"] = _header(mail_from, "From")
+    msg["To"] = _header(", ".join(row["recipients"]), "To")
+    msg["Subject"] = _header(row["subject"], "Subject")
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = row["message_id"]
     for name, value in headers.items():
-        msg[name] = _header(value)
+        msg[name] = _header(value, name)
     return msg
 
 
@@ -317,7 +369,8 @@ class EmailActivities(activity_types.EmailActivities):
         """The stored message, counting this attempt: one statement. A retry renders again
         (the same input gives the same text) but keeps what the first attempt stored."""
         links = self.links.for_email(req.crn, req.template, req.kind)
-        subject, body = self.renderer.render(req.template, {**req.context, "links": links})
+        subject, body = self.renderer.render(req.template, {**req.context, "links": links},
+                                             req.language)
         domain = self.mail_from.rpartition("@")[2].strip("> ") or "complaints.local"
         # 128 random bits, kept by the first attempt (every retry sends the stored one): a
         # reply naming it proves it answers what we sent, which the CRN alone never did.

@@ -119,7 +119,7 @@ class InboundActivities(activity_types.InboundActivities):
                 customer=await self._customer(parsed),
                 subject=(parsed.subject or "(no subject)")[:500],
                 description=text, received_at=row["received_at"],
-                attachments=_attachments(parsed)[:200])
+                attachments=_attachments(parsed)[:200], language=parsed.language or None)
         except ValidationError as err:
             return InboundDecision(message_id=message_id, kind="failed",
                                    detail=f"not a valid complaint: {err.errors()[0]['msg']}")
@@ -198,8 +198,11 @@ class InboundActivities(activity_types.InboundActivities):
                 return {"id": known["id"], "name": known["name"], "email": parsed.from_address}
             new_id = "email-" + hashlib.sha256(parsed.from_address.encode()).hexdigest()[:12]
             name = (parsed.from_name or parsed.from_address)[:500]
-            await conn.execute("INSERT INTO customers (id, name, email) VALUES ($1, $2, $3) "
-                               "ON CONFLICT (id) DO NOTHING", new_id, name, parsed.from_address)
+            # Their mail's language becomes their profile's (their next complaint by phone
+            # is written to in it too).
+            await conn.execute("INSERT INTO customers (id, name, email, language) "
+                               "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                               new_id, name, parsed.from_address, parsed.language or None)
         return {"id": new_id, "name": name, "email": parsed.from_address}
 
     @activity.defn
@@ -231,7 +234,7 @@ class InboundActivities(activity_types.InboundActivities):
                 return recorded
             return recorded.model_copy(update={
                 "outcome": "sign_off_link", "confirm_to": customer["customer_email"],
-                "customer_name": customer["customer_name"],
+                "customer_name": customer["customer_name"], "language": state.language,
                 "detail": "an unauthenticated sign-off: a link to confirm it was sent"})
         if decision.confirms_resolution:
             try:

@@ -5,7 +5,7 @@ What goes: the profile's name, email and phone; each complaint's customer name a
 subject, description and external reference; the free text of every event (detail, reason);
 the emails' recipients, subjects and bodies; the archive snapshots; the customer's inbound
 messages (raw bytes, addresses, subject, body) and their attachments' names and contents;
-the answers given through links. What stays: ids, CRNs, dates, statuses, severities,
+the internal notes; the answers given through links. What stays: ids, CRNs, dates, statuses, severities,
 categories, deadlines and their outcomes, escalation levels, amounts, scores, sizes: every
 count and sum a report computes.
 
@@ -102,6 +102,7 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
                   WHERE crn = ANY($1) AND (detail <> '' OR reason IS NOT NULL)""", crns, ERASED)
         await run("email_outbox", """UPDATE email_outbox SET recipients = '{}', subject = $2,
                   body = $2, last_error = NULL WHERE crn = ANY($1)""", crns, ERASED)
+        await run("notes", "UPDATE notes SET body = $2 WHERE crn = ANY($1)", crns, ERASED)
         await run("complaint_archive", """UPDATE complaint_archive
                   SET snapshot = jsonb_build_object('erasure', $2::bigint) WHERE crn = ANY($1)""",
                   crns, erasure_id)

@@ -96,12 +96,13 @@ async def load_seed(conn: asyncpg.Connection, seed: SeedData) -> dict[str, int]:
                 raise SeedError(f"customers[{i}] (id {c.id!r}): csm: no staff member {c.csm!r}")
             await conn.execute(
                 """INSERT INTO customers (id, name, email, phone, key_account, lifetime_value,
-                                          loyalty_tier, csm, account_balance)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                          loyalty_tier, csm, account_balance, language)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                    ON CONFLICT (id) DO UPDATE SET name = $2, email = $3, phone = $4,
-                       key_account = $5, lifetime_value = $6, loyalty_tier = $7, csm = $8""",
+                       key_account = $5, lifetime_value = $6, loyalty_tier = $7, csm = $8,
+                       language = $10""",
                 c.id, c.name, c.email, c.phone, c.key_account, c.lifetime_value,
-                c.loyalty_tier, c.csm, c.account_balance,
+                c.loyalty_tier, c.csm, c.account_balance, c.language,
             )
         customer_ids = {r["id"] for r in await conn.fetch("SELECT id FROM customers")}
         for i, o in enumerate(seed.orders):

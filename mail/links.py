@@ -14,6 +14,8 @@ from datetime import timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from mail.language import N_
+
 # How long each kind of link works after its email was sent.
 MAX_AGE: dict[str, timedelta] = {
     "agreement": timedelta(days=30),
@@ -84,7 +86,7 @@ class CustomerLinks:
 
     def read(self, question: str, token: str, now: float | None = None) -> LinkTarget:
         if not self.enabled:
-            raise LinkRefused("customer links are switched off on this server")
+            raise LinkRefused(N_("customer links are switched off on this server"))
         serializer = self._serializer(question)
         max_age = int(MAX_AGE[question].total_seconds())
         try:
@@ -95,10 +97,10 @@ class CustomerLinks:
                 if now - signed_at.timestamp() > max_age:
                     raise SignatureExpired("expired")
         except SignatureExpired:
-            raise LinkRefused("this link has expired; reply to our email instead") from None
+            raise LinkRefused(N_("this link has expired; reply to our email instead")) from None
         except BadSignature:
-            raise LinkRefused("this link is not valid (it may have been cut short or "
-                              "changed); reply to our email instead") from None
+            raise LinkRefused(N_("this link is not valid (it may have been cut short or "
+                                 "changed); reply to our email instead")) from None
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
-            raise LinkRefused("this link is not valid")
+            raise LinkRefused(N_("this link is not valid"))
         return LinkTarget(crn=data["c"], question=question, email=str(data.get("e", "")))

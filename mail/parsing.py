@@ -21,6 +21,8 @@ from email.utils import parseaddr
 import html2text
 from mailparser_reply import EmailReplyParser
 
+from mail.language import first_listed
+
 CRN_TOKEN = re.compile(r"\[(CRN-[A-Z2-7]{10})\]")
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # Attachments are kept up to this size each (larger ones: name, type and size only).
@@ -66,6 +68,9 @@ class ParsedMessage:
     automatic: str | None = None  # why it is an auto-reply, bounce or list mail
     attachments: list[Attachment] = field(default_factory=list)
     flag: str = ""  # why the text is not as usual (reply stripping timed out: kept unstripped)
+    # The customer's language as their mail says it (`Content-Language` of the message, else
+    # of its text): a tag, or "" (docs/languages.md).
+    language: str = ""
 
     @property
     def confirms_resolution(self) -> bool:
@@ -251,7 +256,10 @@ def parse_message(raw: bytes, envelope_from: str = "x", strip: bool = True) -> P
         text=strip_reply(text) if strip else text.strip(), references=references,
         crn_token=token.group(1) if token else None,
         automatic=automatic_reason(msg, envelope_from),
-        attachments=_attachments(msg, body))
+        attachments=_attachments(msg, body),
+        language=first_listed(_header(msg, "Content-Language"))
+        or (first_listed(_header(body, "Content-Language")) if body is not None else None)
+        or "")
 
 
 # --- off the event loop, with a hard time limit ----------------------------------------------

@@ -138,9 +138,11 @@ async def _reported_failure(client: Client, err: BaseException) -> BaseException
     return None
 
 
-async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintReceipt:
+async def act(client: Client, crn: str, update: str, payload: Any,
+              update_id: str | None = None) -> ComplaintReceipt:
     """Send one action (a workflow update) and return where the complaint stands after it
-    (status, phase, next deadline). Callers that show more read `get_status` afterwards."""
+    (status, phase, next deadline). Callers that show more read `get_status` afterwards.
+    `update_id`: the same id sent twice (a form submitted twice) is one action."""
     payload = _checked(update, payload)
     if isinstance(payload, m.Dismissal) and payload.duplicate_of is not None \
             and payload.duplicate_of != crn and not await _known(client, payload.duplicate_of):
@@ -149,7 +151,8 @@ async def act(client: Client, crn: str, update: str, payload: Any) -> ComplaintR
                       "original's CRN", refusals.InvalidValue)
     handle = client.get_workflow_handle(crn)
     try:
-        return await handle.execute_update(update, payload, result_type=ComplaintReceipt)
+        return await handle.execute_update(update, payload, result_type=ComplaintReceipt,
+                                           id=update_id)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = getattr(cause, "message", None) or str(cause or err)

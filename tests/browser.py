@@ -1,6 +1,5 @@
 """Debian's Chromium for the browser tests, driven by Playwright (never Playwright's own
-browser download): `browser` is the fixture, `chromium_path` finds it or skips (fails on CI);
-`sign_in` opens the console as a roster member, `axe_serious` runs axe-core on a page."""
+browser download): `browser` is the fixture, `chromium_path` finds it or skips (fails on CI)."""
 
 from __future__ import annotations
 
@@ -8,13 +7,11 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from tests.console_stack import PASSWORDS, Console
-
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1, from npm
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -42,18 +39,24 @@ async def browser() -> AsyncIterator:
         await browser.close()
 
 
-async def sign_in(browser, console: Console, who: str, bypass_csp: bool = False):
-    context = await browser.new_context(base_url=console.base, bypass_csp=bypass_csp)
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1, from npm
+
+
+async def sign_in(browser: Any, base: str, who: str, password: str,
+                  bypass_csp: bool = False) -> Any:
+    """A page signed in to the console as `who` (bypass_csp: so axe-core can be injected)."""
+    context = await browser.new_context(base_url=base, bypass_csp=bypass_csp)
     page = await context.new_page()
     await page.goto("/console/")
     await page.get_by_label("Roster id or email").fill(who)
-    await page.get_by_label("Password").fill(PASSWORDS[who])
+    await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
     await page.get_by_role("button", name="Sign out").wait_for()
     return page
 
 
-async def axe_serious(page) -> list[str]:
+async def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical findings on the page, one line each."""
     await page.add_script_tag(path=str(AXE))
     result = await page.evaluate("() => axe.run(document)")
     assert result["passes"], "axe checked nothing"

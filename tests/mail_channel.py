@@ -35,9 +35,9 @@ def email(sender: str = "Jon Kite <Kite@Kite.Example>", subject: str = "Export s
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, SUPPORT, subject
     msg["Message-ID"] = headers.pop("Message_ID", None) or make_msgid(domain="kite.example")
+    msg.set_content(body)  # (it drops any Content-* header set before it)
     for name, value in headers.items():
         msg[name.replace("_", "-")] = value
-    msg.set_content(body)
     return msg
 
 

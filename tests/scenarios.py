@@ -194,10 +194,12 @@ def open_all_hours(stack: ComplaintStack) -> None:
 
 async def agree_to_refund(stack: ComplaintStack, amount: str, **overrides) -> tuple[str, str]:
     """A cust-bloom complaint about order ord-2001 (640 + 20% tax) with a refund the
-    customer agreed to; returns (crn, owner)."""
-    crn = await to_owner(stack, customer={"id": "cust-bloom", "name": "Mia Bloom",
-                                          "email": "hello@bloom.example"},
-                         category="billing_dispute", order_id="ord-2001", **overrides)
+    customer agreed to (or another customer's and order: `customer=`, `order_id=`); returns
+    (crn, owner)."""
+    overrides = {"customer": {"id": "cust-bloom", "name": "Mia Bloom",
+                              "email": "hello@bloom.example"},
+                 "order_id": "ord-2001", **overrides}
+    crn = await to_owner(stack, category="billing_dispute", **overrides)
     owner = await owner_of(stack, crn)
     await stack.act(crn, "record_phone_contact", m.PhoneContact(
         actor=owner, reached=True, summary="Apologised", expectations="Refund"))

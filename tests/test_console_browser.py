@@ -21,7 +21,6 @@ from tests.scenarios import agree_to_refund, balance, owner_of, review, to_owner
 from workflows.models import ComplaintOutcome, Status
 
 browser = chromium.browser  # the fixture
-sign_in, axe_serious = chromium.sign_in, chromium.axe_serious
 
 
 @pytest_asyncio.fixture
@@ -37,6 +36,10 @@ class CspWatch:
         self.violations: list[str] = []
         page.on("console", lambda msg: self.violations.append(msg.text)
                 if "Content Security Policy" in msg.text else None)
+
+
+async def sign_in(browser, console: Console, who: str, bypass_csp: bool = False):
+    return await chromium.sign_in(browser, console.base, who, PASSWORDS[who], bypass_csp)
 
 
 async def test_sign_in_a_wrong_password_and_sign_out(browser, console: Console):
@@ -148,6 +151,9 @@ async def test_the_finance_manager_approves_a_refund_from_the_approvals_page(
     assert await balance(stack) == Decimal("600.00")
     notes = await stack.rows("SELECT amount FROM credit_notes WHERE crn = $1", crn)
     assert [n["amount"] for n in notes] == [Decimal("600.00")]  # once
+
+
+axe_serious = chromium.serious_violations
 
 
 async def test_the_queue_complaint_and_approvals_pages_pass_axe(browser, console: Console):

@@ -32,6 +32,8 @@ differently fails `make test` before it reaches production. The paths:
                                                unconfirmed, to archive
 - dismissed_as_spam.json                       dismissed in its first hour: every clock
                                                cancelled, the run completed
+- notes_with_a_mention.json                    two internal notes (one mentioning a
+                                               colleague, emailed), then dismissed
 
 `RECORD_HISTORIES=1 make test` re-records all but the *before* ones (the recorders below are skipped
 otherwise). See docs/reliability.md, "Safe evolution", for how a change is made.
@@ -70,7 +72,8 @@ from workflows.models import Status
 HISTORIES = Path(__file__).parent / "histories"
 PATHS = ["full_life", "missed_acknowledgement_escalation_chain", "refund_with_approval",
          "disagreement_and_replan", "customer_by_email", "withdrawn_awaiting_approval",
-         "final_response_after_deadlock", "resolved_unconfirmed", "dismissed_as_spam"]
+         "final_response_after_deadlock", "resolved_unconfirmed", "dismissed_as_spam",
+         "notes_with_a_mention"]
 BEFORE_REMINDER = HISTORIES / "escalation_unanswered_before_reminder.json"
 BEFORE_UPSERT_PATCH = HISTORIES / "full_life_before_upsert_patch.json"
 BEFORE_NEXT_DEADLINE_PATCH = HISTORIES / "full_life_before_next_deadline_patch.json"
@@ -347,3 +350,20 @@ async def test_record_dismissed_as_spam(stack: ComplaintStack):
         final = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
         assert (final.status, final.outcome) == (Status.closed, m.ComplaintOutcome.dismissed)
         await record(stack, crn, "dismissed_as_spam")
+
+
+@recorder
+async def test_record_notes_with_a_mention(stack: ComplaintStack):
+    async with stack.worker():
+        crn = (await stack.submit()).crn
+        await stack.until(crn, lambda s: s.handling_agent is not None)
+        await stack.act(crn, "add_note", m.Note(actor="ana", text="Looks like spam, @tom?"))
+        await stack.mail_for(crn, "note_mention:1:tom")
+        await stack.act(crn, "add_note", m.Note(actor="tom", text="Agreed."))
+        await stack.act(crn, "dismiss", m.Dismissal(actor="tom", reason="spam"))
+        final = await stack.client.get_workflow_handle_for(ComplaintWorkflow.run, crn).result()
+        assert final.outcome == m.ComplaintOutcome.dismissed
+        state = await stack.status(crn)
+        assert [e.detail for e in state.timeline if e.event == "note_added"] == [
+            "note 1, mentioning tom", "note 2"]
+        await record(stack, crn, "notes_with_a_mention")

@@ -396,7 +396,7 @@ def test_header_values_have_line_breaks_collapsed_and_errors_are_refusals():
     assert msg["X-Reason"] == "one two three"
     assert b"\nNote:" not in msg.as_bytes()
     with pytest.raises(HeaderRefused):
-        _header("caf\udce9")  # a lone surrogate no charset can encode
+        _header("caf\udce9", "Subject")  # a lone surrogate no charset can encode
 
 
 async def test_an_escalation_reason_with_a_line_break_is_delivered_as_one_header(

@@ -24,6 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import workflows
 from activities.email import EmailActivities, TemplateRenderer
 from activities.inbound import InboundActivities
+from activities.notes import NoteActivities
 from activities.policy import PolicyActivities
 from activities.refunds import RefundActivities
 from activities.reports import ReportActivities
@@ -78,6 +79,7 @@ def activities_for(settings: Settings, pool: asyncpg.Pool, policy: SlaPolicy,
         store.save_progress,
         store.archive_complaint,
         RefundActivities(pool).apply_refund,
+        NoteActivities(pool).store_note,
         email.send_email,
         reports.prepare_report,
         reports.send_report,

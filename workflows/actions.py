@@ -128,6 +128,12 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("reassign", m.Reassignment, SUPERVISORS,
            "A new owner: a specialist, CSM or team lead on the roster.",
            form=("Reassignment", "Reassign")),
+    # An internal note: anyone who works complaints, any phase (docs/desk.md).
+    Action("add_note", m.Note, frozenset(Role) - {Role.engineer},
+           "An internal note for colleagues, kept in PostgreSQL (the timeline names its id): "
+           "never emailed to the customer, never on their status page. `mentions` (roster "
+           "ids; `@id` in the text counts too) are each emailed a link to the complaint.",
+           form=("Internal note", "Add note")),
     # Ending a complaint at the customer's request: a supervisor, or the customer themself.
     Action("withdraw", m.Withdrawal, SUPERVISORS,
            "Withdrawn at the customer's request, in any open phase: the complaint is closed "

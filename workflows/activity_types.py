@@ -22,6 +22,7 @@ from workflows.messages import (
     EmailRequest,
     InboundDecision,
     InboundOutcome,
+    NoteToStore,
     OwnerAssignment,
     OwnerRequest,
     RefundApplication,
@@ -58,6 +59,13 @@ class StoreActivities:
 
     @activity.defn
     async def archive_complaint(self, crn: str) -> None:
+        raise NotImplementedError
+
+
+class NoteActivities:
+    @activity.defn
+    async def store_note(self, note: NoteToStore) -> int:
+        """Keep an internal note's body in PostgreSQL, once per request; returns its id."""
         raise NotImplementedError
 
 

@@ -114,6 +114,7 @@ class Event(StrEnum):
     deadline_closed = "deadline_closed"
     email_sent = "email_sent"
     email_failed = "email_failed"
+    note_added = "note_added"  # an internal note (its body in PostgreSQL's notes, by id)
     continued = "continued"  # the run continued as new with the whole state carried
     reopened = "reopened"  # no action writes it yet; the metrics count it as a reopen
 

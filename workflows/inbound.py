@@ -77,7 +77,8 @@ class InboundMessageWorkflow:
             EmailActivities.send_email, EmailRequest(
                 crn=outcome.crn, kind=kind, to=[outcome.confirm_to],
                 template="sign_off_confirm", with_body=False,
-                context={"crn": outcome.crn, "customer_name": outcome.customer_name or ""}),
+                context={"crn": outcome.crn, "customer_name": outcome.customer_name or ""},
+                language=outcome.language),
             start_to_close_timeout=TIMEOUT, retry_policy=RETRY,
             summary=f"Email {kind} to the customer")
 

@@ -122,6 +122,20 @@ class EmailRequest(Model):
     # Whether the receipt carries the rendered subject and body back (it stays in history;
     # only the automatic acknowledgement's is read, by the personal acknowledgement's check).
     with_body: bool = True
+    # The complaint's language (docs/languages.md): the customer's templates render in it;
+    # staff emails are English whatever it says. Left out of the JSON when unset.
+    language: str | None = Field(default=None, exclude_if=lambda value: value is None)
+
+
+class NoteToStore(Model):
+    """An internal note's body for PostgreSQL (`notes`); `request_id` (the add_note update's
+    id) makes a retried store one note."""
+
+    crn: str
+    request_id: str
+    author: str
+    text: str
+    mentions: list[str] = Field(default_factory=list)
 
 
 class ContextRequest(Model):
@@ -237,3 +251,5 @@ class InboundOutcome(Model):
     # one-use link to confirm it on the sign-off page, which then counts.
     confirm_to: str | None = None
     customer_name: str | None = None
+    # The complaint's language, which that email is written in; left out of the JSON unset.
+    language: str | None = Field(default=None, exclude_if=lambda value: value is None)

@@ -40,6 +40,11 @@ Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_within_text_limit)
 ]
 OptionalText = Annotated[str, AfterValidator(_within_text_limit)]
+# A language tag (BCP 47's common forms: `de`, `de-AT`, `zh-Hant-TW`): the language a
+# complaint's customer is written to in (docs/languages.md; English when none is known or
+# no catalog ships for it).
+LanguageTag = Annotated[str, StringConstraints(
+    strip_whitespace=True, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")]
 
 
 class Model(BaseModel):
@@ -152,6 +157,9 @@ class ComplaintIntake(Model):
     flags: IntakeFlags = Field(default_factory=IntakeFlags)
     received_at: AwareDatetime | None = None
     attachments: list[AttachmentInfo] = Field(default_factory=list, max_length=200)
+    # The customer's language, when the intake knows it (a web form's choice, the email's
+    # Content-Language); else the customer's profile decides. Left out of the JSON when unset.
+    language: LanguageTag | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 # --- actions (updates and the signal); each carries its actor --------------
@@ -243,6 +251,14 @@ class EscalationRequest(Action):
 
 class Reassignment(Action):
     owner: Name
+
+
+class Note(Action):
+    """An internal note for colleagues: never emailed to the customer, never on their page.
+    `mentions` (roster ids; `@id` in the text counts too) are emailed a link to it."""
+
+    text: Text
+    mentions: list[Name] = Field(default_factory=list, max_length=50)
 
 
 class RefundDecision(Action):
@@ -433,6 +449,9 @@ class ComplaintState(Model):
     proposals_refused: int = 0
     # Dismissed as a duplicate of this complaint: the customer's later mail goes there.
     duplicate_of: str | None = _typed_field()
+    # The language the customer is written to in (the intake's, else their profile's; None:
+    # English), set at intake and carried with the case (docs/languages.md).
+    language: str | None = _typed_field()
     # The whole timeline; after a long life continued as new, the most recent events (the
     # first one's `seq` says where it starts; the resolution log in PostgreSQL has them all).
     timeline: list[TimelineEvent] = Field(default_factory=list)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import EmailStr, Field, StringConstraints
 
-from workflows.models import Category, Model, Name, Role, Status
+from workflows.models import Category, LanguageTag, Model, Name, Role, Status
 
 
 class StaffMember(Model):
@@ -37,6 +37,8 @@ class CustomerProfile(Model):
     loyalty_tier: str | None = None
     csm: str | None = None
     account_balance: Decimal = Decimal("0")
+    # The language the customer is written to in (a tag: "de"); None: English.
+    language: LanguageTag | None = None
 
 
 class CreditNote(Model):

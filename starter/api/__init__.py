@@ -35,7 +35,7 @@ from database.pool import Pool, create_pool
 from settings import Settings, connect
 from settings.logs import configure_logging, redact_access_logs
 from settings.tracing import tracer_provider_from_env
-from starter.api import actions, codec, complaints, intake, mail, refunds, service
+from starter.api import actions, codec, complaints, desk, intake, mail, refunds, service
 from starter.api.errors import install_error_handlers
 from starter.api.limits import AuthFailures, BodyLimit
 from starter.api.observability import crn_on_span, install_metrics, install_tracing
@@ -60,7 +60,7 @@ def create_app(settings: Settings, client: Client, pool: Pool,
     )
     app.state.settings, app.state.client, app.state.pool = settings, client, pool
     install_error_handlers(app)
-    for area in (service, intake, complaints, actions, refunds, mail):
+    for area in (service, intake, complaints, actions, refunds, mail, desk):
         app.include_router(area.router)
     app.state.auth_failures = AuthFailures(pool)
     # The codec server twice: /codec for the CLI (a staff key), and under the console's path

@@ -1,131 +1,134 @@
-"""`complaints search "WORDS"` and `complaints queue`: the desk's reads of the complaint row
-in PostgreSQL (database/desk.py), as the console and `GET /complaints` show them.
+"""`complaints messages` and `complaints replies`: the agent's desk on the command line.
 
-Both see every complaint unless `--as STAFF_ID` names the person whose scope to apply (what
-their console queue and search show). `complaints list` stays Temporal visibility's view, the
-engineer's."""
+    complaints messages CRN [--json]     the conversation: the customer's emails, ours to
+                                         them (with their delivery state), internal notes
+    complaints replies list [--json]     the canned replies
+    complaints replies add NAME --actor ID (--text T | --file F|-)
+                                         add (or replace) one: the head of customer success
+    complaints replies remove NAME --actor ID
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from rich import box
-from rich.table import Table
-from rich.text import Text
+from pydantic import ValidationError
 
-from database import desk
+from database import conversation as talk
 from database.pool import Pool, create_pool
 from database.records import roster
-from settings import Settings
-from starter.cli.usage import UsageError
-from starter.cli.views import show, when
-from starter.listing import (
-    MAX_LIMIT,
-    SEARCH_LIMIT,
-    BadPageToken,
-    ListFilters,
-    QueueItem,
-    SearchHit,
-    queue_page,
-    scope_of,
-    search_page,
-)
-from workflows import models as m
-
-
-def _filter_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--status", choices=[v.value for v in m.Status])
-    p.add_argument("--phase", choices=[v.value for v in m.Phase])
-    p.add_argument("--owner", help="roster id, or 'unassigned'")
-    p.add_argument("--severity", type=int, choices=range(1, 5))
-    p.add_argument("--customer", help="customer id")
-    p.add_argument("--as", dest="as_staff", metavar="STAFF_ID",
-                   help="only what this person's queue may show")
-    p.add_argument("--limit", type=int, default=50,
-                   help=f"at most this many (1-{MAX_LIMIT}; queue 50, search 20)")
-    p.add_argument("--json", action="store_true", help="JSON, as GET /complaints returns")
+from settings import Settings, connect
+from starter.cli.usage import UsageError, read_text
+from starter.desk import REPLY_KEEPERS
+from starter.operations import get_status
 
 
 def add_desk_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="complaints matching words (PostgreSQL full-text)")
-    p.add_argument("words", help='e.g. "late delivery" or ord-2001 or "Acme Logistics"')
-    p.add_argument("--open", action="store_true", help="only complaints not closed")
-    _filter_flags(p)
-    p.set_defaults(func=cmd_search, limit=SEARCH_LIMIT)
-    p = sub.add_parser("queue", help="open complaints, most urgent first (the desk's queue)")
-    p.add_argument("--page-token", help="the next page, as the last one printed")
-    _filter_flags(p)
-    p.set_defaults(func=cmd_queue)
+    p = sub.add_parser("messages", help="a complaint's conversation, oldest first")
+    p.add_argument("crn")
+    p.add_argument("--json", action="store_true", help="as GET /complaints/{crn}/messages")
+    p.set_defaults(func=cmd_messages)
+    replies = sub.add_parser("replies", help="the canned replies of the reply box")
+    rsub = replies.add_subparsers(dest="replies_command", required=True)
+    p = rsub.add_parser("list", help="every canned reply")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_replies_list)
+    p = rsub.add_parser("add", help="add (or replace) a canned reply")
+    p.add_argument("name")
+    p.add_argument("--actor", required=True, help="the head of customer success's roster id")
+    text = p.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", help="the reply; placeholders: " + ", ".join(
+        "{" + n + "}" for n in talk.PLACEHOLDERS).replace("%", "%%"))
+    text.add_argument("--file", help="the reply read from a file (- for stdin)")
+    p.set_defaults(func=cmd_replies_add)
+    p = rsub.add_parser("remove", help="remove a canned reply")
+    p.add_argument("name")
+    p.add_argument("--actor", required=True, help="the head of customer success's roster id")
+    p.set_defaults(func=cmd_replies_remove)
 
 
-async def _scope(pool: Pool, args: argparse.Namespace) -> desk.Scope:
-    if args.as_staff is None:
-        return desk.Scope(everything=True)
-    member = {s.id: s for s in await roster(pool)}.get(args.as_staff)
-    if member is None:
-        raise UsageError(f"--as {args.as_staff}: no such staff member")
-    return scope_of(member)
-
-
-def _filters(args: argparse.Namespace) -> ListFilters:
-    if not 1 <= args.limit <= MAX_LIMIT:
-        raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}")
-    return ListFilters(status=args.status, phase=args.phase, owner=args.owner,
-                       severity=args.severity, customer=args.customer)
-
-
-async def cmd_search(args: argparse.Namespace, settings: Settings) -> None:
-    filters = _filters(args)
+async def cmd_messages(args: argparse.Namespace, settings: Settings) -> None:
+    await get_status(await connect(settings), args.crn)  # ComplaintNotFound: exit 1
     pool = await create_pool(settings.database_url, min_size=1, max_size=1)
     try:
-        page = await search_page(pool, args.words, filters, await _scope(pool, args),
-                                 limit=args.limit, open_only=args.open)
-    except desk.EmptySearch as err:
-        raise UsageError(f"{err}: give a name, an order id, a CRN or a word") from None
+        messages = await talk.conversation(pool, args.crn)
     finally:
         await pool.close()
     if args.json:
-        print(page.model_dump_json(indent=2))
+        print(json.dumps([m.model_dump(mode="json") for m in messages], indent=2))
         return
-    show(_table(page.items, search=True))
+    if not messages:
+        print("No messages yet.")
+    for m in messages:
+        print(format_message(m))
 
 
-async def cmd_queue(args: argparse.Namespace, settings: Settings) -> None:
-    filters = _filters(args)
+def format_message(m: talk.ConversationMessage) -> str:
+    at = m.at.strftime("%Y-%m-%d %H:%M UTC")
+    if m.kind == "customer":
+        head = f"{at}  from the customer ({m.by})"
+        files = [f"  attachment {m.id}/{a.n}: {a.filename or '(unnamed)'} ({a.content_type}, "
+                 f"{a.size} bytes{'' if a.stored else ', not kept'})" for a in m.attachments]
+    elif m.kind == "ours":
+        head = f"{at}  to {', '.join(m.to)}: {m.delivery}" + (f" ({m.reason})" if m.reason else "")
+        files = []
+    else:
+        head = f"{at}  internal note {m.id} by {m.by}" + (
+            f", mentioning {', '.join(m.mentions)}" if m.mentions else "")
+        files = []
+    subject = [f"  Subject: {m.subject}"] if m.subject else []
+    body = ["  " + line for line in m.text.splitlines()] or ["  (empty)"]
+    return "\n".join([head, *subject, *body, *files, ""])
+
+
+async def cmd_replies_list(args: argparse.Namespace, settings: Settings) -> None:
     pool = await create_pool(settings.database_url, min_size=1, max_size=1)
     try:
-        page = await queue_page(pool, filters, await _scope(pool, args), limit=args.limit,
-                                page_token=args.page_token)
-    except BadPageToken as err:
-        raise UsageError(f"--page-token: {err}") from None
+        replies = await talk.canned_replies(pool)
     finally:
         await pool.close()
     if args.json:
-        print(page.model_dump_json(indent=2))
+        print(json.dumps([r.model_dump() for r in replies], indent=2))
         return
-    show(_table(page.items, search=False))
-    if page.next_page_token:
-        print(f"more: --page-token {json.dumps(page.next_page_token)}")
+    if not replies:
+        print("No canned replies yet.")
+    for r in replies:
+        print(f"{r.name}\n" + "\n".join("  " + line for line in r.body.splitlines()) + "\n")
 
 
-def _table(items: list[QueueItem] | list[SearchHit], search: bool) -> Table | Text:
-    if not items:
-        return Text("no complaints match")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for column in ("CRN", "STATUS", "SEV", "OWNER", "NEXT DEADLINE", "CUSTOMER",
-                   "MATCHED" if search else "SUBJECT"):
-        # The CRN whole, always; the words wrap.
-        table.add_column(column, no_wrap=column in ("CRN", "SEV"),
-                         min_width=14 if column == "CRN" else None)
-    for c in items:
-        if isinstance(c, SearchHit):
-            said = Text()
-            for part in c.headline:
-                said.append(part.text, style="bold" if part.matched else "")
-        else:
-            said = Text(c.subject)
-        table.add_row(c.crn, c.status or "-", str(c.severity or "-"), c.owner or "-",
-                      f"{c.next_deadline} {when(c.next_deadline_at)}" if c.next_deadline else "-",
-                      c.customer_name or c.customer_id or "-", said)
-    return table
+async def _keeper(pool: Pool, actor: str) -> None:
+    member = next((m for m in await roster(pool) if m.id == actor), None)
+    if member is None or member.role not in REPLY_KEEPERS:
+        raise UsageError(f"{actor!r} may not keep the canned replies: only the head of "
+                         "customer success does; nothing was changed")
+
+
+async def cmd_replies_add(args: argparse.Namespace, settings: Settings) -> None:
+    body = args.text if args.text is not None else read_text(args.file)
+    try:
+        reply = talk.CannedReply(name=args.name.strip(), body=body.strip())
+    except ValidationError:
+        raise UsageError("a reply needs a name (up to 100 characters) and a text; nothing "
+                         "was changed") from None
+    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        await _keeper(pool, args.actor)
+        await talk.save_canned_reply(pool, reply, args.actor)
+    except talk.UnknownPlaceholder as err:
+        raise UsageError(f"{err}; nothing was changed") from None
+    finally:
+        await pool.close()
+    print(f"saved {reply.name!r}")
+
+
+async def cmd_replies_remove(args: argparse.Namespace, settings: Settings) -> None:
+    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        await _keeper(pool, args.actor)
+        removed = await talk.remove_canned_reply(pool, args.name)
+    finally:
+        await pool.close()
+    if not removed:
+        raise UsageError(f"there is no canned reply {args.name!r}")
+    print(f"removed {args.name!r}")

@@ -20,8 +20,9 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from database.pool import Pool
+from mail import language
 from settings import Settings
-from starter.console import approvals, auth, pages, queue, reports, suspended
+from starter.console import approvals, auth, desk, pages, queue, reports, suspended
 from starter.console.base import PREFIX, Console, ConsoleError, NeedsSignIn, render
 from workflows.complaint.presentation import closed_as
 
@@ -41,13 +42,14 @@ def _templates(settings: Settings) -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.globals["ended_as"] = closed_as  # how a complaint ended, in the team's words
+    env.globals["language_of"] = language.described  # the customer's (docs/languages.md)
     return env
 
 
 def mount_console(app: FastAPI, settings: Settings, client: Client, pool: Pool) -> None:
     app.state.console = Console(settings, client, pool, settings.policy(), _templates(settings))
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
-    for area in (auth, queue, pages, approvals, reports, suspended):
+    for area in (auth, queue, pages, desk, approvals, reports, suspended):
         app.include_router(area.router)
 
     @app.get("/", include_in_schema=False)

@@ -5,6 +5,7 @@ client, pool, policy, templates), rendering a page, and the two ways a request e
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,10 +18,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from database.pool import Pool
 from settings import Settings
-from starter.operations import ComplaintUnreadable
+from starter.operations import ComplaintNotFound, ComplaintUnreadable, get_status
+from workflows.models import ComplaintState
 from workflows.policy import SlaPolicy
 
 PREFIX = "/console"
+CRN_PATTERN = re.compile(r"^CRN-[A-Z2-7]{10}$")
 TEMPORAL_TIMEOUT = 10.0  # seconds a query, a list or an update may take before we say 503
 T = TypeVar("T")
 
@@ -76,3 +79,13 @@ async def answered(call: Awaitable[T], what: str) -> T:
         raise
     except ComplaintUnreadable as err:  # a key missing here: say so, in the product's words
         raise ConsoleError(503, f"{str(err)[0].upper()}{str(err)[1:]}.") from None
+
+
+async def state_of(request: Request, crn: str) -> ComplaintState:
+    """The complaint a page is about: 404 for a CRN that cannot be one or is unknown."""
+    if not CRN_PATTERN.match(crn):
+        raise ConsoleError(404, f"There is no complaint {crn} (a CRN looks like CRN-WKTLI5TNQT).")
+    try:
+        return await answered(get_status(console(request).client, crn), crn)
+    except ComplaintNotFound:
+        raise ConsoleError(404, f"There is no complaint {crn}.") from None

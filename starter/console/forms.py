@@ -10,6 +10,7 @@ validator still decides when the form comes back, and a refused action changes n
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -114,6 +115,12 @@ LAYOUTS: dict[str, dict[str, Any]] = {
         Field("comment", "Comment", required=False))},
     "escalate": {"fields": (Field("reason", "Reason for escalating"),)},
     "reassign": {"fields": (Field("owner", "New owner", "select"),)},
+    "add_note": {"fields": (
+        Field("text", "Note for colleagues", hint="Staff only: never emailed to the customer, "
+                                                  "never on their status page"),
+        Field("mentions", "Mention (roster ids)", "text", False,
+              hint="Separated by commas or spaces; @id in the note works too. Each is emailed "
+                   "a link to the complaint"))},
     "issue_final_response": {"fields": (
         Field("outcome", "Outcome", "select", True, (
             ("upheld", "Upheld"), ("partly_upheld", "Partly upheld"),
@@ -190,6 +197,9 @@ def payload(update: str, form: Mapping[str, Any], actor: str) -> dict[str, Any]:
         for f in spec.fields:
             if f.kind == "checkbox":
                 data[f.name] = _checked(form, f.name)
+            elif f.name == "mentions":
+                data[f.name] = [i.lstrip("@") for i in re.split(r"[\s,]+", _text(form, f.name))
+                                if i.lstrip("@")]
             elif f.name in ("process_failures", "corrective_actions"):
                 data[f.name] = _lines(form, f.name)
             elif f.name == "agrees":
@@ -229,6 +239,7 @@ def _probe(update: str, actor: str, s: ComplaintState) -> Any:
         "decide_refund": {"approved": True, "amount": s.refund.amount or Decimal(0)},
         "issue_final_response": {"outcome": FinalOutcome.upheld, "message": "(probe)"},
         "dismiss": {"reason": DismissalReason.spam},
+        "add_note": {"text": "(probe)", "mentions": []},
     }
     return model.model_construct(**base, **probes.get(update, {}))
 

@@ -1,16 +1,15 @@
 """A complaint's page and the actions taken from it.
 
-GET shows the summary, the customer and order, every deadline with its countdown, what it
-waits for, the refund, the whole timeline, and the forms of the actions this person may
-take now (forms.py). POST sends one action as the workflow update of that name, with the
-signed-in member as the actor: a role that may not take it is refused (403) before
-anything is sent; an action the complaint refuses shows the reason on the page (409) and
-changes nothing.
+GET shows the summary, the customer and order, the conversation with the reply and note
+boxes (desk.py), every deadline with its countdown, what it waits for, the refund, the
+whole timeline, and the forms of the actions this person may take now (forms.py). POST
+sends one action as the workflow update of that name, with the signed-in member as the
+actor: a role that may not take it is refused (403) before anything is sent; an action the
+complaint refuses shows the reason on the page (409) and changes nothing.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
-import re
 from decimal import Decimal, InvalidOperation
 
 from fastapi import APIRouter, Request
@@ -18,26 +17,24 @@ from fastapi.responses import RedirectResponse, Response
 
 from database.records import ComplaintFile, complaint_file, roster
 from starter.console.auth import CheckedForm, SignedIn
-from starter.console.base import PREFIX, ConsoleError, answered, console, render
+from starter.console.base import PREFIX, ConsoleError, answered, console, render, state_of
+from starter.console.desk import DESK_FORMS, desk_for, draft_of, stale, update_id
 from starter.console.forms import FORMS, Facts, offered, open_to, payload
 from starter.console.views import countdowns, iso
 from starter.operations import (
     ActionRefused,
-    ComplaintNotFound,
     act,
     check_permission,
     decide_refund,
-    get_status,
 )
 from workflows import refusals
 from workflows.complaint import presentation as ui
 from workflows.complaint.rules import OWNER_ROLES
-from workflows.models import ComplaintState, RefundDecision
+from workflows.models import RefundDecision
 from workflows.permissions import NotPermitted, check_actor
 from workflows.records import StaffMember
 
 router = APIRouter(include_in_schema=False)
-CRN_PATTERN = re.compile(r"^CRN-[A-Z2-7]{10}$")
 
 # What the console answers to each kind of refusal (workflows/refusals.py; a kind without
 # a row takes its nearest base's): who acted is a page of its own (403); the others show on
@@ -56,15 +53,6 @@ def refused(err: ActionRefused, action: str) -> tuple[int, str]:
     return status, sentence.format(action=action, reason=err)
 
 
-async def state_of(request: Request, crn: str) -> ComplaintState:
-    if not CRN_PATTERN.match(crn):
-        raise ConsoleError(404, f"There is no complaint {crn} (a CRN looks like CRN-WKTLI5TNQT).")
-    try:
-        return await answered(get_status(console(request).client, crn), crn)
-    except ComplaintNotFound:
-        raise ConsoleError(404, f"There is no complaint {crn}.") from None
-
-
 def facts(file: ComplaintFile) -> Facts:
     email = file.customer_email or (str(file.profile.email) if file.profile and
                                     file.profile.email else None)
@@ -76,18 +64,21 @@ async def _owners(request: Request) -> list[StaffMember]:
 
 
 async def complaint_page(request: Request, session: SignedIn, crn: str, status: int = 200,
-                         error: str | None = None, done: str | None = None) -> Response:
+                         error: str | None = None, done: str | None = None,
+                         drafts: dict[str, str] | None = None) -> Response:
     c = console(request)
     s = await state_of(request, crn)
     file = await complaint_file(c.pool, crn, s.customer_id)
     member = session.member
     forms = offered(member, s, facts(file))
+    desk = await desk_for(request, s, file, drafts)  # the conversation, reply and note boxes
     may_decide = open_to("decide_refund", member, s, facts(file))
     owners = await _owners(request) if any(f.update == "reassign" for f in forms) else []
     cal = c.policy.calendar
     return render(request, "complaint.html.j2", status=status, member=member,
                   csrf=session.csrf_token, s=s, file=file, forms=forms, owners=owners,
                   deadlines=countdowns(s, cal), may_decide=may_decide, error=error,
+                  desk=desk, desk_forms={f.update: f for f in forms if f.update in DESK_FORMS},
                   done=FORMS[done].button if done in FORMS else
                   ("Refund decision" if done == "decide_refund" else None),
                   local=lambda t: ui.local(t, cal), iso=iso, timezone=cal.timezone)
@@ -106,13 +97,18 @@ async def take_action(request: Request, crn: str, update: str, session: SignedIn
     s = await state_of(request, crn)
     try:
         check_permission(update, session.member, s)
+        changed = stale(form, s, session.member, console(request).policy.calendar)
+        if changed:  # someone acted since the page was loaded: nothing is sent
+            return await complaint_page(request, session, crn, 409, changed,
+                                        drafts=draft_of(update, form))
         await answered(act(console(request).client, crn, update,
-                           payload(update, form, session.member.id)), crn)
+                           payload(update, form, session.member.id), update_id(form)), crn)
     except ActionRefused as err:
         status, message = refused(err, FORMS[update].button)
         if status == 403:
             raise ConsoleError(status, message) from None
-        return await complaint_page(request, session, crn, status, message)
+        return await complaint_page(request, session, crn, status, message,
+                                    drafts=draft_of(update, form))
     return RedirectResponse(f"{PREFIX}/complaints/{crn}?done={update}", status_code=303)
 
 

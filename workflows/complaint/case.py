@@ -8,7 +8,7 @@ Every part of the workflow is given the case; it is the one place the run's stat
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import PrivateAttr
@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         Role,
         TimelineEvent,
     )
-    from workflows.policy import SlaPolicy
+    from workflows.policy import SlaPolicy, format_duration
     from workflows.records import ComplaintContext, StaffMember
 
 SYSTEM = "system"  # the actor of what the workflow does by itself
@@ -50,7 +50,7 @@ class Case(CarriedComplaint):
                     crn=workflow.info().workflow_id, source=intake.source,
                     external_ref=intake.external_ref, customer_id=intake.customer.id,
                     subject=intake.subject, received_at=intake.received_at or workflow.now(),
-                    category=intake.category, impact=intake.impact),
+                    category=intake.category, impact=intake.impact, language=intake.language),
                 registered=False)
         case._intake = intake
         case._roster = {m.id: m for m in case.context.roster}
@@ -108,6 +108,8 @@ class Case(CarriedComplaint):
         """What registration read: the customer, the order, the roster."""
         self.context = context
         self._roster = {m.id: m for m in context.roster}
+        if self.state.language is None and context.profile is not None:
+            self.state.language = context.profile.language
 
     def staff_for(self, role: Role) -> StaffMember | None:
         people = sorted((m for m in self._roster.values() if m.role == role),
@@ -137,3 +139,27 @@ class Case(CarriedComplaint):
 
     def local(self, instant: datetime | None) -> str:
         return ui.local(instant, self.policy.calendar if self.policy else None)
+
+    @property
+    def localised(self) -> bool:
+        """Whether the customer's emails are written in a language other than English: their
+        requests then carry the instants and durations as values too, which the email
+        activity writes as that language does (docs/languages.md)."""
+        language = self.state.language
+        return language is not None and language.split("-")[0].lower() != "en"
+
+    def when(self, key: str, instant: datetime | None) -> dict[str, Any]:
+        """An instant for an email's context: `key` as the team's clock reads it and, for a
+        customer written to in another language, the instant itself and the time zone."""
+        words: dict[str, Any] = {key: self.local(instant)}
+        if self.localised and instant is not None:
+            words[f"{key}_at"] = instant
+            words["time_zone"] = self.policy.calendar.timezone if self.policy else "UTC"
+        return words
+
+    def duration(self, key: str, value: timedelta) -> dict[str, Any]:
+        """A policy's duration for an email's context, as when() gives an instant."""
+        words: dict[str, Any] = {key: format_duration(value)}
+        if self.localised:
+            words[f"{key}_seconds"] = int(value.total_seconds())
+        return words

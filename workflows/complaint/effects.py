@@ -268,7 +268,8 @@ class Effects:
         if case.ended_early or case.archive_requested:
             return
         request = EmailRequest(crn=case.state.crn, kind=kind, to=to, template=template,
-                               context=ui.for_template(template, context), with_body=with_body)
+                               context=ui.for_template(template, context), with_body=with_body,
+                               language=case.state.language)
 
         async def send() -> None:
             try:

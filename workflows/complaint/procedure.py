@@ -158,9 +158,9 @@ class Procedure:
         context = {
             **case.mail_context(),
             "agent_name": agent.name if agent else "our Customer Care team",
-            "estimated_resolution": case.local(s.estimated_resolution_at),
-            "personal_within": format_duration(policy.acknowledgement.personal_within),
-            "update_every": format_duration(policy.communication.customer_update_every),
+            **case.when("estimated_resolution", s.estimated_resolution_at),
+            **case.duration("personal_within", policy.acknowledgement.personal_within),
+            **case.duration("update_every", policy.communication.customer_update_every),
         }
 
         async def sent(receipt: EmailReceipt) -> None:

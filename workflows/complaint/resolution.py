@@ -155,7 +155,7 @@ class Resolution:
             self.effects.email(f"agreement_reminder:{self._proposals_made()}", [to],
                                "agreement_reminder", {
                                    **case.mail_context(), "owner_name": case.name(case.state.owner),
-                                   "due": case.local(clock.deadline.due_at)})
+                                   **case.when("due", clock.deadline.due_at)})
 
     def _agreement_lapsed(self, clock: SlaClock) -> None:
         """No answer in `agreement_wait`: the owner is told, it escalates like any breach,
@@ -180,7 +180,7 @@ class Resolution:
             asked = sum(1 for e in case.state.timeline if e.event == Event.sign_off_requested)
             self.effects.email(f"sign_off_reminder:{asked}", [to], "sign_off_request", {
                 **case.mail_context(), "owner_name": case.name(case.state.owner),
-                "reminder": True, "due": case.local(clock.deadline.due_at)})
+                "reminder": True, **case.when("due", clock.deadline.due_at)})
 
     def _sign_off_lapsed(self, clock: SlaClock) -> None:
         """No sign-off in `sign_off_wait`: resolved, not confirmed by the customer."""

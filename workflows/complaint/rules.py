@@ -8,6 +8,7 @@ are unit-tested without a server.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,6 +32,7 @@ from workflows.models import (
     InternalReview,
     KbArticleDone,
     KbArticleStatus,
+    Note,
     PersonalAcknowledgement,
     Phase,
     PhoneContact,
@@ -283,6 +285,29 @@ def reassign(c: ActionFacts, request: Reassignment) -> None:
                            "specialist, CSM or team lead")
     if request.owner == c.state.owner:
         raise AlreadyDone(f"{request.owner!r} already owns this complaint")
+
+
+# `@ana` in a note's text mentions ana; an address (jon@kite.example) mentions nobody.
+MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9](?:[\w.-]*[\w])?)")
+
+
+def mentioned(note: Note) -> list[str]:
+    """Who a note mentions: its `mentions`, then each `@id` in its text, once each."""
+    ids = [*note.mentions, *MENTION.findall(note.text)]
+    return list(dict.fromkeys(ids))
+
+
+def add_note(c: ActionFacts, note: Note) -> None:
+    """Any staff member, on a complaint that is not archived; every mention on the roster."""
+    registered(c)
+    check_actor("add_note", note.actor, dict(c.roster))
+    if c.state.status == Status.archived:
+        raise ComplaintClosed("the complaint is archived; it takes no more notes")
+    unknown = [i for i in mentioned(note) if i not in c.roster]
+    if unknown:
+        raise UnknownStaff(f"{', '.join(repr(i) for i in unknown)} "
+                           f"{'is' if len(unknown) == 1 else 'are'} not on the roster; "
+                           "mention a colleague by their roster id")
 
 
 def issue_final_response(c: ActionFacts, final: FinalResponse) -> None:

@@ -16,6 +16,7 @@ so the call names the file:
 - `post_mortem.py`: survey, RCA, KB article, the close;
 - `procedure.py`: the phases the complaint goes through by itself, and continue-as-new;
 - `withdrawal.py`: withdrawn at the customer's request, in any phase; the run ends;
+- `notes.py`: internal notes for colleagues (bodies in PostgreSQL), mentions emailed;
 - `rules.py`: who may do what when (the validators); `presentation.py`: how it reads.
 
 Handlers change state without awaiting (they stay `async def` because recorded histories
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.complaint.escalation import Escalation
     from workflows.complaint.final_response import FinalResponses
     from workflows.complaint.money import Money, refund_decision_problem
+    from workflows.complaint.notes import Notes
     from workflows.complaint.ownership import Ownership
     from workflows.complaint.post_mortem import PostMortem
     from workflows.complaint.procedure import Procedure
@@ -59,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         FixDeployed,
         InternalReview,
         KbArticleDone,
+        Note,
         PersonalAcknowledgement,
         PhoneContact,
         Reassignment,
@@ -92,6 +95,7 @@ class ComplaintWorkflow:
         self.procedure = Procedure(case, effects, deadlines, escalation, customer, ownership,
                                    post_mortem, final_responses)
         self.withdrawals = Withdrawals(case, effects, deadlines, customer, money)
+        self.notes = Notes(case, effects)
 
     @workflow.run
     async def run(self, start: ComplaintStart) -> ComplaintReceipt:
@@ -265,6 +269,18 @@ class ComplaintWorkflow:
     @reassign.validator
     def _check_reassign(self, request: Reassignment) -> None:
         rules.reassign(self._facts(), request)
+
+    # --- any phase: an internal note -----------------------------------------------------
+
+    @workflow.update
+    async def add_note(self, note: Note) -> ComplaintReceipt:
+        """A note for colleagues (its body in PostgreSQL); whoever it mentions is emailed."""
+        await self.notes.add(note)
+        return self.effects.receipt()
+
+    @add_note.validator
+    def _check_note(self, note: Note) -> None:
+        rules.add_note(self._facts(), note)
 
     # --- any open phase: withdrawn at the customer's request ---------------------------------
 

@@ -84,7 +84,24 @@
       .catch(function () { /* offline for a moment: the next refresh tries again */ });
   }
 
+  // "Use this reply": the canned reply, filled in for this complaint by the server, goes
+  // into the reply box to be edited (without a script the button reloads the page with it).
+  function cannedReplies() {
+    var form = document.querySelector("form.canned");
+    var box = document.getElementById("reply-message");
+    if (!form || !box) { return; }
+    form.addEventListener("submit", function (event) {
+      var select = form.querySelector("select");
+      var chosen = select && select.options[select.selectedIndex];
+      if (!chosen) { return; }
+      event.preventDefault();
+      box.value = chosen.getAttribute("data-text");
+      box.focus();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    cannedReplies();
     tick();
     window.setInterval(tick, 1000);
     window.setInterval(refresh, REFRESH_MS);
