@@ -182,6 +182,22 @@ async def test_a_search_matching_more_than_it_ranks_says_so(seeded: asyncpg.Pool
     assert (exact.matched, exact.capped, len(exact.items)) == (1, False, 1)
 
 
+async def test_internal_notes_are_searched(seeded: asyncpg.Pool):
+    async with seeded.acquire() as conn:
+        loaded = await load_complaints(conn, total=30, open_count=30, now=NOW, seed=12)
+        one = loaded.records[3]
+        await conn.execute("INSERT INTO notes (crn, request_id, author, body) VALUES "
+                           "($1, 'r1', 'tom', 'Customer prefers the Thursday quokka slot')",
+                           one.crn)
+    helen = desk.Scope(everything=True)
+    page = await search_page(seeded, "quokka", ListFilters(), helen)
+    assert [h.crn for h in page.items] == [one.crn]
+    assert "quokka" in [p.text.lower() for p in page.items[0].headline if p.matched]
+    async with seeded.acquire() as conn:
+        await conn.execute("UPDATE notes SET body = 'moved to Friday' WHERE crn = $1", one.crn)
+    assert (await search_page(seeded, "quokka", ListFilters(), helen)).items == []
+
+
 async def test_erasure_and_renames_keep_the_search_document_current(seeded: asyncpg.Pool):
     async with seeded.acquire() as conn:
         loaded = await load_complaints(conn, total=20, open_count=20, now=NOW, seed=4,
