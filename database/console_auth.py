@@ -157,14 +157,33 @@ async def _refuse_when_throttled(conn: asyncpg.Connection, login: str, client: s
         raise SignInThrottled(math.ceil(wait.total_seconds()))
 
 
-async def open_session(pool: asyncpg.Pool, staff_id: str) -> tuple[str, Session]:
-    """A new session for a member who just signed in: (its token for the cookie, it)."""
+async def open_session(pool: asyncpg.Pool, staff_id: str, id_token: str | None = None
+                       ) -> tuple[str, Session]:
+    """A new session for a member who just signed in: (its token for the cookie, it).
+    `id_token`: the identity provider's, when they signed in through it (for its sign-out)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT * FROM staff WHERE id = $1", staff_id)
-        await conn.execute("INSERT INTO console_sessions (id_hash, staff_id, csrf_token) "
-                           "VALUES ($1, $2, $3)", _digest(token), staff_id, csrf)
+        await conn.execute("INSERT INTO console_sessions (id_hash, staff_id, csrf_token, "
+                           "id_token) VALUES ($1, $2, $3, $4)", _digest(token), staff_id, csrf,
+                           id_token)
     return token, Session(staff_member(row), csrf)
+
+
+async def member_named_by(pool: asyncpg.Pool, value: str, email_only: bool
+                          ) -> StaffMember | None:
+    """The available roster member an identity provider's claim names, case-insensitively:
+    by their email when `email_only` (the claim is `email`), else by their roster id or
+    email (an id match first); None otherwise."""
+    value = value.strip().casefold()[:320]
+    if not value:
+        return None
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT * FROM staff
+               WHERE ((lower(id) = $1 AND NOT $2) OR lower(email) = $1) AND available
+               ORDER BY lower(id) = $1 DESC LIMIT 1""", value, email_only)
+    return staff_member(row) if row else None
 
 
 async def current_session(pool: asyncpg.Pool, token: str, touch: bool = True
@@ -188,10 +207,12 @@ async def current_session(pool: asyncpg.Pool, token: str, touch: bool = True
     return Session(staff_member(row), row["csrf_token"])
 
 
-async def end_session(pool: asyncpg.Pool, token: str) -> None:
+async def end_session(pool: asyncpg.Pool, token: str) -> str | None:
+    """End the session; the identity provider's ID token it was opened with, if any."""
     async with pool.acquire() as conn:
-        await conn.execute("UPDATE console_sessions SET ended_at = now() "
-                           "WHERE id_hash = $1 AND ended_at IS NULL", _digest(token))
+        return await conn.fetchval("UPDATE console_sessions SET ended_at = now() "
+                                   "WHERE id_hash = $1 AND ended_at IS NULL RETURNING id_token",
+                                   _digest(token))
 
 
 async def cookie_secret(pool: asyncpg.Pool) -> bytes:

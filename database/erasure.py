@@ -9,6 +9,10 @@ the internal notes; the answers given through links. What stays: ids, CRNs, date
 categories, deadlines and their outcomes, escalation levels, amounts, scores, sizes: every
 count and sum a report computes.
 
+Which tables hold a customer's data is one list, database/personal_data.py, that export
+works from too: erasure handles each table on it (blanked, or kept as ids and numbers) and
+refuses to finish if one was left out.
+
 One transaction: all of it or nothing. `erasures` records who, when and which complaints;
 the resolution log's append-only trigger admits this one change (0009_erasure.sql).
 Complaints whose workflow still runs are refused (`StillOpen`, naming them): a running
@@ -31,6 +35,8 @@ import secrets
 from dataclasses import dataclass
 
 import asyncpg
+
+from database.personal_data import check_covered, present_tables, table
 
 ERASED = "[erased]"
 ERASED_ID_PREFIX = "erased-"
@@ -86,10 +92,16 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
             "VALUES ($1, $2, $3, '{}') RETURNING id", new_id, erased_by, crns)
         await conn.execute("SELECT set_config('complaints.erasure', $1, true)", str(erasure_id))
         changed: dict[str, int] = {}
+        tables = await present_tables(conn)
 
-        async def run(table: str, sql: str, *args) -> None:
+        async def run(name: str, sql: str, *args) -> None:
+            assert table(name).erased, f"{name} is kept by erasure (personal_data.py)"
             status = await conn.execute(sql, *args)
-            changed[table] = changed.get(table, 0) + int(status.rsplit(" ", 1)[-1])
+            changed[name] = changed.get(name, 0) + int(status.rsplit(" ", 1)[-1])
+
+        for kept in tables:  # ids, amounts and dates only: they stay for the reports
+            if not kept.erased:
+                changed[kept.name] = 0
 
         await run("customers", "UPDATE customers SET name = $2, email = NULL, phone = NULL "
                   "WHERE id = $1", customer_id, ERASED)
@@ -124,6 +136,9 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, erased_by: 
             await run("complaint_events", "UPDATE complaint_events SET actor = $3 "
                       "WHERE crn = ANY($1) AND actor = $2", crns, f"customer:{customer_id}",
                       f"customer:{new_id}")
+            await conn.execute("UPDATE exports SET customer_id = $2 WHERE customer_id = $1",
+                               customer_id, new_id)
+        check_covered("erasure", tables, set(changed))  # raises: the transaction rolls back
         await conn.execute("UPDATE erasures SET rows_changed = $2 WHERE id = $1", erasure_id,
                            json.dumps(changed))
     return Erasure(erasure_id, new_id, crns, changed)

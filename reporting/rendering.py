@@ -5,16 +5,16 @@ activities (activities/reports.py) send it; `complaints report` and the console 
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import jinja2
 
 from reporting.charts import complaints_per_day, horizontal_bars
 from reporting.figures import ReportMetrics, compute_metrics, format_days
+from reporting.spreadsheet import csv_text
 from workflows.policy import SlaPolicy
 from workflows.report import ReportPeriod
 
@@ -112,15 +112,13 @@ async def build_report(conn: asyncpg.Connection, period: ReportPeriod, policy: S
 def metrics_csv(m: ReportMetrics) -> str:
     """The report's figures as CSV (section, name, value): one row each, for a spreadsheet
     or a regulator's return."""
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["section", "name", "value"])
-    w.writerow(["period", m.period.kind.value, m.period.key])
+    rows: list[list[Any]] = []
+    rows.append(["period", m.period.kind.value, m.period.key])
     for name in ("received", "resolved", "open_at_end", "withdrawn", "dismissed", "recurrent",
                  "first_contact_resolutions", "average_resolution_days",
                  "median_resolution_days", "csat_responses", "csat_average",
                  "acknowledged_within_hour", "breaches", "escalations"):
-        w.writerow(["volume", name, getattr(m, name)])
+        rows.append(["volume", name, getattr(m, name)])
     for section, counts in (("resolved_by_outcome", m.resolved_by_outcome),
                             ("dismissed_by_reason", m.dismissed_by_reason),
                             ("breaches_by_deadline", m.breaches_by_deadline),
@@ -130,20 +128,20 @@ def metrics_csv(m: ReportMetrics) -> str:
                             ("received_by_severity", m.by_severity),
                             ("received_by_channel", m.by_channel)):
         for c in counts:
-            w.writerow([section, c.name, c.count])
+            rows.append([section, c.name, c.count])
     for r in m.refunds:
-        w.writerow(["refunds_credited", r.currency, r.total])
+        rows.append(["refunds_credited", r.currency, r.total])
     for t in m.targets:
-        w.writerow(["target", t.metric, "met" if t.met else "no data" if t.met is None
+        rows.append(["target", t.metric, "met" if t.met else "no data" if t.met is None
                     else "missed"])
     if m.regulator is not None:
         g = m.regulator
         if g.summary_period is not None:
-            w.writerow(["regulator", f"resolved within {g.summary_period}", g.within_summary])
-        w.writerow(["regulator", f"resolved within {g.limit}", g.within_limit])
-        w.writerow(["regulator", f"resolved after {g.limit}", g.after_limit])
+            rows.append(["regulator", f"resolved within {g.summary_period}", g.within_summary])
+        rows.append(["regulator", f"resolved within {g.limit}", g.within_limit])
+        rows.append(["regulator", f"resolved after {g.limit}", g.after_limit])
         for row in g.by_category:
             for outcome in ("upheld", "partly_upheld", "not_upheld"):
-                w.writerow(["regulator", f"{row.category} {outcome}", getattr(row, outcome)])
-            w.writerow(["regulator", f"{row.category} resolved", row.closed])
-    return out.getvalue()
+                rows.append(["regulator", f"{row.category} {outcome}", getattr(row, outcome)])
+            rows.append(["regulator", f"{row.category} resolved", row.closed])
+    return csv_text(["section", "name", "value"], rows)

@@ -97,6 +97,15 @@ class Settings:
     # The proxies (IPs or CIDR networks) whose X-Forwarded-For names the client; none by
     # default, so the socket's address is the client (docs/security.md).
     forwarded_allow_ips: tuple[str, ...] = ()
+    # Single sign-on for the console (docs/security.md, "Single sign-on"): the OpenID
+    # provider's issuer URL and this console's client there; the claim that names the
+    # roster member (matched against the roster's email, or its id); CONSOLE_PASSWORDS=off
+    # leaves the provider the only way in.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_roster_claim: str = "email"
+    console_passwords: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -150,6 +159,7 @@ class Settings:
             api_key=env.get("TEMPORAL_API_KEY") or None,
             temporal_ui_origin=env.get("TEMPORAL_UI_ORIGIN", defaults.temporal_ui_origin),
             forwarded_allow_ips=trusted_proxies(env.get("FORWARDED_ALLOW_IPS", "")),
+            **single_sign_on(env),
         )
 
     def data_converter(self, on_missing_key: MissingKeyObserver | None = None) -> DataConverter:
@@ -209,6 +219,26 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def single_sign_on(env: dict[str, str]) -> dict[str, Any]:
+    """The OIDC_* settings and CONSOLE_PASSWORDS, checked together: an issuer needs its client
+    id, and passwords can be switched off only when a provider lets people in."""
+    issuer = (env.get("OIDC_ISSUER") or "").strip().rstrip("/") or None
+    client_id = (env.get("OIDC_CLIENT_ID") or "").strip() or None
+    passwords = _on_off("CONSOLE_PASSWORDS", env.get("CONSOLE_PASSWORDS", "on"))
+    if issuer and not client_id:
+        raise ValueError("OIDC_ISSUER needs OIDC_CLIENT_ID (and OIDC_CLIENT_SECRET for a "
+                         "confidential client): set both")
+    if issuer and not issuer.startswith(("https://", "http://127.", "http://localhost")):
+        raise ValueError(f"OIDC_ISSUER must be an https URL, not {issuer!r}")
+    if not passwords and not issuer:
+        raise ValueError("CONSOLE_PASSWORDS=off needs OIDC_ISSUER: otherwise nobody could "
+                         "sign in to the console")
+    return {"oidc_issuer": issuer, "oidc_client_id": client_id,
+            "oidc_client_secret": env.get("OIDC_CLIENT_SECRET") or None,
+            "oidc_roster_claim": (env.get("OIDC_ROSTER_CLAIM") or "email").strip(),
+            "console_passwords": passwords}
 
 
 def _on_off(name: str, value: str) -> bool:

@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from database import desk
 from database.pool import Pool
+from reporting.spreadsheet import csv_text
 from workflows import search_attributes as sa
 from workflows.actions import SUPERVISORS
 from workflows.models import Phase, Role, Status
@@ -280,3 +281,17 @@ async def search_page(pool: Pool, words: str, filters: ListFilters,
             for r in found.rows[:limit]]
     return SearchPage(query=words, items=hits, next_offset=offset + limit if more else None,
                       matched=found.matched, capped=found.capped)
+def list_csv(items: list[ComplaintSummary],
+             headlines: dict[str, tuple[str | None, str | None]] | None = None) -> str:
+    """A complaint list as CSV (`complaints list --format csv`, the console's download):
+    the summary's fields, and the subject and customer name when `headlines` gives them
+    (crn -> (subject, customer name)); every text cell safe to open in a spreadsheet."""
+    columns = list(ComplaintSummary.model_fields)
+    header = columns + (["subject", "customer_name"] if headlines is not None else [])
+    rows = []
+    for s in items:
+        row = [getattr(s, c) for c in columns]
+        if headlines is not None:
+            row += list(headlines.get(s.crn, (None, None)))
+        rows.append(row)
+    return csv_text(header, rows)

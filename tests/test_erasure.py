@@ -17,6 +17,7 @@ from starter.cli.erase import ERASURE_REASON
 from starter.operations import still_running
 from tests.cli_runner import Cli
 from tests.conftest import ComplaintStack
+from tests.personal_search import where_it_appears
 from tests.scenarios import owner_of, plan_agreed, signed_off_and_reviewed, to_owner
 from workflows import models as m
 from workflows.events import Event
@@ -26,29 +27,6 @@ NAME, ADDRESS, PHONE = "Jon Kite", "kite@kite.example", "+44 20 7946 0003"
 SUBJECT = "Export shows wrong totals"
 DESCRIPTION = "The monthly export shows totals that do not match the dashboard."
 PERSONAL = (NAME, ADDRESS, PHONE, "Kite Studio", SUBJECT, DESCRIPTION[:30])
-TEXTLIKE = ("text", "character varying", "character", "jsonb", "json", "ARRAY")
-
-
-async def where_it_appears(conn: asyncpg.Connection, needle: str) -> list[str]:
-    """Every table.column of the public schema holding `needle` (case-insensitive)."""
-    columns = await conn.fetch(
-        """SELECT table_name, column_name, data_type FROM information_schema.columns
-           WHERE table_schema = 'public' AND (data_type = ANY($1) OR data_type = 'bytea')""",
-        list(TEXTLIKE))
-    assert len(columns) > 40  # the whole schema, not a few columns
-    found = []
-    for c in columns:
-        column = f'"{c["table_name"]}"."{c["column_name"]}"'
-        if c["data_type"] == "bytea":
-            test = f"position(convert_to($1, 'UTF8') in {column}) > 0"
-        else:
-            test = f"{column}::text ILIKE '%' || $1 || '%'"
-        sql = f'SELECT count(*) FROM "{c["table_name"]}" WHERE {test}'  # nosec B608 # names from information_schema
-        if await conn.fetchval(sql, needle):
-            found.append(column)
-    return found
-
-
 async def report_numbers(conn: asyncpg.Connection, stack: ComplaintStack, at: Any) -> dict:
     period = period_containing("monthly", at.date(), stack.policy.calendar.timezone)
     metrics = await compute_metrics(conn, period, stack.policy, as_of=at + timedelta(days=40))

@@ -284,6 +284,12 @@ class LifecyclePolicy(Section):
     archive_after: Duration = timedelta(days=30)
 
 
+class DataRequestPolicy(Section):
+    """A customer's data on request (docs/data-requests.md): whether staff's internal notes
+    on their complaints go into the export (they may hold others' views of the customer)."""
+    notes_disclosable: bool = False
+
+
 class WaitingPolicy(Section):
     """How long the complaint waits for the customer, in business time like resolution
     targets ('d' working days): one reminder at `reminder_at` of the wait, then it acts."""
@@ -371,6 +377,7 @@ class SlaPolicy(Section):
     waiting: WaitingPolicy = Field(default_factory=WaitingPolicy)
     final_response: FinalResponsePolicy = Field(default_factory=FinalResponsePolicy)
     regulatory: RegulatoryPolicy | None = None
+    data_requests: DataRequestPolicy = Field(default_factory=DataRequestPolicy)
 
 
 class PolicyError(ValueError):

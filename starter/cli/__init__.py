@@ -4,7 +4,7 @@
     complaints seed FILE               roster, customers, orders
     complaints submit FILE|-           a ComplaintIntake JSON; prints the CRN
     complaints status CRN [--json]     a readable view: deadlines, waiting for, refund, timeline
-    complaints list [--status ...] [--json]   Temporal visibility's list (the engineer's view)
+    complaints list [--status ...] [--json|--format csv]   Temporal visibility's list (the engineer's view)
     complaints queue [--as ID] [--status ...]  open complaints, most urgent first (the desk)
     complaints search "WORDS" [--as ID]        full-text search over every complaint
     complaints messages CRN [--json]   the conversation: emails both ways, internal notes
@@ -17,6 +17,8 @@
     complaints erase CUSTOMER_ID [--yes] [--by WHO] [--withdraw-open]
                                        a customer's personal data removed on request
                                        (--withdraw-open: their open complaints withdrawn first)
+    complaints export customer CUSTOMER_ID [--out FILE] [--by WHO]
+                                       a customer's data on request: one zip archive
     complaints serve                   the HTTP API (docs at /docs)
     complaints keys create|revoke|list API keys
     complaints staff set-password ID   a console password (read from standard input)
@@ -29,7 +31,8 @@ flags, booleans `--x/--no-x`, lists a repeated flag, nested objects flattened,
 plan steps `--step kind:description[:amount]`. A refused action exits 1 with a
 one-line reason; bad input exits 2.
 
-Each area is a module of this package (admin, complaints, desk, search, actions, reports, keys, staff, mail, erase),
+Each area is a module of this package (admin, complaints, desk, search, actions, reports, keys, staff, mail, erase,
+export),
 and each calls the operations the HTTP API calls too (starter/operations.py).
 """
 
@@ -51,6 +54,7 @@ from starter.cli.admin import add_admin_commands, add_serve_command
 from starter.cli.complaints import add_complaint_commands
 from starter.cli.desk import add_desk_commands
 from starter.cli.erase import add_erase_command
+from starter.cli.export import add_export_command
 from starter.cli.keys import add_key_commands
 from starter.cli.mail import add_mail_commands
 from starter.cli.rekey import add_rekey_command
@@ -102,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_staff_commands(sub)
     add_mail_commands(sub)
     add_erase_command(sub)
+    add_export_command(sub)
     add_rekey_command(sub)
     return parser
 

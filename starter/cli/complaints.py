@@ -12,7 +12,7 @@ from settings import Settings, connect
 from starter.cli.usage import UsageError, describe, read_text
 from starter.cli.views import render_list, render_state, show
 from starter.intake import IntakeError, parse_intake, submit
-from starter.listing import ComplaintSummary, ListFilters, list_page
+from starter.listing import ComplaintSummary, ListFilters, list_csv, list_page
 from starter.operations import get_status
 from workflows import models as m
 
@@ -34,6 +34,9 @@ def add_complaint_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--breached", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--limit", type=int, help="at most this many (newest first); default all")
     p.add_argument("--json", action="store_true", help="JSON, as GET /complaints items")
+    p.add_argument("--format", choices=("table", "json", "csv"), default=None,
+                   help="table (the default), json (as --json) or csv: one row a complaint, "
+                        "for a spreadsheet")
     p.set_defaults(func=cmd_list)
 
 
@@ -57,6 +60,8 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
+    if args.json and args.format not in (None, "json"):
+        raise UsageError("--json and --format csv/table: give one of them")
     try:
         filters = ListFilters(status=args.status, phase=args.phase, owner=args.owner,
                               severity=args.severity, customer=args.customer,
@@ -73,7 +78,9 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
         token = page.next_page_token
         if token is None:
             break
-    if args.json:
+    if args.format == "csv":
+        print(list_csv(items), end="")
+    elif args.json or args.format == "json":
         print(json.dumps([c.model_dump(mode="json") for c in items], indent=2))
     else:
         show(render_list(items))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from fastapi import FastAPI, Request
@@ -22,7 +22,8 @@ from temporalio.client import Client
 from database.pool import Pool
 from mail import language
 from settings import Settings
-from starter.console import approvals, auth, desk, pages, queue, reports, suspended
+from starter.console import (approvals, auth, data_requests, desk, pages, queue, reports,
+                             suspended)
 from starter.console.base import PREFIX, Console, ConsoleError, NeedsSignIn, render
 from workflows.complaint.presentation import closed_as
 
@@ -46,10 +47,21 @@ def _templates(settings: Settings) -> jinja2.Environment:
     return env
 
 
+def security_headers_for(settings: Settings) -> dict[str, str]:
+    """SECURITY_HEADERS; with single sign-on, the sign-out form may also lead to the identity
+    provider's end-session page (a form's redirects are held to form-action too)."""
+    if not settings.oidc_issuer:
+        return SECURITY_HEADERS
+    parts = urlsplit(settings.oidc_issuer)
+    csp = CSP.replace("form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}")
+    return {**SECURITY_HEADERS, "Content-Security-Policy": csp}
+
+
 def mount_console(app: FastAPI, settings: Settings, client: Client, pool: Pool) -> None:
+    headers = security_headers_for(settings)
     app.state.console = Console(settings, client, pool, settings.policy(), _templates(settings))
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
-    for area in (auth, queue, pages, desk, approvals, reports, suspended):
+    for area in (auth, queue, pages, desk, approvals, reports, suspended, data_requests):
         app.include_router(area.router)
 
     @app.get("/", include_in_schema=False)
@@ -60,7 +72,7 @@ def mount_console(app: FastAPI, settings: Settings, client: Client, pool: Pool) 
     async def security_headers(request: Request, call_next: Any) -> Response:
         response = await call_next(request)
         if request.url.path.startswith(PREFIX):
-            for name, value in SECURITY_HEADERS.items():  # a page may be stricter (reports)
+            for name, value in headers.items():  # a page may be stricter (reports)
                 response.headers.setdefault(name, value)
             if not request.url.path.startswith(f"{PREFIX}/static/"):
                 response.headers["Cache-Control"] = "no-store"

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from database import desk
 from database.records import roster
+from reporting.spreadsheet import CSV_MEDIA_TYPE
 from starter.console.auth import CheckedForm, SignedIn
 from starter.console.base import PREFIX, ConsoleError, answered, console, render
 from starter.console.views import iso, queue_line
@@ -29,6 +30,7 @@ from starter.listing import (
     BadPageToken,
     ListFilters,
     QueueItem,
+    list_csv,
     queue_page,
     scope_of,
     search_page,
@@ -93,7 +95,29 @@ async def queue_view(request: Request, session: SignedIn) -> Response:
                   next_href=_next_href(request, page.next_page_token), first_page=token is None,
                   everything=scope.everything, team=scope.team, bulk=bulk,
                   owners=await _owners(request) if bulk else [],
-                  **_common(request, session, filters))
+                  csv_query=request.url.query, **_common(request, session, filters))
+
+
+CSV_MAX = 10_000  # rows of the queue one download holds
+
+
+@router.get(f"{PREFIX}/queue.csv")
+async def queue_csv(request: Request, session: SignedIn) -> Response:
+    """The queue as on the page (its filters, the person's scope), every page of it up to
+    CSV_MAX rows, most urgent first, as CSV."""
+    c = console(request)
+    filters, scope = _filters(request), scope_of(session.member)
+    items: list[QueueItem] = []
+    token: str | None = None
+    while len(items) < CSV_MAX:
+        page = await queue_page(c.pool, filters, scope, limit=200, page_token=token)
+        items += page.items
+        token = page.next_page_token
+        if token is None:
+            break
+    text = list_csv(list(items[:CSV_MAX]), {i.crn: (i.subject, i.customer_name) for i in items})
+    return Response(text, media_type=CSV_MEDIA_TYPE, headers={
+        "Content-Disposition": 'attachment; filename="queue.csv"'})
 
 
 @router.get(f"{PREFIX}/search")

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
-from reporting.rendering import ReportRenderer, build_report
+from reporting.rendering import ReportRenderer, build_report, metrics_csv
+from reporting.spreadsheet import CSV_MEDIA_TYPE
 from starter.console.approvals import only_for
 from starter.console.auth import CheckedForm, SignedIn
 from starter.console.base import PREFIX, ConsoleError, console, render
@@ -30,15 +31,20 @@ REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
               "frame-ancestors 'none'; sandbox")
 
 
-async def _report(request: Request, kind: str, period: str):
+async def _built(request: Request, kind: str, period: str):
     c = console(request)
     try:
         chosen = parse_period(ReportKind(kind), period, c.policy.calendar.timezone)
     except ValueError as err:
         raise ConsoleError(422, f"That period cannot be reported: {err}") from None
     async with c.pool.acquire() as conn:
-        _, rendered = await build_report(conn, chosen, c.policy,
-                                         ReportRenderer(c.settings.templates_dir))
+        metrics, rendered = await build_report(conn, chosen, c.policy,
+                                               ReportRenderer(c.settings.templates_dir))
+    return chosen, metrics, rendered
+
+
+async def _report(request: Request, kind: str, period: str):
+    chosen, _, rendered = await _built(request, kind, period)
     return chosen, rendered
 
 
@@ -70,6 +76,18 @@ async def report_html(request: Request, kind: str, session: SignedIn) -> Respons
     response = HTMLResponse(rendered.html)
     response.headers["Content-Security-Policy"] = REPORT_CSP
     return response
+
+
+@router.get(PREFIX + "/reports/{kind}.csv")
+async def report_csv(request: Request, kind: str, session: SignedIn) -> Response:
+    """The report's figures as `complaints report KIND --format csv` gives them."""
+    only_for(session.member, HEAD_OF_CS, "reports")
+    if kind not in {k.value for k in ReportKind}:
+        raise ConsoleError(404, "A report is weekly, monthly or quarterly.")
+    chosen, metrics, _ = await _built(request, kind,
+                                      request.query_params.get("period", "last")[:40])
+    return Response(metrics_csv(metrics), media_type=CSV_MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{kind}-{chosen.key}.csv"'})
 
 
 @router.post(f"{PREFIX}/reports/what-if")
