@@ -152,5 +152,6 @@ class StoreActivities(activity_types.StoreActivities):
         async with self.pool.acquire() as conn:
             await conn.execute(
                 """INSERT INTO complaint_archive (crn, archived_at, snapshot)
-                   SELECT crn, now(), to_jsonb(c) FROM complaints c WHERE crn = $1
+                   SELECT crn, now(), to_jsonb(c) - 'search' FROM complaints c
+                   WHERE crn = $1
                    ON CONFLICT (crn) DO NOTHING""", crn)
