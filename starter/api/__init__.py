@@ -36,8 +36,7 @@ from database.pool import Pool, create_pool
 from settings import Settings, connect
 from settings.logs import configure_logging, redact_access_logs
 from settings.tracing import tracer_provider_from_env
-from starter.api import (actions, codec, complaints, desk, intake, mail, policies, refunds,
-                         service)
+from starter.api import actions, codec, complaints, desk, intake, mail, policies, refunds, service
 from starter.api.errors import install_error_handlers
 from starter.api.limits import AuthFailures, BodyLimit
 from starter.api.observability import crn_on_span, install_metrics, install_tracing

@@ -22,8 +22,7 @@ from temporalio.client import Client
 from database.pool import Pool
 from mail import language
 from settings import Settings
-from starter.console import (approvals, auth, data_requests, desk, pages, queue, reports,
-                             suspended)
+from starter.console import approvals, auth, data_requests, desk, pages, queue, reports, suspended
 from starter.console.base import PREFIX, Console, ConsoleError, NeedsSignIn, render
 from workflows.complaint.presentation import closed_as
 
