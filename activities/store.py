@@ -41,7 +41,7 @@ _ROW_COLUMNS = (
     "phase", "owner", "handling_agent", "escalation_level", "retention_risk", "sla_breached",
     "recurrent_of", "policy_name", "received_at", "acknowledged_at", "resolved_at",
     "closed_at", "archived_at", "csat_score", "outcome", "duplicate_of", "policy_version",
-    "adopted_policy_version",
+    "adopted_policy_version", "next_deadline_at", "next_deadline", "team", "paused_since",
 )
 _CHANGING = frozenset(_ROW_COLUMNS) - {
     "source", "external_ref", "customer_id", "customer_name", "customer_email", "subject",
@@ -186,5 +186,6 @@ class StoreActivities(activity_types.StoreActivities):
         async with self.pool.acquire() as conn:
             await conn.execute(
                 """INSERT INTO complaint_archive (crn, archived_at, snapshot)
-                   SELECT crn, now(), to_jsonb(c) FROM complaints c WHERE crn = $1
+                   SELECT crn, now(), to_jsonb(c) - 'search' FROM complaints c
+                   WHERE crn = $1
                    ON CONFLICT (crn) DO NOTHING""", crn)

@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.desk:
+        run_desk_from_args(args)
+        return
     # Loaded only for a run: the embedded stack and the actors (--help needs only the flags).
     from bench.run import run_from_args
 
@@ -31,6 +34,26 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(run_from_args(args, command.strip()))
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def run_desk_from_args(args: argparse.Namespace) -> None:
+    """`python -m bench --desk`: the queue and search at size; the table, or JSON with --json
+    (the table then on stderr). Exits 1 when a target is missed."""
+    import json
+
+    from bench.desk import format_desk, run_desk
+
+    if not 0 < args.desk_open <= args.desk_complaints or args.desk_samples < 1:
+        sys.exit("python -m bench --desk: needs 0 < --desk-open <= --desk-complaints and "
+                 "--desk-samples >= 1")
+    report = asyncio.run(run_desk(args.desk_complaints, args.desk_open, args.desk_samples,
+                                  args.keep))
+    table = format_desk(report)
+    print(table, file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    if not report["met"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

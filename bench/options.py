@@ -132,6 +132,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     storm.add_argument("--storm-digest-wait", type=float, default=d.storm_digest_wait,
                        help="seconds to wait after the last escalation for the digests of "
                             f"windows closing by then (default {d.storm_digest_wait:g})")
+    p.add_argument("--desk", action="store_true",
+                   help="instead: the desk's queue and search at size on PostgreSQL alone "
+                        "(bench/desk.py; the p95 target is 150 ms)")
+    p.add_argument("--desk-complaints", type=int, default=100_000,
+                   help="with --desk: complaints loaded (default 100,000)")
+    p.add_argument("--desk-open", type=int, default=10_000,
+                   help="with --desk: of which open (default 10,000)")
+    p.add_argument("--desk-samples", type=int, default=200,
+                   help="with --desk: rounds of each timed call (default 200)")
     p.add_argument("--keep", type=Path, help="run in this directory and keep it (worker logs)")
     p.add_argument("--json", action="store_true",
                    help="print the report as JSON on stdout (the table goes to stderr)")

@@ -99,7 +99,9 @@ async def export_customer(conn: asyncpg.Connection, customer_id: str, exported_b
                 "= $1) OR crn = ANY($2)", customer_id, crns, order="ORDER BY created_at, id"),
             "refunds": await _fetch(conn, "refunds", "customer_id = $1 OR crn = ANY($2)",
                                     customer_id, crns, order="ORDER BY applied_at, crn"),
-            "complaints": await _fetch(conn, "complaints", by_crn, crns, order="ORDER BY crn"),
+            # Less the search index's document (their words again, as lexemes).
+            "complaints": await _fetch(conn, "complaints", by_crn, crns, drop=("search",),
+                                       order="ORDER BY crn"),
             "complaint_events": await _fetch(conn, "complaint_events", by_crn, crns,
                                              order="ORDER BY crn, seq"),
             "complaint_archive": await _fetch(conn, "complaint_archive", by_crn, crns),

@@ -12,7 +12,8 @@ INSTANT = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
 LINKS = {"status": "https://care.example.com/c/status/t0k3n",
          "agreement": "https://care.example.com/c/agreement/t0k3n",
          "sign_off": "https://care.example.com/c/sign_off/t0k3n",
-         "survey": "https://care.example.com/c/survey/t0k3n"}
+         "survey": "https://care.example.com/c/survey/t0k3n",
+         "information": "https://care.example.com/c/information/t0k3n"}
 BASE: dict[str, Any] = {"crn": "CRN-2026-000123", "subject": "Broken delivery",
                         "customer_name": "Erika Mustermann", "links": LINKS}
 # The default policy's closing text, which the German catalog has too.
@@ -47,6 +48,10 @@ EMAILS: dict[str, dict[str, Any]] = {
                        **_REFERRAL},
     "not_a_complaint": {},
     "follow_up_started": {"earlier_crn": "CRN-2026-000099"},
+    "information_request": {"message": "Could you send us a photo of the parcel?",
+                            "owner_name": "Otto Owner"},
+    "information_reminder": {"owner_name": "Otto Owner", "due": "Mon 07 Dec 2026, 16:00 CET",
+                             "due_at": INSTANT.isoformat(), "time_zone": "Europe/Berlin"},
 }
 # Each email again in its other branches (no reminder, no links, another outcome).
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
@@ -58,6 +63,8 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("sign_off_confirm", {"links": {"sign_off": None}}),
     ("final_response", {"outcome": "upheld", "redress": None}),
     ("final_response", {"outcome": "not_upheld"}),
+    ("information_request", {"links": {"information": None}}),
+    ("information_reminder", {"links": {"information": None}}),
 ]
 
 

@@ -183,18 +183,30 @@ def test_the_what_if_counts_a_late_hand_off_against_its_team_without_escalating(
 
 
 def test_a_team_lead_s_queue_shows_their_team_s_hand_offs():
-    """The R&D lead's queue: complaints with R&D's fix in progress; the QA lead's: those in
-    their post-mortem (the KB article); the support team's lead still sees everything."""
-    from starter.console.queue import scope
+    """The R&D lead's queue: besides what every team lead sees (their team's complaints, the
+    unassigned, their own), complaints with R&D's fix in progress; the QA lead's: those in
+    their post-mortem (the KB article); the Finance lead's: refunds awaiting a decision. The
+    support team's lead sees what every team lead sees."""
+    from database.desk import Scope
+    from starter.listing import scope_of
 
     def lead(team: str) -> StaffMember:
         return StaffMember(id=f"lead-{team}", name=team, email=f"{team}@x.example",
                            role=Role.team_lead, team=team)
 
-    assert scope(lead("rnd")) == "ComplaintStatus = 'fix_in_progress'"
-    assert scope(lead("qa")) == "ComplaintPhase = 'post_mortem'"
-    assert scope(lead("finance")) == "ComplaintStatus = 'awaiting_approval'"
-    assert scope(lead("support")) is None
+    def usual(team: str, phases: tuple[str, ...] = (), statuses: tuple[str, ...] = ()
+              ) -> Scope:
+        return Scope(owner=f"lead-{team}", team=team, unassigned=True, phases=phases,
+                     statuses=statuses)
+
+    assert scope_of(lead("rnd")) == usual("rnd", statuses=("fix_in_progress",))
+    assert scope_of(lead("qa")) == usual("qa", phases=("post_mortem",))
+    assert scope_of(lead("finance")) == usual("finance", statuses=("awaiting_approval",))
+    assert scope_of(lead("support")) == usual("support")
+    params: list[object] = []
+    assert scope_of(lead("rnd")).clause(params) == (
+        "(c.owner = $1 OR c.team = $2 OR c.status = ANY($3::text[]) OR c.owner IS NULL)")
+    assert params == ["lead-rnd", "rnd", ["fix_in_progress"]]
 
 
 async def test_the_console_and_the_customer_s_status_page_show_the_hand_off_and_its_team(

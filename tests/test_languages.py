@@ -6,7 +6,7 @@ browser's Accept-Language in Chromium), and any other language reads English."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,8 +30,9 @@ from tests.conftest import ComplaintStack, intake, text_of
 from tests.console_stack import console_on, signed_in
 from tests.language_samples import INSTANT, email_contexts
 from tests.mail_channel import Channel, email, h, new_complaint, reply_to
-from tests.scenarios import agree_to_refund
+from tests.scenarios import agree_to_refund, call, drive
 from workflows import models as m
+from workflows.events import INFORMATION_WAIT
 from workflows.models import ComplaintIntake
 from workflows.records import CustomerProfile, Order
 
@@ -273,6 +274,63 @@ async def test_the_intake_field_sets_the_language_and_an_unknown_one_reads_engli
     assert ack_de.startswith("Guten Tag Jon Kite,")
     assert ack_fr.startswith("Dear Jon Kite,\n\nThank you for contacting us.")
     assert "Estimated resolution by:" in ack_fr and not GERMAN_DATE.search(ack_fr)
+
+
+async def test_a_german_customer_is_asked_for_information_reminded_and_told_of_changes_in_german(
+        stack: ComplaintStack):
+    """Waiting on the customer and re-triage (docs/changes.md) for a German complaint: the
+    request for information and its reminder in German (the wait's end as German writes
+    it), and the status page's sentences about what changed, English ones as they were."""
+    async with stack.worker():
+        crn, state = await drive(stack, "owner", language="de")
+        owner = state.owner
+        assert owner is not None
+        owner_name = (await stack.rows("SELECT name FROM staff WHERE id = $1", owner))[0][0]
+        await stack.act(crn, "record_phone_contact", call(owner))
+        await stack.act(crn, "retriage", m.Retriage(actor=owner, severity=4,
+                                                    reason="only one report is affected"))
+        await stack.act(crn, "request_information", m.InformationRequest(
+            actor=owner, message="Welche Exportdatei ist es?"))
+        asked = await stack.mail_for(crn, "information_request:1")
+        assert str(asked["Subject"]) == \
+            f"[{crn}] Wir benötigen einige Angaben von Ihnen: Export shows wrong totals"
+        assert body_of(asked) == (
+            "Welche Exportdatei ist es?\n\n"
+            "Bitte senden Sie uns die Angaben als Antwort auf diese E-Mail.\n\n"
+            "Solange wir auf Ihre Antwort warten, ruht die Frist für die Erledigung Ihrer "
+            f"Beschwerde.\n\n--\n{owner_name}\nKundenservice (Vorgang {crn})\n")
+
+        state = await stack.status(crn)
+        assert state.paused is not None
+        retriaged = next(e for e in state.timeline if e.event == "retriaged")
+        assert pages.changes_for_customer(state, "de") == [
+            f"Wir warten seit dem {language.when(state.paused.since, 'UTC', 'de')} auf Ihre "
+            "Angaben: Bitte senden Sie sie uns als Antwort auf unsere E-Mail. Die Frist für die "
+            "Erledigung Ihrer Beschwerde ruht so lange.",
+            f"Die Priorität Ihrer Beschwerde wurde am {language.when(retriaged.at, 'UTC', 'de')} "
+            "geändert: von Schweregrad 3 auf Schweregrad 4 (1 ist am dringendsten)."]
+        assert pages.changes_for_customer(state, "en") == [
+            f"We are waiting for your information since {state.paused.since:%d %B %Y, %H:%M} "
+            "UTC: reply to our email with it. The time we take is paused meanwhile.",
+            f"The priority of your complaint changed on {retriaged.at:%d %B %Y, %H:%M} UTC: "
+            "severity 3 became severity 4 (1 is the most urgent)."]
+
+        wait = state.deadline(INFORMATION_WAIT)
+        assert wait is not None and wait.warn_at is not None
+        await stack.sleep(wait.warn_at + timedelta(seconds=1)
+                          - await stack.env.get_current_time())
+        reminder = await stack.mail_for(crn, "information_reminder:1")
+        assert str(reminder["Subject"]) == (f"[{crn}] Erinnerung: die Angaben, um die wir Sie "
+                                            "gebeten haben: Export shows wrong totals")
+        due = german_date_of(wait.due_at, stack)
+        assert GERMAN_DATE.fullmatch(due)
+        assert body_of(reminder) == (
+            "Guten Tag Jon Kite,\n\n"
+            f"wir haben Sie um einige Angaben zu Ihrer Beschwerde {crn} gebeten und noch keine "
+            "Antwort\nvon Ihnen erhalten. Bitte senden Sie sie uns als Antwort auf unsere "
+            f"E-Mail.\n\nWenn wir bis {due} nichts von Ihnen hören, arbeitet {owner_name} mit "
+            f"den Angaben weiter, die uns vorliegen.\n\n--\n{owner_name}\n"
+            f"Kundenservice (Vorgang {crn})\n")
 
 
 async def test_german_mail_through_the_gateway_and_german_pages_in_chromium(

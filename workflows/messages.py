@@ -86,6 +86,12 @@ class ComplaintRecord(Model):
     policy_version: str | None = Field(default=None, exclude_if=lambda value: value is None)
     adopted_policy_version: str | None = Field(default=None,
                                                exclude_if=lambda value: value is None)
+    # What the queue sorts and filters on: the next open deadline (instant and name), the
+    # owner's team, since when it waits on the customer.
+    next_deadline_at: datetime | None = None
+    next_deadline: str | None = None
+    team: str | None = None
+    paused_since: datetime | None = None
 
     @model_serializer(mode="wrap")
     def _only_what_is_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

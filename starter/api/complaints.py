@@ -1,5 +1,5 @@
-"""`GET /complaints` (the list, from Temporal visibility) and `GET /complaints/{crn}` (the
-`status` query)."""
+"""`GET /complaints` (the list and search, from the complaint row in PostgreSQL) and
+`GET /complaints/{crn}` (the `status` query)."""
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations.
 
@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
+from database import desk
 from starter import listing
-from starter.api.deps import Staff, Temporal
+from starter.api.deps import Database, Staff, Temporal
 from starter.api.errors import ApiError, FieldProblem, in_time, invalid, responses
 from starter.operations import get_status
 from workflows.models import ComplaintState, Phase, Status
@@ -35,15 +35,22 @@ async def complaint_state(client: Client, crn: str) -> ComplaintState:
 
 
 @router.get(
-    "/complaints", summary="List complaints (Temporal visibility)",
+    "/complaints", summary="List complaints, most urgent first, or search them",
     operation_id="list_complaints",
-    description="Newest first. Filters combine with AND. Visibility lags the workflow by "
-    "a moment. Pass `next_page_token` back as `page_token` for the next page.",
+    description="From the complaint's row in PostgreSQL (written by its workflow a moment "
+    "after each change). Most urgent first: the soonest next deadline, those with none last. "
+    "Filters combine with AND; `open=true` leaves out closed and archived complaints. Pass "
+    "`next_page_token` back as `page_token` for the next page.\n\n"
+    "With `q`: a full-text search (websearch syntax: `\"a phrase\"`, `or`, `-word`) over the "
+    "CRN, subject, description, customer name, email and company, order id, every email in "
+    "and out and the internal notes, open and closed alike, best match first, each with "
+    "where the words matched; only the complaints the caller's queue may show (the head of "
+    "customer success: all). Pass `next_offset` back as `offset` for more.",
     responses=responses(401, 403, 422, 503),
 )
 async def list_complaints(
     principal: Staff,
-    client: Temporal,
+    pool: Database,
     status: Annotated[Status | None, Query(description="ComplaintStatus")] = None,
     phase: Annotated[Phase | None, Query(description="ComplaintPhase")] = None,
     owner: Annotated[str | None, Query(description="owner's roster id, or 'unassigned'",
@@ -54,19 +61,36 @@ async def list_complaints(
                                           max_length=500,
                                           pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
     breached: Annotated[bool | None, Query(description="an SLA was breached")] = None,
-    limit: Annotated[int, Query(ge=1, le=listing.MAX_LIMIT)] = listing.DEFAULT_LIMIT,
+    open_only: Annotated[bool, Query(alias="open",
+                                     description="only complaints not closed or archived")] = False,
+    q: Annotated[str | None, Query(description="words to search for", max_length=500,
+                                   pattern=r"^[^\x00-\x1f\x7f]*$")] = None,
+    limit: Annotated[int | None, Query(
+        ge=1, le=listing.MAX_LIMIT, description=f"default {listing.DEFAULT_LIMIT}; with q "
+        f"{listing.SEARCH_LIMIT}")] = None,
     page_token: Annotated[str | None, Query(max_length=4000)] = None,
-) -> listing.ComplaintPage:
+    offset: Annotated[int, Query(ge=0, le=10_000, description="with q: skip this many")] = 0,
+) -> listing.QueuePage | listing.SearchPage:
     filters = listing.ListFilters(status=status, phase=phase, owner=owner,
                                   severity=severity, customer=customer, breached=breached)
+    if q is not None:
+        assert principal.staff is not None  # a staff key (Staff)
+        try:
+            return await in_time(listing.search_page(
+                pool, q, filters, listing.scope_of(principal.staff),
+                limit=limit or listing.SEARCH_LIMIT,
+                offset=offset, open_only=open_only), "search")
+        except desk.EmptySearch as err:
+            raise invalid([FieldProblem(location="query", field="q",
+                                        message=f"{err}: a name, an order id, a CRN or a "
+                                        "word the customer wrote")]) from None
     try:
-        return await in_time(listing.list_page(client, filters, limit, page_token), "list")
+        return await in_time(listing.queue_page(
+            pool, filters, desk.Scope(everything=True), limit=limit or listing.DEFAULT_LIMIT,
+            page_token=page_token,
+            open_only=open_only), "list")
     except listing.BadPageToken as err:
         raise _bad_page_token(str(err)) from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.INVALID_ARGUMENT:
-            raise _bad_page_token("not a page token this server issued") from None
-        raise
 
 
 def _bad_page_token(message: str) -> ApiError:

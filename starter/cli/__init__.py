@@ -4,7 +4,9 @@
     complaints seed FILE               roster, customers, orders
     complaints submit FILE|-           a ComplaintIntake JSON; prints the CRN
     complaints status CRN [--json]     a readable view: deadlines, waiting for, refund, timeline
-    complaints list [--status ...] [--json|--format csv]   the same filters as GET /complaints
+    complaints list [--status ...] [--json|--format csv]   Temporal visibility's list (the engineer's view)
+    complaints queue [--as ID] [--status ...]  open complaints, most urgent first (the desk)
+    complaints search "WORDS" [--as ID]        full-text search over every complaint
     complaints messages CRN [--json]   the conversation: emails both ways, internal notes
     complaints replies list|add|remove the canned replies (kept by the head of customer success)
     complaints <action> CRN --actor ID [fields...] | --json FILE|-
@@ -32,7 +34,7 @@ flags, booleans `--x/--no-x`, lists a repeated flag, nested objects flattened,
 plan steps `--step kind:description[:amount]`. A refused action exits 1 with a
 one-line reason; bad input exits 2.
 
-Each area is a module of this package (admin, complaints, actions, reports, keys, staff, mail, erase,
+Each area is a module of this package (admin, complaints, desk, search, actions, reports, keys, staff, mail, erase,
 export),
 and each calls the operations the HTTP API calls too (starter/operations.py).
 """
@@ -60,6 +62,7 @@ from starter.cli.keys import add_key_commands
 from starter.cli.mail import add_mail_commands
 from starter.cli.rekey import add_rekey_command
 from starter.cli.reports import add_report_commands
+from starter.cli.search import add_search_commands
 from starter.cli.staff import add_staff_commands
 from starter.cli.usage import UsageError
 from starter.cli.views import format_state
@@ -99,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(sub)
     add_complaint_commands(sub)
     add_desk_commands(sub)
+    add_search_commands(sub)
     add_action_commands(sub)
     add_report_commands(sub)
     add_serve_command(sub)

@@ -382,12 +382,18 @@ def changes_for_customer(s: ComplaintState, lang: str) -> list[str]:
                      .format(since=_when(s.paused.since, lang)))
     for e in s.timeline:
         if e.event == Event.retriaged and e.before and e.after:
-            lines.append(_(lang, N_("The priority of your complaint changed on {on}: {before} "
-                                    "became {after} (1 is the most urgent)."))
-                         .format(on=_when(e.at, lang), before=e.before.split(",")[0],
-                                 after=e.after.split(",")[0]))
+            lines.append(_(lang, N_("The priority of your complaint changed on {on}: severity "
+                                    "{before} became severity {after} (1 is the most urgent)."))
+                         .format(on=_when(e.at, lang), before=_severity(e.before),
+                                 after=_severity(e.after)))
         elif e.event == Event.policy_changed:
             lines.append(_(lang, N_("Our service standards changed on {on}; the times we "
                                     "promise you follow them from then."))
                          .format(on=_when(e.at, lang)))
     return lines
+
+
+def _severity(triage: str) -> str:
+    """The severity's number in a re-triage's timeline words ("severity 3, billing_dispute"),
+    so that each language says the word "severity" itself."""
+    return triage.split(",")[0].removeprefix("severity ").strip()

@@ -227,6 +227,9 @@ class Effects:
         case = self.case
         s = case.state
         ack = s.deadline(PERSONAL_ACK)
+        # What the queue sorts and filters on (the desk reads the row, not visibility).
+        due = ui.next_deadline(s, paused_update_clock=self.update_clock_paused)
+        owner = case.roster.get(s.owner or "")
         return dict(
             source=s.source, external_ref=s.external_ref, customer_id=s.customer_id,
             customer_name=case.customer_name(), customer_email=case.customer_email(),
@@ -240,6 +243,10 @@ class Effects:
             closed_at=s.closed_at, archived_at=s.archived_at, csat_score=s.csat_score,
             outcome=s.outcome.value if s.outcome else None, duplicate_of=s.duplicate_of,
             policy_version=s.policy_version, adopted_policy_version=s.adopted_policy_version,
+            next_deadline_at=due.due_at if due else None, next_deadline=due.name if due else None,
+            team=owner.team if owner else None,
+            # Waiting on the customer's information: since when.
+            paused_since=s.paused.since if s.paused else None,
         )
 
     # --- activities and email -------------------------------------------------------------

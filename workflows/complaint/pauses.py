@@ -131,7 +131,7 @@ class Pauses:
             self.effects.email(f"information_reminder:{self._asked()}", [to],
                                "information_reminder", {
                                    **case.mail_context(), "owner_name": case.name(case.state.owner),
-                                   "due": case.local(clock.deadline.due_at)})
+                                   **case.when("due", clock.deadline.due_at)})
 
     def _wait_ended(self, clock: SlaClock) -> None:
         """No answer within `information_wait`: the clocks run again, the owner is told."""

@@ -74,6 +74,8 @@
         if (!html) { return; }
         var fresh = new DOMParser().parseFromString(html, "text/html");
         for (var i = 0; i < live.length; i++) {
+          // A region where the person has ticked something (complaints to reassign) waits.
+          if (live[i].querySelector("input[type=checkbox]:checked")) { continue; }
           var next = fresh.getElementById(live[i].id);
           if (next && next.innerHTML !== live[i].innerHTML) { live[i].innerHTML = next.innerHTML; }
         }
