@@ -100,7 +100,11 @@ async def test_a_team_lead_sees_their_team_and_not_another(seeded: asyncpg.Pool)
         loaded = await load_complaints(conn, total=300, open_count=300, now=NOW, seed=3)
     members = await _members(seeded)
     rnd_lead, support_lead = scope_of(members["lena"]), scope_of(members["tom"])
-    rnd = {r.crn for r in loaded.open if r.team == "rnd" or r.owner is None}
+    # R&D's lead: their team's, the unassigned, and R&D's hand-offs (fixes in progress).
+    rnd = {r.crn for r in loaded.open if r.team == "rnd" or r.owner is None
+           or r.status == Status.fix_in_progress}
+    assert any(r.status == Status.fix_in_progress and r.team != "rnd" and r.owner is not None
+               for r in loaded.open)  # the hand-offs add something here
     got, _ = await _walk(seeded, ListFilters(), rnd_lead, limit=100)
     assert set(got) == rnd and got == full_sort([r for r in loaded.open if r.crn in rnd])
     raj = [r.crn for r in loaded.open if r.owner == "raj"]
