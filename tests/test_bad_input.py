@@ -86,6 +86,7 @@ bad_email = st.one_of(st.text(max_size=20).filter(lambda s: "@" not in s), st.ju
 naive_or_garbage = st.one_of(
     st.datetimes().map(lambda d: d.isoformat()), letters, structured)
 bad_score = st.one_of(st.integers().filter(lambda i: not 1 <= i <= 5), letters, st.none())
+bad_severity = st.one_of(st.integers().filter(lambda i: not 1 <= i <= 4), letters, st.none())
 bad_currency = st.text(max_size=5).filter(lambda s: not re.fullmatch(r"[A-Z]{3}", s.strip()))
 
 
@@ -293,6 +294,8 @@ def field_breaks(model: type[BaseModel], prefix: Loc = ()) -> tuple[list[Loc], l
             values[path] = bad_currency
         elif name == "score":
             values[path] = bad_score
+        elif name == "severity":  # a re-triage's: 1 to 4
+            values[path] = bad_severity
         elif name == "estimated_resolution_at":
             values[path] = naive_or_garbage
         elif hint in (bool, bool | None):
