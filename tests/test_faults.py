@@ -311,7 +311,12 @@ async def test_smtp_down_escalations_on_time_and_emails_once_when_it_returns(sce
             e.detail.split("SLA breached: ")[-1] for e in escalations(state)}
     numbers = await audit(sc)
     kinds = Counter(str(msg["X-Complaint-Message-Kind"]).split(":")[0] for msg in sc.mails())
-    assert kinds == {"acknowledgement": 4, "escalation": 8}, kinds
+    # Past the policy's [digest] threshold (5 within 10 minutes to one person) the team
+    # lead's later escalations wait for the window's digest (activities/digest.py).
+    coalesced = (await sc.rows("SELECT count(*) AS n FROM staff_alerts WHERE coalesced "
+                               "AND crn = ANY($1)", crns))[0]["n"]
+    assert kinds["acknowledgement"] == 4, kinds
+    assert kinds["escalation"] + coalesced == 8 and kinds["escalation"] <= 5, (kinds, coalesced)
     assert all(msg["Date"] and msg["To"] for msg in sc.mails())
     first_out = min(r["sent_at"] for r in await sc.rows(
         "SELECT sent_at FROM email_outbox WHERE crn = ANY($1)", crns))
