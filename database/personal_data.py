@@ -13,15 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-
 
 @dataclass(frozen=True)
 class CustomerTable:
     name: str
     holds: str          # what of the customer's it holds, in a line (docs, the export's index)
     erased: bool        # an erasure blanks its personal columns; False: ids and numbers only
-    optional: bool = False  # a table another part of the product adds: covered when present
 
 
 CUSTOMER_TABLES: tuple[CustomerTable, ...] = (
@@ -63,13 +60,6 @@ NOT_CUSTOMER_DATA: dict[str, str] = {
 
 def table(name: str) -> CustomerTable:
     return next(t for t in CUSTOMER_TABLES if t.name == name)
-
-
-async def present_tables(conn: asyncpg.Connection) -> list[CustomerTable]:
-    """The list's tables this database has (an optional one may not be there yet)."""
-    have = {r["table_name"] for r in await conn.fetch(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
-    return [t for t in CUSTOMER_TABLES if t.name in have or not t.optional]
 
 
 def check_covered(kind: str, tables: list[CustomerTable], handled: set[str]) -> None:
